@@ -1,0 +1,520 @@
+# %% [markdown]
+# # Training a CNN on MNIST
+#
+# ## Overview
+#
+# In this chapter you build, train and save the convolutional network of the 2016 post
+# "Recognising digit images with deep learning #1": two convolutional layers, a fully
+# connected layer with dropout, and a softmax output, trained on MNIST's 60,000 handwritten
+# digits. The post used TensorFlow 1.x placeholders and a `Session`; here every layer is
+# still written with TensorFlow's low-level ops (`tf.nn.conv2d`, `tf.nn.max_pool2d`,
+# `tf.nn.dropout`) so that shapes, padding, strides and `keep_prob` stay in plain sight, but
+# the code runs eagerly in TensorFlow 2.
+#
+# You will learn:
+#
+# * how a batch of 784-pixel rows becomes a tensor of images, and how each layer changes
+#   its shape (28x28x1 -> 28x28x32 -> 14x14x32 -> 14x14x64 -> 7x7x64 -> 1024 -> 10);
+# * how padding (`SAME` vs `VALID`) and strides decide output sizes;
+# * what dropout's `keep_prob` does during training and why it is 1.0 at evaluation;
+# * why the loss is computed on logits rather than on softmax probabilities;
+# * how to train with Adam, evaluate on the test set in chunks, watch progress in
+#   TensorBoard, and save a checkpoint that chapter 04 restores;
+# * a flaw in the post's initialisation, measured.
+#
+# **How the exercises work.** Nine exercises (3.1 to 3.9) each ask you to fill in one
+# function or value, marked `raise NotImplementedError` or `...`. Run the `check("...")`
+# cell under each one for immediate feedback. The grade that counts comes from a terminal:
+# `python -m checks 03` runs this notebook in a fresh kernel and checks your functions with
+# inputs it picks itself. `tfbook hint 03 NAME` repeats an exercise's hint.
+#
+# **Presets.** How long to train comes from the active preset in `book.toml`: `quick`
+# (the default, about a minute) or `full` (the post's own 10,000 steps, about ten minutes).
+# Choose one with the environment variable `TFBOOK_PRESET` before starting Jupyter.
+
+# %% [markdown]
+# ## Setup
+
+# %%
+import json
+import math
+import shutil
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+import tfbook
+from tfbook.data import load_mnist, one_hot
+from checks import checker
+
+settings = tfbook.preset("03")
+check, check_all = checker("03", globals())
+print(f"TensorFlow {tf.__version__}; preset {settings['name']!r}: {settings}")
+
+# %%
+mnist = load_mnist()
+x_train, y_train = mnist.flat("train")   # float32 rows of 784 pixels in [0, 1], integer labels
+x_test, y_test = mnist.flat("test")
+t_train, t_test = one_hot(y_train), one_hot(y_test)   # one-hot labels, as the post used
+print(f"MNIST from {mnist.source}: {x_train.shape[0]:,} training and {x_test.shape[0]:,} test images")
+
+# %%
+# extra code: a look at the first training images
+fig, axes = plt.subplots(1, 8, figsize=(10, 1.6))
+for ax, image, label in zip(axes, x_train, y_train):
+    ax.imshow(image.reshape(28, 28), cmap="gray")
+    ax.set_title(str(label))
+    ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# ## From TensorFlow 1 to TensorFlow 2
+#
+# The post built a graph of placeholders and ran it in a session. The same network in
+# today's TensorFlow needs these replacements, and nothing else:
+#
+# | TensorFlow 1 (the post) | TensorFlow 2 (this chapter) |
+# |---|---|
+# | `tf.placeholder(tf.float32, [None, 784])` | a plain argument: functions take tensors or NumPy arrays |
+# | `tf.reset_default_graph()` before re-running cells | not needed: there is no global graph; re-running a cell makes new variables |
+# | `tf.nn.max_pool(x, ksize=[1,2,2,1], strides=[1,2,2,1], ...)` | `tf.nn.max_pool2d(x, ksize=2, strides=2, ...)` |
+# | `tf.nn.dropout(h, keep_prob)` | `tf.nn.dropout(h, rate=1 - keep_prob)` (rate is the fraction *dropped*) |
+# | `tf.nn.softmax_cross_entropy_with_logits(k, t)` | the same op, with keywords: `(labels=t, logits=k)` |
+# | `tf.train.AdamOptimizer(1e-4).minimize(loss)` | `tf.GradientTape` plus `keras.optimizers.Adam(1e-4).apply_gradients` |
+# | `sess.run(train_step, feed_dict=...)` | call a `@tf.function` (traced into a graph once, then fast) |
+# | `tf.train.Saver().save(sess, path)` | `tf.train.Checkpoint(**variables).write(path)` |
+# | `tf.summary.FileWriter` + `merge_all` | `tf.summary.create_file_writer` + `tf.summary.scalar` |
+
+# %% [markdown]
+# ## The network, layer by layer
+#
+# | step | operation | output shape per image |
+# |---|---|---|
+# | input | 784 pixels in a row | (784,) |
+# | reshape | to an image with one channel | (28, 28, 1) |
+# | layer 1 | 32 filters of 5x5, stride 1, `SAME`; + bias; ReLU | (28, 28, 32) |
+# | pool 1 | max over 2x2 windows, stride 2, `SAME` | (14, 14, 32) |
+# | layer 2 | 64 filters of 5x5 over 32 channels; + bias; ReLU | (14, 14, 64) |
+# | pool 2 | max over 2x2, stride 2 | (7, 7, 64) |
+# | flatten | one long row | (3136,) |
+# | fully connected | 3136 -> 1024; + bias; ReLU | (1024,) |
+# | dropout | keep each unit with probability `keep_prob` | (1024,) |
+# | output | 1024 -> 10 logits (softmax turns them into probabilities) | (10,) |
+#
+# A batch adds one dimension in front of every shape: 50 images of layer 1 are (50, 28, 28, 32).
+
+# %% [markdown]
+# ### Exercise 3.1: reshape_input
+#
+# Convolutions expect `(batch, height, width, channels)`. Write `reshape_input(x)` that turns
+# a batch of rows of 784 pixels into `(batch, 28, 28, 1)` images, whatever the batch size.
+
+# %%
+def reshape_input(x):
+    raise NotImplementedError("Exercise 3.1: reshape_input")
+
+
+# %%
+check("reshape_input")
+
+# %% [markdown]
+# ## Padding and strides
+#
+# A 5x5 filter centred on a pixel near the border hangs over the edge. `VALID` padding only
+# places the filter where it fits entirely, so a 28-pixel row leaves 28 - 5 + 1 = 24
+# positions. `SAME` pads the border with zeros so that, with stride 1, every input pixel has
+# an output: 28 stays 28. A stride of 2 moves the window two pixels at a time and halves the
+# output (rounding up). Let TensorFlow show it:
+
+# %%
+image = tf.zeros([1, 28, 28, 1])
+kernel = tf.zeros([5, 5, 1, 1])
+for padding in ("SAME", "VALID"):
+    for stride in (1, 2):
+        out = tf.nn.conv2d(image, kernel, strides=stride, padding=padding)
+        print(f"5x5 conv, {padding:5}, stride {stride}: 28x28 -> {out.shape[1]}x{out.shape[2]}")
+pooled = tf.nn.max_pool2d(tf.zeros([1, 7, 7, 1]), ksize=2, strides=2, padding="SAME")
+print(f"2x2 max-pool, SAME, stride 2: 7x7 -> {pooled.shape[1]}x{pooled.shape[2]} (an odd size rounds up)")
+
+# %% [markdown]
+# ### Exercise 3.2: output_size
+#
+# Write `output_size(n, window, stride, padding)`: the output height (or width) of a
+# convolution or pooling with a square `window`, given an input of size `n`. The rules, from
+# TensorFlow's documentation: `SAME` gives `ceil(n / stride)` and `VALID` gives
+# `ceil((n - window + 1) / stride)`. Return an `int`. The check compares your answers with
+# what `tf.nn.conv2d` and `tf.nn.max_pool2d` really produce.
+
+# %%
+def output_size(n, window, stride, padding):
+    raise NotImplementedError("Exercise 3.2: output_size")
+
+
+# %%
+check("output_size")
+
+# %% [markdown]
+# ## Layer 1: convolution, ReLU, pooling
+#
+# Layer 1 slides 32 different 5x5 filters over the image. Each filter produces one *feature
+# map*; the bias is added per map, and ReLU (`max(0, x)`) keeps only positive responses.
+# Max pooling then keeps the strongest response in every 2x2 window, which halves the
+# height and width and makes the features a little tolerant to small shifts.
+#
+# ### Exercise 3.3: conv_layer
+#
+# Write `conv_layer(x, W, b)`: a stride-1, `SAME` convolution of `x` with `W`, plus `b`,
+# through ReLU. Write `max_pool_2x2(x)`: 2x2 max pooling with stride 2 and `SAME` padding.
+# Both work for any batch size and any number of channels (layer 2 uses them too).
+
+# %%
+def conv_layer(x, W, b):
+    raise NotImplementedError("Exercise 3.3: conv_layer")
+
+
+def max_pool_2x2(x):
+    raise NotImplementedError("Exercise 3.3: conv_layer")
+
+
+# %%
+check("conv_layer")
+
+# %% [markdown]
+# ## Layer 2 and the flatten
+#
+# Layer 2 is the same recipe with 64 filters, each 5x5 across all 32 maps of layer 1, so its
+# weights have shape (5, 5, 32, 64). After the second pooling each image is a 7x7x64 block;
+# the fully connected layer needs it as one row.
+#
+# ### Exercise 3.4: flatten
+#
+# Set `FLATTEN_SIZE` to the number of values per image after layer 2's pooling, and write
+# `flatten(h)` that reshapes a `(batch, 7, 7, 64)` tensor into `(batch, FLATTEN_SIZE)`.
+
+# %%
+FLATTEN_SIZE = ...  # Exercise 3.4: flatten: your value here
+
+
+def flatten(h):
+    raise NotImplementedError("Exercise 3.4: flatten")
+
+
+# %%
+check("flatten")
+
+# %% [markdown]
+# ## The fully connected layer and dropout
+#
+# The fully connected layer multiplies the 3136 features by a (3136, 1024) weight matrix,
+# adds a bias and applies ReLU. Dropout then switches off a random part of those 1024 units
+# at every training step, so that no unit can rely on a particular other one being there:
+# a cheap defence against overfitting. The post wrote it with `keep_prob`, the probability
+# of *keeping* a unit: 0.5 while training and 1.0 at evaluation, when we want the whole
+# network and the same answer every time. The surviving units are divided by `keep_prob`
+# so that the expected sum of the layer does not change between training and evaluation.
+# TensorFlow 2's `tf.nn.dropout` takes `rate`, the probability of *dropping*: `rate = 1 - keep_prob`.
+#
+# ### Exercise 3.5: dense_dropout
+#
+# Write `fully_connected(h, W, b)` (ReLU of `h @ W + b`) and `dropout(h, keep_prob)`, which
+# returns `h` itself when `keep_prob` is 1.0 and otherwise applies `tf.nn.dropout`. Set the
+# post's two values `KEEP_PROB_TRAIN` and `KEEP_PROB_EVAL`.
+
+# %%
+def fully_connected(h, W, b):
+    raise NotImplementedError("Exercise 3.5: dense_dropout")
+
+
+def dropout(h, keep_prob):
+    raise NotImplementedError("Exercise 3.5: dense_dropout")
+
+
+KEEP_PROB_TRAIN = ...  # Exercise 3.5: dense_dropout: your value here
+KEEP_PROB_EVAL = ...  # Exercise 3.5: dense_dropout: your value here
+
+# %%
+check("dense_dropout")
+
+# %% [markdown]
+# ## The whole forward pass
+#
+# The network's variables live in one dict, `params`, with the post's names: `W_conv1`,
+# `b_conv1`, `W_conv2`, `b_conv2`, `W_fc1`, `b_fc1`, `W_fc2`, `b_fc2` (chapter 04 restores
+# them by these names).
+#
+# ### Exercise 3.6: forward
+#
+# Write `forward(x, params, keep_prob)` that chains your functions and returns a dict with
+# every intermediate tensor: `x_image`, `h_conv1`, `h_pool1`, `h_conv2`, `h_pool2`, `h_flat`,
+# `h_fc1`, `h_drop` and `logits` (the output layer `h_drop @ W_fc2 + b_fc2`, without softmax).
+
+# %%
+def forward(x, params, keep_prob):
+    raise NotImplementedError("Exercise 3.6: forward")
+
+
+# %%
+check("forward")
+
+# %% [markdown]
+# The post's initial values: the convolution filters from a truncated normal distribution
+# with standard deviation 0.1, biases 0.1, the output layer all zeros, and the fully
+# connected weights from a truncated normal with the *default* standard deviation, 1.0
+# (more on that choice below). With them, the shapes of the table above appear for a batch
+# of 50 images:
+
+# %%
+def init_params(fc_init_stddev, seed):
+    """The post's initial variables; W_fc1's spread is the one knob the presets change."""
+    tf.random.set_seed(seed)
+    normal = tf.random.truncated_normal
+    return {
+        "W_conv1": tf.Variable(normal([5, 5, 1, 32], stddev=0.1), name="W_conv1"),
+        "b_conv1": tf.Variable(tf.fill([32], 0.1), name="b_conv1"),
+        "W_conv2": tf.Variable(normal([5, 5, 32, 64], stddev=0.1), name="W_conv2"),
+        "b_conv2": tf.Variable(tf.fill([64], 0.1), name="b_conv2"),
+        "W_fc1": tf.Variable(normal([FLATTEN_SIZE, 1024], stddev=fc_init_stddev), name="W_fc1"),
+        "b_fc1": tf.Variable(tf.fill([1024], 0.1), name="b_fc1"),
+        "W_fc2": tf.Variable(tf.zeros([1024, 10]), name="W_fc2"),
+        "b_fc2": tf.Variable(tf.zeros([10]), name="b_fc2"),
+    }
+
+
+params = init_params(settings["fc_init_stddev"], settings["seed"])
+for name, value in forward(x_train[:50], params, KEEP_PROB_EVAL).items():
+    print(f"{name:8} {str(tuple(value.shape)):18}")
+
+# %% [markdown]
+# ## Loss and accuracy
+#
+# The output layer produces ten *logits*, unnormalised scores. Softmax turns them into
+# probabilities, and the cross-entropy with the one-hot label measures how much probability
+# the network put on the right digit. TensorFlow fuses both into
+# `tf.nn.softmax_cross_entropy_with_logits`, and it wants the logits: it computes the
+# softmax inside with a numerically stable formula (no `log(0)` for confident predictions).
+# Feeding it the softmax output instead applies softmax twice: the loss is squeezed into a
+# narrow range and its gradients all but vanish. The post quoted TensorFlow's warning about
+# exactly this.
+#
+# ### Exercise 3.7: loss
+#
+# Write `loss_fn(logits, labels)`: the mean softmax cross-entropy of a batch (one number).
+
+# %%
+def loss_fn(logits, labels):
+    raise NotImplementedError("Exercise 3.7: loss")
+
+
+# %%
+check("loss")
+
+# %% [markdown]
+# ### Exercise 3.8: accuracy
+#
+# Write `accuracy_fn(logits, labels)`: the fraction of rows whose largest logit is at the
+# position of the label's 1. (The largest logit is also the largest probability, so no
+# softmax is needed here either.)
+
+# %%
+def accuracy_fn(logits, labels):
+    raise NotImplementedError("Exercise 3.8: accuracy")
+
+
+# %%
+check("accuracy")
+
+# %% [markdown]
+# ## Saving the trained variables
+#
+# A checkpoint stores the *values* of variables, each under a name, and nothing about the
+# code that uses them. `tf.train.Checkpoint(**params)` names every variable after its key in
+# the dict, so a fresh program (chapter 04) can build the same dict, ask for the same names,
+# and get the trained values back. The post used a TF1 `Saver`, which matched variables by
+# their graph names.
+#
+# ### Exercise 3.9: checkpoint
+#
+# Write `save_checkpoint(params, prefix)` that writes every variable of `params` under its
+# key to the path `prefix` and returns the path written.
+
+# %%
+def save_checkpoint(params, prefix):
+    raise NotImplementedError("Exercise 3.9: checkpoint")
+
+
+# %%
+check("checkpoint")
+
+# %% [markdown]
+# ## Training
+#
+# The loop below is the post's: Adam on mini-batches, `keep_prob` 0.5 while training, and
+# every few hundred steps the loss and accuracy on the 10,000 test images, computed in 4
+# chunks to keep memory small. Two TensorFlow 2 details: `train_step` is a `tf.function`,
+# traced into a graph on the first call and then run without Python overhead, and the
+# `input_signature` stops it from being traced again when the last batch is smaller.
+# Scalars go to TensorBoard under `runs/ch03/logs/`, and the trained variables to
+# `runs/ch03/checkpoint/`.
+
+# %%
+def evaluate(params, chunks=4):
+    """Mean loss and accuracy over the test set, computed in `chunks` pieces (dropout off)."""
+    losses, accuracies = [], []
+    for xs, ts in zip(np.array_split(x_test, chunks), np.array_split(t_test, chunks)):
+        logits = forward(xs, params, KEEP_PROB_EVAL)["logits"]
+        losses.append(float(loss_fn(logits, ts)))
+        accuracies.append(float(accuracy_fn(logits, ts)))
+    return float(np.mean(losses)), float(np.mean(accuracies))
+
+
+def make_train_step(params, learning_rate):
+    optimizer = tf.keras.optimizers.Adam(learning_rate)
+    variables = list(params.values())
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 784], tf.float32),
+                                  tf.TensorSpec([None, 10], tf.float32)])
+    def train_step(x, t):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(forward(x, params, KEEP_PROB_TRAIN)["logits"], t)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+    return train_step
+
+
+def train(params, steps, batch_size, learning_rate, eval_every, seed, log_dir=None, desc="training"):
+    """Train `params` in place; return the history of (step, test loss, test accuracy)."""
+    train_step = make_train_step(params, learning_rate)
+    rng = np.random.default_rng(seed)
+    order, position = rng.permutation(len(x_train)), 0
+    writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else None
+    history, train_seconds = [], 0.0
+    progress = tqdm(range(1, steps + 1), desc=desc, unit="step", mininterval=2)
+    for step in progress:
+        if position + batch_size > len(order):  # a new epoch, in a new order
+            order, position = rng.permutation(len(x_train)), 0
+        batch = order[position:position + batch_size]
+        position += batch_size
+        started = time.perf_counter()
+        loss = float(train_step(x_train[batch], t_train[batch]))
+        train_seconds += time.perf_counter() - started
+        if writer and step % 50 == 0:
+            with writer.as_default(step=step):
+                tf.summary.scalar("loss/train_batch", loss)
+        if step % eval_every == 0 or step == steps:
+            test_loss, test_accuracy = evaluate(params)
+            history.append((step, test_loss, test_accuracy))
+            progress.set_postfix(test_accuracy=f"{test_accuracy:.4f}", test_loss=f"{test_loss:.3f}")
+            if writer:
+                with writer.as_default(step=step):
+                    tf.summary.scalar("loss/test", test_loss)
+                    tf.summary.scalar("accuracy/test", test_accuracy)
+    if writer:
+        writer.flush()
+    return history, train_seconds
+
+
+# %%
+log_dir = tfbook.run_dir("03", "logs", settings["name"])
+shutil.rmtree(log_dir)  # re-running the cell starts this run's curves afresh
+params = init_params(settings["fc_init_stddev"], settings["seed"])
+history, train_seconds = train(params, settings["steps"], settings["batch_size"], settings["learning_rate"],
+                               settings["eval_every"], settings["seed"], log_dir)
+test_loss, test_accuracy = history[-1][1:]
+images_per_second = settings["steps"] * settings["batch_size"] / train_seconds
+print(f"{settings['steps']} steps in {train_seconds:.0f} s of training ({images_per_second:,.0f} images/s): "
+      f"test accuracy {test_accuracy:.2%}, test loss {test_loss:.4f}")
+
+# %%
+checkpoint_dir = tfbook.run_dir("03", "checkpoint")
+saved = save_checkpoint(params, checkpoint_dir / "cnn")
+metrics = {"preset": settings["name"], "steps": settings["steps"], "batch_size": settings["batch_size"],
+           "train_seconds": round(train_seconds, 2), "images_per_second": round(images_per_second, 1),
+           "test_loss": test_loss, "test_accuracy": test_accuracy, "checkpoint": str(saved),
+           "history": history}
+(checkpoint_dir.parent / "metrics.json").write_text(json.dumps(metrics, indent=2))
+print(f"saved {saved}")
+
+# %%
+# extra code: the test curves
+steps_seen, losses, accuracies = zip(*history)
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3))
+ax1.plot(steps_seen, losses, marker="o")
+ax1.set(xlabel="step", ylabel="test loss", title="Loss on the test set")
+ax2.plot(steps_seen, accuracies, marker="o")
+ax2.set(xlabel="step", ylabel="test accuracy", title="Accuracy on the test set")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# To watch the same curves in TensorBoard, run this in a terminal at the project root and
+# open http://localhost:6006 (chapter 01 is all about TensorBoard):
+#
+# ```
+# .venv/bin/tensorboard --logdir runs/ch03/logs
+# ```
+
+# %% [markdown]
+# ## The post's initialisation flaw, measured
+#
+# The post draws the fully connected weights `W_fc1` with `tf.truncated_normal(shape)` and
+# no `stddev`, so they get the default 1.0, ten times the spread of every other layer. Each
+# of the 1024 units then sums 3136 inputs times weights of size about 1, and its
+# pre-activation is tens to hundreds of times larger than with 0.1. ReLU passes those huge
+# values on, the first updates of the output layer are thrown far off, and Adam with the
+# post's small learning rate needs many steps to recover. Compare the unit activations at
+# the start:
+
+# %%
+probe = x_train[:200]
+for stddev in (1.0, 0.1):
+    h_fc1 = forward(probe, init_params(stddev, settings["seed"]), KEEP_PROB_EVAL)["h_fc1"].numpy()
+    print(f"W_fc1 stddev {stddev}: h_fc1 mean {h_fc1.mean():8.3f}, largest {h_fc1.max():8.2f}, "
+          f"dead units {np.mean(h_fc1.max(axis=0) == 0):.0%}")
+
+# %% [markdown]
+# And the same short race with the post's own recipe (batch 50, Adam 1e-4), changing only
+# that one standard deviation (the `full` preset runs 1,000 steps here; `quick` runs fewer):
+
+# %%
+race_steps = settings["flaw_demo_steps"]
+for stddev in (1.0, 0.1):
+    race_params = init_params(stddev, settings["seed"])
+    race, _ = train(race_params, race_steps, 50, 1e-4, race_steps, settings["seed"],
+                    desc=f"stddev {stddev}")
+    print(f"W_fc1 stddev {stddev}: test accuracy after {race_steps} steps {race[-1][2]:.2%}")
+
+# %% [markdown]
+# The benchmark `python -m bench.bench_cnn` (see the README) runs the post's whole recipe
+# both ways, 10,000 steps each, and the same recipe in TensorFlow 1 style for comparison.
+
+# %% [markdown]
+# ## Summary
+#
+# * A convolutional layer is `tf.nn.conv2d` + bias + ReLU; with `SAME` padding and stride 1
+#   it keeps height and width, and 2x2 max pooling with stride 2 halves them.
+# * The shapes go 28x28x1 -> 28x28x32 -> 14x14x32 -> 14x14x64 -> 7x7x64 -> 3136 -> 1024 -> 10.
+# * Dropout keeps each unit with probability `keep_prob` during training and scales the
+#   survivors by `1/keep_prob`; evaluation uses `keep_prob` 1.0. TF2 asks for `rate = 1 - keep_prob`.
+# * The loss takes logits: `softmax_cross_entropy_with_logits` applies softmax itself.
+# * `tf.train.Checkpoint(**params)` saves variables by name; chapter 04 restores them.
+# * Initialisation matters: one `stddev` left at its default slows the post's training down.
+#
+# Check everything at once (this includes the trained checkpoint's accuracy, measured
+# on the whole test set):
+
+# %%
+check_all()
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Change layer 1 to `VALID` padding. Which shapes change, and what must `FLATTEN_SIZE` become?
+# 2. Train with `KEEP_PROB_TRAIN = 1.0` and the `full` preset. Does the gap between training
+#    and test accuracy grow?
+# 3. Pass `tf.nn.softmax(logits)` to the loss instead of the logits and train for 300 steps.
+#    What happens to the loss curve, and why?
+# 4. Replace the 2x2 max pooling with a stride-2 convolution. How many variables does the
+#    network gain?

@@ -1,0 +1,51 @@
+"""Check modules (one per chapter: ch03.py, ...), the engine that runs them, and the grader.
+
+In a notebook::
+
+    from checks import checker
+    check, check_all = checker("03", globals())
+    check("reshape_input")        # after an exercise: immediate feedback
+
+From a terminal (the grade that counts: a fresh kernel, scored outside it)::
+
+    python -m checks 03 [NOTEBOOK]
+"""
+from __future__ import annotations
+
+
+def checker(chapter_id: str, namespace: dict):
+    """Inline feedback: ``check(exercise)`` and ``check_all()`` bound to the notebook's globals.
+
+    These run inside the learner's own kernel, so they advise; ``python -m checks`` grades.
+    """
+    from checks.engine import NamespaceLearner
+    from checks.grader import load_chapter_checks
+    from checks.report import format_results
+    from tfbook.manifest import active_preset_name
+    from tfbook.paths import runs_root
+
+    chapter = load_chapter_checks(chapter_id)
+
+    def run(exercises, include_end: bool):
+        learner = NamespaceLearner(namespace, runs_root(), active_preset_name())
+        results = [chapter.run(c, learner) for e in exercises for c in chapter.checks_for(e)
+                   if include_end or not c.at_end]
+        return results
+
+    def check(exercise: str) -> None:
+        if exercise not in chapter.exercises:
+            print(f"No exercise {exercise!r} in chapter {chapter_id}; "
+                  f"exercises: {', '.join(chapter.exercises)}")
+            return
+        results = run([exercise], include_end=False)
+        later = [c for c in chapter.checks_for(exercise) if c.at_end]
+        footer = ("  (also checked at the end, after training: "
+                  + "; ".join(c.description for c in later) + ")") if later else ""
+        print(format_results(results, footer=footer))
+
+    def check_all() -> None:
+        print(format_results(run(list(chapter.exercises), include_end=True),
+                             title=f"Chapter {chapter_id}, every exercise:",
+                             footer=f"  The grade that counts: python -m checks {chapter_id}"))
+
+    return check, check_all

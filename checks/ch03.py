@@ -1,0 +1,377 @@
+"""Checks for chapter 03: training a CNN on MNIST.
+
+Every probe is drawn at random for each run (batch sizes, images, weights, logits), and every
+expected value is recomputed here with TensorFlow's own ops or the grader's reference model.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import tensorflow as tf
+
+from checks import reference
+from checks.engine import (Chapter, CheckFailed, Exercise, expect_close, expect_equal,
+                           expect_shape, tensor, tensors, variables)
+
+chapter = Chapter("03", {
+    "reshape_input": Exercise(
+        "3.1", "tf.reshape(x, [-1, 28, 28, 1]): -1 lets TensorFlow work out the batch size, and the "
+               "last 1 is the single (grey) colour channel.", "Rows of 784 pixels become images"),
+    "output_size": Exercise(
+        "3.2", "With SAME padding the output is ceil(n / stride); with VALID it is "
+               "ceil((n - window + 1) / stride). math.ceil helps; the answer is an int.",
+        "Output sizes under SAME/VALID and strides"),
+    "conv_layer": Exercise(
+        "3.3", "conv_layer: tf.nn.conv2d(x, W, strides=1, padding='SAME'), add b, then tf.nn.relu. "
+               "max_pool_2x2: tf.nn.max_pool2d(x, ksize=2, strides=2, padding='SAME').",
+        "A convolutional layer and 2x2 max pooling"),
+    "flatten": Exercise(
+        "3.4", "Two 2x2 poolings take 28 -> 14 -> 7, and layer 2 has 64 filters, so each image "
+               "becomes 7 * 7 * 64 numbers. flatten: tf.reshape(h, [-1, FLATTEN_SIZE]).",
+        "Layer 2 and the flatten size"),
+    "dense_dropout": Exercise(
+        "3.5", "fully_connected: tf.nn.relu(h @ W + b). dropout: TF2's tf.nn.dropout takes "
+               "rate = 1 - keep_prob; with keep_prob 1.0 return h unchanged. The post trains with "
+               "keep_prob 0.5 and evaluates with 1.0.", "The fully connected layer and dropout"),
+    "forward": Exercise(
+        "3.6", "Call your own functions in the post's order (reshape, conv, pool, conv, pool, "
+               "flatten, fully connected, dropout, output layer) and return every tensor under "
+               "the names listed in the exercise; logits = h_drop @ W_fc2 + b_fc2 (no softmax).",
+        "The whole forward pass"),
+    "loss": Exercise(
+        "3.7", "tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, "
+               "logits=logits)). Pass the raw logits: the op applies softmax itself.",
+        "The loss on logits"),
+    "accuracy": Exercise(
+        "3.8", "Compare tf.argmax(logits, axis=1) with tf.argmax(labels, axis=1), cast the "
+               "booleans to float32 and take tf.reduce_mean.", "Accuracy"),
+    "checkpoint": Exercise(
+        "3.9", "tf.train.Checkpoint(**params) tracks every variable under its dict key; "
+               ".write(prefix) saves them and returns the path. Then run the training cells.",
+        "Saving the trained variables"),
+})
+
+LAYER_SHAPES = {  # per image; the batch dimension is added in front
+    "x_image": (28, 28, 1), "h_conv1": (28, 28, 32), "h_pool1": (14, 14, 32),
+    "h_conv2": (14, 14, 64), "h_pool2": (7, 7, 64), "h_flat": (3136,),
+    "h_fc1": (1024,), "h_drop": (1024,), "logits": (10,),
+}
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng()  # fresh entropy: the probes differ on every run
+
+
+def _images(rng, n: int) -> np.ndarray:
+    return rng.random((n, 784), dtype=np.float32)
+
+
+def _one_hot(rng, n: int) -> np.ndarray:
+    return np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
+
+
+# --- 3.1 ---------------------------------------------------------------------------------
+
+@chapter.check("reshape_input", 2, "rows of 784 become (batch, 28, 28, 1) images, pixels in order")
+def reshape_input(learner):
+    rng = _rng()
+    n = int(rng.integers(2, 10))
+    x = _images(rng, n)
+    got = learner.call("reshape_input", tensor(x))
+    expect_shape(got, (n, 28, 28, 1), f"reshape_input of a batch of {n} rows",
+                 hint="The batch size must stay first: use -1 for it, then 28, 28, 1.")
+    expect_close(got, x.reshape(n, 28, 28, 1), "reshape_input's pixels",
+                 hint="Only reshape: the pixels keep their row-major order (no transpose).")
+
+
+# --- 3.2 ---------------------------------------------------------------------------------
+
+def _tf_output_size(op: str, n: int, window: int, stride: int, padding: str) -> int:
+    x = tf.zeros([1, n, n, 1])
+    if op == "conv":
+        y = tf.nn.conv2d(x, tf.zeros([window, window, 1, 1]), strides=stride, padding=padding)
+    else:
+        y = tf.nn.max_pool2d(x, ksize=window, strides=stride, padding=padding)
+    return int(y.shape[1])
+
+
+def _output_size_cases(learner, op: str):
+    rng = _rng()
+    cases = [(28, 5, 1, "SAME"), (28, 5, 1, "VALID"), (28, 2, 2, "SAME")]
+    for _ in range(9):
+        window = int(rng.choice([1, 2, 3, 5, 7]))
+        cases.append((int(rng.integers(window, 40)), window, int(rng.integers(1, 4)),
+                      str(rng.choice(["SAME", "VALID"]))))
+    for n, window, stride, padding in cases:
+        expected = _tf_output_size(op, n, window, stride, padding)
+        got = learner.call("output_size", n, window, stride, padding)
+        expect_equal(got, expected,
+                     f"output_size(n={n}, window={window}, stride={stride}, padding='{padding}') "
+                     f"(TensorFlow's {'tf.nn.conv2d' if op == 'conv' else 'tf.nn.max_pool2d'} gives {expected})",
+                     hint="SAME pads so that only the stride shrinks the output: ceil(n / stride). "
+                          "VALID never pads: ceil((n - window + 1) / stride).")
+
+
+@chapter.check("output_size", 2, "output sizes match tf.nn.conv2d for grader-chosen cases")
+def output_size_conv(learner):
+    _output_size_cases(learner, "conv")
+
+
+@chapter.check("output_size", 1, "output sizes match tf.nn.max_pool2d for grader-chosen cases")
+def output_size_pool(learner):
+    _output_size_cases(learner, "pool")
+
+
+# --- 3.3 ---------------------------------------------------------------------------------
+
+def _conv_case(learner, n, size, channels_in, channels_out, label):
+    rng = _rng()
+    x = rng.random((n, size, size, channels_in), dtype=np.float32)
+    w = (rng.standard_normal((5, 5, channels_in, channels_out)) * 0.1).astype(np.float32)
+    b = (rng.standard_normal(channels_out) * 0.1).astype(np.float32)
+    expected = tf.nn.relu(tf.nn.conv2d(x, w, strides=1, padding="SAME") + b).numpy()
+    got = learner.call("conv_layer", tensor(x), tensor(w), tensor(b))
+    expect_shape(got, expected.shape, f"conv_layer on {label}",
+                 hint="padding='SAME' with stride 1 keeps the height and width; 'VALID' would "
+                      f"shrink {size}x{size} to {size - 4}x{size - 4}.")
+    if np.any(got < -1e-6):
+        raise CheckFailed("conv_layer returns negative numbers", hint="Apply tf.nn.relu after adding the bias.")
+    expect_close(got, expected, f"conv_layer on {label}",
+                 hint="Convolve, add the bias, then ReLU: tf.nn.relu(tf.nn.conv2d(...) + b).")
+
+
+@chapter.check("conv_layer", 2, "conv_layer on layer 1's input: (N, 28, 28, 1) -> (N, 28, 28, 32), values right")
+def conv_layer_1(learner):
+    _conv_case(learner, int(_rng().integers(2, 6)), 28, 1, 32, "a layer-1 batch (N, 28, 28, 1)")
+
+
+@chapter.check("conv_layer", 1, "conv_layer on layer 2's input: (N, 14, 14, 32) -> (N, 14, 14, 64)")
+def conv_layer_2(learner):
+    _conv_case(learner, int(_rng().integers(2, 4)), 14, 32, 64, "a layer-2 batch (N, 14, 14, 32)")
+
+
+@chapter.check("conv_layer", 2, "max_pool_2x2 halves height and width (SAME, stride 2), values right")
+def max_pool(learner):
+    rng = _rng()
+    for size in (28, 7):  # 7 is odd: SAME gives 4, VALID would give 3
+        x = rng.standard_normal((2, size, size, 8)).astype(np.float32)
+        expected = tf.nn.max_pool2d(x, ksize=2, strides=2, padding="SAME").numpy()
+        got = learner.call("max_pool_2x2", tensor(x))
+        expect_shape(got, expected.shape, f"max_pool_2x2 of a (2, {size}, {size}, 8) tensor",
+                     hint="ksize=2, strides=2, padding='SAME': an odd size rounds up (7 -> 4).")
+        expect_close(got, expected, f"max_pool_2x2 of a (2, {size}, {size}, 8) tensor",
+                     hint="Take the maximum of each 2x2 window: tf.nn.max_pool2d.")
+
+
+# --- 3.4 ---------------------------------------------------------------------------------
+
+@chapter.check("flatten", 1, "FLATTEN_SIZE is the number of values per image after layer 2")
+def flatten_size(learner):
+    got = learner.value("FLATTEN_SIZE")
+    hint = "28 -> 14 -> 7 after two poolings, times layer 2's 64 filters."
+    if np.size(got) == 1 and got.item() == 7 * 7 * 32:
+        hint = "7 * 7 * 32 counts layer 1's filters; the tensor being flattened comes from layer 2 (64 filters)."
+    expect_equal(got, 7 * 7 * 64, "FLATTEN_SIZE", hint=hint)
+
+
+@chapter.check("flatten", 1, "flatten turns (N, 7, 7, 64) into (N, 3136), values in order")
+def flatten_values(learner):
+    rng = _rng()
+    n = int(rng.integers(2, 8))
+    h = rng.standard_normal((n, 7, 7, 64)).astype(np.float32)
+    got = learner.call("flatten", tensor(h))
+    expect_shape(got, (n, 3136), f"flatten of a ({n}, 7, 7, 64) tensor",
+                 hint="tf.reshape(h, [-1, FLATTEN_SIZE]) keeps the batch first.")
+    expect_close(got, h.reshape(n, 3136), "flatten's values", hint="Only reshape; do not transpose.")
+
+
+# --- 3.5 ---------------------------------------------------------------------------------
+
+@chapter.check("dense_dropout", 1, "fully_connected computes relu(h @ W + b)")
+def fully_connected(learner):
+    rng = _rng()
+    n = int(rng.integers(2, 6))
+    h = rng.standard_normal((n, 64)).astype(np.float32)
+    w = rng.standard_normal((64, 32)).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+    got = learner.call("fully_connected", tensor(h), tensor(w), tensor(b))
+    expect_close(got, np.maximum(h @ w + b, 0), "fully_connected",
+                 hint="tf.nn.relu(tf.matmul(h, W) + b).")
+
+
+@chapter.check("dense_dropout", 2, "dropout with keep_prob < 1 zeroes 1 - keep_prob of the units and scales the rest by 1/keep_prob")
+def dropout_training(learner):
+    for keep_prob in (0.5, 0.8):
+        h = np.ones((200, 1000), np.float32)
+        got = learner.call("dropout", tensor(h), keep_prob)
+        expect_shape(got, h.shape, f"dropout(h, keep_prob={keep_prob})")
+        dropped = float(np.mean(got == 0))
+        if abs(dropped - (1 - keep_prob)) > 0.01:
+            raise CheckFailed(f"dropout(h, keep_prob={keep_prob}) zeroed the wrong fraction of 200,000 units",
+                              expected=f"about {1 - keep_prob:.0%} zeroed", got=f"{dropped:.1%} zeroed",
+                              hint="TF2's tf.nn.dropout takes rate, the fraction to DROP: rate = 1 - keep_prob.")
+        kept = got[got != 0]
+        if not np.allclose(kept, 1 / keep_prob, rtol=1e-5):
+            raise CheckFailed(f"dropout(h, keep_prob={keep_prob}) scaled the surviving units wrongly",
+                              expected=f"ones become {1 / keep_prob:g}", got=f"ones became {np.unique(kept)[:3]}",
+                              hint="Survivors are divided by keep_prob so the expected sum stays the same; "
+                                   "tf.nn.dropout does this for you.")
+
+
+@chapter.check("dense_dropout", 1, "dropout with keep_prob 1.0 is the identity, the same on every call")
+def dropout_eval(learner):
+    h = _rng().standard_normal((50, 100)).astype(np.float32)
+    first = learner.call("dropout", tensor(h), 1.0)
+    second = learner.call("dropout", tensor(h), 1.0)
+    expect_close(first, h, "dropout(h, keep_prob=1.0)",
+                 hint="At evaluation nothing is dropped: return h unchanged.", rtol=0, atol=0)
+    expect_close(second, first, "a second call of dropout(h, keep_prob=1.0)", rtol=0, atol=0)
+
+
+@chapter.check("dense_dropout", 1, "KEEP_PROB_TRAIN is the post's 0.5 and KEEP_PROB_EVAL is 1.0")
+def keep_prob_values(learner):
+    train = learner.value("KEEP_PROB_TRAIN")
+    hint = "Training drops half the units (0.5); evaluation and prediction drop none (1.0)."
+    if np.size(train) == 1 and train.item() == 1.0:
+        hint = "With keep_prob 1.0 while training, dropout never happens and cannot fight overfitting."
+    expect_equal(train, 0.5, "KEEP_PROB_TRAIN", hint=hint)
+    expect_equal(learner.value("KEEP_PROB_EVAL"), 1.0, "KEEP_PROB_EVAL",
+                 hint="Evaluate with every unit: keep_prob 1.0.")
+
+
+# --- 3.6 ---------------------------------------------------------------------------------
+
+def _forward(learner, keep_prob: float):
+    rng = _rng()
+    n = int(rng.integers(2, 8))
+    x = rng.random((n, 784), dtype=np.float32)
+    params = reference.random_params(int(rng.integers(1 << 30)), fc_init_stddev=0.02)
+    got = learner.call("forward", tensor(x), tensors(params), keep_prob)
+    if not isinstance(got, dict):
+        raise CheckFailed("forward must return a dict of every layer's output",
+                          expected="{'x_image': ..., 'h_conv1': ..., ..., 'logits': ...}",
+                          got=f"a tensor of shape {np.shape(got)}")
+    return n, x, params, got
+
+
+@chapter.check("forward", 3, "every layer has the right shape for a grader-chosen batch")
+def forward_shapes(learner):
+    n, _, _, got = _forward(learner, 1.0)
+    for name, shape in LAYER_SHAPES.items():
+        if name not in got:
+            raise CheckFailed(f"forward's result has no '{name}'", expected=sorted(LAYER_SHAPES),
+                              got=sorted(got), hint="Return a dict with every name listed in the exercise.")
+        hint = {"h_conv1": "padding='SAME' keeps 28x28 (VALID would give 24x24).",
+                "h_pool1": "2x2 pooling with stride 2 halves 28 to 14.",
+                "h_flat": "The flatten size is 7 * 7 * 64 = 3136."}.get(name, "Follow the shape table above the exercise.")
+        expect_shape(got[name], (n, *shape), f"'{name}' for a batch of {n}", hint=hint)
+
+
+@chapter.check("forward", 2, "logits equal the reference network's for grader-chosen weights (keep_prob 1.0)")
+def forward_values(learner):
+    _, x, params, got = _forward(learner, 1.0)
+    expected = reference.forward(x, params)
+    for name in ("h_conv1", "h_pool2", "h_fc1", "logits"):
+        if name in got:
+            expect_close(got[name], expected[name].numpy(), f"'{name}'", rtol=1e-3, atol=1e-3,
+                         hint="Check each layer against the shape table and the post's order; "
+                              "logits are h_drop @ W_fc2 + b_fc2, without softmax.")
+
+
+@chapter.check("forward", 1, "forward(x, params, keep_prob=0.5) applies dropout to the fully connected layer")
+def forward_dropout(learner):
+    _, _, _, got = _forward(learner, 0.5)
+    h_fc1, h_drop = got.get("h_fc1"), got.get("h_drop")
+    if h_fc1 is None or h_drop is None or h_fc1.shape != h_drop.shape:
+        raise CheckFailed("forward must return 'h_fc1' and 'h_drop' of the same shape")
+    active = h_fc1 > 0
+    if not active.any():
+        raise CheckFailed("h_fc1 is all zeros for the grader's probe", hint="Check fully_connected.")
+    dropped = float(np.mean(h_drop[active] == 0))
+    if not 0.35 <= dropped <= 0.65:
+        raise CheckFailed("with keep_prob=0.5 about half of h_fc1's active units should be dropped in h_drop",
+                          expected="about 50% dropped", got=f"{dropped:.0%} dropped",
+                          hint="Pass forward's keep_prob on to dropout(h_fc1, keep_prob).")
+    kept = active & (h_drop != 0)
+    expect_close(h_drop[kept], 2 * h_fc1[kept], "the surviving units of h_drop", rtol=1e-4,
+                 hint="Survivors are scaled by 1/keep_prob = 2.")
+
+
+# --- 3.7, 3.8 ----------------------------------------------------------------------------
+
+@chapter.check("loss", 2, "loss_fn is the mean softmax cross-entropy on logits (a scalar)")
+def loss_value(learner):
+    rng = _rng()
+    n = int(rng.integers(4, 12))
+    logits = (rng.standard_normal((n, 10)) * 4).astype(np.float32)
+    labels = _one_hot(rng, n)
+    expected = float(tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)))
+    got = learner.call("loss_fn", tensor(logits), tensor(labels))
+    expect_shape(got, (), "loss_fn's result", hint="Average over the batch with tf.reduce_mean: one number.")
+    on_softmax = float(tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
+        labels=labels, logits=tf.nn.softmax(logits))))
+    hint = "Use tf.nn.softmax_cross_entropy_with_logits(labels=..., logits=...) and take the mean."
+    if abs(float(got) - on_softmax) < 1e-4:
+        hint = ("You applied softmax before the cross-entropy: the op expects raw logits and applies "
+                "softmax itself (doing it twice flattens the gradients).")
+    expect_close(got, np.float32(expected), "loss_fn for the grader's logits and labels", hint=hint)
+
+
+@chapter.check("accuracy", 2, "accuracy_fn is the fraction of rows whose largest logit is the true class")
+def accuracy_value(learner):
+    rng = _rng()
+    n = int(rng.integers(20, 60))
+    labels = _one_hot(rng, n)
+    logits = rng.standard_normal((n, 10)).astype(np.float32)
+    right = rng.random(n) < rng.uniform(0.2, 0.8)
+    logits[right] += labels[right] * 10  # these rows are predicted correctly
+    expected = float(np.mean(np.argmax(logits, 1) == np.argmax(labels, 1)))
+    got = learner.call("accuracy_fn", tensor(logits), tensor(labels))
+    expect_shape(got, (), "accuracy_fn's result", hint="One number: the mean over the batch.")
+    expect_close(got, np.float32(expected), f"accuracy_fn on {n} grader-chosen rows",
+                 hint="tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1), tf.argmax(labels, 1)), tf.float32)).")
+
+
+# --- 3.9 ---------------------------------------------------------------------------------
+
+@chapter.check("checkpoint", 2, "save_checkpoint writes every variable under its name; the grader reads them back")
+def checkpoint_roundtrip(learner):
+    params = reference.random_params(int(_rng().integers(1 << 30)))
+    target = learner.runs_dir / "grader-probe" / "ckpt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    learner.call("save_checkpoint", variables(params), str(target))
+    try:
+        restored = reference.load_params(target)
+    except reference.CheckpointProblem as e:
+        raise CheckFailed(f"the grader could not read what save_checkpoint wrote: {e}",
+                          hint="Write to exactly the prefix you are given: tf.train.Checkpoint(**params).write(prefix).") from None
+    for name, value in params.items():
+        expect_close(restored[name], value, f"variable {name} read back from the checkpoint", rtol=0, atol=0)
+
+
+@chapter.check("checkpoint", 4, "the trained checkpoint restores into the grader's model and reaches the preset's test accuracy", at_end=True)
+def checkpoint_accuracy(learner):
+    from tfbook.data import load_mnist
+    from tfbook.manifest import preset
+    threshold = preset("03", learner.preset)["min_test_accuracy"]
+    directory = learner.runs_dir / "ch03" / "checkpoint"
+    try:
+        params = reference.load_params(directory)
+    except reference.CheckpointProblem as e:
+        raise CheckFailed(str(e), hint="Run the training section to the end: it calls save_checkpoint.") from None
+    images, labels = load_mnist().flat("test")
+    accuracy = reference.evaluate(params, images, labels)
+    if accuracy < threshold:
+        raise CheckFailed(
+            f"the checkpoint reaches {accuracy:.2%} on the 10,000 test images, below the "
+            f"'{learner.preset}' preset's {threshold:.1%}",
+            expected=f">= {threshold:.2%}", got=f"{accuracy:.2%}",
+            hint="Save after training, not before; check the loss, the learning rate and KEEP_PROB_TRAIN.")
+    metrics = directory.parent / "metrics.json"
+    if metrics.exists():
+        reported = json.loads(metrics.read_text()).get("test_accuracy")
+        if reported is not None and abs(float(reported) - accuracy) > 0.0005:
+            raise CheckFailed("the accuracy the notebook reported differs from the checkpoint's",
+                              expected=f"{accuracy:.2%} (measured by the grader)", got=f"{float(reported):.2%}",
+                              hint="Save the same variables you evaluated, after the last training step.")

@@ -1,0 +1,288 @@
+"""The check engine: checks, results, and the two ways of reaching the learner's code.
+
+A chapter's check module declares its exercises and checks::
+
+    chapter = Chapter("03", exercises={"reshape_input": Exercise("3.1", "hint...")})
+
+    @chapter.check("reshape_input", points=1, description="784-vectors become 28x28x1 images")
+    def reshape_shape(learner):
+        got = learner.call("reshape_input", probe)      # a plain numpy array, always
+        expect_shape(got, (5, 28, 28, 1), hint="...")
+
+A check raises ``CheckFailed`` (expected vs got, a hint) or returns. The ``learner`` is either
+
+* ``NamespaceLearner``: the notebook's own globals, for the inline ``check("...")`` cells
+  (immediate feedback; it runs inside the learner's kernel, so it is advice, not a grade), or
+* ``KernelLearner`` (checks/grader.py): a kernel the grader started itself. Arguments travel
+  to the kernel and results come back as ``.npz`` files read with ``allow_pickle=False``, so
+  only plain numbers reach the check: an object whose ``__eq__`` always says True, a patched
+  checks module or a printed "passed" never does.
+"""
+from __future__ import annotations
+
+import math
+import re
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float
+
+
+# --- what a check says -------------------------------------------------------------------
+
+class CheckFailed(Exception):
+    """A learner-facing failure: what was expected, what was given, and a hint."""
+
+    def __init__(self, message: str, *, expected: Any = None, got: Any = None, hint: str = ""):
+        super().__init__(message)
+        self.message, self.expected, self.got, self.hint = message, expected, got, hint
+
+
+class NotDone(CheckFailed):
+    """The exercise still raises NotImplementedError (or its name is not defined yet)."""
+
+
+class LearnerError(CheckFailed):
+    """The learner's code raised while the check called it."""
+
+
+class Stopped(CheckFailed):
+    """The kernel died or a cell ran past its time limit: nothing after it can be scored."""
+
+
+@dataclass(frozen=True)
+class Arg:
+    """How a grader-chosen argument reaches the learner's function."""
+    value: Any
+    kind: str  # "tensor": tf.constant; "variables": dict of tf.Variable; "tensors": dict of tf.constant
+
+
+def tensor(a) -> Arg:
+    return Arg(np.asarray(a), "tensor")
+
+
+def variables(d: dict) -> Arg:
+    return Arg({k: np.asarray(v) for k, v in d.items()}, "variables")
+
+
+def tensors(d: dict) -> Arg:
+    return Arg({k: np.asarray(v) for k, v in d.items()}, "tensors")
+
+
+def clean_error(text: str) -> str:
+    """TensorFlow's error text without its internal node names, for a learner to read."""
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(text))
+    text = re.sub(r"\s*\[Op:\w+\].*$", "", text, flags=re.DOTALL)
+    return text.strip()[:300]
+
+
+def as_plain(value, name: str):
+    """Turn a learner's result into plain numpy (or a dict of it); refuse anything else."""
+    if isinstance(value, dict):
+        return {str(k): as_plain(v, f"{name}[{k!r}]") for k, v in value.items()}
+    try:
+        array = np.asarray(value)
+    except Exception as e:
+        raise CheckFailed(f"`{name}` returned a {type(value).__name__}, which is not a tensor of numbers ({e})",
+                          hint="Return a tf.Tensor (or a number), not another kind of object.") from None
+    if array.dtype.kind == "U" and array.ndim == 0:
+        return str(array)  # a path or a name: harmless to compare
+    if array.dtype.kind not in NUMERIC_KINDS:
+        raise CheckFailed(f"`{name}` returned a {type(value).__name__} holding {array.dtype} values, "
+                          "not numbers", expected="a tensor of numbers", got=type(value).__name__,
+                          hint="Return a tf.Tensor (or a number), not another kind of object.")
+    return array
+
+
+# --- the learner, as seen by a check ----------------------------------------------------
+
+class NamespaceLearner:
+    """The notebook's globals, for inline checks (feedback inside the learner's own kernel)."""
+
+    def __init__(self, namespace: dict, runs_dir: Path, preset: str):
+        self.namespace, self.runs_dir, self.preset = namespace, Path(runs_dir), preset
+
+    def _lookup(self, name: str):
+        if name not in self.namespace:
+            raise NotDone(f"`{name}` is not defined yet", hint="Run the exercise's cell first.")
+        return self.namespace[name]
+
+    def call(self, name: str, *args, **kwargs):
+        import tensorflow as tf
+        def convert(a):
+            if not isinstance(a, Arg):
+                return a
+            if a.kind == "tensor":
+                return tf.constant(a.value)
+            if a.kind == "variables":
+                return {k: tf.Variable(v, name=k) for k, v in a.value.items()}
+            return {k: tf.constant(v) for k, v in a.value.items()}
+        func = self._lookup(name)
+        try:
+            result = func(*map(convert, args), **{k: convert(v) for k, v in kwargs.items()})
+        except NotImplementedError:
+            raise NotDone(f"`{name}` is not written yet (it raises NotImplementedError)") from None
+        except CheckFailed:
+            raise
+        except Exception as e:
+            raise LearnerError(f"`{name}` raised {type(e).__name__}: {clean_error(e)}") from None
+        return as_plain(result, name)
+
+    def value(self, name: str):
+        value = self._lookup(name)
+        if value is Ellipsis:
+            raise NotDone(f"`{name}` is still `...`", hint="Replace the ... with your value.")
+        return as_plain(value, name)
+
+
+# --- checks, exercises, results ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Exercise:
+    number: str          # "3.2"
+    hint: str            # shown on failure and by `tfbook hint`
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    exercise: str
+    points: int
+    description: str
+    func: Callable
+    at_end: bool = False  # needs what the whole notebook produced (e.g. the trained checkpoint)
+
+
+@dataclass
+class Result:
+    check: str
+    exercise: str
+    number: str
+    points: int
+    earned: int
+    status: str          # "passed", "failed", "not done"
+    description: str
+    message: str = ""
+    expected: str = ""
+    got: str = ""
+    hint: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+class Chapter:
+    """The exercises and checks of one chapter."""
+
+    def __init__(self, chapter_id: str, exercises: dict[str, Exercise]):
+        self.id = chapter_id
+        self.exercises = exercises
+        self.checks: list[Check] = []
+
+    def check(self, exercise: str, points: int, description: str, at_end: bool = False):
+        if exercise not in self.exercises:
+            raise KeyError(f"unknown exercise {exercise!r}")
+
+        def register(func):
+            self.checks.append(Check(f"{self.id}.{func.__name__}", exercise, points,
+                                     description, func, at_end))
+            return func
+        return register
+
+    def checks_for(self, exercise: str) -> list[Check]:
+        return [c for c in self.checks if c.exercise == exercise]
+
+    def total_points(self) -> int:
+        return sum(c.points for c in self.checks)
+
+    def run(self, check: Check, learner) -> Result:
+        """Run one check; never raises (a bug in a check becomes a clear failed result)."""
+        ex = self.exercises[check.exercise]
+        base = dict(check=check.id, exercise=check.exercise, number=ex.number,
+                    points=check.points, description=check.description)
+        try:
+            check.func(learner)
+        except Stopped:
+            raise  # the grader decides what a dead kernel means for the remaining checks
+        except NotDone as e:
+            return Result(**base, earned=0, status="not done", message=e.message, hint=e.hint or ex.hint)
+        except CheckFailed as e:
+            return Result(**base, earned=0, status="failed", message=e.message,
+                          expected=_show(e.expected), got=_show(e.got), hint=e.hint or ex.hint)
+        except Exception as e:  # a grader bug must not look like a traceback to the learner
+            detail = traceback.format_exception_only(type(e), e)[-1].strip()
+            return Result(**base, earned=0, status="failed",
+                          message=f"the check itself could not finish ({detail}); "
+                                  "please report this to the book's maintainers", hint=ex.hint)
+        return Result(**base, earned=check.points, status="passed")
+
+    def not_scored(self, check: Check, reason: str) -> Result:
+        ex = self.exercises[check.exercise]
+        return Result(check=check.id, exercise=check.exercise, number=ex.number, points=check.points,
+                      earned=0, status="failed", description=check.description,
+                      message=reason, hint=ex.hint)
+
+
+def _show(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, np.ndarray):
+        if value.size <= 12:
+            return np.array2string(value, precision=4, separator=", ")
+        return f"array of shape {value.shape}"
+    return str(value)
+
+
+# --- helpers for writing checks ---------------------------------------------------------
+
+def expect_shape(got: np.ndarray, expected: tuple, what: str, hint: str = "") -> None:
+    if tuple(np.shape(got)) != tuple(expected):
+        raise CheckFailed(f"{what} has the wrong shape", expected=tuple(expected),
+                          got=tuple(np.shape(got)), hint=hint)
+
+
+def expect_close(got: np.ndarray, expected: np.ndarray, what: str, hint: str = "",
+                 rtol: float = 1e-4, atol: float = 1e-4) -> None:
+    expect_shape(got, np.shape(expected), what, hint)
+    got = np.asarray(got, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
+    if not np.all(np.isfinite(got)):
+        raise CheckFailed(f"{what} contains NaN or infinity", hint=hint)
+    if not np.allclose(got, expected, rtol=rtol, atol=atol * scale):
+        worst = np.unravel_index(np.argmax(np.abs(got - expected)), expected.shape) if expected.ndim else ()
+        raise CheckFailed(f"{what} has the right shape but different values "
+                          f"(largest difference at index {tuple(int(i) for i in worst)})",
+                          expected=f"{expected[worst]:.6g}" if expected.ndim else f"{float(expected):.6g}",
+                          got=f"{got[worst]:.6g}" if got.ndim else f"{float(got):.6g}", hint=hint)
+
+
+def expect_equal(got, expected, what: str, hint: str = "") -> None:
+    got_plain = got.item() if isinstance(got, np.ndarray) and got.size == 1 else got
+    if isinstance(got_plain, np.ndarray) or not _plain_equal(got_plain, expected):
+        raise CheckFailed(f"{what} is not right", expected=expected, got=got_plain, hint=hint)
+
+
+def _plain_equal(a, b) -> bool:
+    if isinstance(a, (bool, np.bool_)) or isinstance(b, bool):
+        return bool(a) == bool(b) and type(b) is bool
+    if isinstance(a, (int, float, np.integer, np.floating)) and isinstance(b, (int, float)):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    return False
+
+
+def summary(results: list[Result]) -> dict:
+    return {"earned": sum(r.earned for r in results), "points": sum(r.points for r in results),
+            "exercises": sorted({r.exercise for r in results}),
+            "exercises_passed": sorted({r.exercise for r in results} -
+                                       {r.exercise for r in results if not r.passed})}
+
+
+def results_json(chapter: str, results: list[Result], **extra) -> dict:
+    return {"chapter": chapter, **summary(results), **extra, "results": [asdict(r) for r in results]}

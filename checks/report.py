@@ -1,0 +1,38 @@
+"""Results for people (a terminal table) and for programs (JSON)."""
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+from checks.engine import Result, summary
+
+MARK = {"passed": "PASS", "failed": "FAIL", "not done": "TODO"}
+
+
+def format_results(results: list[Result], title: str = "", footer: str = "") -> str:
+    lines = [title] if title else []
+    width = max((len(f"{r.number} {r.exercise}") for r in results), default=10)
+    for r in results:
+        name = f"{r.number} {r.exercise}".ljust(width)
+        lines.append(f"  {MARK[r.status]}  {name}  {r.earned}/{r.points}  {r.description}")
+        if r.passed:
+            continue
+        detail = [r.message] if r.message else []
+        if r.expected or r.got:
+            detail.append(f"expected: {r.expected or '-'}    got: {r.got or '-'}")
+        if r.hint:
+            detail.append(f"hint: {r.hint}")
+        for d in detail:
+            lines.extend(textwrap.wrap(d, 96, initial_indent=" " * 10, subsequent_indent=" " * 12))
+    s = summary(results)
+    lines.append(f"  Score {s['earned']}/{s['points']} points; exercises passed "
+                 f"{len(s['exercises_passed'])}/{len(s['exercises'])}")
+    if footer:
+        lines.append(footer)
+    return "\n".join(lines)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")

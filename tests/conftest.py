@@ -1,0 +1,39 @@
+"""Shared fixtures. The whole session writes its runs/ into a temporary folder, and notebooks
+executed by nbmake use the `smoke` preset unless TFBOOK_PRESET says otherwise."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SESSION_RUNS = Path(tempfile.mkdtemp(prefix="tfbook-test-runs-"))
+# Set before any test (and before nbmake's kernels start), so nothing touches the real runs/.
+os.environ["TFBOOK_RUNS"] = str(SESSION_RUNS)
+os.environ.setdefault("TFBOOK_PRESET", "smoke")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    from tfbook.data import load_mnist
+    return load_mnist()
+
+
+@pytest.fixture(scope="session")
+def solution_grade_03():
+    """Chapter 03's solution graded in a fresh kernel with the `quick` preset.
+
+    Its runs (the trained checkpoint) stay in SESSION_RUNS, where chapter 04's tests find them.
+    """
+    from checks.grader import grade_notebook
+    return grade_notebook("03", ROOT / "solutions" / "03_cnn_training.ipynb", preset="quick",
+                          keep_runs=SESSION_RUNS)
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint_03(solution_grade_03) -> Path:
+    return SESSION_RUNS / "ch03" / "checkpoint"

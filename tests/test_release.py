@@ -1,0 +1,54 @@
+import jupytext
+import pytest
+
+from tfbook.manifest import load_book
+from tfbook.release import BEGIN, END, ReleaseError, release, stub_cell_source, student_notebook
+
+
+def test_committed_editions_are_exactly_what_release_generates():
+    changed = release(check=True)
+    assert changed == [], f"run `make release` and commit: {changed}"
+
+
+def test_function_bodies_become_a_raise_with_the_exercise_label():
+    source = f"def f(x):\n    {BEGIN}\n    y = x + 1\n    return y\n    {END}\n"
+    assert stub_cell_source(source, "Exercise 9.1: f", "here") == \
+        'def f(x):\n    raise NotImplementedError("Exercise 9.1: f")\n'
+
+
+def test_plain_assignments_become_ellipsis():
+    source = f"{BEGIN}\nA = 7 * 7 * 64\nB = 0.5\n{END}"
+    assert stub_cell_source(source, "Exercise 9.2: v", "here") == \
+        "A = ...  # Exercise 9.2: v: your value here\nB = ...  # Exercise 9.2: v: your value here"
+
+
+@pytest.mark.parametrize("source, message", [
+    (f"{BEGIN}\nx = 1\n", "without ### END"),
+    (f"x = 1\n{END}\n", "without ### BEGIN"),
+    (f"{BEGIN}\n{BEGIN}\n{END}\n", "inside another"),
+])
+def test_malformed_markers_name_the_place(source, message):
+    with pytest.raises(ReleaseError, match=message):
+        stub_cell_source(source, "Exercise 9.3: x", "solutions/x.py, cell 4")
+
+
+def test_cells_outside_exercises_are_identical_between_editions():
+    for chapter in load_book().ready_chapters():
+        solution, student = jupytext.read(chapter.solution), jupytext.read(chapter.student)
+        assert len(solution.cells) == len(student.cells)
+        stubbed = 0
+        for a, b in zip(solution.cells, student.cells):
+            if BEGIN in a.source:
+                stubbed += 1
+                assert BEGIN not in b.source and ("NotImplementedError" in b.source or "= ..." in b.source)
+            else:
+                assert a.source == b.source and a.cell_type == b.cell_type
+        assert stubbed >= 9
+
+
+def test_no_answer_leaks_into_the_student_edition():
+    chapter = load_book().chapter("03")
+    text = chapter.student.read_text()
+    for answer in ("tf.nn.conv2d(x, W, strides=1", "7 * 7 * 64\n", "rate=1.0 - keep_prob",
+                   "softmax_cross_entropy_with_logits(labels=labels, logits=logits))"):
+        assert answer not in text

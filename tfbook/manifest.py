@@ -1,0 +1,179 @@
+"""book.toml: loaded and validated in one place.
+
+A wrong manifest fails with ``ManifestError`` naming the key and what was expected, e.g.
+``book.toml: chapters[2].check_module: expected a string, got 3``.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PRESET_ENV = "TFBOOK_PRESET"
+STATUSES = ("ready", "planned")
+
+
+class ManifestError(ValueError):
+    """book.toml is missing a key, has a wrong type, or names something that does not exist."""
+
+
+@dataclass(frozen=True)
+class Chapter:
+    id: str
+    slug: str
+    title: str
+    status: str
+    solution: Path | None = None
+    student: Path | None = None
+    check_module: str | None = None
+    needs: tuple[str, ...] = ()
+    produces: tuple[str, ...] = ()
+    figures: tuple[str, ...] = ()  # keys of runs/chNN/metrics.json shown by `make book`
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ready"
+
+    def notebook(self, edition: str) -> Path:
+        """The .ipynb of ``edition`` ("solution" or "student")."""
+        py = self.solution if edition == "solution" else self.student
+        return py.with_suffix(".ipynb")
+
+
+@dataclass(frozen=True)
+class Book:
+    title: str
+    description: str
+    default_preset: str
+    presets: dict[str, dict]
+    chapters: tuple[Chapter, ...] = field(default_factory=tuple)
+    root: Path = ROOT
+
+    def chapter(self, chapter_id: str) -> Chapter:
+        wanted = str(chapter_id).zfill(2)
+        for chapter in self.chapters:
+            if chapter.id == wanted:
+                return chapter
+        known = ", ".join(c.id for c in self.chapters)
+        raise ManifestError(f"no chapter {chapter_id!r} in book.toml (chapters: {known})")
+
+    def ready_chapters(self) -> list[Chapter]:
+        return [c for c in self.chapters if c.ready]
+
+
+def _get(table: dict, key: str, kind: type, where: str, required: bool = True, default=None):
+    if key not in table:
+        if required:
+            raise ManifestError(f"book.toml: {where}.{key}: missing (expected a {kind.__name__})")
+        return default
+    value = table[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ManifestError(
+            f"book.toml: {where}.{key}: expected a {kind.__name__}, got {value!r}")
+    return value
+
+
+def parse_book(data: dict, root: Path = ROOT) -> Book:
+    meta = _get(data, "book", dict, "book.toml", True)
+    presets = _get(data, "presets", dict, "book.toml", True)
+    for name, table in presets.items():
+        if not isinstance(table, dict):
+            raise ManifestError(f"book.toml: presets.{name}: expected a table, got {table!r}")
+        _get(table, "description", str, f"presets.{name}")
+        _get(table, "seed", int, f"presets.{name}")
+    default = _get(meta, "default_preset", str, "book")
+    if default not in presets:
+        raise ManifestError(
+            f"book.toml: book.default_preset: {default!r} is not a preset "
+            f"(presets: {', '.join(presets)})")
+
+    chapters = []
+    raw_chapters = _get(data, "chapters", list, "book.toml")
+    for i, raw in enumerate(raw_chapters):
+        where = f"chapters[{i}]"
+        if not isinstance(raw, dict):
+            raise ManifestError(f"book.toml: {where}: expected a table")
+        cid = _get(raw, "id", str, where)
+        if len(cid) != 2 or not cid.isdigit():
+            raise ManifestError(f"book.toml: {where}.id: expected two digits like \"03\", got {cid!r}")
+        status = _get(raw, "status", str, where)
+        if status not in STATUSES:
+            raise ManifestError(
+                f"book.toml: {where}.status: expected one of {STATUSES}, got {status!r}")
+        ready = status == "ready"
+        paths = {}
+        for key in ("solution", "student"):
+            value = _get(raw, key, str, where, required=ready)
+            if value is not None:
+                path = root / value
+                if ready and key == "solution" and not path.exists():
+                    raise ManifestError(f"book.toml: {where}.{key}: {value} does not exist")
+                paths[key] = path
+        chapter = Chapter(
+            id=cid,
+            slug=_get(raw, "slug", str, where),
+            title=_get(raw, "title", str, where),
+            status=status,
+            solution=paths.get("solution"),
+            student=paths.get("student"),
+            check_module=_get(raw, "check_module", str, where, required=ready),
+            needs=tuple(_get(raw, "needs", list, where, False, [])),
+            produces=tuple(_get(raw, "produces", list, where, False, [])),
+            figures=tuple(_get(raw, "figures", list, where, False, [])),
+        )
+        if any(c.id == cid for c in chapters):
+            raise ManifestError(f"book.toml: {where}.id: chapter {cid} appears twice")
+        chapters.append(chapter)
+
+    return Book(
+        title=_get(meta, "title", str, "book"),
+        description=_get(meta, "description", str, "book"),
+        default_preset=default,
+        presets=presets,
+        chapters=tuple(chapters),
+        root=root,
+    )
+
+
+@lru_cache(maxsize=None)
+def load_book(path: Path | str = ROOT / "book.toml") -> Book:
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ManifestError(f"{path} not found: run from the project root or pass its path") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ManifestError(f"{path}: not valid TOML: {e}") from None
+    return parse_book(data, path.parent)
+
+
+def active_preset_name() -> str:
+    return os.environ.get(PRESET_ENV) or load_book().default_preset
+
+
+def preset(chapter: str | None = None, name: str | None = None) -> dict:
+    """The active preset's settings: common keys plus those of ``[presets.NAME.chNN]``.
+
+    The active preset comes from ``$TFBOOK_PRESET`` (default: book.default_preset).
+    """
+    book = load_book()
+    name = name or active_preset_name()
+    if name not in book.presets:
+        raise ManifestError(
+            f"preset {name!r} (from ${PRESET_ENV}) is not in book.toml; "
+            f"choose one of: {', '.join(book.presets)}")
+    table = book.presets[name]
+    settings = {k: v for k, v in table.items() if not isinstance(v, dict)}
+    settings["name"] = name
+    if chapter is not None:
+        key = f"ch{str(chapter).zfill(2)}"
+        if key not in table:
+            raise ManifestError(f"book.toml: presets.{name}.{key}: missing (chapter {chapter}'s settings)")
+        settings.update(table[key])
+    return settings

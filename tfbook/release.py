@@ -1,0 +1,124 @@
+"""Editions: solutions/NN_slug.py is the single source; chapters/ is generated from it.
+
+In a solution, an exercise is a markdown cell whose heading names it (``### Exercise 3.2:
+output_size``) followed by code with the answer between ``### BEGIN SOLUTION`` and
+``### END SOLUTION``. The student edition replaces each such block with a stub and keeps every
+other cell identical:
+
+* a block of plain assignments (``FLATTEN_SIZE = 7 * 7 * 64``) becomes ``FLATTEN_SIZE = ...``;
+* any other block becomes ``raise NotImplementedError("Exercise 3.2: output_size")``.
+
+``release()`` writes, for every ready chapter, the solution's .ipynb, the student .py and the
+student .ipynb; ``release(check=True)`` writes nothing and lists the files that would change.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+from tfbook.manifest import Book, load_book
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+EXERCISE_HEADING = re.compile(r"^#+\s*Exercise\s+(\d+\.\d+):\s*(\w+)", re.MULTILINE)
+ASSIGNMENT = re.compile(r"^(\s*)([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+class ReleaseError(ValueError):
+    """A solution file's exercise markers are malformed; the message names the cell."""
+
+
+def stub_cell_source(source: str, label: str, where: str) -> str:
+    lines, out, block = source.split("\n"), [], None
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if block is not None:
+                raise ReleaseError(f"{where}, line {number}: {BEGIN} inside another solution block")
+            block = (line[: len(line) - len(line.lstrip())], [])
+        elif stripped == END:
+            if block is None:
+                raise ReleaseError(f"{where}, line {number}: {END} without {BEGIN}")
+            out.extend(_stub(*block, label))
+            block = None
+        elif block is not None:
+            block[1].append(line)
+        else:
+            out.append(line)
+    if block is not None:
+        raise ReleaseError(f"{where}: {BEGIN} without {END}")
+    return "\n".join(out)
+
+
+def _stub(indent: str, body: list[str], label: str) -> list[str]:
+    code = [line for line in body if line.strip() and not line.strip().startswith("#")]
+    assignments = [ASSIGNMENT.match(line) for line in code]
+    if code and all(m and m.group(1) == indent for m in assignments):
+        return [f"{indent}{m.group(2)} = ...  # {label}: your value here" for m in assignments]
+    return [f'{indent}raise NotImplementedError("{label}")']
+
+
+def student_notebook(solution: nbformat.NotebookNode, where: str) -> nbformat.NotebookNode:
+    student = copy.deepcopy(solution)
+    label = None
+    for index, cell in enumerate(student.cells):
+        if cell.cell_type == "markdown":
+            match = EXERCISE_HEADING.search(cell.source)
+            if match:
+                label = f"Exercise {match.group(1)}: {match.group(2)}"
+        elif BEGIN in cell.source:
+            if label is None:
+                raise ReleaseError(f"{where}, cell {index + 1}: a solution block before any "
+                                   "'Exercise N.M: name' heading")
+            cell.source = stub_cell_source(cell.source, label, f"{where}, cell {index + 1}")
+    return student
+
+
+def _normalise(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookNode:
+    """Deterministic metadata and cell ids, so that regenerating never changes a byte."""
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata.setdefault("jupytext", {})["formats"] = "ipynb,py:percent"
+    nb.metadata["jupytext"].pop("text_representation", None)
+    for index, cell in enumerate(nb.cells):
+        digest = hashlib.sha1(f"{stem}:{index}:{cell.source}".encode()).hexdigest()[:8]
+        cell["id"] = f"c{index:03d}-{digest}"
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def _render(nb: nbformat.NotebookNode, fmt: str) -> str:
+    text = jupytext.writes(nb, fmt=fmt)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def planned_files(book: Book | None = None) -> dict[Path, str]:
+    """Every generated file and the text it must contain."""
+    book = book or load_book()
+    files: dict[Path, str] = {}
+    for chapter in book.ready_chapters():
+        solution = _normalise(jupytext.read(chapter.solution), chapter.solution.stem)
+        where = str(chapter.solution.relative_to(book.root))
+        student = _normalise(student_notebook(solution, where), chapter.student.stem)
+        files[chapter.solution] = _render(solution, "py:percent")
+        files[chapter.solution.with_suffix(".ipynb")] = _render(solution, "ipynb")
+        files[chapter.student] = _render(student, "py:percent")
+        files[chapter.student.with_suffix(".ipynb")] = _render(student, "ipynb")
+    return files
+
+
+def release(check: bool = False, book: Book | None = None) -> list[Path]:
+    """Write the generated files (or, with check=True, only list those that differ)."""
+    changed = []
+    for path, text in planned_files(book).items():
+        if not path.exists() or path.read_text() != text:
+            changed.append(path)
+            if not check:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+    return changed
