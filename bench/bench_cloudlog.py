@@ -1,0 +1,248 @@
+"""Benchmark of the local Cloud Logging service (python -m bench.bench_cloudlog).
+
+Prints a table: measured rate, target, ratio to the target, and a same-run baseline.
+No assertions. The server runs as a subprocess (``python -m tfbook.cloudlog serve``) so it has
+its own interpreter, as it would beside a Flask app; the clients are the real
+google-cloud-logging client over HTTP. The 1,000,000 entries for the query benchmark are
+bulk-loaded through the store API (Store.bulk_load), not over HTTP.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import google.cloud.logging_v2 as gcl_v2
+import pyarrow as pa
+from google.cloud.logging_v2.resource import Resource
+
+from tfbook import cloudlog
+from tfbook.cloudlog.model import format_timestamp, normalize_entry, now_us
+from tfbook.cloudlog.sinks import BigQueryExporter
+from tfbook.cloudlog.store import Store, rows_to_arrow
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "bench"
+GLOBAL = Resource(type="global", labels={})
+gcl_v2._instrumentation_emitted = True   # no extra diagnostic entry
+
+
+def start_server(db: Path):
+    proc = subprocess.Popen([sys.executable, "-m", "tfbook.cloudlog", "serve", "--db", str(db),
+                             "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    return proc, line.split()[3]
+
+
+def stop_server(proc):
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+
+
+def payload(i: int) -> dict:
+    return {"name": f"user{i % 1000}", "text": random.choice(["-a", "-b", "-c"]) + f" {i}",
+            "key": f"k{i % 97}"}
+
+
+def run_threads(n, fn):
+    ths = [threading.Thread(target=fn, args=(t,)) for t in range(n)]
+    t0 = time.perf_counter()
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join()
+    return time.perf_counter() - t0
+
+
+def bench_ingest_batches(endpoint, batches=40, threads=2):
+    per = batches // threads
+
+    def work(t):
+        lg = cloudlog.client(endpoint, PROJECT).logger("struct_log")
+        for b in range(per):
+            batch = lg.batch()
+            for i in range(500):
+                batch.log_struct(payload(i), resource=GLOBAL)
+            batch.commit()
+    dt = run_threads(threads, work)
+    return per * threads * 500 / dt
+
+
+def _single_worker(args):
+    endpoint, per, threads = args
+    gcl_v2._instrumentation_emitted = True
+
+    def work(t):
+        lg = cloudlog.client(endpoint, PROJECT).logger("my-flask-log")
+        for i in range(per):
+            lg.log_struct(payload(i), resource=GLOBAL)
+    run_threads(threads, work)
+    return per * threads
+
+
+def bench_ingest_single(endpoint, total=4000, procs=2, threads=4):
+    """One entry per request, like the post's Flask app: 2 client processes x 4 threads."""
+    import multiprocessing as mp
+    per = total // (procs * threads)
+    with mp.get_context("spawn").Pool(procs) as pool:
+        pool.map(_single_worker, [(endpoint, 2, 1)] * procs)      # warm up the workers
+        t0 = time.perf_counter()
+        n = sum(pool.map(_single_worker, [(endpoint, per, threads)] * procs))
+        return n / (time.perf_counter() - t0)
+
+
+def make_rows(n, start_us, log="struct_log"):
+    rows = []
+    for i in range(n):
+        raw = {"logName": f"projects/{PROJECT}/logs/{log}" if i % 10 else
+               f"projects/{PROJECT}/logs/my-flask-log",
+               "severity": ("DEBUG", "INFO", "INFO", "WARNING", "ERROR")[i % 5],
+               "timestamp": format_timestamp(start_us + i * 1000), "jsonPayload": payload(i)}
+        rows.append(normalize_entry(raw, {}, now_us()))
+    return rows
+
+
+def baseline_duckdb_insert(tmp: Path, rows, batch=500):
+    """Raw DuckDB: the same rows as one Arrow table per commit, and single-row commits."""
+    con = duckdb.connect(str(tmp / "baseline.duckdb"))
+    con.execute("CREATE TABLE t (seq BIGINT, project VARCHAR, log_name VARCHAR, log_id VARCHAR, "
+                "ts BIGINT, receive_ts BIGINT, severity INTEGER, insert_id VARCHAR, "
+                "text_payload VARCHAR, entry VARCHAR, search VARCHAR)")
+    t0 = time.perf_counter()
+    for s in range(0, len(rows), batch):
+        tbl = rows_to_arrow(rows[s:s + batch], s)
+        con.execute("BEGIN")
+        con.execute("INSERT INTO t SELECT * FROM tbl")
+        con.execute("COMMIT")
+    arrow_rate = len(rows) / (time.perf_counter() - t0)
+    one = rows[:300]
+    t0 = time.perf_counter()
+    for r in one:
+        con.execute("INSERT INTO t VALUES (0, ?, ?, ?, ?, ?, ?, ?, ?, ?, '')",
+                    [r.project, r.log_name, r.log_id, r.ts, r.receive_ts, r.severity,
+                     r.insert_id, r.text_payload, r.text])
+    single_rate = len(one) / (time.perf_counter() - t0)
+    con.close()
+    return arrow_rate, single_rate
+
+
+def bench_query(tmp: Path, n_entries: int, runs: int = 7):
+    db = tmp / "big.duckdb"
+    store = Store(db)
+    start_us = now_us() - n_entries * 1000 - 60_000_000     # all within the last 24 h
+    t0 = time.perf_counter()
+    chunk = 100_000
+    for s in range(0, n_entries, chunk):
+        rows = make_rows(min(chunk, n_entries - s), start_us + s * 1000)
+        for k, r in enumerate(rows):          # make insertIds unique across chunks
+            r.insert_id = f"b{s + k}"
+        store.bulk_load(rows)
+    load_s = time.perf_counter() - t0
+    store.close()
+    proc, endpoint = start_server(db)
+    try:
+        client = cloudlog.client(endpoint, PROJECT)
+        filt = 'logName="projects/bench/logs/struct_log" AND jsonPayload.key="k42" AND severity>=ERROR'
+        times, hits = [], 0
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            got = list(itertools.islice(client.list_entries(filter_=filt, page_size=50), 50))
+            times.append(time.perf_counter() - t0)
+            hits = len(got)
+    finally:
+        stop_server(proc)
+    con = duckdb.connect(str(db), read_only=True)
+    btimes = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        con.execute("SELECT entry FROM cloudlog.entries WHERE log_name = "
+                    "'projects/bench/logs/struct_log' AND severity >= 500 AND "
+                    "json_extract_string(entry, '$.jsonPayload.key') = 'k42' "
+                    "ORDER BY ts, seq LIMIT 51").fetchall()
+        btimes.append(time.perf_counter() - t0)
+    con.close()
+    return statistics.median(times), statistics.median(btimes), hits, load_s
+
+
+def bench_sink_export(tmp: Path, n=100_000, batch=5000):
+    rows = make_rows(n, now_us())
+    con = duckdb.connect(str(tmp / "sink.duckdb"))
+    exp = BigQueryExporter()
+    t0 = time.perf_counter()
+    for s in range(0, n, batch):
+        con.execute("BEGIN")
+        exp.export(con, "bench-sink", "structlog", rows[s:s + batch])
+        con.execute("COMMIT")
+    rate = n / (time.perf_counter() - t0)
+    exported = con.execute("SELECT sum(estimated_size) FROM duckdb_tables() "
+                           "WHERE schema_name = 'structlog' AND table_name <> '_sink_errors'"
+                           ).fetchone()[0]
+    # baseline: the same rows' flat export columns as Arrow tables straight into DuckDB
+    con.execute("CREATE TABLE flat (timestamp TIMESTAMP, logName VARCHAR, severity VARCHAR, "
+                "insertId VARCHAR, name VARCHAR, text VARCHAR, key VARCHAR)")
+    t0 = time.perf_counter()
+    for s in range(0, n, batch):
+        part = rows[s:s + batch]
+        tbl = pa.table({"timestamp": pa.array([r.ts for r in part], pa.timestamp("us")),
+                        "logName": [r.log_name for r in part],
+                        "severity": [r.entry["severity"] for r in part],
+                        "insertId": [r.insert_id for r in part],
+                        "name": [r.entry["jsonPayload"]["name"] for r in part],
+                        "text": [r.entry["jsonPayload"]["text"] for r in part],
+                        "key": [r.entry["jsonPayload"]["key"] for r in part]})
+        con.execute("BEGIN")
+        con.execute("INSERT INTO flat SELECT * FROM tbl")
+        con.execute("COMMIT")
+    base = n / (time.perf_counter() - t0)
+    con.close()
+    return rate, base, exported
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--entries", type=int, default=1_000_000, help="entries for the query bench")
+    args = ap.parse_args(argv)
+    random.seed(0)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-cloudlog-") as d:
+        tmp = Path(d)
+        proc, endpoint = start_server(tmp / "ingest.duckdb")
+        try:
+            batch_rate = bench_ingest_batches(endpoint)
+            single_rate = bench_ingest_single(endpoint)
+        finally:
+            stop_server(proc)
+        arrow_rate, commit_rate = baseline_duckdb_insert(tmp, make_rows(20_000, now_us()))
+        results.append(("ingest, real client, batches of 500", batch_rate, "entries/s", 10_000,
+                        True, f"raw DuckDB Arrow insert+commit per 500: {arrow_rate:,.0f}/s"))
+        results.append(("ingest, real client, 1 entry/request (2 procs x 4 thr)", single_rate,
+                        "entries/s", 1_000, True,
+                        f"raw DuckDB single-row commits: {commit_rate:,.0f}/s"))
+        q_med, q_base, hits, load_s = bench_query(tmp, args.entries)
+        results.append((f"entries:list selective filter, {args.entries:,} entries (median)",
+                        q_med, "s", 1.0, False,
+                        f"hand-written SQL: {q_base:.3f} s; {hits} hits; bulk load {load_s:.0f} s"))
+        sink_rate, sink_base, _ = bench_sink_export(tmp)
+        results.append(("sink export to BigQuery-style tables", sink_rate, "rows/s", 100_000,
+                        True, f"flat Arrow insert of the same rows: {sink_base:,.0f}/s"))
+    print()
+    print(f"{'benchmark':<62} {'measured':>14} {'target':>12} {'ratio':>7}  baseline")
+    for name, value, unit, target, higher, base in results:
+        ratio = value / target if higher else target / value
+        tgt = f"{'>=' if higher else '<='}{target:,}"
+        val = f"{value:,.0f} {unit}" if unit != "s" else f"{value:.3f} s"
+        print(f"{name:<62} {val:>14} {tgt:>12} {ratio:>6.2f}x  {base}")
+    print("\nratio >= 1.00x meets the target.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""A local stand-in for Google Cloud Logging: the v2 REST API on 127.0.0.1, stored in DuckDB.
+
+    from tfbook import cloudlog
+    svc = cloudlog.start_local("runs/logs.duckdb")          # background thread
+    logging_client = cloudlog.client(svc.endpoint, "my-project")   # the real client
+    logging_client.logger("my-flask-log").log_text("hello")
+    svc.stop()
+
+See docs/cloudlog.md for what is supported and how the same code talks to Google Cloud.
+"""
+from tfbook.cloudlog.model import ApiError
+from tfbook.cloudlog.server import LocalService, start_local
+
+__all__ = ["ApiError", "LocalService", "client", "start_local"]
+
+
+def client(endpoint: str, project: str):
+    """The real ``google.cloud.logging.Client``, pointed at ``endpoint`` with no credentials.
+
+    Against Google Cloud you would write ``google.cloud.logging.Client(project=project)``
+    instead (credentials from the environment, the default endpoint); nothing else changes.
+    """
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import logging as gcl
+
+    return gcl.Client(project=project, credentials=AnonymousCredentials(),
+                      client_options={"api_endpoint": endpoint}, _use_grpc=False)

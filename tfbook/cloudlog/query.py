@@ -1,0 +1,444 @@
+"""The Logging query language: a parser and a translation to DuckDB SQL.
+
+Supported (see docs/cloudlog.md for the exact semantics):
+
+* comparisons ``= != < <= > >= : =~ !~`` and the presence test ``field:*``;
+* ``AND``, ``OR``, ``NOT`` and the ``-`` prefix, implicit ``AND`` between terms, parentheses;
+  as in Cloud Logging, ``OR`` binds tighter than ``AND`` (``a OR b c`` is ``(a OR b) AND c``);
+* value lists on the right of a comparison: ``severity=(ERROR OR WARNING)``;
+* bare words / quoted strings as a global text search over every value of the entry;
+* ``SEARCH("tokens")``, ``SEARCH(field, "tokens")``, ``sample(insertId, 0.25)``, ``log_id("x")``;
+* severities by name or number, timestamps with ``Z``, ``+00:00`` or ``+0000``.
+
+A malformed filter raises :class:`FilterError`, whose message names the position.
+The parse tree is plain tuples, so tests can build and evaluate it independently.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from tfbook.cloudlog.model import (ENTRY_FIELDS, SEVERITY_NAMES, parse_severity,
+                                   parse_timestamp)
+
+NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]{1,2})?"
+_NUMBER = re.compile(NUMBER)
+_IDENT = re.compile(r"[A-Za-z_@$][A-Za-z0-9_@$\-]*")
+_OPS = ("=~", "!~", "!=", "<=", ">=", ":*", "=", "<", ">", ":")
+_STOP = set(' \t\r\n()"')
+_WORD_STOP = _STOP | set(":=<>!~,")
+KEYWORDS = ("AND", "OR", "NOT")
+FUNCTIONS = ("search", "sample", "log_id")
+
+# column name, kind ("str", "sev", "ts") for the fields storage keeps as columns
+COLUMNS = {"logName": ("log_name", "str"), "insertId": ("insert_id", "str"),
+           "textPayload": ("text_payload", "str"), "severity": ("severity", "sev"),
+           "timestamp": ("ts", "ts"), "receiveTimestamp": ("receive_ts", "ts")}
+
+
+class FilterError(ValueError):
+    def __init__(self, message: str, pos: int, text: str):
+        super().__init__(f"Unparseable filter: {message} at position {pos + 1} "
+                         f"(near {text[pos:pos + 20]!r})")
+        self.pos = pos
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.s, self.i = text, 0
+
+    # -- low level
+    def err(self, message, pos=None):
+        raise FilterError(message, self.i if pos is None else pos, self.s)
+
+    def ws(self):
+        while self.i < len(self.s) and self.s[self.i] in " \t\r\n":
+            self.i += 1
+
+    def peek(self, k=1):
+        return self.s[self.i:self.i + k]
+
+    def keyword(self, kw):
+        """Consume keyword ``kw`` if it stands here as a whole word."""
+        self.ws()
+        j = self.i + len(kw)
+        if self.s.startswith(kw, self.i) and (j >= len(self.s) or self.s[j] in _STOP):
+            self.i = j
+            return True
+        return False
+
+    def string(self):
+        start = self.i
+        self.i += 1
+        out = []
+        while self.i < len(self.s):
+            c = self.s[self.i]
+            if c == '"':
+                self.i += 1
+                return "".join(out)
+            if c == "\\":
+                self.i += 1
+                if self.i >= len(self.s):
+                    break
+                c = self.s[self.i]
+                if c == "u":
+                    hexd = self.s[self.i + 1:self.i + 5]
+                    if not re.fullmatch(r"[0-9a-fA-F]{4}", hexd):
+                        self.err("bad \\u escape")
+                    out.append(chr(int(hexd, 16)))
+                    self.i += 4
+                else:
+                    out.append({"n": "\n", "t": "\t", "r": "\r"}.get(c, c))
+            else:
+                out.append(c)
+            self.i += 1
+        self.err("unterminated string", start)
+
+    def word(self, stop=_WORD_STOP):
+        start = self.i
+        while self.i < len(self.s) and self.s[self.i] not in stop:
+            self.i += 1
+        return self.s[start:self.i]
+
+    def op(self):
+        for o in _OPS:
+            if self.s.startswith(o, self.i):
+                self.i += len(o)
+                return o
+        return None
+
+    # -- grammar
+    def parse(self):
+        self.ws()
+        if self.i >= len(self.s):
+            return ("true",)
+        node = self.conj()
+        self.ws()
+        if self.i < len(self.s):
+            self.err("unexpected " + repr(self.s[self.i]))
+        return node
+
+    def conj(self):
+        items = [self.disj()]
+        while True:
+            self.ws()
+            if self.i >= len(self.s) or self.peek() == ")":
+                break
+            self.keyword("AND")
+            items.append(self.disj())
+        return items[0] if len(items) == 1 else ("and", items)
+
+    def disj(self):
+        items = [self.unary()]
+        while self.keyword("OR"):
+            items.append(self.unary())
+        return items[0] if len(items) == 1 else ("or", items)
+
+    def unary(self):
+        if self.keyword("NOT"):
+            return ("not", self.unary())
+        self.ws()
+        if self.peek() == "-" and self.peek(2)[1:] not in ("", " ", "\t", "\n", "\r"):
+            self.i += 1
+            return ("not", self.unary())
+        return self.primary()
+
+    def primary(self):
+        self.ws()
+        start = self.i
+        if self.i >= len(self.s):
+            self.err("expected an expression")
+        c = self.s[self.i]
+        if c == "(":
+            self.i += 1
+            self.ws()
+            if self.peek() == ")":
+                self.err("empty parentheses")
+            node = self.conj()
+            self.ws()
+            if self.peek() != ")":
+                self.err("expected ')'")
+            self.i += 1
+            return node
+        if c == ")":
+            self.err("unexpected ')'")
+        for kw in ("AND", "OR"):
+            if self.keyword(kw):
+                self.err(f"{kw} needs an expression on its left", start)
+        if c == '"':
+            text = self.string()
+            self.ws()
+            if self.op():
+                self.err("a comparison needs a field name, not a string", start)
+            return ("global", text)
+        path = self.path()
+        if self.peek() == "(" and _IDENT.fullmatch(path or "") and "." not in path:
+            return self.function(path, start)
+        self.ws()
+        pos = self.i
+        op = self.op()
+        if op is None:
+            if not path:
+                self.err("unexpected " + repr(self.s[self.i]))
+            return ("global", path)
+        segs = self._segments(path, start)
+        if op == ":*":
+            return ("present", segs)
+        return self.values(segs, op, pos)
+
+    def path(self):
+        """A bare word, possibly a field path with quoted segments (labels."a/b")."""
+        out = []
+        while True:
+            if self.peek() == '"' and out and out[-1].endswith("."):
+                out.append('"' + self.string().replace('"', "") + '"')
+            else:
+                w = self.word()
+                if not w:
+                    break
+                out.append(w)
+        return "".join(out)
+
+    def _segments(self, path, pos):
+        segs, i = [], 0
+        for m in re.finditer(r'"([^"]*)"|([^."]+)', path):
+            if m.start() != i:
+                self.err("bad field path " + repr(path), pos)
+            segs.append(m.group(1) if m.group(1) is not None else m.group(2))
+            i = m.end() + 1
+            if i <= len(path) and m.end() < len(path) and path[m.end()] != ".":
+                self.err("bad field path " + repr(path), pos)
+        if not segs or i != len(path) + 1 or any(s == "" for s in segs):
+            self.err("bad field path " + repr(path), pos)
+        if segs[0] not in ENTRY_FIELDS:
+            self.err(f"unknown field {segs[0]!r}", pos)
+        if segs[0] in COLUMNS and len(segs) > 1:
+            self.err(f"{segs[0]} has no subfields", pos)
+        return tuple(segs)
+
+    def values(self, segs, op, pos):
+        self.ws()
+        if self.peek() == "(":
+            self.i += 1
+            node = self.vconj(segs, op)
+            self.ws()
+            if self.peek() != ")":
+                self.err("expected ')' after the value list")
+            self.i += 1
+            return node
+        return self.value(segs, op)
+
+    def vconj(self, segs, op):
+        items = [self.vdisj(segs, op)]
+        while True:
+            self.ws()
+            if self.i >= len(self.s) or self.peek() == ")":
+                break
+            self.keyword("AND")
+            items.append(self.vdisj(segs, op))
+        return items[0] if len(items) == 1 else ("and", items)
+
+    def vdisj(self, segs, op):
+        items = [self.vunary(segs, op)]
+        while self.keyword("OR"):
+            items.append(self.vunary(segs, op))
+        return items[0] if len(items) == 1 else ("or", items)
+
+    def vunary(self, segs, op):
+        if self.keyword("NOT"):
+            return ("not", self.vunary(segs, op))
+        self.ws()
+        if self.peek() == "(":
+            self.i += 1
+            node = self.vconj(segs, op)
+            self.ws()
+            if self.peek() != ")":
+                self.err("expected ')'")
+            self.i += 1
+            return node
+        return self.value(segs, op)
+
+    def value(self, segs, op):
+        self.ws()
+        pos = self.i
+        if self.peek() == '"':
+            v = self.string()
+        else:
+            v = self.word(_STOP)
+            if not v:
+                self.err(f"expected a value after {op!r}")
+        return check_cmp(("cmp", segs, op, v), lambda m: self.err(m, pos))
+
+    def function(self, name, start):
+        fname = name.lower()
+        if fname not in FUNCTIONS:
+            self.err(f"unknown function {name!r}", start)
+        self.i += 1
+        args = []
+        while True:
+            self.ws()
+            if self.peek() == ")":
+                self.i += 1
+                break
+            if args:
+                if self.peek() != ",":
+                    self.err("expected ',' or ')'")
+                self.i += 1
+                self.ws()
+            apos = self.i
+            if self.peek() == '"':
+                args.append(("str", self.string(), apos))
+            else:
+                w = self.path()
+                if not w:
+                    self.err("expected an argument")
+                args.append(("word", w, apos))
+        if fname == "search":
+            if len(args) not in (1, 2) or args[-1][0] != "str":
+                self.err('SEARCH takes ("query") or (field, "query")', start)
+            segs = self._segments(args[0][1], args[0][2]) if len(args) == 2 else None
+            tokens = search_tokens(args[-1][1])
+            if not tokens:
+                self.err("SEARCH needs a non-empty query", args[-1][2])
+            return ("search", segs, args[-1][1])
+        if fname == "sample":
+            if len(args) != 2 or not _NUMBER.fullmatch(args[1][1]) \
+                    or not 0 <= float(args[1][1]) <= 1:
+                self.err("sample takes (field, fraction between 0 and 1)", start)
+            return ("sample", self._segments(args[0][1], args[0][2]), float(args[1][1]))
+        if len(args) != 1:
+            self.err('log_id takes one argument: log_id("LOG_ID")', start)
+        return ("log_id", args[0][1])
+
+
+def check_cmp(node, fail):
+    """Validate a comparison's literal for its field (severity names, timestamps, regexes)."""
+    _, segs, op, v = node
+    kind = COLUMNS.get(segs[0], (None, "json"))[1]
+    try:
+        if kind == "sev" and op not in ("=~", "!~"):
+            parse_severity(v)
+        if kind == "ts" and op in ("=", "!=", "<", "<=", ">", ">="):
+            parse_timestamp(v)
+        if op in ("=~", "!~"):
+            re.compile(v)
+    except (ValueError, re.error) as e:
+        fail(str(e))
+    if "\x00" in v:
+        fail("NUL character in a value")
+    return node
+
+
+def search_tokens(query: str) -> list[str]:
+    if len(query) >= 2 and query[0] == query[-1] == "`":
+        return [query[1:-1].lower()] if query[1:-1] else []
+    return re.findall(r"[a-z0-9]+", query.lower())
+
+
+@lru_cache(maxsize=512)
+def parse(text: str | None):
+    """Filter text -> parse tree (tuples). Raises FilterError."""
+    if text is not None and not isinstance(text, str):
+        raise FilterError("the filter must be a string", 0, "")
+    return _Parser(text or "").parse()
+
+
+# ---------------------------------------------------------------- SQL translation
+def lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+_SEV_NAME = "CASE severity " + " ".join(
+    f"WHEN {n} THEN '{name}'" for n, name in SEVERITY_NAMES.items()) + " END"
+_SQL_OPS = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def _json_path(segs) -> str:
+    for s in segs:
+        if '"' in s or "\\" in s:
+            raise FilterError(f"unsupported character in field name {s!r}", 0, "")
+    return lit("$." + ".".join(f'"{s}"' for s in segs))
+
+
+def field_sql(segs):
+    """-> (string expression or NULL when absent/non-scalar, presence expression)."""
+    if segs[0] in COLUMNS:
+        col, kind = COLUMNS[segs[0]]
+        if kind == "sev":
+            return _SEV_NAME, "TRUE"
+        if kind == "ts":
+            return f"json_extract_string(entry, {_json_path(segs)})", "TRUE"
+        return col, f"{col} IS NOT NULL"
+    p = _json_path(segs)
+    return (f"(CASE WHEN json_type(entry, {p}) IN ('OBJECT', 'ARRAY') THEN NULL "
+            f"ELSE json_extract_string(entry, {p}) END)",
+            f"coalesce(json_type(entry, {p}) <> 'NULL', FALSE)")
+
+
+def _cmp_sql(segs, op, v) -> str:
+    kind = COLUMNS.get(segs[0], (None, "json"))[1]
+    if kind == "sev" and op not in ("=~", "!~"):
+        return f"severity {_SQL_OPS.get(op, '=')} {parse_severity(v)}"
+    if kind == "ts" and op in _SQL_OPS:
+        return f"{COLUMNS[segs[0]][0]} {_SQL_OPS[op]} {parse_timestamp(v)}"
+    s, _ = field_sql(segs)
+    if op == ":":
+        return f"contains(lower({s}), {lit(v.lower())})"
+    if op == "=~":
+        return f"regexp_matches({s}, {lit(v)})"
+    if op == "!~":
+        return f"NOT regexp_matches({s}, {lit(v)})"
+    sop = _SQL_OPS[op]
+    text = f"lower({s}) {sop} {lit(v.lower())}"
+    if _NUMBER.fullmatch(v):
+        return (f"(CASE WHEN regexp_full_match({s}, {lit(NUMBER)}) "
+                f"THEN CAST({s} AS DOUBLE) {sop} {float(v)!r} ELSE {s} IS NOT NULL AND "
+                f"{'TRUE' if op == '!=' else 'FALSE'} END)")
+    return text
+
+
+def _search_sql(expr: str, query: str) -> str:
+    toks = search_tokens(query)
+    if query.startswith("`"):
+        return f"contains(lower({expr}), {lit(toks[0])})"
+    return " AND ".join(
+        f"regexp_matches(lower({expr}), {lit('(^|[^a-z0-9])' + re.escape(t) + '([^a-z0-9]|$)')})"
+        for t in toks)
+
+
+def to_sql(node) -> str:
+    """Parse tree -> a DuckDB boolean expression (never NULL) over the entries columns."""
+    kind = node[0]
+    if kind == "true":
+        return "TRUE"
+    if kind in ("and", "or"):
+        return "(" + f" {kind.upper()} ".join(to_sql(n) for n in node[1]) + ")"
+    if kind == "not":
+        return f"(NOT {to_sql(node[1])})"
+    if kind == "cmp":
+        _, segs, op, v = node
+        return f"coalesce({_cmp_sql(segs, op, v)}, FALSE)"
+    if kind == "present":
+        return field_sql(node[1])[1]
+    if kind == "global":
+        return f"contains(search, {lit(node[1].lower())})"
+    if kind == "search":
+        expr = "search" if node[1] is None else field_sql(node[1])[0]
+        return f"coalesce({_search_sql(expr, node[2])}, FALSE)"
+    if kind == "sample":
+        s = field_sql(node[1])[0]
+        return (f"coalesce(CAST('0x' || left(md5({s}), 8) AS UBIGINT) "
+                f"< {node[2] * 4294967296.0!r}, FALSE)")
+    if kind == "log_id":
+        return f"log_id = {lit(node[1])}"
+    raise ValueError(f"unknown node {kind}")
+
+
+def compile_filter(text: str | None) -> str:
+    """Filter text -> SQL (cached). Raises FilterError."""
+    return _compile(text or "")
+
+
+@lru_cache(maxsize=512)
+def _compile(text: str) -> str:
+    return to_sql(parse(text))
