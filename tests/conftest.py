@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SESSION_RUNS = Path(tempfile.mkdtemp(prefix="tfbook-test-runs-"))
 # Set before any test (and before nbmake's kernels start), so nothing touches the real runs/.
+# Idempotent: a second import of this file (as a module) must not pick another folder.
+if "TFBOOK_TEST_RUNS" not in os.environ:
+    os.environ["TFBOOK_TEST_RUNS"] = tempfile.mkdtemp(prefix="tfbook-test-runs-")
+SESSION_RUNS = Path(os.environ["TFBOOK_TEST_RUNS"])
 os.environ["TFBOOK_RUNS"] = str(SESSION_RUNS)
 os.environ.setdefault("TFBOOK_PRESET", "smoke")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

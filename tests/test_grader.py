@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from checks.grader import grade_notebook
-from tests.conftest import ROOT
+from tfbook.manifest import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ import json
 import pytest
 import requests
 
-from conftest import PROJECT
+PROJECT = "tfbook-test"  # the same project as tests/cloudlog/conftest.py
 
 LOG = f"projects/{PROJECT}/logs/bad"
 

@@ -13,7 +13,7 @@ from google.cloud.logging_v2.handlers import CloudLoggingHandler
 from google.cloud.logging_v2.handlers.transports import BackgroundThreadTransport
 from google.cloud.logging_v2.resource import Resource
 
-from conftest import PROJECT
+PROJECT = "tfbook-test"  # the same project as tests/cloudlog/conftest.py
 
 GLOBAL = Resource(type="global", labels={})
 

@@ -1,0 +1,575 @@
+# %% [markdown]
+# # Predicting the digits you draw
+#
+# ## Overview
+#
+# Chapter 03 trained a convolutional network on MNIST and saved its variables. This chapter
+# is the 2017 post "Recognising digit images with deep learning #2": rebuild the same network
+# in a fresh notebook, restore the trained values, and ask it about digits you draw with the
+# mouse, right here in the notebook. Then look inside: the 32 feature maps of the first layer
+# for your drawing, and the 32 filters that made them.
+#
+# You will learn:
+#
+# * what a checkpoint stores, and how `tf.train.Checkpoint` matches saved values to a new
+#   program's variables by name;
+# * how to measure a restored model on the 10,000 test images, read a confusion matrix and
+#   look at the mistakes it makes most confidently;
+# * why a drawing must be normalised the way MNIST's digits were (crop, scale, centre), and
+#   how much that buys;
+# * why prediction uses `keep_prob` 1.0, and how to read the ten probabilities;
+# * what the first convolutional layer computes for one image, before and after bias + ReLU.
+#
+# **How the exercises work.** Five exercises (4.1 to 4.5) each ask you to fill in one
+# function, marked `raise NotImplementedError`. Run the `check("...")` cell under each one for
+# immediate feedback. The grade that counts comes from a terminal: `python -m checks 04` runs
+# this notebook in a fresh kernel and calls your functions with inputs it picks itself.
+# `tfbook hint 04 NAME` repeats an exercise's hint.
+#
+# **Before you start** you need chapter 03's checkpoint in `runs/ch03/checkpoint/`: run
+# chapter 03 to the end, or `make book` from a terminal.
+
+# %% [markdown]
+# ## Setup
+
+# %%
+import json
+
+import ipywidgets
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+from IPython.display import display
+from matplotlib.figure import Figure
+
+import tfbook
+from tfbook.canvas import DigitCanvas
+from tfbook.data import load_mnist
+from tfbook.drawing import EMPTY_MESSAGE, load_sample_drawings, mnist_preprocess
+from checks import checker
+
+settings = tfbook.preset("04")
+check, check_all = checker("04", globals())
+print(f"TensorFlow {tf.__version__}; preset {settings['name']!r}")
+
+# %%
+mnist = load_mnist()
+x_test, y_test = mnist.flat("test")   # float32 rows of 784 pixels in [0, 1], integer labels
+print(f"MNIST from {mnist.source}: {x_test.shape[0]:,} test images")
+
+
+# %%
+# extra code: errors for the reader (Jupyter shows the message, without a traceback)
+class BookError(Exception):
+    def _render_traceback_(self):
+        return [f"\033[1;31m{type(self).__name__}\033[0m: {self}"]
+
+
+class CheckpointMissing(BookError):
+    pass
+
+
+class CheckpointMismatch(BookError):
+    pass
+
+
+# %% [markdown]
+# ## The model from chapter 03
+#
+# A checkpoint holds numbers, not code: to use the trained network we need its forward pass
+# again. The cell below is chapter 03's model, unchanged (the same low-level ops, the same
+# variable names), plus `new_params()`, which makes the eight variables with the right shapes
+# and placeholder values (zeros) for the checkpoint to overwrite.
+
+# %%
+PARAM_SHAPES = {
+    "W_conv1": (5, 5, 1, 32), "b_conv1": (32,),
+    "W_conv2": (5, 5, 32, 64), "b_conv2": (64,),
+    "W_fc1": (7 * 7 * 64, 1024), "b_fc1": (1024,),
+    "W_fc2": (1024, 10), "b_fc2": (10,),
+}
+
+
+def new_params():
+    """The network's variables, named as in chapter 03, holding zeros until restored."""
+    return {name: tf.Variable(tf.zeros(shape), name=name) for name, shape in PARAM_SHAPES.items()}
+
+
+def conv_layer(x, W, b):
+    return tf.nn.relu(tf.nn.conv2d(x, W, strides=1, padding="SAME") + b)
+
+
+def max_pool_2x2(x):
+    return tf.nn.max_pool2d(x, ksize=2, strides=2, padding="SAME")
+
+
+def forward(x, params, keep_prob):
+    out = {"x_image": tf.reshape(tf.cast(x, tf.float32), [-1, 28, 28, 1])}
+    out["h_conv1"] = conv_layer(out["x_image"], params["W_conv1"], params["b_conv1"])
+    out["h_pool1"] = max_pool_2x2(out["h_conv1"])
+    out["h_conv2"] = conv_layer(out["h_pool1"], params["W_conv2"], params["b_conv2"])
+    out["h_pool2"] = max_pool_2x2(out["h_conv2"])
+    out["h_flat"] = tf.reshape(out["h_pool2"], [-1, 7 * 7 * 64])
+    out["h_fc1"] = tf.nn.relu(tf.matmul(out["h_flat"], params["W_fc1"]) + params["b_fc1"])
+    out["h_drop"] = out["h_fc1"] if keep_prob == 1.0 else tf.nn.dropout(out["h_fc1"], rate=1.0 - keep_prob)
+    out["logits"] = tf.matmul(out["h_drop"], params["W_fc2"]) + params["b_fc2"]
+    return out
+
+
+# %% [markdown]
+# ## What a checkpoint stores
+#
+# Chapter 03 called `tf.train.Checkpoint(**params).write(prefix)`. That wrote two files next
+# to each other: `cnn.index`, a small table of contents, and `cnn.data-00000-of-00001`, the
+# raw values. The *prefix* (`.../checkpoint/cnn`) names the pair. Each variable is stored
+# under a key made from its *name in the Checkpoint*, which is its key in the `params` dict:
+# `W_conv1/.ATTRIBUTES/VARIABLE_VALUE`. `_CHECKPOINTABLE_OBJECT_GRAPH` records how those
+# objects hang together. Nothing about the code, the layer order or the shapes you *meant* is
+# in there: only names, shapes and numbers.
+#
+# The post used TF1's `tf.train.Saver`, which matched values to variables by their *graph*
+# names (`Variable_3:0`), so building the graph in a different order could silently swap
+# them. `tf.train.Checkpoint` matches by the names you choose, which is sturdier.
+#
+# | TensorFlow 1 (the post) | TensorFlow 2 (this chapter) |
+# |---|---|
+# | rebuild the graph, then `saver = tf.train.Saver()` | `params = new_params()` (same names, same shapes) |
+# | `saver.restore(sess, path)` | `tf.train.Checkpoint(**params).read(prefix).assert_consumed()` |
+# | `sess.run(y_conv, feed_dict={x: img, keep_prob: 1.0})` | `tf.nn.softmax(forward(img, params, keep_prob=1.0)["logits"])` |
+# | `sess.run(h_conv1, feed_dict=...)` for the feature maps | call the layer's ops directly: the tensors are plain values |
+# | `IPython.notebook.kernel.execute(...)` from the canvas's JavaScript | an anywidget (`DigitCanvas`) syncing its strokes to the kernel |
+
+# %%
+def find_checkpoint():
+    """The prefix of chapter 03's checkpoint under runs/ch03/checkpoint/ (or $TFBOOK_RUNS)."""
+    directory = tfbook.run_dir("03", "checkpoint", create=False)
+    found = sorted(directory.glob("*.index"))
+    if not found:
+        raise CheckpointMissing(
+            f"no checkpoint in {directory}. Chapter 04 restores what chapter 03 trained: run "
+            "chapter 03 to the end (its training section saves the checkpoint), or run "
+            "`make book` in a terminal at the project root.")
+    return str(found[-1].with_suffix(""))
+
+
+prefix = find_checkpoint()
+print("checkpoint prefix:", prefix)
+for key, shape in tf.train.list_variables(prefix):
+    print(f"  {key:45} {shape}")
+
+# %% [markdown]
+# To restore, build variables with the same names, wrap them in a `tf.train.Checkpoint` the
+# same way, and call `.read(prefix)`: every variable whose name is found in the checkpoint
+# gets the stored value, provided the shape fits. `.read()` returns a *status* that
+# can verify the match: `.assert_consumed()` raises if any of your variables found nothing in
+# the checkpoint, or if the checkpoint holds values nothing asked for. Without it a typo in a
+# name leaves that variable at its initial zeros, and the network quietly predicts garbage.
+# (`.expect_partial()` is the opposite: it silences the warnings about unused values, for when
+# you only want part of a checkpoint.)
+#
+# ### Exercise 4.1: restore_checkpoint
+#
+# Write `restore_params(prefix)`: make fresh variables with `new_params()`, restore them from
+# the checkpoint at `prefix` (a string), make sure every variable was matched, and return the
+# dict. Use the `prefix` you are given, not a path of your own: the check gives your function
+# checkpoints it wrote itself.
+
+# %%
+def restore_params(prefix):
+    raise NotImplementedError("Exercise 4.1: restore_checkpoint")
+
+
+# %%
+check("restore_checkpoint")
+
+
+# %% [markdown]
+# When the checkpoint and the model disagree (a layer with another size, a renamed variable),
+# restoring fails. The helper below turns TensorFlow's error into a list of the variables
+# that differ, which says what to fix.
+
+# %%
+# extra code: name the variables that differ between a checkpoint and the model
+def checkpoint_mismatch(prefix):
+    stored = {key.split("/")[0]: tuple(shape) for key, shape in tf.train.list_variables(prefix)
+              if key.endswith("/.ATTRIBUTES/VARIABLE_VALUE")}
+    problems = [f"{name}: missing from the checkpoint" for name in PARAM_SHAPES if name not in stored]
+    problems += [f"{name}: {stored[name]} in the checkpoint, {shape} in the model"
+                 for name, shape in PARAM_SHAPES.items() if name in stored and stored[name] != shape]
+    problems += [f"{name}: in the checkpoint, not in the model" for name in stored if name not in PARAM_SHAPES]
+    return problems
+
+
+try:
+    params = restore_params(prefix)
+except (AssertionError, ValueError, tf.errors.OpError) as error:
+    differences = checkpoint_mismatch(prefix) or [str(error).splitlines()[0]]
+    raise CheckpointMismatch(f"{prefix} does not fit this chapter's model: " + "; ".join(differences)
+                             + ". Re-run chapter 03 to the end with its model unchanged.") from None
+print({name: tuple(v.shape) for name, v in params.items()})
+
+# %% [markdown]
+# ## Prediction: dropout off
+#
+# During training, dropout switched off half of the fully connected layer at random on every
+# step (`keep_prob` 0.5) so that the network could not lean on any single unit. At prediction
+# time that randomness is only harmful: the same drawing would get a different answer on
+# every call, and each answer would come from half a network. The post therefore fed
+# `keep_prob: 1.0` when predicting. Dropout's scaling during training (survivors divided by
+# `keep_prob`) is what makes the full network's outputs the right size without it.
+#
+# ### Exercise 4.2: predict
+#
+# Write `predict_probabilities(params, images)`: run `forward` on a batch of images (rows of
+# 784 pixels, or (N, 28, 28) images) with dropout off, and return the `(N, 10)` softmax
+# probabilities.
+
+# %%
+def predict_probabilities(params, images):
+    raise NotImplementedError("Exercise 4.2: predict")
+
+
+# %%
+check("predict")
+
+# %% [markdown]
+# ## How good is the restored model?
+#
+# Before trusting it with drawings, measure it on the 10,000 test images, in chunks to keep
+# memory small. The accuracy must be exactly what chapter 03 measured: if it is not, the
+# restore went wrong. It goes into `runs/ch04/metrics.json` (the grader measures the same
+# checkpoint itself and compares).
+
+# %%
+def predict_in_chunks(params, images, chunk=2000):
+    return np.concatenate([predict_probabilities(params, images[i:i + chunk]).numpy()
+                           for i in range(0, len(images), chunk)])
+
+
+def save_metrics(**values):
+    """Merge values into runs/ch04/metrics.json."""
+    path = tfbook.run_dir("04") / "metrics.json"
+    metrics = json.loads(path.read_text()) if path.exists() else {}
+    metrics.update(values)
+    path.write_text(json.dumps(metrics, indent=2))
+    return path
+
+
+test_probs = predict_in_chunks(params, x_test)
+test_predicted = test_probs.argmax(axis=1)
+test_accuracy = float(np.mean(test_predicted == y_test))
+save_metrics(preset=settings["name"], checkpoint=prefix, test_accuracy=test_accuracy,
+             test_errors=int(np.sum(test_predicted != y_test)))
+print(f"test accuracy {test_accuracy:.2%}: {np.sum(test_predicted != y_test)} of {len(y_test):,} wrong")
+
+# %% [markdown]
+# A confusion matrix counts, for every true digit (row), what the network said (column). The
+# diagonal holds the right answers; everything else is a kind of mistake, so the bright
+# off-diagonal cells say which digits the network confuses.
+
+# %%
+confusion = tf.math.confusion_matrix(y_test, test_predicted, num_classes=10).numpy()
+errors = confusion.copy()
+np.fill_diagonal(errors, 0)
+true_digit, said = np.unravel_index(errors.argmax(), errors.shape)
+print(f"most frequent mistake: {errors.max()} times a {true_digit} taken for a {said}")
+
+# %%
+# extra code: plot the mistakes of the confusion matrix (the diagonal is left out: it would drown them)
+fig, ax = plt.subplots(figsize=(5, 4.5))
+image = ax.imshow(errors, cmap="Reds")
+for (row, col), count in np.ndenumerate(confusion):
+    ax.text(col, row, str(count), ha="center", va="center", fontsize=7,
+            color="grey" if row == col else "black")
+ax.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true digit",
+       title="Test set: where the mistakes are")
+fig.colorbar(image, ax=ax, label="mistakes")
+fig.savefig(tfbook.run_dir("04") / "confusion_matrix.png", dpi=80, bbox_inches="tight")
+plt.show()
+
+# %% [markdown]
+# The mistakes the network is *surest* about are the interesting ones: often the label
+# itself is debatable, or the digit is written in a style rare in the training set.
+
+# %%
+wrong = np.flatnonzero(test_predicted != y_test)
+confident_wrong = wrong[np.argsort(-test_probs[wrong].max(axis=1))][:10]
+
+# %%
+# extra code: show them
+fig, axes = plt.subplots(1, len(confident_wrong), figsize=(12, 1.9))
+for ax, i in zip(np.atleast_1d(axes), confident_wrong):
+    ax.imshow(x_test[i].reshape(28, 28), cmap="gray")
+    ax.set_title(f"true {y_test[i]}\nsaid {test_predicted[i]} {test_probs[i].max():.0%}", fontsize=8)
+    ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# ## A drawing is not an MNIST digit
+#
+# MNIST's digits were normalised before anyone trained on them: each was cropped to its ink,
+# scaled so that its longer side is 20 pixels (keeping its proportions), and placed in a
+# 28x28 frame so that its *centre of mass* sits in the middle. A convolutional network is only
+# a little tolerant to shifts and sizes it never saw, so a digit drawn small in a corner of
+# the canvas looks nothing like its training data. Here are some of the book's sample
+# drawings (made with the same canvas you will use below), as they come off the canvas:
+
+# %%
+samples = load_sample_drawings()
+raw = np.stack([s.pixels() for s in samples])        # (30, 28, 28): straight off the canvas
+labels = np.array([s.label for s in samples])
+print(f"{len(samples)} sample drawings, digits {sorted(set(labels.tolist()))}")
+
+
+# %%
+# extra code: the three steps of MNIST's normalisation, one by one, on a sample drawing
+def centre_of_mass(img):
+    rows, cols = np.indices(img.shape)
+    return float((rows * img).sum() / img.sum()), float((cols * img).sum() / img.sum())
+
+
+example = raw[list(labels).index(7)]
+ink_rows, ink_cols = np.flatnonzero(example.max(axis=1)), np.flatnonzero(example.max(axis=0))
+print(f"ink rows {ink_rows[0]}-{ink_rows[-1]}, columns {ink_cols[0]}-{ink_cols[-1]}; "
+      "centre of mass (row, col) = ({:.1f}, {:.1f})".format(*centre_of_mass(example)))
+print("after mnist_preprocess: centre of mass = ({:.1f}, {:.1f})".format(*centre_of_mass(mnist_preprocess(example))))
+
+# %% [markdown]
+# `tfbook.drawing.mnist_preprocess(img28)` does MNIST's three steps: crop to the ink, scale
+# the longer side to 20 pixels, and shift so that the centre of mass lands on pixel (14, 14).
+# It also makes sure the digit stays inside the central 20x20 box (a lopsided 7 centred by
+# mass could otherwise poke out), and raises `ValueError` for an empty drawing.
+#
+# ### Exercise 4.3: prepare
+#
+# Write `prepare(img28)`: turn a raw (28, 28) drawing (white ink on black, values in [0, 1])
+# into the network's input, a (28, 28) float32 image normalised like MNIST's digits. Call
+# `mnist_preprocess`, or write the crop, scale and centre steps yourself; the check draws
+# digits of its own, off-centre, small and large, and measures where your result puts them.
+
+# %%
+def prepare(img28):
+    raise NotImplementedError("Exercise 4.3: prepare")
+
+
+# %%
+check("prepare")
+
+# %%
+prepared = np.stack([prepare(img) for img in raw])
+
+# %%
+# extra code: before and after, for one drawing of each digit
+firsts = [list(labels).index(d) for d in range(10)]
+fig, axes = plt.subplots(2, 10, figsize=(12, 2.8))
+for column, i in enumerate(firsts):
+    for row, (images, name) in enumerate([(raw, "drawn"), (prepared, "prepared")]):
+        axes[row, column].imshow(images[i], cmap="gray", vmin=0, vmax=1)
+        axes[row, column].axis("off")
+    axes[0, column].set_title(str(labels[i]))
+axes[0, 0].text(-6, 14, "drawn", rotation=90, va="center")
+axes[1, 0].text(-6, 14, "prepared", rotation=90, va="center")
+plt.show()
+
+# %% [markdown]
+# What does preprocessing buy? Ask the network about all the sample drawings, as drawn and
+# as prepared:
+
+# %%
+raw_accuracy = float(np.mean(predict_probabilities(params, raw).numpy().argmax(axis=1) == labels))
+prepared_accuracy = float(np.mean(predict_probabilities(params, prepared).numpy().argmax(axis=1) == labels))
+save_metrics(sample_drawings=len(samples), sample_accuracy_raw=raw_accuracy,
+             sample_accuracy_prepared=prepared_accuracy)
+print(f"sample drawings right: {raw_accuracy:.0%} as drawn, {prepared_accuracy:.0%} prepared like MNIST")
+
+# %% [markdown]
+# ## Draw a digit
+#
+# The post drew on an HTML `<canvas>` and pushed the pixels into the kernel with
+# `IPython.notebook.kernel.execute(...)`, a function of the classic notebook that JupyterLab 4
+# and Notebook 7 no longer have. Here the canvas is a widget (`tfbook.canvas.DigitCanvas`, an
+# [anywidget](https://anywidget.dev)): the browser records your strokes and syncs them to the
+# kernel, and `canvas.pixels()` renders them into a 28x28 image. `canvas.on_change(callback)`
+# calls back while you draw, which gives a live prediction.
+#
+# Draw a digit below (press the mouse button and drag), about as big as the box; **Clear**
+# starts again.
+
+# %%
+canvas = DigitCanvas()
+live = ipywidgets.HTML("draw a digit")
+live.add_class("tfbook-live")
+
+
+def top_k(probs, k=3):
+    order = np.argsort(-probs)[:k]
+    return [(int(d), float(probs[d])) for d in order]
+
+
+def show_live(pixels):
+    try:
+        probs = predict_probabilities(params, prepare(pixels)[None]).numpy()[0]
+    except ValueError:  # an empty canvas: mnist_preprocess refuses it
+        live.value = "draw a digit"
+        return
+    except NotImplementedError:
+        live.value = "finish exercises 4.2 and 4.3 first"
+        return
+    (best, p), *others = top_k(probs)
+    live.value = (f"<b style='font-size: 150%'>prediction: {best}</b> ({p:.0%})<br>"
+                  + ", then ".join(f"{d} ({q:.0%})" for d, q in others))
+
+
+canvas.on_change(show_live)
+display(ipywidgets.HBox([canvas, live]))
+
+# %% [markdown]
+# Then run the next cell: it takes your drawing from the canvas. If the canvas is empty (for
+# example when the notebook runs unattended, or when it is graded), it takes one of the
+# sample drawings instead, so that everything below still runs. Re-run it after each new
+# drawing.
+
+# %%
+if canvas.strokes:
+    drawing, drawn_by = canvas.pixels(), "the canvas"
+else:
+    sample = next(s for s in samples if s.name == "digit3_0")
+    drawing, drawn_by = sample.pixels(), f"the sample drawing {sample.name}"
+x_drawing = prepare(drawing)
+probs = predict_probabilities(params, x_drawing[None]).numpy()[0]
+print(f"from {drawn_by}: predicted={int(probs.argmax())} p={probs.max():.3f}")
+
+# %% [markdown]
+# ## The ten probabilities
+#
+# The softmax gives a probability for each digit, and they add up to 1. The post showed them
+# as a bar chart: digits 0 to 9 along x, probability from 0 to 1 along y. Fixing the y axis
+# at 0-1 matters: with automatic limits a bar of 0.3 and a bar of 0.99 can look equally tall.
+#
+# ### Exercise 4.4: plot_probabilities
+#
+# Write `plot_probabilities(probs)`: a bar chart of the 10 probabilities in `probs` (a vector
+# of 10 numbers) with one bar per digit at x = 0, ..., 9, x ticks labelled 0 to 9, the y axis
+# from 0 to 1, and a title or axis labels. Return the matplotlib `Figure` (`plt.subplots()`
+# gives you one) and do not call `plt.show()` inside: the cell below shows it.
+
+# %%
+def plot_probabilities(probs):
+    raise NotImplementedError("Exercise 4.4: plot_probabilities")
+
+
+# %%
+# extra code: what the check reads from your figure (a figure is not a number, so the grader asks for these)
+def figure_numbers(probs):
+    fig = plot_probabilities(np.asarray(probs))
+    if not isinstance(fig, Figure):
+        raise TypeError(f"plot_probabilities must return a matplotlib Figure, not {type(fig).__name__}")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    bars = [p for p in ax.patches if type(p).__name__ == "Rectangle"]
+    numbers = {"heights": np.array([b.get_height() for b in bars]),
+               "centres": np.array([b.get_x() + b.get_width() / 2 for b in bars]),
+               "ylim": np.array(ax.get_ylim()), "xticks": np.array(ax.get_xticks()),
+               "xticklabels": " ".join(t.get_text() for t in ax.get_xticklabels())}
+    plt.close(fig)
+    return numbers
+
+
+# %%
+check("plot_probabilities")
+
+# %%
+fig = plot_probabilities(probs)
+plt.show()
+for digit, p in top_k(probs):
+    print(f"{digit}: {p:.1%}")
+
+# %% [markdown]
+# ## Bonus: inside the first layer
+#
+# The post's bonus: look at what the first convolutional layer makes of the drawing. Each of
+# its 32 filters is a 5x5 pattern of weights; sliding it over the 28x28 image gives one 28x28
+# *feature map*, bright where the image looks like the filter. Then the bias is added and
+# ReLU keeps only the positive part, so each map after ReLU shows where its pattern is
+# present. (Pooling comes after that and halves the maps to 14x14; here we want them at full
+# size.)
+#
+# ### Exercise 4.5: feature_maps
+#
+# Write `first_layer_maps(params, image)` for one (28, 28) image: return a dict with `"conv"`,
+# the output of layer 1's convolution *before* the bias, and `"relu"`, the same after adding
+# `b_conv1` and applying ReLU. Both have shape (1, 28, 28, 32). Use `tf.nn.conv2d` with the
+# network's stride and padding.
+
+# %%
+def first_layer_maps(params, image):
+    raise NotImplementedError("Exercise 4.5: feature_maps")
+
+
+# %%
+check("feature_maps")
+
+# %%
+maps = first_layer_maps(params, x_drawing)
+print({name: tuple(m.shape) for name, m in maps.items()})
+
+
+# %%
+# extra code: a grid of 32 grey images
+def show_grid(images, title, path=None, cmap="gray"):
+    fig, axes = plt.subplots(4, 8, figsize=(8, 4.4))
+    for ax, image in zip(axes.flat, images):
+        ax.imshow(image, cmap=cmap)
+        ax.axis("off")
+    fig.suptitle(title)
+    if path:
+        fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.show()
+
+
+show_grid(np.moveaxis(maps["conv"].numpy()[0], -1, 0), "Layer 1, 32 feature maps: the convolution alone")
+show_grid(np.moveaxis(maps["relu"].numpy()[0], -1, 0), "After + bias and ReLU",
+          tfbook.run_dir("04") / "feature_maps.png")
+
+# %% [markdown]
+# Each map is the drawing seen through one filter. Here are the 32 learned filters themselves
+# (grey is zero, light positive, dark negative). Many look like small edge or stroke
+# detectors at different angles: a map lights up where the drawing has an edge of that
+# orientation, and ReLU keeps only those places.
+
+# %%
+filters = params["W_conv1"].numpy()[:, :, 0, :]   # (5, 5, 32)
+show_grid(np.moveaxis(filters, -1, 0), "The 32 learned 5x5 filters of layer 1", cmap="RdGy_r")
+
+# %% [markdown]
+# ## Summary
+#
+# * A checkpoint stores variables' values under names; `tf.train.Checkpoint(**params).read(prefix)`
+#   puts them back into variables of the same names, and `.assert_consumed()` proves that
+#   every variable was matched.
+# * Always measure a restored model before using it: the same test accuracy as when it was
+#   saved says the restore worked; a confusion matrix and the confident mistakes say where it fails.
+# * Predict with `keep_prob` 1.0: dropout is a training device, and at prediction it would
+#   make answers random and weaker.
+# * A drawing needs MNIST's normalisation (crop, scale to 20 pixels, centre of mass in the
+#   middle) before the network can read it reliably.
+# * Layer 1's feature maps are the image filtered by 32 learned 5x5 patterns, before and
+#   after bias + ReLU.
+#
+# As the post concluded, recognising real images takes much more than this: larger networks,
+# more careful pre- and post-processing, and more machines. Check everything at once:
+
+# %%
+check_all()
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Change `prepare` to return the drawing unchanged and draw a small digit in a corner.
+#    What happens to the prediction and its confidence?
+# 2. Call `forward(x_drawing, params, keep_prob=0.5)` ten times and plot the spread of the
+#    predicted probability for the top digit. How often does the answer change?
+# 3. Rename `W_fc2` in `new_params()` and run the restore cell. What does the error say, and
+#    what would happen with `.expect_partial()` instead of `.assert_consumed()`?
+# 4. Show the 64 feature maps of layer 2 for your drawing (14x14 each). Are they easier or
+#    harder to interpret than layer 1's?

@@ -1,0 +1,341 @@
+"""Checks for chapter 04: restoring the CNN and predicting drawn digits.
+
+Every probe is drawn at random for each run (checkpoints, weights, images, drawings,
+probabilities) and every expected value is computed here, with the grader's reference model
+(checks/reference.py) or TensorFlow's own ops. The restored model's accuracy is measured here
+on the 10,000 test images, from the checkpoint on disk, not taken from the notebook's word.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from checks import reference
+from checks.engine import (Chapter, CheckFailed, Exercise, LearnerError, NotDone, expect_close,
+                           expect_shape, tensor, tensors)
+from tfbook.drawing import rasterise
+
+chapter = Chapter("04", {
+    "restore_checkpoint": Exercise(
+        "4.1", "params = new_params(); tf.train.Checkpoint(**params).read(prefix).assert_consumed(); "
+               "return params. Read the prefix you are given, and let assert_consumed() refuse a "
+               "checkpoint that lacks one of the variables.", "Restoring chapter 03's checkpoint"),
+    "predict": Exercise(
+        "4.2", "tf.nn.softmax(forward(images, params, keep_prob=1.0)['logits']): keep_prob 1.0 "
+               "turns dropout off, so the same images always give the same probabilities.",
+        "Prediction with dropout off"),
+    "prepare": Exercise(
+        "4.3", "return mnist_preprocess(img28): it crops to the ink, scales the longer side to 20 "
+               "pixels and moves the centre of mass to the middle of the 28x28 frame.",
+        "MNIST-style preprocessing of a drawing"),
+    "plot_probabilities": Exercise(
+        "4.4", "fig, ax = plt.subplots(); ax.bar(range(10), probs); ax.set_xticks(range(10)); "
+               "ax.set_ylim(0, 1); return fig (without plt.show()).", "The ten probabilities as a bar chart"),
+    "feature_maps": Exercise(
+        "4.5", "Reshape the image to (1, 28, 28, 1); conv = tf.nn.conv2d(x, W_conv1, strides=1, "
+               "padding='SAME'); relu = tf.nn.relu(conv + b_conv1). No pooling: the maps stay 28x28.",
+        "The first layer's 32 feature maps"),
+})
+
+CENTRE = 14.0  # MNIST's centre of mass, in pixel-index coordinates (tfbook.drawing.MNIST_CENTRE)
+BOX = (4, 24)  # the central 20x20 box, rows and columns [4, 24)
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng()  # fresh entropy: the probes differ on every run
+
+
+def _params(rng) -> dict[str, np.ndarray]:
+    return reference.random_params(int(rng.integers(1 << 30)), fc_init_stddev=0.02)
+
+
+# --- 4.1 ---------------------------------------------------------------------------------
+
+def _write_probe_checkpoint(learner, params: dict) -> str:
+    directory = learner.runs_dir / "grader-probe-04"
+    directory.mkdir(parents=True, exist_ok=True)
+    prefix = tempfile.mkdtemp(prefix="ckpt-", dir=directory) + "/probe"
+    tf.train.Checkpoint(**{k: tf.Variable(v) for k, v in params.items()}).write(prefix)
+    return prefix
+
+
+@chapter.check("restore_checkpoint", 3, "restore_params reads every variable of a grader-written checkpoint, exactly")
+def restore_values(learner):
+    params = _params(_rng())
+    prefix = _write_probe_checkpoint(learner, params)
+    got = learner.call("restore_params", prefix)
+    if not isinstance(got, dict):
+        raise CheckFailed("restore_params must return the dict of restored variables",
+                          expected="{'W_conv1': ..., ..., 'b_fc2': ...}", got=f"a tensor of shape {np.shape(got)}",
+                          hint="Return the params dict you restored into.")
+    missing = [name for name in params if name not in got]
+    if missing:
+        raise CheckFailed("restore_params's dict lacks variables", expected=sorted(params), got=sorted(got),
+                          hint="Use new_params(): it makes all eight variables with chapter 03's names.")
+    for name, value in params.items():
+        restored = got[name]
+        if np.shape(restored) == value.shape and not np.any(restored):
+            raise CheckFailed(f"{name} is still all zeros after restore_params: nothing was read into it",
+                              hint="Call .read(prefix) on a tf.train.Checkpoint built from the same "
+                                   "dict you return, with the prefix you are given.")
+        expect_close(restored, value, f"variable {name} restored from the grader's checkpoint",
+                     rtol=0, atol=0, hint="Read the checkpoint at the prefix passed to restore_params, "
+                                          "not a path of your own.")
+
+
+@chapter.check("restore_checkpoint", 1, "restore_params refuses a checkpoint that lacks one of the model's variables")
+def restore_refuses_incomplete(learner):
+    rng = _rng()
+    params = _params(rng)
+    left_out = str(rng.choice(list(params)))
+    del params[left_out]
+    prefix = _write_probe_checkpoint(learner, params)
+    try:
+        learner.call("restore_params", prefix)
+    except NotDone:
+        raise
+    except LearnerError:
+        return  # it raised: the learner would have been told
+    raise CheckFailed(f"restore_params accepted a checkpoint without {left_out} and returned without an "
+                      f"error, leaving {left_out} at its initial zeros",
+                      expected="an error", got="no error",
+                      hint="Finish the read with .assert_consumed(): it raises when a variable was not "
+                           "found in the checkpoint (.expect_partial() hides exactly this).")
+
+
+@chapter.check("restore_checkpoint", 3, "the restored checkpoint reaches the preset's accuracy on the 10,000 test images, as the notebook reports", at_end=True)
+def restored_accuracy(learner):
+    from tfbook.data import load_mnist
+    from tfbook.manifest import preset
+    metrics_file = learner.runs_dir / "ch04" / "metrics.json"
+    if not metrics_file.exists():
+        raise NotDone("the notebook has not written runs/ch04/metrics.json",
+                      hint="Finish exercises 4.1 and 4.2, then run the section that measures the "
+                           "restored model on the test set.")
+    try:
+        reported = float(json.loads(metrics_file.read_text())["test_accuracy"])
+    except (ValueError, KeyError, TypeError):
+        raise CheckFailed("runs/ch04/metrics.json has no readable test_accuracy",
+                          hint="Run the evaluation section unchanged: it writes test_accuracy.") from None
+    try:
+        params = reference.load_params(learner.runs_dir / "ch03" / "checkpoint")
+    except reference.CheckpointProblem as e:
+        raise CheckFailed(str(e)) from None
+    images, labels = load_mnist().flat("test")
+    accuracy = reference.evaluate(params, images, labels)
+    threshold = preset("03", learner.preset)["min_test_accuracy"]
+    if accuracy < threshold:
+        raise CheckFailed(
+            f"chapter 03's checkpoint reaches {accuracy:.2%} on the test images, below the "
+            f"'{learner.preset}' preset's {threshold:.1%}", expected=f">= {threshold:.2%}", got=f"{accuracy:.2%}",
+            hint="Retrain: run chapter 03 to the end with this preset, then this chapter again.")
+    if abs(reported - accuracy) > 0.0005:
+        raise CheckFailed("the accuracy the notebook reports is not the checkpoint's",
+                          expected=f"{accuracy:.2%} (measured by the grader)", got=f"{reported:.2%}",
+                          hint="A restore that misses variables or a prediction with dropout on changes "
+                               "the accuracy: check restore_params and predict_probabilities.")
+
+
+# --- 4.2 ---------------------------------------------------------------------------------
+
+@chapter.check("predict", 1, "predict_probabilities gives identical outputs when called twice")
+def predict_deterministic(learner):
+    rng = _rng()
+    n = int(rng.integers(3, 9))
+    x = rng.random((n, 784), dtype=np.float32)
+    params = _params(rng)
+    first = learner.call("predict_probabilities", tensors(params), tensor(x))
+    second = learner.call("predict_probabilities", tensors(params), tensor(x))
+    expect_shape(first, (n, 10), f"predict_probabilities for {n} images", hint="One row of 10 per image.")
+    if not np.array_equal(first, second):
+        raise CheckFailed("two calls of predict_probabilities on the same images gave different answers",
+                          hint="Dropout is still on: predict with keep_prob=1.0.")
+
+
+@chapter.check("predict", 2, "predict_probabilities equals the network's softmax with dropout off, for grader-chosen weights")
+def predict_values(learner):
+    rng = _rng()
+    n = int(rng.integers(3, 9))
+    x = rng.random((n, 28, 28), dtype=np.float32)
+    params = _params(rng)
+    got = learner.call("predict_probabilities", tensors(params), tensor(x))
+    expect_shape(got, (n, 10), f"predict_probabilities for {n} images of (28, 28)",
+                 hint="forward reshapes the images itself; return one row of 10 per image.")
+    sums = np.sum(got, axis=1)
+    if not np.allclose(sums, 1.0, atol=1e-3):
+        raise CheckFailed("the rows of predict_probabilities do not add up to 1: they are not probabilities",
+                          expected="rows summing to 1", got=f"row sums {np.round(sums[:3], 3).tolist()}",
+                          hint="Apply tf.nn.softmax to forward's logits.")
+    expected = reference.forward(x, params, keep_prob=1.0)["probabilities"].numpy()
+    expect_close(got, expected, "predict_probabilities", rtol=1e-3, atol=1e-4,
+                 hint="With keep_prob 1.0 every unit of the fully connected layer counts; "
+                      "softmax of forward(images, params, 1.0)['logits'].")
+
+
+# --- 4.3 ---------------------------------------------------------------------------------
+
+def _drawing(rng, kind: str) -> np.ndarray:
+    """A random scribble of 1-3 strokes, rendered like the canvas does; kind sets size and place."""
+    size = {"small": rng.uniform(50, 90), "large": rng.uniform(200, 250), "off-centre": rng.uniform(90, 140)}[kind]
+    if kind == "large":
+        x0, y0 = rng.uniform(15, 270 - size, 2)
+    else:  # somewhere near a corner
+        corner = rng.integers(0, 2, 2)
+        x0, y0 = [float(rng.uniform(10, 40)) if c == 0 else float(rng.uniform(230 - size, 260 - size)) for c in corner]
+    strokes = []
+    for _ in range(int(rng.integers(1, 4))):
+        points = rng.uniform(0, 1, (int(rng.integers(2, 6)), 2)) * size + (x0, y0)
+        strokes.append(points.round(1).tolist())
+    return rasterise(strokes)
+
+
+def _prepare(learner, img: np.ndarray, what: str) -> np.ndarray:
+    got = learner.call("prepare", tensor(img))
+    expect_shape(got, (28, 28), what, hint="Return one (28, 28) image, not a row of 784 or a batch.")
+    if not np.all(np.isfinite(got)) or got.min() < -1e-6 or got.max() > 1 + 1e-6:
+        raise CheckFailed(f"{what} has values outside [0, 1]", expected="values in [0, 1]",
+                          got=f"from {float(np.min(got)):.3g} to {float(np.max(got)):.3g}",
+                          hint="Keep MNIST's range: ink 1.0 (white) on 0.0 (black).")
+    if got.sum() <= 0:
+        raise CheckFailed(f"{what} is empty: the ink disappeared", hint="Crop, scale and centre the ink; keep it.")
+    return np.asarray(got, dtype=np.float64)
+
+
+def _centre_of_mass(img):
+    rows, cols = np.indices(img.shape)
+    return float((rows * img).sum() / img.sum()), float((cols * img).sum() / img.sum())
+
+
+@chapter.check("prepare", 1, "prepare returns a (28, 28) image in [0, 1], white ink on black")
+def prepare_format(learner):
+    rng = _rng()
+    img = _drawing(rng, "off-centre")
+    got = _prepare(learner, img, "prepare of a grader-drawn digit")
+    if np.mean(got > 0.5) > 0.5:
+        raise CheckFailed("prepare's result is mostly white: the colours are inverted",
+                          hint="MNIST digits are white ink (1.0) on black (0.0), like the canvas's pixels().")
+
+
+@chapter.check("prepare", 2, "prepare moves the centre of mass of off-centre, small and large drawings to the middle")
+def prepare_centred(learner):
+    rng = _rng()
+    for kind in ("off-centre", "small", "large"):
+        img = _drawing(rng, kind)
+        got = _prepare(learner, img, f"prepare of a {kind} drawing")
+        row, col = _centre_of_mass(got)
+        if max(abs(row - CENTRE), abs(col - CENTRE)) > 1.0:
+            before = _centre_of_mass(img)
+            raise CheckFailed(f"prepare of a {kind} drawing leaves its centre of mass off the middle",
+                              expected=f"(row, col) within 1 pixel of ({CENTRE:g}, {CENTRE:g})",
+                              got=f"({row:.1f}, {col:.1f}); the drawing had ({before[0]:.1f}, {before[1]:.1f})",
+                              hint="MNIST centres digits by their centre of mass: shift the scaled digit so "
+                                   "that it lands on (14, 14), e.g. with mnist_preprocess.")
+
+
+@chapter.check("prepare", 2, "prepare scales drawings so the ink fills, and stays inside, the central 20x20 box")
+def prepare_in_box(learner):
+    rng = _rng()
+    for kind in ("small", "large", "off-centre"):
+        img = _drawing(rng, kind)
+        got = _prepare(learner, img, f"prepare of a {kind} drawing")
+        outside = got.copy()
+        outside[BOX[0]:BOX[1], BOX[0]:BOX[1]] = 0
+        if outside.max() > 0.05:
+            raise CheckFailed(f"prepare of a {kind} drawing leaves ink outside the central 20x20 box",
+                              expected="no ink outside rows and columns 4-23",
+                              got=f"{int(np.sum(outside > 0.05))} pixels outside",
+                              hint="Scale the cropped ink so that its longer side is 20 pixels (and keep it "
+                                   "within rows and columns 4 to 23 when centring).")
+        ink_rows = np.flatnonzero(got.max(axis=1) > 0.1)
+        ink_cols = np.flatnonzero(got.max(axis=0) > 0.1)
+        extent = max(ink_rows[-1] - ink_rows[0], ink_cols[-1] - ink_cols[0]) + 1
+        if extent < 15:
+            raise CheckFailed(f"prepare of a {kind} drawing leaves the digit too small",
+                              expected="a longer side of about 20 pixels", got=f"{extent} pixels",
+                              hint="Crop to the ink first, then scale its longer side to 20 pixels.")
+
+
+# --- 4.4 ---------------------------------------------------------------------------------
+
+@chapter.check("plot_probabilities", 2, "the figure has one bar per digit at x = 0..9, as tall as its probability")
+def plot_bars(learner):
+    rng = _rng()
+    logits = rng.standard_normal(10) * 2.5
+    probs = (np.exp(logits) / np.exp(logits).sum()).astype(np.float32)
+    got = learner.call("figure_numbers", tensor(probs))
+    heights, centres = got["heights"], got["centres"]
+    if heights.shape != (10,):
+        raise CheckFailed("the figure's first axes does not hold 10 bars", expected="10 bars",
+                          got=f"{heights.size} bars", hint="One ax.bar call with the 10 probabilities.")
+    order = np.argsort(centres)
+    expect_close(centres[order], np.arange(10), "the bars' x positions", atol=1e-6,
+                 hint="Place the bars at x = 0, 1, ..., 9: ax.bar(range(10), probs).")
+    hint = "Bar d must be probs[d], unchanged and unsorted."
+    if np.allclose(np.sort(heights[order]), np.sort(probs), atol=1e-5):
+        hint = "The heights are right but in another order: do not sort the probabilities."
+    expect_close(heights[order], probs, "the bars' heights", atol=1e-5, hint=hint)
+
+
+@chapter.check("plot_probabilities", 1, "the y axis runs from 0 to 1 and the x ticks are the digits 0 to 9")
+def plot_axes(learner):
+    probs = np.full(10, 0.02, np.float32)
+    probs[int(_rng().integers(10))] = 0.82
+    got = learner.call("figure_numbers", tensor(probs))
+    expect_close(got["ylim"], np.array([0.0, 1.0]), "the y axis limits", atol=1e-6,
+                 hint="Fix them with ax.set_ylim(0, 1): probabilities live in [0, 1], and fixed limits "
+                      "make charts comparable.")
+    ticks = np.asarray(got["xticks"], dtype=np.float64)
+    labels = str(got["xticklabels"]).split()
+    if ticks.shape != (10,) or not np.allclose(ticks, np.arange(10)) or labels != [str(d) for d in range(10)]:
+        raise CheckFailed("the x ticks are not the ten digits", expected="ticks 0 1 2 ... 9",
+                          got=f"ticks {' '.join(f'{t:g}' for t in ticks)} labelled {' '.join(labels)!r}",
+                          hint="ax.set_xticks(range(10)) puts one labelled tick under every bar.")
+
+
+# --- 4.5 ---------------------------------------------------------------------------------
+
+def _maps(learner):
+    rng = _rng()
+    params = _params(rng)
+    params["b_conv1"] = (rng.standard_normal(32) * 0.3).astype(np.float32)  # a visible bias
+    image = rng.random((28, 28), dtype=np.float32)
+    got = learner.call("first_layer_maps", tensors(params), tensor(image))
+    if not isinstance(got, dict) or not {"conv", "relu"} <= set(got):
+        raise CheckFailed("first_layer_maps must return a dict with 'conv' and 'relu'",
+                          expected="{'conv': ..., 'relu': ...}",
+                          got=sorted(got) if isinstance(got, dict) else f"a tensor of shape {np.shape(got)}")
+    return params, image, got
+
+
+@chapter.check("feature_maps", 1, "'conv' and 'relu' have shape (1, 28, 28, 32)")
+def maps_shape(learner):
+    _, _, got = _maps(learner)
+    for name in ("conv", "relu"):
+        hint = "One image, 28x28, 32 maps: reshape the image to (1, 28, 28, 1) and keep padding='SAME'."
+        if np.shape(got[name])[1:3] == (14, 14):
+            hint = "These maps were taken after pooling: use layer 1's output before max_pool_2x2 (28x28)."
+        elif np.shape(got[name])[1:3] == (24, 24):
+            hint = "padding='SAME' keeps the maps 28x28; 'VALID' shrinks them to 24x24."
+        expect_shape(got[name], (1, 28, 28, 32), f"first_layer_maps(...)['{name}']", hint=hint)
+
+
+@chapter.check("feature_maps", 2, "the maps equal the grader's recomputation, before the bias and after bias + ReLU")
+def maps_values(learner):
+    params, image, got = _maps(learner)
+    expected = reference.forward(image.reshape(1, 784), params)
+    conv, relu = expected["conv1"].numpy(), expected["h_conv1"].numpy()
+    for name in ("conv", "relu"):
+        expect_shape(got[name], conv.shape, f"first_layer_maps(...)['{name}']")
+    hint = "'conv' is tf.nn.conv2d(image, W_conv1, strides=1, padding='SAME') alone."
+    if np.allclose(got["conv"], conv + params["b_conv1"], atol=1e-4):
+        hint = "'conv' should be the convolution before the bias is added."
+    elif np.allclose(got["conv"], relu, atol=1e-4):
+        hint = "'conv' should be the raw convolution, before bias and ReLU."
+    expect_close(got["conv"], conv, "first_layer_maps(...)['conv']", rtol=1e-3, atol=1e-4, hint=hint)
+    hint = "'relu' is tf.nn.relu(conv + b_conv1)."
+    if np.allclose(got["relu"], np.maximum(conv, 0), atol=1e-4):
+        hint = "Add b_conv1 before the ReLU."
+    expect_close(got["relu"], relu, "first_layer_maps(...)['relu']", rtol=1e-3, atol=1e-4, hint=hint)

@@ -1,0 +1,415 @@
+"""Chapter 04's checks, proven: the solution passes, the unsolved edition and each wrong
+variant fail the right check with the right message (in-process, on the exercise cells), and
+the same holds through a real kernel (the tests marked slow at the end)."""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+import subprocess
+import sys
+
+import jupytext
+import matplotlib
+import matplotlib.pyplot as plt
+import nbformat
+import numpy as np
+import pytest
+import tensorflow as tf
+from matplotlib.figure import Figure
+
+from checks import reference
+from checks.ch04 import chapter
+from checks.engine import NamespaceLearner
+from tfbook.drawing import mnist_preprocess
+from tfbook.manifest import ROOT, load_book
+from tfbook.release import BEGIN
+
+matplotlib.use("Agg")
+
+# Lesson cells the exercises rely on: chapter 03's model and the figure reader of 4.4.
+SUPPORT_CELLS = ("PARAM_SHAPES = {", "# extra code: what the check reads")
+
+
+def exercise_namespace(edition: str) -> dict:
+    """Run the edition's exercise cells and their support cells (nothing else) in a fresh namespace."""
+    ch = load_book().chapter("04")
+    nb = jupytext.read(ch.solution if edition == "solution" else ch.student)
+    solution = jupytext.read(ch.solution)
+    ns = {"tf": tf, "np": np, "plt": plt, "Figure": Figure, "mnist_preprocess": mnist_preprocess}
+    for cell, source_cell in zip(nb.cells, solution.cells):
+        if cell.cell_type == "code" and (BEGIN in source_cell.source or cell.source.startswith(SUPPORT_CELLS)):
+            try:
+                exec(cell.source, ns)
+            except NotImplementedError:
+                pass
+    return ns
+
+
+@pytest.fixture
+def solution_ns():
+    return exercise_namespace("solution")
+
+
+def run(ns, exercise=None, runs_dir=None, preset="quick", at_end=False, tmp_path=None):
+    learner = NamespaceLearner(ns, runs_dir or Path(tempfile.mkdtemp(prefix="tfbook-ch04-")), preset)
+    return {c.func.__name__: chapter.run(c, learner) for c in chapter.checks
+            if (exercise is None or c.exercise == exercise) and c.at_end == at_end}
+
+
+def variant(ns, **replacements):
+    """A copy of ``ns`` with some functions replaced; helpers that call them are re-defined in it."""
+    ns = dict(ns)
+    ns.update(replacements)
+    for cell in jupytext.read(load_book().chapter("04").solution).cells:
+        if cell.cell_type == "code" and cell.source.startswith(SUPPORT_CELLS[1]):
+            exec(cell.source, ns)  # figure_numbers must call the replaced plot_probabilities
+    return ns
+
+
+def failing(results, check):
+    result = results[check]
+    assert result.status == "failed", f"{check} should fail but {result.status}: {result.message}"
+    return result
+
+
+# --- the invariants -----------------------------------------------------------------------
+
+def test_the_solution_passes_every_check_before_the_end(solution_ns):
+    results = run(solution_ns)
+    failed = {k: r.message for k, r in results.items() if not r.passed}
+    assert not failed
+    assert len(results) == len([c for c in chapter.checks if not c.at_end])
+
+
+def test_the_unsolved_edition_fails_every_exercise_as_not_done(tmp_path):
+    ns = exercise_namespace("student")
+    results = run(ns, runs_dir=tmp_path)
+    results.update(run(ns, runs_dir=tmp_path, at_end=True))
+    assert all(r.status == "not done" for r in results.values()), \
+        {k: (r.status, r.message) for k, r in results.items() if r.status != "not done"}
+    assert {r.exercise for r in results.values()} == set(chapter.exercises)
+    assert all(r.hint for r in results.values())
+
+
+def test_every_exercise_has_a_check_and_a_hint():
+    assert {c.exercise for c in chapter.checks} == set(chapter.exercises)
+    assert all(e.hint and e.title for e in chapter.exercises.values())
+
+
+# --- 4.1 restore ----------------------------------------------------------------------------
+
+def test_restore_that_never_reads(solution_ns):
+    ns = variant(solution_ns, restore_params=lambda prefix: solution_ns["new_params"]())
+    r = failing(run(ns, "restore_checkpoint"), "restore_values")
+    assert "still all zeros" in r.message and ".read(prefix)" in r.hint
+
+
+def test_restore_from_a_path_of_its_own(solution_ns, tmp_path):
+    own = reference.random_params(7)
+    tf.train.Checkpoint(**{k: tf.Variable(v) for k, v in own.items()}).write(str(tmp_path / "own"))
+
+    def wrong(prefix):
+        params = solution_ns["new_params"]()
+        tf.train.Checkpoint(**params).read(str(tmp_path / "own")).assert_consumed()
+        return params
+    r = failing(run(variant(solution_ns, restore_params=wrong), "restore_checkpoint"), "restore_values")
+    assert "different values" in r.message and "not a path of your own" in r.hint
+
+
+def test_restore_with_expect_partial_accepts_an_incomplete_checkpoint(solution_ns):
+    def wrong(prefix):
+        params = solution_ns["new_params"]()
+        tf.train.Checkpoint(**params).read(prefix).expect_partial()
+        return params
+    results = run(variant(solution_ns, restore_params=wrong), "restore_checkpoint")
+    assert results["restore_values"].passed
+    r = failing(results, "restore_refuses_incomplete")
+    assert "accepted a checkpoint without" in r.message and "assert_consumed" in r.hint
+
+
+def test_restore_returning_a_list(solution_ns):
+    ns = variant(solution_ns, restore_params=lambda prefix: list(solution_ns["restore_params"](prefix).values())[0])
+    r = failing(run(ns, "restore_checkpoint"), "restore_values")
+    assert "must return the dict" in r.message
+
+
+# --- 4.1, at the end: the checkpoint's accuracy as measured by the grader --------------------
+
+@pytest.fixture
+def runs_with_checkpoint(trained_checkpoint_03, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(trained_checkpoint_03, runs / "ch03" / "checkpoint")
+    (runs / "ch04").mkdir()
+    return runs
+
+
+def _measured(runs) -> float:
+    from tfbook.data import load_mnist
+    images, labels = load_mnist().flat("test")
+    return reference.evaluate(reference.load_params(runs / "ch03" / "checkpoint"), images, labels)
+
+
+def test_accuracy_reported_right_passes_and_wrong_fails(solution_ns, runs_with_checkpoint):
+    accuracy = _measured(runs_with_checkpoint)
+    metrics = runs_with_checkpoint / "ch04" / "metrics.json"
+    metrics.write_text(json.dumps({"test_accuracy": accuracy}))
+    assert run(solution_ns, runs_dir=runs_with_checkpoint, at_end=True)["restored_accuracy"].passed
+    metrics.write_text(json.dumps({"test_accuracy": accuracy - 0.01}))  # e.g. dropout left on
+    r = failing(run(solution_ns, runs_dir=runs_with_checkpoint, at_end=True), "restored_accuracy")
+    assert "not the checkpoint's" in r.message and "measured by the grader" in r.expected
+
+
+def test_accuracy_below_the_preset_threshold_fails(solution_ns, tmp_path):
+    runs = tmp_path / "runs"
+    params = reference.random_params(3)
+    tf.train.Checkpoint(**{k: tf.Variable(v) for k, v in params.items()}).write(
+        str(runs / "ch03" / "checkpoint" / "cnn"))
+    (runs / "ch04").mkdir(parents=True)
+    (runs / "ch04" / "metrics.json").write_text(json.dumps({"test_accuracy": 0.1}))
+    r = failing(run(solution_ns, runs_dir=runs, at_end=True), "restored_accuracy")
+    from tfbook.manifest import preset
+    threshold = preset("03", "quick")["min_test_accuracy"]
+    assert f"below the 'quick' preset's {threshold:.1%}" in r.message and "run chapter 03" in r.hint
+
+
+def test_accuracy_without_a_checkpoint_says_how_to_make_one(solution_ns, tmp_path):
+    (tmp_path / "ch04").mkdir()
+    (tmp_path / "ch04" / "metrics.json").write_text(json.dumps({"test_accuracy": 0.99}))
+    r = failing(run(solution_ns, runs_dir=tmp_path, at_end=True), "restored_accuracy")
+    assert "no checkpoint" in r.message and "make book" in r.message
+
+
+# --- 4.2 predict ------------------------------------------------------------------------------
+
+def test_dropout_left_on_at_prediction(solution_ns):
+    forward = solution_ns["forward"]
+    wrong = lambda params, images: tf.nn.softmax(forward(images, params, 0.5)["logits"])
+    results = run(variant(solution_ns, predict_probabilities=wrong), "predict")
+    r = failing(results, "predict_deterministic")
+    assert "different answers" in r.message and "keep_prob=1.0" in r.hint
+    assert not results["predict_values"].passed
+
+
+def test_logits_instead_of_probabilities(solution_ns):
+    forward = solution_ns["forward"]
+    wrong = lambda params, images: forward(images, params, 1.0)["logits"]
+    r = failing(run(variant(solution_ns, predict_probabilities=wrong), "predict"), "predict_values")
+    assert "do not add up to 1" in r.message and "softmax" in r.hint
+
+
+def test_a_single_row_instead_of_a_batch(solution_ns):
+    forward = solution_ns["forward"]
+    wrong = lambda params, images: tf.nn.softmax(forward(images, params, 1.0)["logits"])[0]
+    r = failing(run(variant(solution_ns, predict_probabilities=wrong), "predict"), "predict_deterministic")
+    assert "wrong shape" in r.message
+
+
+# --- 4.3 prepare ------------------------------------------------------------------------------
+
+def _crop_and_scale(img):
+    img = np.asarray(img, np.float32)
+    rows, cols = np.flatnonzero(img.max(axis=1) > 0), np.flatnonzero(img.max(axis=0) > 0)
+    crop = img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    scale = 20 / max(crop.shape)
+    h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
+    return tf.image.resize(crop[..., None], (h, w)).numpy()[..., 0].clip(0, 1)
+
+
+def test_preprocessing_without_centring(solution_ns):
+    def wrong(img):  # crop and scale, then paste at the top left of the 20x20 box
+        digit, out = _crop_and_scale(img), np.zeros((28, 28), np.float32)
+        out[4:4 + digit.shape[0], 4:4 + digit.shape[1]] = digit
+        return out
+    r = failing(run(variant(solution_ns, prepare=wrong), "prepare"), "prepare_centred")
+    assert "centre of mass off the middle" in r.message and "(14, 14)" in r.hint
+
+
+def test_no_preprocessing_at_all(solution_ns):
+    results = run(variant(solution_ns, prepare=lambda img: img), "prepare")
+    r = failing(results, "prepare_centred")
+    assert "centre of mass off the middle" in r.message
+    assert not results["prepare_in_box"].passed
+
+
+def test_centring_without_scaling(solution_ns):
+    def wrong(img):  # shift the centre of mass to the middle, keep the size
+        img = np.asarray(img, np.float32)
+        rows, cols = np.indices(img.shape)
+        dr = round(14 - (rows * img).sum() / img.sum())
+        dc = round(14 - (cols * img).sum() / img.sum())
+        return np.roll(img, (dr, dc), axis=(0, 1))
+    results = run(variant(solution_ns, prepare=wrong), "prepare")
+    r = failing(results, "prepare_in_box")
+    assert "outside the central 20x20 box" in r.message or "too small" in r.message
+    assert "20 pixels" in r.hint
+
+
+def test_inverted_colours(solution_ns):
+    r = failing(run(variant(solution_ns, prepare=lambda img: 1 - mnist_preprocess(img)), "prepare"),
+                "prepare_format")
+    assert "inverted" in r.message
+
+
+def test_a_row_of_784(solution_ns):
+    r = failing(run(variant(solution_ns, prepare=lambda img: mnist_preprocess(img).reshape(784)), "prepare"),
+                "prepare_format")
+    assert "wrong shape" in r.message and "(28, 28)" in r.expected
+
+
+# --- 4.4 plot_probabilities -----------------------------------------------------------------
+
+def _bars(probs, ylim=(0, 1), sort=False, ticks=True):
+    fig, ax = plt.subplots()
+    ax.bar(range(10), np.sort(probs)[::-1] if sort else probs)
+    if ticks:
+        ax.set_xticks(range(10))
+    if ylim:
+        ax.set_ylim(*ylim)
+    return fig
+
+
+def test_plot_without_fixed_y_limits(solution_ns):
+    r = failing(run(variant(solution_ns, plot_probabilities=lambda p: _bars(p, ylim=None)),
+                    "plot_probabilities"), "plot_axes")
+    assert "y axis limits" in r.message and "set_ylim(0, 1)" in r.hint
+
+
+def test_plot_sorted_bars(solution_ns):
+    r = failing(run(variant(solution_ns, plot_probabilities=lambda p: _bars(p, sort=True)),
+                    "plot_probabilities"), "plot_bars")
+    assert "another order" in r.hint
+
+
+def test_plot_without_digit_ticks(solution_ns):
+    r = failing(run(variant(solution_ns, plot_probabilities=lambda p: _bars(p, ticks=False)),
+                    "plot_probabilities"), "plot_axes")
+    assert "x ticks" in r.message and "set_xticks(range(10))" in r.hint
+
+
+def test_plot_returning_axes(solution_ns):
+    r = failing(run(variant(solution_ns, plot_probabilities=lambda p: _bars(p).axes[0]),
+                    "plot_probabilities"), "plot_bars")
+    assert "must return a matplotlib Figure" in r.message and "Axes" in r.message
+
+
+# --- 4.5 feature maps ---------------------------------------------------------------------
+
+def _maps(pool=False, conv_with_bias=False, relu_without_bias=False):
+    def first_layer_maps(params, image):
+        x = tf.reshape(image, [1, 28, 28, 1])
+        conv = tf.nn.conv2d(x, params["W_conv1"], strides=1, padding="SAME")
+        relu = tf.nn.relu(conv if relu_without_bias else conv + params["b_conv1"])
+        if conv_with_bias:
+            conv = conv + params["b_conv1"]
+        if pool:
+            conv = tf.nn.max_pool2d(conv, 2, 2, "SAME")
+            relu = tf.nn.max_pool2d(relu, 2, 2, "SAME")
+        return {"conv": conv, "relu": relu}
+    return first_layer_maps
+
+
+def test_maps_taken_after_pooling(solution_ns):
+    r = failing(run(variant(solution_ns, first_layer_maps=_maps(pool=True)), "feature_maps"), "maps_shape")
+    assert "(1, 14, 14, 32)" in r.got and "after pooling" in r.hint
+
+
+def test_conv_map_with_the_bias(solution_ns):
+    r = failing(run(variant(solution_ns, first_layer_maps=_maps(conv_with_bias=True)), "feature_maps"),
+                "maps_values")
+    assert "['conv']" in r.message and "before the bias" in r.hint
+
+
+def test_relu_without_the_bias(solution_ns):
+    r = failing(run(variant(solution_ns, first_layer_maps=_maps(relu_without_bias=True)), "feature_maps"),
+                "maps_values")
+    assert "['relu']" in r.message and "Add b_conv1" in r.hint
+
+
+# --- through a real kernel ------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_the_solution_passes_every_check_in_a_fresh_kernel(trained_checkpoint_03):
+    from checks.grader import grade_notebook
+    # The session's runs folder, where the fixture left chapter 03's checkpoint (tests/conftest.py's
+    # SESSION_RUNS; importing tests.conftest here could load it a second time, with another folder).
+    SESSION_RUNS = trained_checkpoint_03.parent.parent
+    grade = grade_notebook("04", ROOT / "solutions" / "04_prediction.ipynb", preset="quick",
+                           keep_runs=SESSION_RUNS)
+    failed = [(r.check, r.message) for r in grade.results if not r.passed]
+    assert not failed and not grade.stopped and not grade.cell_errors
+    assert sum(r.earned for r in grade.results) == chapter.total_points()
+    metrics = json.loads((SESSION_RUNS / "ch04" / "metrics.json").read_text())
+    assert metrics["sample_accuracy_prepared"] > metrics["sample_accuracy_raw"]
+    for produced in load_book().chapter("04").produces:
+        assert (SESSION_RUNS / produced.removeprefix("runs/")).exists(), produced
+
+
+@pytest.mark.slow
+def test_the_unsolved_chapter_lists_every_exercise_as_not_done(tmp_path):
+    out = tmp_path / "grade.json"
+    proc = subprocess.run([sys.executable, "-m", "checks", "04", str(ROOT / "chapters" / "04_prediction.ipynb"),
+                           "--json", str(out), "--preset", "quick"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["earned"] == 0 and data["exercises_passed"] == []
+    assert all(r["status"] == "not done" and r["hint"] for r in data["results"]), \
+        [(r["check"], r["status"], r["message"]) for r in data["results"] if r["status"] != "not done"]
+    for exercise in chapter.exercises:
+        assert f" {exercise} " in proc.stdout
+    assert proc.stdout.count("hint:") >= len(chapter.checks)
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def _cells_until(marker: str) -> list[str]:
+    nb = jupytext.read(ROOT / "solutions" / "04_prediction.py")
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cells.append(cell.source)
+            if cell.source.startswith(marker):
+                return cells
+    raise AssertionError(f"no cell starts with {marker!r}")
+
+
+@pytest.mark.slow
+def test_a_missing_or_mismatched_checkpoint_is_explained_not_a_traceback(tmp_path):
+    """The chapter's own cells, in a kernel: no checkpoint, then a checkpoint lacking b_fc2."""
+    cells = _cells_until("# extra code: name the variables that differ")
+    broken = reference.random_params(5)
+    del broken["b_fc2"]
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    runs = tmp_path / "runs"
+    env = {"TFBOOK_RUNS": str(runs), "TFBOOK_PRESET": "quick"}
+    from nbclient import NotebookClient
+
+    def errors():
+        executed = nbformat.from_dict(json.loads(json.dumps(nb)))
+        NotebookClient(executed, timeout=120, allow_errors=True, kernel_name="python3",
+                       resources={"metadata": {"path": str(ROOT)}}).execute()
+        return [(o.ename, o.evalue, "\n".join(o.traceback)) for c in executed.cells
+                for o in c.get("outputs", []) if o.output_type == "error"]
+
+    import os
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        first = errors()
+        assert first[0][0] == "CheckpointMissing", first
+        assert "make book" in first[0][1] and "chapter 03" in first[0][1]
+        assert "Traceback" not in first[0][2] and "File " not in first[0][2]
+        tf.train.Checkpoint(**{k: tf.Variable(v) for k, v in broken.items()}).write(
+            str(runs / "ch03" / "checkpoint" / "cnn"))
+        second = errors()
+        assert [e[0] for e in second] == ["CheckpointMismatch"], second
+        assert "b_fc2: missing from the checkpoint" in second[0][1]
+        assert "Traceback" not in second[0][2]
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
