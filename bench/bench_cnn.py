@@ -1,7 +1,10 @@
 """Chapter 03's CNN training: how fast, and how accurate, against the post and against Keras.
 
-    python -m bench.bench_cnn [--part throughput|full|all] [--steps N]
+    python -m bench.bench_cnn [--part quick|throughput|full|all] [--steps N]
                               [--rounds R] [--round-steps S] [--block B]
+
+Part 0, the `quick` preset (book.toml) against its targets (>= 98.5% test accuracy, <= 90 s
+of training), with the post's recipe trained for the same number of seconds as the baseline.
 
 Part 1, throughput at batch 50 (the post's model, keep_prob 0.5, Adam 1e-4), images/s of:
   a  TF2 chapter  the chapter's tf.function train step fed NumPy batches (its own loop)
@@ -9,7 +12,8 @@ Part 1, throughput at batch 50 (the post's model, keep_prob 0.5, Adam 1e-4), ima
   c  Keras fit    the same network as a keras.Sequential model, trained with model.fit
   plus candidate improvements to (a), each a single change to the chapter's loop:
   a+jit      the same train step with tf.function(jit_compile=True) (XLA)
-  a+XLA Adam only the optimizer update compiled with XLA (a nested jit_compile=True function)
+  a-XLA Adam the chapter's loop with Keras' Adam not compiled by XLA (the chapter compiles
+             only the optimizer update with XLA, in a nested jit_compile=True function)
   a+v1 Adam  tf.compat.v1.train.AdamOptimizer (one fused kernel per variable) instead of Keras'
   a+tensors  the training set converted to tensors once; batches gathered with tf.gather
   a+tf.data  batches from a tf.data pipeline (gather on the tensors, then prefetch)
@@ -100,8 +104,8 @@ def accuracy_fn(logits, labels):
     return tf.reduce_mean(tf.cast(correct, tf.float32))
 
 
-def make_train_step(params, learning_rate, jit_compile=False, adam="keras"):
-    """The chapter's train step (adam="keras", jit_compile=False); the rest are candidate speed-ups.
+def make_train_step(params, learning_rate, jit_compile=False, adam="keras-xla"):
+    """The chapter's train step (adam="keras-xla", jit_compile=False); the rest are alternatives.
 
     adam="keras-xla" keeps Keras' Adam but compiles only its update with XLA: Keras 3's Adam is
     about a dozen separate element-wise ops per variable (12 passes over W_fc1's 3.2M floats),
@@ -112,7 +116,7 @@ def make_train_step(params, learning_rate, jit_compile=False, adam="keras"):
     if adam == "v1":
         optimizer = tf.compat.v1.train.AdamOptimizer(learning_rate)
     else:
-        optimizer = tf.keras.optimizers.Adam(learning_rate)  # the chapter's optimizer
+        optimizer = tf.keras.optimizers.Adam(learning_rate)  # the chapter's optimizer (adam="keras-xla")
         optimizer.build(variables)  # its slots, made outside any (XLA-compiled) function
 
     def apply(grads):
@@ -133,10 +137,11 @@ def make_train_step(params, learning_rate, jit_compile=False, adam="keras"):
 class ChapterTF2:
     """The chapter's loop; `feed` picks how batches reach the train step (the chapter: numpy)."""
 
-    def __init__(self, fc_init_stddev=1.0, feed="numpy", jit_compile=False, adam="keras"):
+    def __init__(self, fc_init_stddev=1.0, feed="numpy", jit_compile=False, adam="keras-xla",
+                 batch=BATCH, learning_rate=LEARNING_RATE):
         self.params = init_params(fc_init_stddev)
-        self.train_step = make_train_step(self.params, LEARNING_RATE, jit_compile, adam)
-        self.batches, self.feed = Batches(), feed
+        self.train_step = make_train_step(self.params, learning_rate, jit_compile, adam)
+        self.batches, self.feed, self.batch = Batches(), feed, batch
         if feed in ("tensors", "tf.data"):  # convert the training set once, not every batch
             self.x_all, self.t_all = tf.constant(x_train), tf.constant(t_train)
         if feed == "tf.data":
@@ -151,7 +156,7 @@ class ChapterTF2:
     def train(self, steps):
         for _ in range(steps):
             if self.feed == "numpy":
-                batch = self.batches.next()
+                batch = self.batches.next(self.batch)
                 x, t = x_train[batch], t_train[batch]
             elif self.feed == "tensors":
                 batch = self.batches.next()
@@ -262,7 +267,7 @@ def throughput(rounds, steps, block):
         "b  TF1 post": lambda: PostTF1(),
         "c  Keras fit": lambda: KerasFit(),
         "a+jit": lambda: ChapterTF2(jit_compile=True),
-        "a+XLA Adam": lambda: ChapterTF2(adam="keras-xla"),
+        "a-XLA Adam": lambda: ChapterTF2(adam="keras"),
         "a+v1 Adam": lambda: ChapterTF2(adam="v1"),
         "a+tensors": lambda: ChapterTF2(feed="tensors"),
         "a+tf.data": lambda: ChapterTF2(feed="tf.data"),
@@ -340,6 +345,33 @@ def full(total_steps):
     print(f"a - b = {a - b:+.2f} points (target |a - b| <= 0.3);  c - a = {c - a:+.2f} points")
 
 
+def quick():
+    """The `quick` preset's recipe against its targets, and the post's recipe given the same time."""
+    from tfbook.manifest import preset
+    settings = preset("03", "quick")
+    quick_run = ChapterTF2(fc_init_stddev=settings["fc_init_stddev"], batch=settings["batch_size"],
+                           learning_rate=settings["learning_rate"])
+    post_run = ChapterTF2(fc_init_stddev=1.0)  # batch 50, Adam 1e-4: the post's recipe
+    print(f"\n## Part 0: the quick preset ({settings['steps']} steps, batch {settings['batch_size']}, "
+          f"Adam {settings['learning_rate']:g}, W_fc1 stddev {settings['fc_init_stddev']}) vs the post's "
+          "recipe trained for the same seconds (interleaved)")
+    quick_seconds = post_seconds = 0.0
+    quick_run.train(1), post_run.train(1)  # trace both first; tracing is not training
+    for _ in range(settings["steps"] // settings["eval_every"]):
+        started = time.perf_counter()
+        quick_run.train(settings["eval_every"])
+        quick_seconds += time.perf_counter() - started
+        while post_seconds < quick_seconds:  # the post's recipe catches up to the same training time
+            started = time.perf_counter()
+            post_run.train(10)
+            post_seconds += time.perf_counter() - started
+    accuracy, post_accuracy = quick_run.evaluate(), post_run.evaluate()
+    print(f"quick preset: test accuracy {accuracy:.2%} (target >= 98.5%: {accuracy / 0.985:.3f}x), "
+          f"training {quick_seconds:.1f} s (target <= 90 s: {90 / quick_seconds:.2f}x)")
+    print(f"the post's recipe in the same {post_seconds:.1f} s: {post_accuracy:.2%}  "
+          f"(quick - post = {100 * (accuracy - post_accuracy):+.2f} points)")
+
+
 def header():
     with open("/proc/cpuinfo") as cpuinfo:
         model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
@@ -358,7 +390,7 @@ def header():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=("throughput", "full", "all"), default="all")
+    parser.add_argument("--part", choices=("quick", "throughput", "full", "all"), default="all")
     parser.add_argument("--steps", type=int, default=10_000, help="training steps of part 2 (the post: 10,000)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of part 1")
     parser.add_argument("--round-steps", type=int, default=100, help="steps per variant per round in part 1")
@@ -367,6 +399,8 @@ def main():
     if args.round_steps % args.block:
         parser.error("--round-steps must be a multiple of --block")
     header()
+    if args.part in ("quick", "all"):
+        quick()
     if args.part in ("throughput", "all"):
         throughput(args.rounds, args.round_steps, args.block)
     if args.part in ("full", "all"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -212,7 +213,8 @@ def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None
                 else:
                     results[check.id] = result
 
-        with client.setup_kernel(env=env):
+        # The kernel's own stderr is TensorFlow's start-up chatter; cell errors reach us as outputs.
+        with client.setup_kernel(env=env, stderr=subprocess.DEVNULL):
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue

@@ -331,3 +331,11 @@ def test_parse_tree_shape():
     assert parse("severity=(ERROR OR WARNING)") == (
         "or", [("cmp", ("severity",), "=", "ERROR"), ("cmp", ("severity",), "=", "WARNING")])
     assert parse("and or") == ("and", [("global", "and"), ("global", "or")])
+
+
+def test_numeric_severity_between_levels(corpus):
+    # found by the property test: a filter may compare with any number, not only a level's
+    from tfbook.cloudlog.model import SEVERITIES as LEVELS
+    store, entries = corpus
+    expected = sorted(e["insertId"] for e in entries if LEVELS[e["severity"]] >= 450)
+    assert expected and ids(store, "severity >= 450") == expected

@@ -311,13 +311,20 @@ class _Parser:
         return ("log_id", args[0][1])
 
 
+def filter_severity(value: str) -> int:
+    """A severity in a filter: a level's name, or any number (`severity>=450` is legal there,
+    even though an entry's own severity must be one of the levels)."""
+    v = str(value).strip()
+    return int(v) if v.isdigit() else parse_severity(v)
+
+
 def check_cmp(node, fail):
     """Validate a comparison's literal for its field (severity names, timestamps, regexes)."""
     _, segs, op, v = node
     kind = COLUMNS.get(segs[0], (None, "json"))[1]
     try:
         if kind == "sev" and op not in ("=~", "!~"):
-            parse_severity(v)
+            filter_severity(v)
         if kind == "ts" and op in ("=", "!=", "<", "<=", ">", ">="):
             parse_timestamp(v)
         if op in ("=~", "!~"):
@@ -378,7 +385,7 @@ def field_sql(segs):
 def _cmp_sql(segs, op, v) -> str:
     kind = COLUMNS.get(segs[0], (None, "json"))[1]
     if kind == "sev" and op not in ("=~", "!~"):
-        return f"severity {_SQL_OPS.get(op, '=')} {parse_severity(v)}"
+        return f"severity {_SQL_OPS.get(op, '=')} {filter_severity(v)}"
     if kind == "ts" and op in _SQL_OPS:
         return f"{COLUMNS[segs[0]][0]} {_SQL_OPS[op]} {parse_timestamp(v)}"
     s, _ = field_sql(segs)
