@@ -135,7 +135,7 @@ class NamespaceLearner:
     def value(self, name: str):
         value = self._lookup(name)
         if value is Ellipsis:
-            raise NotDone(f"`{name}` is still `...`", hint="Replace the ... with your value.")
+            raise NotDone(f"`{name}` is still `...`: replace it with your value")
         return as_plain(value, name)
 
 

@@ -65,6 +65,8 @@ class KernelLearner:
         for out in cell.outputs:
             if out.get("output_type") == "error":
                 ename, evalue = out.get("ename", ""), out.get("evalue", "")
+                if ename == "NotImplementedError" and "is still ..." in evalue:
+                    raise NotDone(f"`{what}` is still `...`: replace it with your value")
                 if ename == "NotImplementedError":
                     raise NotDone(f"`{what}` is not written yet (it raises NotImplementedError)")
                 if ename == "NameError" and f"'{what}'" in evalue:

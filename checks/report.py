@@ -13,6 +13,7 @@ MARK = {"passed": "PASS", "failed": "FAIL", "not done": "TODO"}
 def format_results(results: list[Result], title: str = "", footer: str = "") -> str:
     lines = [title] if title else []
     width = max((len(f"{r.number} {r.exercise}") for r in results), default=10)
+    hinted = set()  # an exercise's general hint is shown once, under its first failing check
     for r in results:
         name = f"{r.number} {r.exercise}".ljust(width)
         lines.append(f"  {MARK[r.status]}  {name}  {r.earned}/{r.points}  {r.description}")
@@ -21,8 +22,9 @@ def format_results(results: list[Result], title: str = "", footer: str = "") -> 
         detail = [r.message] if r.message else []
         if r.expected or r.got:
             detail.append(f"expected: {r.expected or '-'}    got: {r.got or '-'}")
-        if r.hint:
+        if r.hint and (r.exercise, r.hint) not in hinted:
             detail.append(f"hint: {r.hint}")
+            hinted.add((r.exercise, r.hint))
         for d in detail:
             lines.extend(textwrap.wrap(d, 96, initial_indent=" " * 10, subsequent_indent=" " * 12))
     s = summary(results)

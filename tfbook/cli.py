@@ -6,7 +6,20 @@ import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for learners
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with stderr closed: its start-up lines (oneDNN, CPU features) are
+    printed before TF_CPP_MIN_LOG_LEVEL takes effect, and they are not for learners."""
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 from pathlib import Path
 
 from tfbook.manifest import ManifestError, load_book
@@ -57,7 +70,7 @@ def cmd_hint(args) -> int:
     ex = chapter.exercises[args.exercise]
     print(f"Exercise {ex.number}: {args.exercise} ({ex.title})\n  hint: {ex.hint}")
     for check in chapter.checks_for(args.exercise):
-        print(f"  checked: {check.description} ({check.points} points)")
+        print(f"  checked: {check.description} ({check.points} point{'' if check.points == 1 else 's'})")
     return 0
 
 
@@ -147,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "release":
+        import_tensorflow_quietly()
     try:
         return args.func(args)
     except ManifestError as e:
