@@ -16,39 +16,45 @@ from checks.engine import (Chapter, CheckFailed, Exercise, expect_close, expect_
 
 chapter = Chapter("03", {
     "reshape_input": Exercise(
-        "3.1", "tf.reshape(x, [-1, 28, 28, 1]): -1 lets TensorFlow work out the batch size, and the "
-               "last 1 is the single (grey) colour channel.", "Rows of 784 pixels become images"),
+        "3.1", "tf.reshape can take -1 for one dimension and work it out itself: use it for the "
+               "batch size. The last dimension is the number of colour channels (one, grey).",
+        "Rows of 784 pixels become images"),
     "output_size": Exercise(
         "3.2", "With SAME padding the output is ceil(n / stride); with VALID it is "
                "ceil((n - window + 1) / stride). math.ceil helps; the answer is an int.",
         "Output sizes under SAME/VALID and strides"),
     "conv_layer": Exercise(
-        "3.3", "conv_layer: tf.nn.conv2d(x, W, strides=1, padding='SAME'), add b, then tf.nn.relu. "
-               "max_pool_2x2: tf.nn.max_pool2d(x, ksize=2, strides=2, padding='SAME').",
+        "3.3", "conv_layer is three steps: tf.nn.conv2d with stride 1 and the padding that keeps the "
+               "size, then the bias, then tf.nn.relu. max_pool_2x2 is one call of tf.nn.max_pool2d: "
+               "which window size and stride halve the height and width?",
         "A convolutional layer and 2x2 max pooling"),
     "flatten": Exercise(
-        "3.4", "Two 2x2 poolings take 28 -> 14 -> 7, and layer 2 has 64 filters, so each image "
-               "becomes 7 * 7 * 64 numbers. flatten: tf.reshape(h, [-1, FLATTEN_SIZE]).",
+        "3.4", "Follow the shape table: what are height, width and channels after the second "
+               "pooling? flatten is a reshape that keeps the batch dimension first.",
         "Layer 2 and the flatten size"),
     "dense_dropout": Exercise(
-        "3.5", "fully_connected: tf.nn.relu(h @ W + b). dropout: TF2's tf.nn.dropout takes "
-               "rate = 1 - keep_prob; with keep_prob 1.0 return h unchanged. The post trains with "
-               "keep_prob 0.5 and evaluates with 1.0.", "The fully connected layer and dropout"),
+        "3.5", "fully_connected: a matrix product, the bias, then ReLU. dropout: TF2's "
+               "tf.nn.dropout asks for rate, the fraction to drop, while keep_prob is the fraction "
+               "to keep; at keep_prob 1.0 nothing changes. Which keep_prob did the post use for "
+               "training, and which for evaluation?", "The fully connected layer and dropout"),
     "forward": Exercise(
         "3.6", "Call your own functions in the post's order (reshape, conv, pool, conv, pool, "
                "flatten, fully connected, dropout, output layer) and return every tensor under "
-               "the names listed in the exercise; logits = h_drop @ W_fc2 + b_fc2 (no softmax).",
+               "the names listed in the exercise. The output layer is a matrix product plus a bias, "
+               "with no softmax.",
         "The whole forward pass"),
     "loss": Exercise(
-        "3.7", "tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, "
-               "logits=logits)). Pass the raw logits: the op applies softmax itself.",
+        "3.7", "tf.nn.softmax_cross_entropy_with_logits gives one loss per row; the exercise asks "
+               "for their mean. Give it the raw logits: the op applies softmax itself.",
         "The loss on logits"),
     "accuracy": Exercise(
-        "3.8", "Compare tf.argmax(logits, axis=1) with tf.argmax(labels, axis=1), cast the "
-               "booleans to float32 and take tf.reduce_mean.", "Accuracy"),
+        "3.8", "The predicted class is the position of the largest logit in a row (tf.argmax), "
+               "and the true class is where the label's 1 is. The mean of right (1) and wrong (0) "
+               "is the accuracy.", "Accuracy"),
     "checkpoint": Exercise(
-        "3.9", "tf.train.Checkpoint(**params) tracks every variable under its dict key; "
-               ".write(prefix) saves them and returns the path. Then run the training cells.",
+        "3.9", "tf.train.Checkpoint takes the variables as keyword arguments and names each one "
+               "after its keyword; its write method saves them to a prefix and returns the path. "
+               "Then run the training cells.",
         "Saving the trained variables"),
 })
 
@@ -109,8 +115,8 @@ def _output_size_cases(learner, op: str):
         expect_equal(got, expected,
                      f"output_size(n={n}, window={window}, stride={stride}, padding='{padding}') "
                      f"(TensorFlow's {'tf.nn.conv2d' if op == 'conv' else 'tf.nn.max_pool2d'} gives {expected})",
-                     hint="SAME pads so that only the stride shrinks the output: ceil(n / stride). "
-                          "VALID never pads: ceil((n - window + 1) / stride).")
+                     hint="SAME pads so that only the stride shrinks the output; VALID never pads, "
+                          "so the window must fit. Round up, as the exercise's rules say.")
 
 
 @chapter.check("output_size", 2, "output sizes match tf.nn.conv2d for grader-chosen cases")
@@ -138,7 +144,7 @@ def _conv_case(learner, n, size, channels_in, channels_out, label):
     if np.any(got < -1e-6):
         raise CheckFailed("conv_layer returns negative numbers", hint="Apply tf.nn.relu after adding the bias.")
     expect_close(got, expected, f"conv_layer on {label}",
-                 hint="Convolve, add the bias, then ReLU: tf.nn.relu(tf.nn.conv2d(...) + b).")
+                 hint="Convolve, add the bias, then apply ReLU, in that order.")
 
 
 @chapter.check("conv_layer", 2, "conv_layer on layer 1's input: (N, 28, 28, 1) -> (N, 28, 28, 32), values right")
@@ -182,7 +188,7 @@ def flatten_values(learner):
     h = rng.standard_normal((n, 7, 7, 64)).astype(np.float32)
     got = learner.call("flatten", tensor(h))
     expect_shape(got, (n, 3136), f"flatten of a ({n}, 7, 7, 64) tensor",
-                 hint="tf.reshape(h, [-1, FLATTEN_SIZE]) keeps the batch first.")
+                 hint="Reshape to (batch, FLATTEN_SIZE); -1 can stand for the batch size.")
     expect_close(got, h.reshape(n, 3136), "flatten's values", hint="Only reshape; do not transpose.")
 
 
@@ -197,7 +203,7 @@ def fully_connected(learner):
     b = rng.standard_normal(32).astype(np.float32)
     got = learner.call("fully_connected", tensor(h), tensor(w), tensor(b))
     expect_close(got, np.maximum(h @ w + b, 0), "fully_connected",
-                 hint="tf.nn.relu(tf.matmul(h, W) + b).")
+                 hint="Matrix product with W, plus b, then ReLU.")
 
 
 @chapter.check("dense_dropout", 2, "dropout with keep_prob < 1 zeroes 1 - keep_prob of the units and scales the rest by 1/keep_prob")
@@ -330,7 +336,7 @@ def accuracy_value(learner):
     got = learner.call("accuracy_fn", tensor(logits), tensor(labels))
     expect_shape(got, (), "accuracy_fn's result", hint="One number: the mean over the batch.")
     expect_close(got, np.float32(expected), f"accuracy_fn on {n} grader-chosen rows",
-                 hint="tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1), tf.argmax(labels, 1)), tf.float32)).")
+                 hint="Compare the position of each row's largest logit with the label's, then average.")
 
 
 # --- 3.9 ---------------------------------------------------------------------------------
@@ -345,7 +351,7 @@ def checkpoint_roundtrip(learner):
         restored = reference.load_params(target)
     except reference.CheckpointProblem as e:
         raise CheckFailed(f"the grader could not read what save_checkpoint wrote: {e}",
-                          hint="Write to exactly the prefix you are given: tf.train.Checkpoint(**params).write(prefix).") from None
+                          hint="Write to exactly the prefix you are given, naming each variable after its key in params.") from None
     for name, value in params.items():
         expect_close(restored[name], value, f"variable {name} read back from the checkpoint", rtol=0, atol=0)
 

@@ -20,23 +20,26 @@ from tfbook.drawing import rasterise
 
 chapter = Chapter("04", {
     "restore_checkpoint": Exercise(
-        "4.1", "params = new_params(); tf.train.Checkpoint(**params).read(prefix).assert_consumed(); "
-               "return params. Read the prefix you are given, and let assert_consumed() refuse a "
-               "checkpoint that lacks one of the variables.", "Restoring chapter 03's checkpoint"),
+        "4.1", "Start from new_params(), wrap the dict in a tf.train.Checkpoint the way chapter 03 "
+               "saved it, read the prefix you are given, and ask the read's status to confirm that "
+               "every variable was matched.", "Restoring chapter 03's checkpoint"),
     "predict": Exercise(
-        "4.2", "tf.nn.softmax(forward(images, params, keep_prob=1.0)['logits']): keep_prob 1.0 "
-               "turns dropout off, so the same images always give the same probabilities.",
+        "4.2", "Run forward with the keep_prob that turns dropout off, then turn its logits into "
+               "probabilities.",
         "Prediction with dropout off"),
     "prepare": Exercise(
-        "4.3", "return mnist_preprocess(img28): it crops to the ink, scales the longer side to 20 "
-               "pixels and moves the centre of mass to the middle of the 28x28 frame.",
+        "4.3", "MNIST's recipe: crop to the ink, scale the longer side to 20 pixels keeping the "
+               "proportions, then shift so the centre of mass lands in the middle of 28x28. "
+               "tfbook.drawing has a function for it, or write the steps yourself.",
         "MNIST-style preprocessing of a drawing"),
     "plot_probabilities": Exercise(
-        "4.4", "fig, ax = plt.subplots(); ax.bar(range(10), probs); ax.set_xticks(range(10)); "
-               "ax.set_ylim(0, 1); return fig (without plt.show()).", "The ten probabilities as a bar chart"),
+        "4.4", "plt.subplots() gives a figure and its axes; draw one bar per digit at x = 0..9, "
+               "label every digit on the x axis, fix the y axis to [0, 1], and return the figure "
+               "(without plt.show()).", "The ten probabilities as a bar chart"),
     "feature_maps": Exercise(
-        "4.5", "Reshape the image to (1, 28, 28, 1); conv = tf.nn.conv2d(x, W_conv1, strides=1, "
-               "padding='SAME'); relu = tf.nn.relu(conv + b_conv1). No pooling: the maps stay 28x28.",
+        "4.5", "Make the image a batch of one (1, 28, 28, 1), convolve it with layer 1's filters "
+               "with the network's stride and padding, then add layer 1's bias and apply ReLU. No "
+               "pooling: the maps stay 28x28.",
         "The first layer's 32 feature maps"),
 })
 
@@ -329,13 +332,13 @@ def maps_values(learner):
     conv, relu = expected["conv1"].numpy(), expected["h_conv1"].numpy()
     for name in ("conv", "relu"):
         expect_shape(got[name], conv.shape, f"first_layer_maps(...)['{name}']")
-    hint = "'conv' is tf.nn.conv2d(image, W_conv1, strides=1, padding='SAME') alone."
+    hint = "'conv' is layer 1's convolution alone (stride 1, the padding that keeps 28x28)."
     if np.allclose(got["conv"], conv + params["b_conv1"], atol=1e-4):
         hint = "'conv' should be the convolution before the bias is added."
     elif np.allclose(got["conv"], relu, atol=1e-4):
         hint = "'conv' should be the raw convolution, before bias and ReLU."
     expect_close(got["conv"], conv, "first_layer_maps(...)['conv']", rtol=1e-3, atol=1e-4, hint=hint)
-    hint = "'relu' is tf.nn.relu(conv + b_conv1)."
+    hint = "'relu' is the convolution plus layer 1's bias, through ReLU."
     if np.allclose(got["relu"], np.maximum(conv, 0), atol=1e-4):
         hint = "Add b_conv1 before the ReLU."
     expect_close(got["relu"], relu, "first_layer_maps(...)['relu']", rtol=1e-3, atol=1e-4, hint=hint)

@@ -192,7 +192,7 @@ def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None
         runs_dir.mkdir(parents=True, exist_ok=True)
         scratch.mkdir()
         env = dict(os.environ, TFBOOK_RUNS=str(runs_dir), TFBOOK_PRESET=preset,
-                   TFBOOK_GRADING="1", TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
+                   TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                                 interrupt_on_timeout=False,
                                 resources={"metadata": {"path": str(Path(notebook).resolve().parent)}})

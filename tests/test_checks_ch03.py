@@ -123,7 +123,7 @@ def test_floor_instead_of_ceil(solution_ns):
                                                else (n - window + 1) // stride)
     results = run(variant(solution_ns, output_size=wrong), "output_size")
     r = failing(results, "output_size_conv")
-    assert "output_size(n=" in r.message and "ceil" in r.hint
+    assert "output_size(n=" in r.message and "Round up" in r.hint
 
 
 def test_valid_pooling(solution_ns):
