@@ -50,7 +50,7 @@ def test_the_unsolved_chapter_lists_every_exercise_as_not_done(tmp_path):
     for exercise in ("reshape_input", "output_size", "conv_layer", "flatten", "dense_dropout",
                      "forward", "loss", "accuracy", "checkpoint"):
         assert f" {exercise} " in proc.stdout
-    assert proc.stdout.count("TODO") >= 15 and proc.stdout.count("hint:") >= 15
+    assert proc.stdout.count("TODO") >= 15 and proc.stdout.count("hint:") >= 9  # one hint per exercise
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
