@@ -219,14 +219,18 @@ class _Parser:
     def values(self, segs, op, pos):
         self.ws()
         if self.peek() == "(":
-            self.i += 1
-            node = self.vconj(segs, op)
-            self.ws()
-            if self.peek() != ")":
-                self.err("expected ')' after the value list")
-            self.i += 1
-            return node
+            return self.vgroup(segs, op, "expected ')' after the value list")
         return self.value(segs, op)
+
+    def vgroup(self, segs, op, missing_close):
+        """A parenthesised list of values: `(a OR b)`; the cursor is on the '('."""
+        self.i += 1
+        node = self.vconj(segs, op)
+        self.ws()
+        if self.peek() != ")":
+            self.err(missing_close)
+        self.i += 1
+        return node
 
     def vconj(self, segs, op):
         items = [self.vdisj(segs, op)]
@@ -249,13 +253,7 @@ class _Parser:
             return ("not", self.vunary(segs, op))
         self.ws()
         if self.peek() == "(":
-            self.i += 1
-            node = self.vconj(segs, op)
-            self.ws()
-            if self.peek() != ")":
-                self.err("expected ')'")
-            self.i += 1
-            return node
+            return self.vgroup(segs, op, "expected ')'")
         return self.value(segs, op)
 
     def value(self, segs, op):
