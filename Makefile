@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PRESET ?= quick
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test lab release check-editions browser bench clean
+.PHONY: book test test-fast lint lab tensorboard release check-editions browser bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,13 +18,29 @@ $(STAMP): pyproject.toml constraints.txt
 book: $(STAMP)
 	TFBOOK_PRESET=$(PRESET) $(BIN)/tfbook book
 
-## make test: the whole test suite (installs what it needs, Chromium included)
-test: $(STAMP) browser
+## make test: the import contracts, then the whole test suite (installs what it needs, Chromium included)
+test: $(STAMP) browser lint
 	$(BIN)/python -m pytest
 
+## make test-fast: everything except the slow (training, whole notebooks) and browser tests
+test-fast: $(STAMP) lint
+	$(BIN)/python -m pytest -m "not slow and not browser" -p no:nbmake -o addopts="-ra -p no:cacheprovider"
+
+## make lint: the layers' import contracts (pyproject.toml, [tool.importlinter])
+lint: $(STAMP)
+	$(BIN)/lint-imports
+
 ## make lab: JupyterLab on the book (.py chapters open as notebooks through jupytext)
+# JupyterLab refuses to start as root (containers, cloud VMs) unless told it may.
+# %tensorboard's frame goes through the Jupyter server (jupyter-server-proxy), so it also
+# works when Jupyter runs on another machine or in a container.
+ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=.
+	TENSORBOARD_PROXY_URL=/proxy/%PORT%/ $(BIN)/jupyter lab --notebook-dir=. $(ALLOW_ROOT)
+
+## make tensorboard: TensorBoard on every chapter's logs (runs/), at http://localhost:6006
+tensorboard: $(STAMP)
+	$(BIN)/tensorboard --logdir runs --port 6006
 
 ## make release: regenerate chapters/ (student edition) and every .ipynb pair from solutions/
 release: $(STAMP)
@@ -39,8 +55,10 @@ browser:
 
 ## make bench: the benchmarks quoted in the README (bench_cnn's full part takes ~30 min on 2 cores)
 bench: $(STAMP)
+	$(BIN)/python -m bench.bench_ch01
 	$(BIN)/python -m bench.bench_predict
 	$(BIN)/python -m bench.bench_cloudlog
+	$(BIN)/python -m bench.bench_ch02
 	$(BIN)/python -m bench.bench_cnn
 
 clean:

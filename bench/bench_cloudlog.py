@@ -1,15 +1,19 @@
 """Benchmark of the local Cloud Logging service (python -m bench.bench_cloudlog).
 
 Prints a table: measured rate, target, ratio to the target, and a same-run baseline.
-No assertions. The server runs as a subprocess (``python -m tfbook.cloudlog serve``) so it has
+No assertions. The server runs as a subprocess (``python -m cloudlog serve``) so it has
 its own interpreter, as it would beside a Flask app; the clients are the real
 google-cloud-logging client over HTTP. The 1,000,000 entries for the query benchmark are
-bulk-loaded through the store API (Store.bulk_load), not over HTTP.
+bulk-loaded straight into the DuckDB file (``bulk_load`` below, benchmark-only), not over HTTP.
+The hostile-entry benchmark writes the widest entries the service accepts (999 new
+jsonPayload fields each) into a large BigQuery-style table while another project writes
+one small entry per request, and reports the applier's longest batch and that project's p99.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import random
 import signal
 import statistics
@@ -23,12 +27,14 @@ from pathlib import Path
 import duckdb
 import google.cloud.logging_v2 as gcl_v2
 import pyarrow as pa
+import requests
 from google.cloud.logging_v2.resource import Resource
 
-from tfbook import cloudlog
-from tfbook.cloudlog.model import format_timestamp, normalize_entry, now_us
-from tfbook.cloudlog.sinks import BigQueryExporter
-from tfbook.cloudlog.store import Store, rows_to_arrow
+import cloudlog
+from cloudlog.applier import COLUMNS, rows_to_arrow
+from cloudlog.model import format_timestamp, normalize_entry, now_us
+from cloudlog.sinks import BigQueryExporter
+from cloudlog.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "bench"
@@ -37,7 +43,7 @@ gcl_v2._instrumentation_emitted = True   # no extra diagnostic entry
 
 
 def start_server(db: Path):
-    proc = subprocess.Popen([sys.executable, "-m", "tfbook.cloudlog", "serve", "--db", str(db),
+    proc = subprocess.Popen([sys.executable, "-m", "cloudlog", "serve", "--db", str(db),
                              "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     return proc, line.split()[3]
@@ -111,15 +117,35 @@ def make_rows(n, start_us, log="struct_log"):
     return rows
 
 
+def bulk_load(db: Path, chunks) -> None:
+    """Insert rows straight into a stopped service's DuckDB file: no journal, sinks or
+    metrics (seeding the query benchmark)."""
+    Store(db).close()                 # creates the schema
+    con = duckdb.connect(str(db))
+    seq = con.execute("SELECT coalesce(max(seq), 0) FROM cloudlog.entries").fetchone()[0]
+    for rows in chunks:
+        for r in rows:
+            seq += 1
+            r.seq = seq
+        tbl = rows_to_arrow(rows)
+        con.execute("BEGIN")
+        con.execute(f"INSERT INTO cloudlog.entries ({', '.join(COLUMNS)}) SELECT * FROM tbl")
+        con.execute("INSERT OR REPLACE INTO cloudlog.state VALUES ('applied_seq', ?)", [seq])
+        con.execute("COMMIT")
+    con.close()
+
+
 def baseline_duckdb_insert(tmp: Path, rows, batch=500):
     """Raw DuckDB: the same rows as one Arrow table per commit, and single-row commits."""
     con = duckdb.connect(str(tmp / "baseline.duckdb"))
     con.execute("CREATE TABLE t (seq BIGINT, project VARCHAR, log_name VARCHAR, log_id VARCHAR, "
                 "ts BIGINT, receive_ts BIGINT, severity INTEGER, insert_id VARCHAR, "
                 "text_payload VARCHAR, entry VARCHAR, search VARCHAR)")
+    for k, r in enumerate(rows):
+        r.seq = k + 1
     t0 = time.perf_counter()
     for s in range(0, len(rows), batch):
-        tbl = rows_to_arrow(rows[s:s + batch], s)
+        tbl = rows_to_arrow(rows[s:s + batch])
         con.execute("BEGIN")
         con.execute("INSERT INTO t SELECT * FROM tbl")
         con.execute("COMMIT")
@@ -137,17 +163,18 @@ def baseline_duckdb_insert(tmp: Path, rows, batch=500):
 
 def bench_query(tmp: Path, n_entries: int, runs: int = 7):
     db = tmp / "big.duckdb"
-    store = Store(db)
     start_us = now_us() - n_entries * 1000 - 60_000_000     # all within the last 24 h
     t0 = time.perf_counter()
     chunk = 100_000
-    for s in range(0, n_entries, chunk):
-        rows = make_rows(min(chunk, n_entries - s), start_us + s * 1000)
-        for k, r in enumerate(rows):          # make insertIds unique across chunks
-            r.insert_id = f"b{s + k}"
-        store.bulk_load(rows)
+
+    def chunks():
+        for s in range(0, n_entries, chunk):
+            rows = make_rows(min(chunk, n_entries - s), start_us + s * 1000)
+            for k, r in enumerate(rows):          # make insertIds unique across chunks
+                r.insert_id = f"b{s + k}"
+            yield rows
+    bulk_load(db, chunks())
     load_s = time.perf_counter() - t0
-    store.close()
     proc, endpoint = start_server(db)
     try:
         client = cloudlog.client(endpoint, PROJECT)
@@ -180,11 +207,11 @@ def bench_sink_export(tmp: Path, n=100_000, batch=5000):
     t0 = time.perf_counter()
     for s in range(0, n, batch):
         con.execute("BEGIN")
-        exp.export(con, "bench-sink", "structlog", rows[s:s + batch])
+        exp.export(con, "bench-sink", PROJECT, "structlog", rows[s:s + batch])
         con.execute("COMMIT")
     rate = n / (time.perf_counter() - t0)
     exported = con.execute("SELECT sum(estimated_size) FROM duckdb_tables() "
-                           "WHERE schema_name = 'structlog' AND table_name <> '_sink_errors'"
+                           f"WHERE schema_name = '{PROJECT}.structlog' AND table_name <> '_sink_errors'"
                            ).fetchone()[0]
     # baseline: the same rows' flat export columns as Arrow tables straight into DuckDB
     con.execute("CREATE TABLE flat (timestamp TIMESTAMP, logName VARCHAR, severity VARCHAR, "
@@ -205,6 +232,72 @@ def bench_sink_export(tmp: Path, n=100_000, batch=5000):
     base = n / (time.perf_counter() - t0)
     con.close()
     return rate, base, exported
+
+
+def bench_hostile(tmp: Path, wide_entries: int = 12, seed_rows: int = 20_000):
+    """The widest allowed entries (999 new fields each) into a large BigQuery-style table of
+    project "hostile", while project "victim" writes one small entry per request.
+    -> (longest applier batch in s, victim p99 write latency in s, victim writes, wide s)."""
+    proc, endpoint = start_server(tmp / "hostile.duckdb")
+    s = requests.Session()
+    try:
+        for project in ("hostile", "victim"):
+            s.post(f"{endpoint}/v2/projects/{project}/sinks", timeout=60, json={
+                "name": "bq", "filter": "", "destination":
+                f"bigquery.googleapis.com/projects/{project}/datasets/ds"}).raise_for_status()
+            s.post(f"{endpoint}/v2/projects/{project}/metrics", timeout=60, json={
+                "name": "m", "filter": "jsonPayload.i >= 0"}).raise_for_status()
+        day = "2026-11-28T12:00:00Z"
+        for b in range(seed_rows // 1000):        # a large table to grow
+            s.post(f"{endpoint}/v2/entries:write", timeout=60, json={
+                "logName": "projects/hostile/logs/big", "entries": [
+                    {"timestamp": day, "jsonPayload": {"i": b * 1000 + i, "k": "v"}}
+                    for i in range(1000)]}).raise_for_status()
+        s.post(f"{endpoint}/v2/entries:list", timeout=60, json={
+            "resourceNames": ["projects/hostile"], "pageSize": 1}).raise_for_status()
+        lat, stop = [], threading.Event()
+
+        def victim():
+            v = requests.Session()
+            i = 0
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                v.post(f"{endpoint}/v2/entries:write", timeout=60, json={
+                    "logName": "projects/victim/logs/app",
+                    "entries": [{"jsonPayload": {"i": i}}]}).raise_for_status()
+                lat.append(time.perf_counter() - t0)
+                i += 1
+                time.sleep(0.005)
+        th = threading.Thread(target=victim)     # alone first: the baseline
+        th.start()
+        time.sleep(2.0)
+        stop.set()
+        th.join()
+        alone = sorted(lat)
+        lat, stop = [], threading.Event()
+        s.get(f"{endpoint}/local/v1/stats", params={"reset": "true"}, timeout=60)
+        th = threading.Thread(target=victim)
+        th.start()
+        time.sleep(0.3)
+        t0 = time.perf_counter()
+        for w in range(wide_entries):
+            body = json.dumps({"logName": "projects/hostile/logs/big", "entries": [
+                {"timestamp": day, "jsonPayload": {f"w{w}_{i}": i for i in range(999)}}]})
+            s.post(f"{endpoint}/v2/entries:write", data=body, timeout=60,
+                   headers={"Content-Type": "application/json"}).raise_for_status()
+            s.post(f"{endpoint}/v2/entries:list", timeout=60, json={   # wait until applied
+                "resourceNames": ["projects/hostile"], "pageSize": 1}).raise_for_status()
+        wide_s = time.perf_counter() - t0
+        time.sleep(0.3)
+        stop.set()
+        th.join()
+        stats = s.get(f"{endpoint}/local/v1/stats", timeout=60).json()
+    finally:
+        stop_server(proc)
+    lat.sort()
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    p99_alone = alone[min(len(alone) - 1, int(len(alone) * 0.99))]
+    return stats["max_apply_s"], p99, len(lat), wide_s, p99_alone
 
 
 def main(argv=None):
@@ -234,6 +327,11 @@ def main(argv=None):
         sink_rate, sink_base, _ = bench_sink_export(tmp)
         results.append(("sink export to BigQuery-style tables", sink_rate, "rows/s", 100_000,
                         True, f"flat Arrow insert of the same rows: {sink_base:,.0f}/s"))
+        hold, p99, n_victim, wide_s, p99_alone = bench_hostile(tmp)
+        results.append(("widest entry (999 new fields): longest applier batch", hold, "s",
+                        0.5, False, f"12 wide entries into a 20,000-row table in {wide_s:.1f} s"))
+        results.append(("other project's 1-entry write meanwhile (p99)", p99, "s", 0.1, False,
+                        f"{n_victim} writes; p99 without the wide entries: {p99_alone:.3f} s"))
     print()
     print(f"{'benchmark':<62} {'measured':>14} {'target':>12} {'ratio':>7}  baseline")
     for name, value, unit, target, higher, base in results:

@@ -3,6 +3,12 @@
     python -m bench.bench_cnn [--part quick|throughput|full|all] [--steps N]
                               [--rounds R] [--round-steps S] [--block B]
 
+Variant (a) is the chapter's own code, not a copy: bench/chapter_code.py runs the code cells
+of solutions/03_cnn_training.py in this process, up to its training cell, and (a) calls the
+chapter's init_params, make_train_step and evaluate in the chapter's loop (its seeded
+batches, the loss read every step); the alternatives to (a) change one thing and keep the
+chapter's forward and loss_fn. Every variant trains and tests on the chapter's MNIST arrays.
+
 Part 0, the `quick` preset (book.toml) against its targets (>= 98.5% test accuracy, <= 90 s
 of training), with the post's recipe trained for the same number of seconds as the baseline.
 
@@ -10,7 +16,7 @@ Part 1, throughput at batch 50 (the post's model, keep_prob 0.5, Adam 1e-4), ima
   a  TF2 chapter  the chapter's tf.function train step fed NumPy batches (its own loop)
   b  TF1 post     the post's code as a tf.compat.v1 graph + Session, fed with feed_dict
   c  Keras fit    the same network as a keras.Sequential model, trained with model.fit
-  plus candidate improvements to (a), each a single change to the chapter's loop:
+  plus candidate improvements to (a), each a single change to the chapter's step or loop:
   a+jit      the same train step with tf.function(jit_compile=True) (XLA)
   a-XLA Adam the chapter's loop with Keras' Adam not compiled by XLA (the chapter compiles
              only the optimizer update with XLA, in a nested jit_compile=True function)
@@ -48,20 +54,19 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from checks.reference import forward  # noqa: E402  (the post's network in TF2 ops)
-from tfbook.data import load_mnist, one_hot  # noqa: E402
+from bench.chapter_code import load_chapter  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # the post's keep_prob= and v1 ops print deprecation notices
 
-SEED = 20160704
-BATCH, LEARNING_RATE, KEEP_PROB_TRAIN = 50, 1e-4, 0.5
+# The chapter's own code: its cells up to the training cell, run here (about 5 s).
+chapter = load_chapter(preset="quick")
+SEED = chapter.settings["seed"]  # 20160704, the post's date
+BATCH, LEARNING_RATE, KEEP_PROB_TRAIN = 50, 1e-4, chapter.KEEP_PROB_TRAIN  # the post's recipe
 EVAL_EVERY, EVAL_CHUNKS = 500, 4
 WARMUP_STEPS = 20
 
-mnist = load_mnist()
-x_train, y_train = mnist.flat("train")
-x_test, y_test = mnist.flat("test")
-t_train, t_test = one_hot(y_train), one_hot(y_test)
+mnist = chapter.mnist  # every variant trains and tests on the chapter's arrays
+x_train, t_train, x_test, t_test = chapter.x_train, chapter.t_train, chapter.x_test, chapter.t_test
 
 
 class Batches:
@@ -78,69 +83,55 @@ class Batches:
         return self.order[self.position - size:self.position]
 
 
-# --- (a) the chapter's TF2 code, copied from solutions/03_cnn_training.py -------------------
+# --- (a) the chapter's TF2 code, run from solutions/03_cnn_training.py itself -------------
 
-def init_params(fc_init_stddev, seed=SEED):
-    tf.random.set_seed(seed)
-    normal = tf.random.truncated_normal
-    return {
-        "W_conv1": tf.Variable(normal([5, 5, 1, 32], stddev=0.1), name="W_conv1"),
-        "b_conv1": tf.Variable(tf.fill([32], 0.1), name="b_conv1"),
-        "W_conv2": tf.Variable(normal([5, 5, 32, 64], stddev=0.1), name="W_conv2"),
-        "b_conv2": tf.Variable(tf.fill([64], 0.1), name="b_conv2"),
-        "W_fc1": tf.Variable(normal([7 * 7 * 64, 1024], stddev=fc_init_stddev), name="W_fc1"),
-        "b_fc1": tf.Variable(tf.fill([1024], 0.1), name="b_fc1"),
-        "W_fc2": tf.Variable(tf.zeros([1024, 10]), name="W_fc2"),
-        "b_fc2": tf.Variable(tf.zeros([10]), name="b_fc2"),
-    }
+def variant_train_step(params, learning_rate, jit_compile=False, adam="keras-xla"):
+    """The chapter's train step with one change, for the alternatives to (a); built on the
+    chapter's forward, loss_fn and KEEP_PROB_TRAIN. (a) itself is chapter.make_train_step.
 
-
-def loss_fn(logits, labels):
-    return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-
-
-def accuracy_fn(logits, labels):
-    correct = tf.equal(tf.argmax(logits, axis=1), tf.argmax(labels, axis=1))
-    return tf.reduce_mean(tf.cast(correct, tf.float32))
-
-
-def make_train_step(params, learning_rate, jit_compile=False, adam="keras-xla"):
-    """The chapter's train step (adam="keras-xla", jit_compile=False); the rest are alternatives.
-
-    adam="keras-xla" keeps Keras' Adam but compiles only its update with XLA: Keras 3's Adam is
-    about a dozen separate element-wise ops per variable (12 passes over W_fc1's 3.2M floats),
-    which XLA fuses into one. adam="v1" uses tf.compat.v1.train.AdamOptimizer, whose update is
-    one fused kernel (ResourceApplyAdam), as in the post's graph.
+    The chapter (adam="keras-xla", jit_compile=False) keeps Keras' Adam but compiles only its
+    update with XLA: Keras 3's Adam is about a dozen separate element-wise ops per variable
+    (12 passes over W_fc1's 3.2M floats), which XLA fuses into one. adam="keras" leaves that
+    update uncompiled; adam="v1" uses tf.compat.v1.train.AdamOptimizer, whose update is one
+    fused kernel (ResourceApplyAdam), as in the post's graph. jit_compile=True compiles the
+    whole step (convolutions included) with XLA.
     """
-    variables = list(params.values())
+    weights = list(params.values())
     if adam == "v1":
         optimizer = tf.compat.v1.train.AdamOptimizer(learning_rate)
     else:
-        optimizer = tf.keras.optimizers.Adam(learning_rate)  # the chapter's optimizer (adam="keras-xla")
-        optimizer.build(variables)  # its slots, made outside any (XLA-compiled) function
+        optimizer = keras.optimizers.Adam(learning_rate)
+        optimizer.build(weights)  # its slots, made outside any (XLA-compiled) function
 
-    def apply(grads):
-        optimizer.apply_gradients(zip(grads, variables))
+    def update(grads):
+        optimizer.apply_gradients(zip(grads, weights))
     if adam == "keras-xla":
-        apply = tf.function(apply, jit_compile=True)  # nested: only the update goes to XLA
+        update = tf.function(update, jit_compile=True)  # nested: only the update goes to XLA
 
-    @tf.function(input_signature=[tf.TensorSpec([None, 784], tf.float32),
-                                  tf.TensorSpec([None, 10], tf.float32)], jit_compile=jit_compile)
-    def train_step(x, t):
+    def chapter_loss(x, t):
+        return chapter.loss_fn(chapter.forward(x, params, chapter.KEEP_PROB_TRAIN)["logits"], t)
+
+    def step(x, t):
         with tf.GradientTape() as tape:
-            loss = loss_fn(forward(x, params, KEEP_PROB_TRAIN)["logits"], t)
-        apply(tape.gradient(loss, variables))
+            loss = chapter_loss(x, t)
+        update(tape.gradient(loss, weights))
         return loss
-    return train_step
+    spec = [tf.TensorSpec([None, 784], tf.float32), tf.TensorSpec([None, 10], tf.float32)]
+    return tf.function(step, input_signature=spec, jit_compile=jit_compile)
 
 
 class ChapterTF2:
-    """The chapter's loop; `feed` picks how batches reach the train step (the chapter: numpy)."""
+    """The chapter's init_params, make_train_step and evaluate, in the chapter's loop (its
+    seeded batches, the loss read every step); `feed` picks how batches reach the train step
+    (the chapter: NumPy), `jit_compile` and `adam` swap in a variant_train_step."""
 
     def __init__(self, fc_init_stddev=1.0, feed="numpy", jit_compile=False, adam="keras-xla",
                  batch=BATCH, learning_rate=LEARNING_RATE):
-        self.params = init_params(fc_init_stddev)
-        self.train_step = make_train_step(self.params, learning_rate, jit_compile, adam)
+        self.params = chapter.init_params(fc_init_stddev, SEED)
+        if jit_compile or adam != "keras-xla":
+            self.train_step = variant_train_step(self.params, learning_rate, jit_compile, adam)
+        else:
+            self.train_step = chapter.make_train_step(self.params, learning_rate)
         self.batches, self.feed, self.batch = Batches(), feed, batch
         if feed in ("tensors", "tf.data"):  # convert the training set once, not every batch
             self.x_all, self.t_all = tf.constant(x_train), tf.constant(t_train)
@@ -167,9 +158,7 @@ class ChapterTF2:
 
     def evaluate(self):
         """The chapter's evaluate(): test accuracy over 4 chunks, dropout off."""
-        accuracies = [float(accuracy_fn(forward(xs, self.params, 1.0)["logits"], ts))
-                      for xs, ts in zip(np.array_split(x_test, EVAL_CHUNKS), np.array_split(t_test, EVAL_CHUNKS))]
-        return float(np.mean(accuracies))
+        return chapter.evaluate(self.params, EVAL_CHUNKS)[1]
 
 
 # --- (b) the post's TF1 code, through tf.compat.v1 ---------------------------------------
@@ -347,8 +336,7 @@ def full(total_steps):
 
 def quick():
     """The `quick` preset's recipe against its targets, and the post's recipe given the same time."""
-    from tfbook.manifest import preset
-    settings = preset("03", "quick")
+    settings = chapter.settings  # the chapter ran with the quick preset
     quick_run = ChapterTF2(fc_init_stddev=settings["fc_init_stddev"], batch=settings["batch_size"],
                            learning_rate=settings["learning_rate"])
     post_run = ChapterTF2(fc_init_stddev=1.0)  # batch 50, Adam 1e-4: the post's recipe

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -23,7 +24,7 @@ import tensorflow as tf  # noqa: E402
 
 from checks.reference import CheckpointProblem, forward, load_params, random_params  # noqa: E402
 from tfbook.drawing import load_sample_drawings, mnist_preprocess, rasterise  # noqa: E402
-from tfbook.paths import run_dir  # noqa: E402
+from booktools.build import REFERENCE_RUNS  # noqa: E402
 
 WARMUP, REPEATS = 5, 50
 
@@ -59,7 +60,9 @@ def keras_model(params) -> tf.keras.Model:
 
 def main() -> None:
     try:
-        params = load_params(run_dir("03", "checkpoint", create=False))
+        # `make book`'s reference checkpoint, or the one under $TFBOOK_RUNS when that is set
+        runs = Path(os.environ["TFBOOK_RUNS"]) if "TFBOOK_RUNS" in os.environ else REFERENCE_RUNS
+        params = load_params(runs / "ch03" / "checkpoint")
         trained = True
     except CheckpointProblem as e:
         print(f"note: {e}\n      timing with random weights; accuracy needs the checkpoint.\n")

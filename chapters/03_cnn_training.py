@@ -14,15 +14,16 @@
 # You will learn:
 #
 # * how a batch of 784-pixel rows becomes a tensor of images, and how each layer changes
-#   its shape (28x28x1 -> 28x28x32 -> 14x14x32 -> 14x14x64 -> 7x7x64 -> 1024 -> 10);
-# * how padding (`SAME` vs `VALID`) and strides decide output sizes;
+#   its shape (28x28x1 -> 28x28x32 -> 14x14x32 -> 14x14x64 -> 7x7x64 -> one row -> 1024 -> 10);
+# * how padding (`SAME` vs `VALID`) and strides decide output sizes, and how many
+#   parameters each layer has;
 # * what dropout's `keep_prob` does during training and why it is 1.0 at evaluation;
 # * why the loss is computed on logits rather than on softmax probabilities;
 # * how to train with Adam, evaluate on the test set in chunks, watch progress in
 #   TensorBoard, and save a checkpoint that chapter 04 restores;
 # * what the post's initialisation does, measured.
 #
-# **How the exercises work.** Nine exercises (3.1 to 3.9) each ask you to fill in one
+# **How the exercises work.** Ten exercises (3.1 to 3.10) each ask you to fill in one
 # function or value, marked `raise NotImplementedError` or `...`. Run the `check("...")`
 # cell under each one for immediate feedback. The grade that counts comes from a terminal:
 # `python -m checks 03` runs this notebook in a fresh kernel and checks your functions with
@@ -36,6 +37,8 @@
 # ## Setup
 
 # %%
+import tfbook  # first: in a notebook it imports TensorFlow without its start-up log lines
+
 import json
 import math
 import shutil
@@ -46,7 +49,6 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-import tfbook
 from tfbook.data import load_mnist, one_hot
 from checks import checker
 
@@ -81,11 +83,11 @@ plt.show()
 # | `tf.placeholder(tf.float32, [None, 784])` | a plain argument: functions take tensors or NumPy arrays |
 # | `tf.reset_default_graph()` before re-running cells | not needed: there is no global graph; re-running a cell makes new variables |
 # | `tf.nn.max_pool(x, ksize=[1,2,2,1], strides=[1,2,2,1], ...)` | `tf.nn.max_pool2d(x, ksize=2, strides=2, ...)` |
-# | `tf.nn.dropout(h, keep_prob)` | `tf.nn.dropout(h, rate=1 - keep_prob)` (rate is the fraction *dropped*) |
+# | `tf.nn.dropout(h, keep_prob)` | `tf.nn.dropout(h, rate=...)`: `rate` is the fraction *dropped*, `keep_prob` the fraction kept |
 # | `tf.nn.softmax_cross_entropy_with_logits(k, t)` | the same op, with keywords: `(labels=t, logits=k)` |
 # | `tf.train.AdamOptimizer(1e-4).minimize(loss)` | `tf.GradientTape` plus `keras.optimizers.Adam(1e-4).apply_gradients` |
 # | `sess.run(train_step, feed_dict=...)` | call a `@tf.function` (traced into a graph once, then fast) |
-# | `tf.train.Saver().save(sess, path)` | `tf.train.Checkpoint(**variables).write(path)` |
+# | `tf.train.Saver().save(sess, path)` | a `tf.train.Checkpoint` of the variables, written to a path (Exercise 3.9) |
 # | `tf.summary.FileWriter` + `merge_all` | `tf.summary.create_file_writer` + `tf.summary.scalar` |
 
 # %% [markdown]
@@ -99,8 +101,8 @@ plt.show()
 # | pool 1 | max over 2x2 windows, stride 2, `SAME` | (14, 14, 32) |
 # | layer 2 | 64 filters of 5x5 over 32 channels; + bias; ReLU | (14, 14, 64) |
 # | pool 2 | max over 2x2, stride 2 | (7, 7, 64) |
-# | flatten | one long row | (3136,) |
-# | fully connected | 3136 -> 1024; + bias; ReLU | (1024,) |
+# | flatten | one long row | (?,): Exercise 3.4 |
+# | fully connected | one row -> 1024; + bias; ReLU | (1024,) |
 # | dropout | keep each unit with probability `keep_prob` | (1024,) |
 # | output | 1024 -> 10 logits (softmax turns them into probabilities) | (10,) |
 #
@@ -140,13 +142,21 @@ pooled = tf.nn.max_pool2d(tf.zeros([1, 7, 7, 1]), ksize=2, strides=2, padding="S
 print(f"2x2 max-pool, SAME, stride 2: 7x7 -> {pooled.shape[1]}x{pooled.shape[2]} (an odd size rounds up)")
 
 # %% [markdown]
+# Read the numbers above as rules. With `VALID`, first count the places where the window
+# fits (28 - 5 + 1 = 24 for a 5x5 window), then let the stride skip some of them: stride 2
+# keeps every other place, and a last place that is left over still counts. With `SAME` the
+# window never hangs out of the picture as far as the size is concerned: only the stride
+# shrinks the output, and again a partial last step counts (7 pixels pooled with stride 2
+# give 4).
+#
 # ### Exercise 3.2: output_size
 #
 # Write `output_size(n, window, stride, padding)`: the output height (or width) of a
-# convolution or pooling with a square `window`, given an input of size `n`. The rules, from
-# TensorFlow's documentation: `SAME` gives `ceil(n / stride)` and `VALID` gives
-# `ceil((n - window + 1) / stride)`. Return an `int`. The check compares your answers with
-# what `tf.nn.conv2d` and `tf.nn.max_pool2d` really produce.
+# convolution or pooling with a square `window`, given an input of size `n`, as an `int`.
+# Make it work for any size, window and stride, not only the ones printed above: the check
+# compares your answers with what `tf.nn.conv2d` and `tf.nn.max_pool2d` really produce for
+# sizes, windows and strides it picks (odd sizes, strides that do not divide the size).
+# `tfbook hint 03 output_size` gives TensorFlow's formulas if you are stuck.
 
 # %%
 def output_size(n, window, stride, padding):
@@ -166,9 +176,11 @@ check("output_size")
 #
 # ### Exercise 3.3: conv_layer
 #
-# Write `conv_layer(x, W, b)`: a stride-1, `SAME` convolution of `x` with `W`, plus `b`,
-# through ReLU. Write `max_pool_2x2(x)`: 2x2 max pooling with stride 2 and `SAME` padding.
-# Both work for any batch size and any number of channels (layer 2 uses them too).
+# Write `conv_layer(x, W, b)`: the recipe above with filters `W` and biases `b`, its
+# convolution keeping the height and width of `x` (choose the stride and padding that do).
+# Write `max_pool_2x2(x)`: the pooling above, which halves the height and width, rounding an
+# odd size up as the examples printed earlier do. Both work for any batch size and any
+# number of channels (layer 2 uses them too).
 
 # %%
 def conv_layer(x, W, b):
@@ -187,7 +199,8 @@ check("conv_layer")
 #
 # Layer 2 is the same recipe with 64 filters, each 5x5 across all 32 maps of layer 1, so its
 # weights have shape (5, 5, 32, 64). After the second pooling each image is a 7x7x64 block;
-# the fully connected layer needs it as one row.
+# the fully connected layer needs it as one row. (The same way, a 4x4 block of 3 channels
+# would become a row of 48 numbers.)
 #
 # ### Exercise 3.4: flatten
 #
@@ -208,20 +221,22 @@ check("flatten")
 # %% [markdown]
 # ## The fully connected layer and dropout
 #
-# The fully connected layer multiplies the 3136 features by a (3136, 1024) weight matrix,
+# The fully connected layer multiplies the flattened features by a (FLATTEN_SIZE, 1024) weight matrix,
 # adds a bias and applies ReLU. Dropout then switches off a random part of those 1024 units
 # at every training step, so that no unit can rely on a particular other one being there:
 # a cheap defence against overfitting. The post wrote it with `keep_prob`, the probability
 # of *keeping* a unit: 0.5 while training and 1.0 at evaluation, when we want the whole
 # network and the same answer every time. The surviving units are divided by `keep_prob`
 # so that the expected sum of the layer does not change between training and evaluation.
-# TensorFlow 2's `tf.nn.dropout` takes `rate`, the probability of *dropping*: `rate = 1 - keep_prob`.
+# TensorFlow 2's `tf.nn.dropout` does not take `keep_prob` but `rate`, the probability of
+# *dropping* a unit: a layer that keeps 90% of its units has a `rate` of 10%.
 #
 # ### Exercise 3.5: dense_dropout
 #
-# Write `fully_connected(h, W, b)` (ReLU of `h @ W + b`) and `dropout(h, keep_prob)`, which
-# returns `h` itself when `keep_prob` is 1.0 and otherwise applies `tf.nn.dropout`. Set the
-# post's two values `KEEP_PROB_TRAIN` and `KEEP_PROB_EVAL`.
+# Write `fully_connected(h, W, b)`, the layer described above, and `dropout(h, keep_prob)`,
+# which drops units while training and changes nothing at evaluation. Set the post's two
+# values `KEEP_PROB_TRAIN` and `KEEP_PROB_EVAL`. The training step below runs `dropout`
+# inside a `tf.function`, so write it with TensorFlow ops (the check runs it there too).
 
 # %%
 def fully_connected(h, W, b):
@@ -249,7 +264,10 @@ check("dense_dropout")
 #
 # Write `forward(x, params, keep_prob)` that chains your functions and returns a dict with
 # every intermediate tensor: `x_image`, `h_conv1`, `h_pool1`, `h_conv2`, `h_pool2`, `h_flat`,
-# `h_fc1`, `h_drop` and `logits` (the output layer `h_drop @ W_fc2 + b_fc2`, without softmax).
+# `h_fc1`, `h_drop` and `logits` (the output layer: fully connected with `W_fc2` and `b_fc2`,
+# but with neither ReLU nor softmax). The check runs it both ways the chapter does: eagerly
+# with `keep_prob` 1.0, as `evaluate` below, and inside a `tf.function` with `keep_prob` 0.5,
+# as the training step.
 
 # %%
 def forward(x, params, keep_prob):
@@ -330,9 +348,12 @@ check("accuracy")
 # ## Saving the trained variables
 #
 # A checkpoint stores the *values* of variables, each under a name, and nothing about the
-# code that uses them. `tf.train.Checkpoint(**params)` names every variable after its key in
-# the dict, so a fresh program (chapter 04) can build the same dict, ask for the same names,
-# and get the trained values back. The post used a TF1 `Saver`, which matched variables by
+# code that uses them. `tf.train.Checkpoint` takes the variables as keyword arguments and
+# names each one after its keyword: `tf.train.Checkpoint(step=counter, w=weights)` stores
+# two values, under `step` and `w`. Its `write(prefix)` saves them under exactly that prefix
+# and returns it (`save(prefix)` adds a counter, `prefix-1`, `prefix-2`, ..., for keeping
+# several). A fresh program (chapter 04) can then build variables with the same names and
+# get the trained values back. The post used a TF1 `Saver`, which matched variables by
 # their graph names.
 #
 # ### Exercise 3.9: checkpoint
@@ -347,6 +368,34 @@ def save_checkpoint(params, prefix):
 
 # %%
 check("checkpoint")
+
+# %% [markdown]
+# ## How many numbers are you about to train?
+#
+# Every weight and every bias is one number the optimiser adjusts. Layer 1 has 32 filters of
+# 5x5 over one input channel, so 32 x 5 x 5 x 1 = 800 weights, and one bias per filter:
+# 832 parameters. A fully connected layer from 3 inputs to 2 outputs would have 3 x 2 = 6
+# weights and 2 biases.
+#
+# ### Exercise 3.10: parameter_count
+#
+# Before running the cell after the check, predict: set `CONV2_PARAMS` to the number of
+# parameters of layer 2 and `TOTAL_PARAMS` to the number in the whole network (all eight
+# variables). Work them out from the shape table and your `FLATTEN_SIZE`; do not count
+# them with code.
+
+# %%
+CONV2_PARAMS = ...  # Exercise 3.10: parameter_count: your value here
+TOTAL_PARAMS = ...  # Exercise 3.10: parameter_count: your value here
+
+# %%
+check("parameter_count")
+
+# %%
+counts = {name: int(tf.size(value)) for name, value in params.items()}
+print(f"layer 2: {counts['W_conv2'] + counts['b_conv2']:,} parameters; the network: {sum(counts.values()):,}")
+print(f"the fully connected layer W_fc1 alone: {counts['W_fc1']:,} "
+      f"({counts['W_fc1'] / sum(counts.values()):.0%} of them)")
 
 # %% [markdown]
 # ## Training
@@ -515,7 +564,9 @@ for learning_rate in (1e-4, 1e-3):
 #   it keeps height and width, and 2x2 max pooling with stride 2 halves them.
 # * The shapes go 28x28x1 -> 28x28x32 -> 14x14x32 -> 14x14x64 -> 7x7x64 -> 3136 -> 1024 -> 10.
 # * Dropout keeps each unit with probability `keep_prob` during training and scales the
-#   survivors by `1/keep_prob`; evaluation uses `keep_prob` 1.0. TF2 asks for `rate = 1 - keep_prob`.
+#   survivors by `1/keep_prob`; evaluation uses `keep_prob` 1.0. TF2's `rate` is the fraction dropped.
+# * The training step is a `tf.function`: what it calls must be written with TensorFlow ops.
+# * Almost all of the network's 3.3 million parameters are in the fully connected layer.
 # * The loss takes logits: `softmax_cross_entropy_with_logits` applies softmax itself.
 # * `tf.train.Checkpoint(**params)` saves variables by name; chapter 04 restores them.
 # * One `stddev` left at its default makes the fully connected activations ten times larger;

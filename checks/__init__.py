@@ -19,7 +19,7 @@ def checker(chapter_id: str, namespace: dict):
     These run inside the learner's own kernel, so they advise; ``python -m checks`` grades.
     """
     from checks.engine import NamespaceLearner
-    from checks.grader import load_chapter_checks
+    from checks.registry import load_chapter_checks
     from checks.report import format_results
     from tfbook.manifest import active_preset_name
     from tfbook.paths import runs_root
@@ -39,7 +39,7 @@ def checker(chapter_id: str, namespace: dict):
             return
         results = run([exercise], include_end=False)
         later = [c for c in chapter.checks_for(exercise) if c.at_end]
-        footer = ("  (also checked at the end, after training: "
+        footer = ("  (also checked when the whole notebook is graded: "
                   + "; ".join(c.description for c in later) + ")") if later else ""
         print(format_results(results, footer=footer))
 

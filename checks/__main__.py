@@ -1,7 +1,7 @@
 """python -m checks NN [NOTEBOOK] [--json FILE] [--preset NAME] [--timeout S]"""
 import sys
 
-from tfbook.cli import main
+from checks.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["check", *sys.argv[1:]]))
+    sys.exit(main(sys.argv[1:]))

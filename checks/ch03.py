@@ -1,7 +1,11 @@
 """Checks for chapter 03: training a CNN on MNIST.
 
-Every probe is drawn at random for each run (batch sizes, images, weights, logits), and every
-expected value is recomputed here with TensorFlow's own ops or the grader's reference model.
+Probes mix fixed cases, chosen to separate the right answer from the usual wrong ones (an odd
+size under SAME and VALID, a stride that does not divide, a confident row for the loss), with
+cases drawn at random for each run. Every function the chapter calls inside its tf.function
+training step is also probed inside a tf.function, and functions that behave differently in
+training and evaluation (dropout, forward with keep_prob) are probed in both. Every expected
+value is recomputed here with TensorFlow's own ops or the grader's reference model.
 """
 from __future__ import annotations
 
@@ -11,8 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from checks import reference
-from checks.engine import (Chapter, CheckFailed, Exercise, expect_close, expect_equal,
-                           expect_shape, tensor, tensors, variables)
+from checks.engine import (Chapter, CheckFailed, Exercise, LearnerError, NotDone, expect_close,
+                           expect_equal, expect_shape, tensor, tensors, variables)
 
 chapter = Chapter("03", {
     "reshape_input": Exercise(
@@ -56,7 +60,17 @@ chapter = Chapter("03", {
                "after its keyword; its write method saves them to a prefix and returns the path. "
                "Then run the training cells.",
         "Saving the trained variables"),
+    "parameter_count": Exercise(
+        "3.10", "A convolutional layer has one window x window x input-channels filter per output "
+                "channel, plus one bias per output channel; a fully connected layer has inputs x "
+                "outputs weights plus one bias per output. Layer 2 sees layer 1's 32 maps. For the "
+                "total, add the four layers (two convolutional, two fully connected).",
+        "Predict the number of parameters"),
 })
+
+# The number of parameters (weights and biases) of each layer, from the shapes of the variables.
+LAYER_PARAMS = {layer: int(np.prod(reference.PARAM_SHAPES[f"W_{layer}"]) + np.prod(reference.PARAM_SHAPES[f"b_{layer}"]))
+                for layer in ("conv1", "conv2", "fc1", "fc2")}
 
 LAYER_SHAPES = {  # per image; the batch dimension is added in front
     "x_image": (28, 28, 1), "h_conv1": (28, 28, 32), "h_pool1": (14, 14, 32),
@@ -77,18 +91,42 @@ def _one_hot(rng, n: int) -> np.ndarray:
     return np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
 
 
+TRACED = ("works eagerly but fails inside tf.function (the training step is traced, so tensors are "
+          "symbolic there)")
+
+
+def _traced(learner, name: str, *args):
+    """``learner.call`` with the function inside a tf.function, as the chapter's train_step runs it.
+
+    NumPy on a symbolic tensor raises NotImplementedError, which would read as "not written yet":
+    when the function does run eagerly, say what really happened.
+    """
+    call_traced = getattr(learner, "call_traced", None)
+    if call_traced is None:  # a learner that cannot trace: probe eagerly
+        return learner.call(name, *args)
+    try:
+        return call_traced(name, *args)
+    except NotDone:
+        learner.call(name, *args)  # raises NotDone itself when the exercise is really not done
+        raise LearnerError(
+            f"`{name}` {TRACED}: it hands a tensor to NumPy (np.* or .numpy()), which only works "
+            "eagerly", hint="Write it with TensorFlow ops (tf.*) only: the training step runs "
+                            "it inside a tf.function.") from None
+
+
 # --- 3.1 ---------------------------------------------------------------------------------
 
 @chapter.check("reshape_input", 2, "rows of 784 become (batch, 28, 28, 1) images, pixels in order")
 def reshape_input(learner):
     rng = _rng()
-    n = int(rng.integers(2, 10))
-    x = _images(rng, n)
-    got = learner.call("reshape_input", tensor(x))
-    expect_shape(got, (n, 28, 28, 1), f"reshape_input of a batch of {n} rows",
-                 hint="The batch size must stay first: use -1 for it, then 28, 28, 1.")
-    expect_close(got, x.reshape(n, 28, 28, 1), "reshape_input's pixels",
-                 hint="Only reshape: the pixels keep their row-major order (no transpose).")
+    for n, call in ((int(rng.integers(2, 10)), learner.call), (1, learner.call),
+                    (int(rng.integers(2, 10)), lambda *a: _traced(learner, *a))):
+        x = _images(rng, n)
+        got = call("reshape_input", tensor(x))
+        expect_shape(got, (n, 28, 28, 1), f"reshape_input of a batch of {n} row{'s' * (n > 1)}",
+                     hint="The batch size must stay first: use -1 for it, then 28, 28, 1.")
+        expect_close(got, x.reshape(n, 28, 28, 1), "reshape_input's pixels",
+                     hint="Only reshape: the pixels keep their row-major order (no transpose).")
 
 
 # --- 3.2 ---------------------------------------------------------------------------------
@@ -102,21 +140,49 @@ def _tf_output_size(op: str, n: int, window: int, stride: int, padding: str) -> 
     return int(y.shape[1])
 
 
+# Fixed cases first: each one separates the right answer from a usual wrong one.
+OUTPUT_SIZE_CASES = [
+    (28, 5, 1, "SAME"), (28, 5, 1, "VALID"),   # the chapter's own layer
+    (7, 2, 2, "SAME"),     # an odd size: rounding down gives 3, not 4
+    (10, 3, 4, "SAME"),    # a stride that does not divide: 2.5 rounds up to 3
+    (13, 5, 2, "SAME"),    # SAME does not depend on the window (7, not 5)
+    (29, 5, 3, "VALID"),   # 25 positions / 3 rounds up to 9; forgetting the +1 gives 8
+    (5, 5, 1, "VALID"),    # the window fits exactly once (not 0)
+    (6, 1, 5, "VALID"),    # 6 / 5 rounds up to 2
+    (7, 2, 2, "VALID"),    # an odd size under VALID: 3
+]
+
+
+def _output_size_hint(n, window, stride, padding, got) -> str:
+    import math
+    if padding == "SAME" and got == n // stride:
+        return "You rounded down: a last, partial window still produces an output, so round up."
+    if padding == "SAME" and got == math.ceil((n - window + 1) / stride):
+        return "SAME pads the border so that the window never matters, only the stride."
+    if padding == "VALID" and got == (n - window + 1) // stride and n - window + 1 >= stride:
+        return "You rounded down: the window positions divided by the stride must be rounded up."
+    if padding == "VALID" and got in ((n - window) // stride, math.ceil((n - window) / stride)):
+        return (f"Count the positions: a window of {window} fits in {n} pixels at "
+                f"{n} - {window} + 1 = {n - window + 1} places (stride 1).")
+    return ("SAME pads so that only the stride shrinks the output; VALID never pads, so the "
+            "window must fit. Count the window positions, then divide by the stride and round up.")
+
+
 def _output_size_cases(learner, op: str):
     rng = _rng()
-    cases = [(28, 5, 1, "SAME"), (28, 5, 1, "VALID"), (28, 2, 2, "SAME")]
-    for _ in range(9):
+    cases = list(OUTPUT_SIZE_CASES)
+    for _ in range(6):
         window = int(rng.choice([1, 2, 3, 5, 7]))
         cases.append((int(rng.integers(window, 40)), window, int(rng.integers(1, 4)),
                       str(rng.choice(["SAME", "VALID"]))))
     for n, window, stride, padding in cases:
         expected = _tf_output_size(op, n, window, stride, padding)
         got = learner.call("output_size", n, window, stride, padding)
+        got_plain = got.item() if isinstance(got, np.ndarray) and got.size == 1 else got
         expect_equal(got, expected,
                      f"output_size(n={n}, window={window}, stride={stride}, padding='{padding}') "
                      f"(TensorFlow's {'tf.nn.conv2d' if op == 'conv' else 'tf.nn.max_pool2d'} gives {expected})",
-                     hint="SAME pads so that only the stride shrinks the output; VALID never pads, "
-                          "so the window must fit. Round up, as the exercise's rules say.")
+                     hint=_output_size_hint(n, window, stride, padding, got_plain))
 
 
 @chapter.check("output_size", 2, "output sizes match tf.nn.conv2d for grader-chosen cases")
@@ -131,13 +197,14 @@ def output_size_pool(learner):
 
 # --- 3.3 ---------------------------------------------------------------------------------
 
-def _conv_case(learner, n, size, channels_in, channels_out, label):
+def _conv_case(learner, n, size, channels_in, channels_out, label, traced=False):
     rng = _rng()
     x = rng.random((n, size, size, channels_in), dtype=np.float32)
     w = (rng.standard_normal((5, 5, channels_in, channels_out)) * 0.1).astype(np.float32)
     b = (rng.standard_normal(channels_out) * 0.1).astype(np.float32)
     expected = tf.nn.relu(tf.nn.conv2d(x, w, strides=1, padding="SAME") + b).numpy()
-    got = learner.call("conv_layer", tensor(x), tensor(w), tensor(b))
+    call = (lambda *a: _traced(learner, *a)) if traced else learner.call
+    got = call("conv_layer", tensor(x), tensor(w), tensor(b))
     expect_shape(got, expected.shape, f"conv_layer on {label}",
                  hint="padding='SAME' with stride 1 keeps the height and width; 'VALID' would "
                       f"shrink {size}x{size} to {size - 4}x{size - 4}.")
@@ -155,6 +222,17 @@ def conv_layer_1(learner):
 @chapter.check("conv_layer", 1, "conv_layer on layer 2's input: (N, 14, 14, 32) -> (N, 14, 14, 64)")
 def conv_layer_2(learner):
     _conv_case(learner, int(_rng().integers(2, 4)), 14, 32, 64, "a layer-2 batch (N, 14, 14, 32)")
+
+
+@chapter.check("conv_layer", 1, "conv_layer and max_pool_2x2 also work inside tf.function, as in the training step")
+def conv_layer_traced(learner):
+    _conv_case(learner, int(_rng().integers(2, 4)), 28, 1, 32,
+               "a layer-1 batch inside tf.function", traced=True)
+    x = _rng().standard_normal((2, 14, 14, 8)).astype(np.float32)
+    got = _traced(learner, "max_pool_2x2", tensor(x))
+    expect_close(got, tf.nn.max_pool2d(x, ksize=2, strides=2, padding="SAME").numpy(),
+                 "max_pool_2x2 of a (2, 14, 14, 8) tensor inside tf.function",
+                 hint="Take the maximum of each 2x2 window: tf.nn.max_pool2d.")
 
 
 @chapter.check("conv_layer", 2, "max_pool_2x2 halves height and width (SAME, stride 2), values right")
@@ -186,10 +264,11 @@ def flatten_values(learner):
     rng = _rng()
     n = int(rng.integers(2, 8))
     h = rng.standard_normal((n, 7, 7, 64)).astype(np.float32)
-    got = learner.call("flatten", tensor(h))
-    expect_shape(got, (n, 3136), f"flatten of a ({n}, 7, 7, 64) tensor",
-                 hint="Reshape to (batch, FLATTEN_SIZE); -1 can stand for the batch size.")
-    expect_close(got, h.reshape(n, 3136), "flatten's values", hint="Only reshape; do not transpose.")
+    for call, where in ((learner.call, ""), (lambda *a: _traced(learner, *a), " inside tf.function")):
+        got = call("flatten", tensor(h))
+        expect_shape(got, (n, 3136), f"flatten of a ({n}, 7, 7, 64) tensor{where}",
+                     hint="Reshape to (batch, FLATTEN_SIZE); -1 can stand for the batch size.")
+        expect_close(got, h.reshape(n, 3136), f"flatten's values{where}", hint="Only reshape; do not transpose.")
 
 
 # --- 3.5 ---------------------------------------------------------------------------------
@@ -201,16 +280,17 @@ def fully_connected(learner):
     h = rng.standard_normal((n, 64)).astype(np.float32)
     w = rng.standard_normal((64, 32)).astype(np.float32)
     b = rng.standard_normal(32).astype(np.float32)
-    got = learner.call("fully_connected", tensor(h), tensor(w), tensor(b))
-    expect_close(got, np.maximum(h @ w + b, 0), "fully_connected",
-                 hint="Matrix product with W, plus b, then ReLU.")
+    for call, where in ((learner.call, ""), (lambda *a: _traced(learner, *a), " inside tf.function")):
+        got = call("fully_connected", tensor(h), tensor(w), tensor(b))
+        expect_close(got, np.maximum(h @ w + b, 0), f"fully_connected{where}",
+                     hint="Matrix product with W, plus b, then ReLU.")
 
 
-@chapter.check("dense_dropout", 2, "dropout with keep_prob < 1 zeroes 1 - keep_prob of the units and scales the rest by 1/keep_prob")
+@chapter.check("dense_dropout", 2, "dropout with keep_prob < 1 (training, inside tf.function) zeroes 1 - keep_prob of the units and scales the rest by 1/keep_prob")
 def dropout_training(learner):
     for keep_prob in (0.5, 0.8):
         h = np.ones((200, 1000), np.float32)
-        got = learner.call("dropout", tensor(h), keep_prob)
+        got = _traced(learner, "dropout", tensor(h), keep_prob)  # the training step is traced
         expect_shape(got, h.shape, f"dropout(h, keep_prob={keep_prob})")
         dropped = float(np.mean(got == 0))
         if abs(dropped - (1 - keep_prob)) > 0.01:
@@ -248,12 +328,14 @@ def keep_prob_values(learner):
 
 # --- 3.6 ---------------------------------------------------------------------------------
 
-def _forward(learner, keep_prob: float):
+def _forward(learner, keep_prob: float, traced: bool = False):
+    """forward on a grader-chosen batch: eagerly (evaluation) or inside tf.function (training)."""
     rng = _rng()
     n = int(rng.integers(2, 8))
     x = rng.random((n, 784), dtype=np.float32)
     params = reference.random_params(int(rng.integers(1 << 30)), fc_init_stddev=0.02)
-    got = learner.call("forward", tensor(x), tensors(params), keep_prob)
+    call = (lambda *a: _traced(learner, *a)) if traced else learner.call
+    got = call("forward", tensor(x), tensors(params), keep_prob)
     if not isinstance(got, dict):
         raise CheckFailed("forward must return a dict of every layer's output",
                           expected="{'x_image': ..., 'h_conv1': ..., ..., 'logits': ...}",
@@ -261,9 +343,13 @@ def _forward(learner, keep_prob: float):
     return n, x, params, got
 
 
-@chapter.check("forward", 3, "every layer has the right shape for a grader-chosen batch")
+@chapter.check("forward", 3, "every layer has the right shape for a grader-chosen batch, in evaluation (keep_prob 1.0) and in the traced training step (keep_prob 0.5)")
 def forward_shapes(learner):
-    n, _, _, got = _forward(learner, 1.0)
+    for keep_prob, traced in ((1.0, False), (0.5, True)):
+        _forward_shapes(*_forward(learner, keep_prob, traced))
+
+
+def _forward_shapes(n, _x, _params, got):
     for name, shape in LAYER_SHAPES.items():
         if name not in got:
             raise CheckFailed(f"forward's result has no '{name}'", expected=sorted(LAYER_SHAPES),
@@ -285,9 +371,15 @@ def forward_values(learner):
                               "logits are h_drop @ W_fc2 + b_fc2, without softmax.")
 
 
-@chapter.check("forward", 1, "forward(x, params, keep_prob=0.5) applies dropout to the fully connected layer")
+@chapter.check("forward", 2, "in the training step (inside tf.function, keep_prob 0.5) forward drops half of h_fc1, scales the rest, and computes every other layer as in evaluation")
 def forward_dropout(learner):
-    _, _, _, got = _forward(learner, 0.5)
+    _, x, params, got = _forward(learner, 0.5, traced=True)
+    expected = reference.forward(x, params)
+    for name in ("h_conv1", "h_pool2", "h_fc1"):
+        if name in got:
+            expect_close(got[name], expected[name].numpy(), f"'{name}' with keep_prob=0.5", rtol=1e-3, atol=1e-3,
+                         hint="Only dropout may differ between training and evaluation: every layer "
+                              "before it is the same computation with keep_prob 0.5 and 1.0.")
     h_fc1, h_drop = got.get("h_fc1"), got.get("h_drop")
     if h_fc1 is None or h_drop is None or h_fc1.shape != h_drop.shape:
         raise CheckFailed("forward must return 'h_fc1' and 'h_drop' of the same shape")
@@ -302,18 +394,22 @@ def forward_dropout(learner):
     kept = active & (h_drop != 0)
     expect_close(h_drop[kept], 2 * h_fc1[kept], "the surviving units of h_drop", rtol=1e-4,
                  hint="Survivors are scaled by 1/keep_prob = 2.")
+    if "logits" in got:
+        expect_close(got["logits"], h_drop @ params["W_fc2"] + params["b_fc2"],
+                     "'logits' with keep_prob=0.5 (from the h_drop forward returned)", rtol=1e-3, atol=1e-3,
+                     hint="The output layer must read the dropped-out h_drop, not h_fc1, while training.")
 
 
 # --- 3.7, 3.8 ----------------------------------------------------------------------------
 
-@chapter.check("loss", 2, "loss_fn is the mean softmax cross-entropy on logits (a scalar)")
+@chapter.check("loss", 2, "loss_fn is the mean softmax cross-entropy on logits (a scalar), inside tf.function as in the training step")
 def loss_value(learner):
     rng = _rng()
     n = int(rng.integers(4, 12))
     logits = (rng.standard_normal((n, 10)) * 4).astype(np.float32)
     labels = _one_hot(rng, n)
     expected = float(tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)))
-    got = learner.call("loss_fn", tensor(logits), tensor(labels))
+    got = _traced(learner, "loss_fn", tensor(logits), tensor(labels))
     expect_shape(got, (), "loss_fn's result", hint="Average over the batch with tf.reduce_mean: one number.")
     on_softmax = float(tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
         labels=labels, logits=tf.nn.softmax(logits))))
@@ -324,19 +420,54 @@ def loss_value(learner):
     expect_close(got, np.float32(expected), "loss_fn for the grader's logits and labels", hint=hint)
 
 
-@chapter.check("accuracy", 2, "accuracy_fn is the fraction of rows whose largest logit is the true class")
-def accuracy_value(learner):
-    rng = _rng()
+@chapter.check("loss", 1, "loss_fn stays finite and right for a confident, wrong prediction (a logit of 150 on the wrong digit), eagerly as evaluate computes the test loss")
+def loss_confident(learner):
+    logits = np.zeros((2, 10), np.float32)
+    logits[0, 3], logits[1, 7] = 150.0, 150.0   # both rows sure of a digit ...
+    labels = np.eye(10, dtype=np.float32)[[5, 7]]  # ... the first one wrongly
+    expected = float(tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)))
+    # Eagerly: evaluate() computes the test loss outside the training step. (Inside a tf.function,
+    # TensorFlow's graph optimiser happens to rewrite log(softmax(x)) into the stable log_softmax.)
+    got = learner.call("loss_fn", tensor(logits), tensor(labels))
+    expect_shape(got, (), "loss_fn's result", hint="Average over the batch with tf.reduce_mean: one number.")
+    expect_close(got, np.float32(expected), "loss_fn for a confident wrong prediction", hint=(
+        "Softmax of a logit of 150 rounds the other probabilities to 0 in float32, and log(0) is "
+        "-infinity: let tf.nn.softmax_cross_entropy_with_logits take the logits, it computes the "
+        "log-probabilities without that rounding."))
+
+
+def _accuracy_cases(rng):
+    """(what, logits, labels): fixed batches that separate the usual wrong answers, then a random one."""
+    eye = np.eye(10, dtype=np.float32)
+    # 3 of 4 right: an integer mean gives 0, a count gives 3, comparing columns (axis 0) gives 0.2
+    labels = eye[[1, 2, 3, 4]]
+    logits = np.full((4, 10), -1.0, np.float32)
+    logits[[0, 1, 2, 3], [1, 2, 3, 0]] = 2.0
+    logits[0, 9] = 5.0                        # row 0's largest logit is 9: wrong
+    logits[[1, 2, 3], [2, 3, 4]] = 6.0        # rows 1-3 right
+    yield "4 grader-chosen rows, 3 of them right", logits, labels
+    yield "rows that are all right", eye[[0, 5, 9]] * 3 - 1, eye[[0, 5, 9]]
     n = int(rng.integers(20, 60))
     labels = _one_hot(rng, n)
     logits = rng.standard_normal((n, 10)).astype(np.float32)
     right = rng.random(n) < rng.uniform(0.2, 0.8)
     logits[right] += labels[right] * 10  # these rows are predicted correctly
-    expected = float(np.mean(np.argmax(logits, 1) == np.argmax(labels, 1)))
-    got = learner.call("accuracy_fn", tensor(logits), tensor(labels))
-    expect_shape(got, (), "accuracy_fn's result", hint="One number: the mean over the batch.")
-    expect_close(got, np.float32(expected), f"accuracy_fn on {n} grader-chosen rows",
-                 hint="Compare the position of each row's largest logit with the label's, then average.")
+    yield f"{n} grader-chosen rows", logits, labels
+
+
+@chapter.check("accuracy", 2, "accuracy_fn is the fraction of rows whose largest logit is the true class")
+def accuracy_value(learner):
+    for what, logits, labels in _accuracy_cases(_rng()):
+        expected = float(np.mean(np.argmax(logits, 1) == np.argmax(labels, 1)))
+        got = learner.call("accuracy_fn", tensor(logits), tensor(labels))
+        expect_shape(got, (), "accuracy_fn's result", hint="One number: the mean over the batch.")
+        hint = "Compare the position of each row's largest logit with the label's, then average."
+        if float(got) == 0 and expected > 0:
+            hint = ("The mean of integers is an integer (0 here): cast the right/wrong booleans to "
+                    "float32 before averaging.")
+        elif float(got) == round(expected * len(logits)) and expected < 1:
+            hint = "That is the number of right rows; the accuracy is their fraction (a mean)."
+        expect_close(got, np.float32(expected), f"accuracy_fn on {what}", hint=hint)
 
 
 # --- 3.9 ---------------------------------------------------------------------------------
@@ -344,9 +475,13 @@ def accuracy_value(learner):
 @chapter.check("checkpoint", 2, "save_checkpoint writes every variable under its name; the grader reads them back")
 def checkpoint_roundtrip(learner):
     params = reference.random_params(int(_rng().integers(1 << 30)))
-    target = learner.runs_dir / "grader-probe" / "ckpt"
+    fresh_dir = getattr(learner, "fresh_dir", None)  # an empty folder: nothing earlier can be read back
+    target = (fresh_dir("checkpoint") if fresh_dir else learner.runs_dir / "grader-probe") / "ckpt"
     target.parent.mkdir(parents=True, exist_ok=True)
-    learner.call("save_checkpoint", variables(params), str(target))
+    written = learner.call("save_checkpoint", variables(params), str(target))
+    # write() returns the prefix itself, save() the prefix with a counter ("ckpt-1"): both are right.
+    if isinstance(written, str) and written.startswith(str(target)):
+        target = written
     try:
         restored = reference.load_params(target)
     except reference.CheckpointProblem as e:
@@ -368,6 +503,7 @@ def checkpoint_accuracy(learner):
         raise CheckFailed(str(e), hint="Run the training section to the end: it calls save_checkpoint.") from None
     images, labels = load_mnist().flat("test")
     accuracy = reference.evaluate(params, images, labels)
+    learner.figures["test_accuracy"] = accuracy  # shown under the grade table
     if accuracy < threshold:
         raise CheckFailed(
             f"the checkpoint reaches {accuracy:.2%} on the 10,000 test images, below the "
@@ -381,3 +517,33 @@ def checkpoint_accuracy(learner):
             raise CheckFailed("the accuracy the notebook reported differs from the checkpoint's",
                               expected=f"{accuracy:.2%} (measured by the grader)", got=f"{float(reported):.2%}",
                               hint="Save the same variables you evaluated, after the last training step.")
+
+
+# --- 3.10 ---------------------------------------------------------------------------------
+
+@chapter.check("parameter_count", 1, "CONV2_PARAMS is the number of weights and biases of layer 2")
+def conv2_params(learner):
+    got = learner.value("CONV2_PARAMS")
+    value = got.item() if np.size(got) == 1 else None
+    hint = "Each of layer 2's 64 filters is 5 x 5 across the 32 maps of layer 1; add one bias per filter."
+    if value == 5 * 5 * 32 * 64:
+        hint = "The weights are right; each of the 64 filters also has a bias."
+    elif value == 5 * 5 * 64 + 64:
+        hint = "A layer-2 filter spans all 32 maps of layer 1, not one channel."
+    expect_equal(got, LAYER_PARAMS["conv2"], "CONV2_PARAMS", hint=hint)
+
+
+@chapter.check("parameter_count", 1, "TOTAL_PARAMS is the number of values in the network's eight variables")
+def total_params(learner):
+    got = learner.value("TOTAL_PARAMS")
+    value = got.item() if np.size(got) == 1 else None
+    total = sum(LAYER_PARAMS.values())
+    weights_only = total - (32 + 64 + 1024 + 10)
+    hint = "Add the four layers' weights and biases: conv1, conv2, the fully connected layer and the output layer."
+    if value == weights_only:
+        hint = "The weights are right; add the biases (one per output of each layer)."
+    elif value == total - LAYER_PARAMS["fc1"]:
+        hint = "The fully connected layer (3136 inputs, 1024 outputs) holds almost all of them."
+    elif value is not None and abs(value - total) / total < 0.02:
+        hint = "Close: check each layer's biases and the output layer (1024 -> 10)."
+    expect_equal(got, total, "TOTAL_PARAMS", hint=hint)

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from checks import reference
 from checks.engine import (Chapter, CheckFailed, Exercise, LearnerError, NotDone, expect_close,
-                           expect_shape, tensor, tensors)
+                           expect_equal, expect_shape, tensor, tensors)
 from tfbook.drawing import rasterise
 
 chapter = Chapter("04", {
@@ -28,9 +28,10 @@ chapter = Chapter("04", {
                "probabilities.",
         "Prediction with dropout off"),
     "prepare": Exercise(
-        "4.3", "MNIST's recipe: crop to the ink, scale the longer side to 20 pixels keeping the "
-               "proportions, then shift so the centre of mass lands in the middle of 28x28. "
-               "tfbook.drawing has a function for it, or write the steps yourself.",
+        "4.3", "MNIST's recipe: crop to the rows and columns that hold ink, resize so the longer "
+               "side is 20 pixels keeping the proportions (tf.image.resize), then paste into a "
+               "black 28x28 frame with the top-left corner at round(14 - centre of mass), row and "
+               "column. To read (or call) a finished version: tfbook.drawing.mnist_preprocess.",
         "MNIST-style preprocessing of a drawing"),
     "plot_probabilities": Exercise(
         "4.4", "plt.subplots() gives a figure and its axes; draw one bar per digit at x = 0..9, "
@@ -41,6 +42,10 @@ chapter = Chapter("04", {
                "with the network's stride and padding, then add layer 1's bias and apply ReLU. No "
                "pooling: the maps stay 28x28.",
         "The first layer's 32 feature maps"),
+    "bigger_canvas": Exercise(
+        "4.6", "Follow the size through the layers: SAME convolutions with stride 1 keep it, each "
+               "2x2 pooling with stride 2 halves it (rounding up). Then multiply height, width and "
+               "layer 2's 64 channels.", "Predict the flattened size for a bigger canvas"),
 })
 
 CENTRE = 14.0  # MNIST's centre of mass, in pixel-index coordinates (tfbook.drawing.MNIST_CENTRE)
@@ -105,8 +110,9 @@ def restore_refuses_incomplete(learner):
     raise CheckFailed(f"restore_params accepted a checkpoint without {left_out} and returned without an "
                       f"error, leaving {left_out} at its initial zeros",
                       expected="an error", got="no error",
-                      hint="Finish the read with .assert_consumed(): it raises when a variable was not "
-                           "found in the checkpoint (.expect_partial() hides exactly this).")
+                      hint="Ask the read's status to confirm the match (.assert_existing_objects_matched() "
+                           "or .assert_consumed()): it raises when a variable was not found in the "
+                           "checkpoint (.expect_partial() hides exactly this).")
 
 
 @chapter.check("restore_checkpoint", 3, "the restored checkpoint reaches the preset's accuracy on the 10,000 test images, as the notebook reports", at_end=True)
@@ -114,6 +120,11 @@ def restored_accuracy(learner):
     from tfbook.data import load_mnist
     from tfbook.manifest import preset
     metrics_file = learner.runs_dir / "ch04" / "metrics.json"
+    if not (learner.runs_dir / "ch03" / "checkpoint").exists():
+        raise NotDone("there was no chapter-03 checkpoint to restore, so nothing after the "
+                          "restore could run",
+                          hint="Make chapter 03's checkpoint first: `python -m checks 03` keeps the "
+                               "one your chapter 03 trains. Then grade chapter 04 again.")
     if not metrics_file.exists():
         raise NotDone("the notebook has not written runs/ch04/metrics.json",
                       hint="Finish exercises 4.1 and 4.2, then run the section that measures the "
@@ -129,6 +140,7 @@ def restored_accuracy(learner):
         raise CheckFailed(str(e)) from None
     images, labels = load_mnist().flat("test")
     accuracy = reference.evaluate(params, images, labels)
+    learner.figures["restored_test_accuracy"] = accuracy  # shown under the grade table
     threshold = preset("03", learner.preset)["min_test_accuracy"]
     if accuracy < threshold:
         raise CheckFailed(
@@ -238,11 +250,20 @@ def prepare_centred(learner):
                                    "that it lands on (14, 14), e.g. with mnist_preprocess.")
 
 
+# Fixed drawings whose longer side is the width, then the height: scaling by one side only
+# (or stretching both to 20) fails one of them on every run, not only when the scribbles say so.
+FIXED_DRAWINGS = {
+    "wide": [[[30, 120], [240, 110], [235, 150]], [[60, 150], [200, 160]]],   # a long, flat stroke
+    "tall": [[[150, 20], [140, 250]], [[140, 40], [120, 70]]],                 # a "1"
+}
+
+
 @chapter.check("prepare", 2, "prepare scales drawings so the ink fills, and stays inside, the central 20x20 box")
 def prepare_in_box(learner):
     rng = _rng()
-    for kind in ("small", "large", "off-centre"):
-        img = _drawing(rng, kind)
+    drawings = [(kind, rasterise(strokes)) for kind, strokes in FIXED_DRAWINGS.items()]
+    drawings += [(kind, _drawing(rng, kind)) for kind in ("small", "large", "off-centre")]
+    for kind, img in drawings:
         got = _prepare(learner, img, f"prepare of a {kind} drawing")
         outside = got.copy()
         outside[BOX[0]:BOX[1], BOX[0]:BOX[1]] = 0
@@ -259,6 +280,15 @@ def prepare_in_box(learner):
             raise CheckFailed(f"prepare of a {kind} drawing leaves the digit too small",
                               expected="a longer side of about 20 pixels", got=f"{extent} pixels",
                               hint="Crop to the ink first, then scale its longer side to 20 pixels.")
+        if kind in FIXED_DRAWINGS:  # the proportions must survive scaling
+            height, width = ink_rows[-1] - ink_rows[0] + 1, ink_cols[-1] - ink_cols[0] + 1
+            rows, cols = np.flatnonzero(img.max(axis=1) > 0.1), np.flatnonzero(img.max(axis=0) > 0.1)
+            drawn_height, drawn_width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+            if abs(np.log((height / width) / (drawn_height / drawn_width))) > np.log(1.6):
+                raise CheckFailed(f"prepare of a {kind} drawing changes its proportions",
+                                  expected=f"about {drawn_height} by {drawn_width}, scaled (rows by columns of ink)",
+                                  got=f"{height} rows by {width} columns of ink",
+                                  hint="Scale both sides by the same factor, the one that makes the longer side 20 pixels.")
 
 
 # --- 4.4 ---------------------------------------------------------------------------------
@@ -342,3 +372,24 @@ def maps_values(learner):
     if np.allclose(got["relu"], np.maximum(conv, 0), atol=1e-4):
         hint = "Add b_conv1 before the ReLU."
     expect_close(got["relu"], relu, "first_layer_maps(...)['relu']", rtol=1e-3, atol=1e-4, hint=hint)
+
+
+# --- 4.6 ---------------------------------------------------------------------------------
+
+@chapter.check("bigger_canvas", 1, "FLAT_SIZE_56 is the flattened size after layer 2 for a 56x56 drawing")
+def bigger_canvas(learner):
+    got = learner.value("FLAT_SIZE_56")
+    x = tf.zeros([1, 56, 56, 1])
+    for channels_in, channels_out in ((1, 32), (32, 64)):  # TensorFlow's own shapes, not a formula
+        x = tf.nn.conv2d(x, tf.zeros([5, 5, channels_in, channels_out]), strides=1, padding="SAME")
+        x = tf.nn.max_pool2d(x, ksize=2, strides=2, padding="SAME")
+    expected = int(np.prod(x.shape[1:]))
+    value = got.item() if np.size(got) == 1 else None
+    hint = "Follow 56 through the two poolings (each halves it), then multiply height, width and layer 2's channels."
+    if value == 7 * 7 * 64:
+        hint = "That is the size for 28x28 drawings: the layers keep working on 56x56, but their maps grow."
+    elif value == 2 * 7 * 7 * 64:
+        hint = "Doubling the side doubles both the height and the width of every map."
+    elif value == 14 * 14 * 32:
+        hint = "Layer 2 has 64 filters, so its block has 64 channels."
+    expect_equal(got, expected, "FLAT_SIZE_56", hint=hint)

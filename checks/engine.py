@@ -80,6 +80,19 @@ def clean_error(text: str) -> str:
     return text.strip()[:300]
 
 
+def traced_message(name: str, error: str) -> str:
+    return (f"`{name}` works eagerly but fails inside tf.function (the training step is traced, "
+            f"so tensors are symbolic there: no .numpy(), no NumPy calls on them, no Python "
+            f"`if` on a tensor's value): {error}")
+
+
+def unknown_batch_spec(tensor):
+    """The TensorSpec of ``tensor`` with its first (batch) dimension unknown."""
+    import tensorflow as tf
+    shape = list(tensor.shape)
+    return tf.TensorSpec([None, *shape[1:]] if shape else [], tensor.dtype)
+
+
 def as_plain(value, name: str):
     """Turn a learner's result into plain numpy (or a dict of it); refuse anything else."""
     if isinstance(value, dict):
@@ -105,6 +118,7 @@ class NamespaceLearner:
 
     def __init__(self, namespace: dict, runs_dir: Path, preset: str):
         self.namespace, self.runs_dir, self.preset = namespace, Path(runs_dir), preset
+        self.figures: dict = {}  # what checks measured, e.g. {"test_accuracy": 0.987}
 
     def _lookup(self, name: str):
         if name not in self.namespace:
@@ -112,18 +126,9 @@ class NamespaceLearner:
         return self.namespace[name]
 
     def call(self, name: str, *args, **kwargs):
-        import tensorflow as tf
-        def convert(a):
-            if not isinstance(a, Arg):
-                return a
-            if a.kind == "tensor":
-                return tf.constant(a.value)
-            if a.kind == "variables":
-                return {k: tf.Variable(v, name=k) for k, v in a.value.items()}
-            return {k: tf.constant(v) for k, v in a.value.items()}
         func = self._lookup(name)
         try:
-            result = func(*map(convert, args), **{k: convert(v) for k, v in kwargs.items()})
+            result = func(*map(self._convert, args), **{k: self._convert(v) for k, v in kwargs.items()})
         except NotImplementedError:
             raise NotDone(f"`{name}` is not written yet (it raises NotImplementedError)") from None
         except CheckFailed:
@@ -131,6 +136,53 @@ class NamespaceLearner:
         except Exception as e:
             raise LearnerError(f"`{name}` raised {type(e).__name__}: {clean_error(e)}") from None
         return as_plain(result, name)
+
+    def fresh_dir(self, label: str = "probe") -> Path:
+        """A new, empty folder for one probe (a checkpoint the grader asks the learner to
+        write, ...): nothing left by an earlier call can be read back by mistake."""
+        import tempfile
+        base = self.runs_dir / "grader-probes"
+        base.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=base))
+
+    def call_traced(self, name: str, *args, **kwargs):
+        """``call``, but the learner's function runs inside a ``tf.function`` traced as the
+        chapter's training step is: tensor arguments with the batch size unknown (None), so
+        ``x.shape[0]`` or a NumPy mask built from a shape fails here as it does in training."""
+        import tensorflow as tf
+        func = self._lookup(name)
+        positions = [i for i, a in enumerate(args) if isinstance(a, Arg) and a.kind == "tensor"]
+        fixed = [self._convert(a) for a in args]
+        fixed_kwargs = {k: self._convert(v) for k, v in kwargs.items()}
+
+        def traced(*batch):
+            full = list(fixed)
+            for i, t in zip(positions, batch):
+                full[i] = t
+            return func(*full, **fixed_kwargs)
+        try:
+            result = tf.function(traced, input_signature=[unknown_batch_spec(fixed[i]) for i in positions])(
+                *[fixed[i] for i in positions])
+        except NotImplementedError as e:
+            if "symbolic" not in str(e):
+                raise NotDone(f"`{name}` is not written yet (it raises NotImplementedError)") from None
+            raise LearnerError(traced_message(name, f"NumPy was handed a symbolic tensor ({clean_error(e)})")) from None
+        except CheckFailed:
+            raise
+        except Exception as e:
+            raise LearnerError(traced_message(name, f"`{name}` raised {type(e).__name__}: {clean_error(e)}")) from None
+        return as_plain(result, name)
+
+    @staticmethod
+    def _convert(a):
+        if not isinstance(a, Arg):
+            return a  # literals: no TensorFlow needed (chapter 02 never imports it)
+        import tensorflow as tf
+        if a.kind == "tensor":
+            return tf.constant(a.value)
+        if a.kind == "variables":
+            return {k: tf.Variable(v, name=k) for k, v in a.value.items()}
+        return {k: tf.constant(v) for k, v in a.value.items()}
 
     def value(self, name: str):
         value = self._lookup(name)
@@ -249,18 +301,31 @@ def expect_shape(got: np.ndarray, expected: tuple, what: str, hint: str = "") ->
 
 def expect_close(got: np.ndarray, expected: np.ndarray, what: str, hint: str = "",
                  rtol: float = 1e-4, atol: float = 1e-4) -> None:
+    """Numbers for scalars ("expected 2.302, got 115.1"), both arrays when small, and the
+    largest difference with its index when large."""
     expect_shape(got, np.shape(expected), what, hint)
     got = np.asarray(got, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
     scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
     if not np.all(np.isfinite(got)):
         raise CheckFailed(f"{what} contains NaN or infinity", hint=hint)
-    if not np.allclose(got, expected, rtol=rtol, atol=atol * scale):
-        worst = np.unravel_index(np.argmax(np.abs(got - expected)), expected.shape) if expected.ndim else ()
+    if np.allclose(got, expected, rtol=rtol, atol=atol * scale):
+        return
+    if expected.ndim == 0:
+        raise CheckFailed(f"{what} is {float(got):.6g}, expected {float(expected):.6g}",
+                          expected=f"{float(expected):.6g}", got=f"{float(got):.6g}", hint=hint)
+    worst = np.unravel_index(np.argmax(np.abs(got - expected)), expected.shape)
+    where = tuple(int(i) for i in worst)
+    difference = float(np.abs(got - expected)[worst])
+    if expected.size <= 12:
         raise CheckFailed(f"{what} has the right shape but different values "
-                          f"(largest difference at index {tuple(int(i) for i in worst)})",
-                          expected=f"{expected[worst]:.6g}" if expected.ndim else f"{float(expected):.6g}",
-                          got=f"{got[worst]:.6g}" if got.ndim else f"{float(got):.6g}", hint=hint)
+                          f"(largest difference {difference:.3g}, at index {where})",
+                          expected=expected, got=got, hint=hint)
+    raise CheckFailed(f"{what} has the right shape but different values: largest difference "
+                      f"{difference:.3g} at index {where}, where {expected[worst]:.6g} was expected "
+                      f"and {got[worst]:.6g} was given; {int(np.sum(~np.isclose(got, expected, rtol=rtol, atol=atol * scale)))}"
+                      f" of {expected.size} values differ",
+                      expected=f"{expected[worst]:.6g} at {where}", got=f"{got[worst]:.6g}", hint=hint)
 
 
 def expect_equal(got, expected, what: str, hint: str = "") -> None:
@@ -277,11 +342,27 @@ def _plain_equal(a, b) -> bool:
     return False
 
 
+def exercise_scores(results: list[Result]) -> dict[str, dict]:
+    """Per exercise, in order: number, earned, points, and passed (every check passed).
+
+    The one place that decides which exercises passed; reports, `make book`, `tfbook list`
+    and class grading all read it from here (or from the JSON written from it)."""
+    scores: dict[str, dict] = {}
+    for r in results:
+        row = scores.setdefault(r.exercise, {"number": r.number, "earned": 0, "points": 0,
+                                             "passed": True})
+        row["earned"] += r.earned
+        row["points"] += r.points
+        row["passed"] &= r.passed
+    return scores
+
+
 def summary(results: list[Result]) -> dict:
+    scores = exercise_scores(results)
     return {"earned": sum(r.earned for r in results), "points": sum(r.points for r in results),
-            "exercises": sorted({r.exercise for r in results}),
-            "exercises_passed": sorted({r.exercise for r in results} -
-                                       {r.exercise for r in results if not r.passed})}
+            "exercises": list(scores),
+            "exercises_passed": [e for e, row in scores.items() if row["passed"]],
+            "by_exercise": scores}
 
 
 def results_json(chapter: str, results: list[Result], **extra) -> dict:

@@ -9,8 +9,8 @@ that runs past its limit fails every exercise not yet scored, with the reason.
 """
 from __future__ import annotations
 
-import importlib
 import os
+import shutil
 import re
 import subprocess
 import tempfile
@@ -24,15 +24,13 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from checks.engine import (Arg, Chapter, CheckFailed, LearnerError, NotDone, Result, Stopped,
-                           as_plain, clean_error)
+                           as_plain, clean_error, results_json, traced_message)
+from checks.registry import load_chapter_checks
+from tfbook.manifest import active_preset_name, load_book, preset as preset_settings
+from tfbook.paths import runs_root
 
 CHECK_CELL = re.compile(r"""^\s*check\(\s*["'](\w+)["']\s*\)\s*$""", re.MULTILINE)
 PROBE_TIMEOUT_S = 120
-
-
-def load_chapter_checks(chapter_id: str) -> Chapter:
-    module = importlib.import_module(f"checks.ch{str(chapter_id).zfill(2)}")
-    return module.chapter
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
@@ -52,6 +50,7 @@ class KernelLearner:
         self.client, self.runs_dir, self.scratch = client, Path(runs_dir), Path(scratch)
         self.preset = preset
         self.calls = 0
+        self.figures: dict = {}  # what checks measured, e.g. {"test_accuracy": 0.987}
 
     def _run(self, code: str, what: str) -> None:
         cell = nbformat.v4.new_code_cell(code)
@@ -65,12 +64,6 @@ class KernelLearner:
         for out in cell.outputs:
             if out.get("output_type") == "error":
                 ename, evalue = out.get("ename", ""), out.get("evalue", "")
-                if ename == "NotImplementedError" and "is still ..." in evalue:
-                    raise NotDone(f"`{what}` is still `...`: replace it with your value")
-                if ename == "NotImplementedError":
-                    raise NotDone(f"`{what}` is not written yet (it raises NotImplementedError)")
-                if ename == "NameError" and f"'{what}'" in evalue:
-                    raise NotDone(f"`{what}` is not defined", hint="Run the exercise's cell first.")
                 raise LearnerError(f"`{what}` raised {ename}: {clean_error(evalue)}")
 
     def _send(self, args: tuple, kwargs: dict) -> tuple[Path, list, dict]:
@@ -102,32 +95,61 @@ class KernelLearner:
         except ValueError:  # object arrays need pickle: the result was not numbers
             raise CheckFailed(f"`{what}` returned something that is not a tensor of numbers",
                               hint="Return a tf.Tensor (or a number), not another kind of object.") from None
+        status = str(data.pop(STATUS_KEY, "")) if STATUS_KEY in data else ""
+        if status in NOT_DONE:
+            raise NotDone(NOT_DONE[status].format(name=what),
+                          hint="Run the exercise's cell first." if status == "undefined" else "")
         if "r" in data:
             return as_plain(data["r"], what)
         return {k[2:]: as_plain(v, what) for k, v in data.items()}
 
     def call(self, name: str, *args, **kwargs):
+        return self._call(name, args, kwargs, traced=False)
+
+    def fresh_dir(self, label: str = "probe") -> Path:
+        """A new, empty folder for one probe, outside the notebook's runs folder."""
+        return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.scratch))
+
+    def call_traced(self, name: str, *args, **kwargs):
+        """``call``, but the learner's function runs inside a ``tf.function`` (as in training)."""
+        try:
+            return self._call(name, args, kwargs, traced=True)
+        except LearnerError as e:
+            raise LearnerError(traced_message(name, e.message)) from None
+
+    def _call(self, name: str, args: tuple, kwargs: dict, traced: bool):
         self.calls += 1
         inp, arg_specs, kw_specs = self._send(args, kwargs)
         out = self.scratch / f"out{self.calls}.npz"
         code = PROBE_TEMPLATE.format(inp=str(inp), out=str(out), args=arg_specs, kwargs=kw_specs,
-                                     call=f"{name}(*_args, **_kwargs)")
+                                     name=name, traced=traced, status=STATUS_KEY)
         self._run(code, name)
         return self._receive(out, name)
 
     def value(self, name: str):
         self.calls += 1
         out = self.scratch / f"out{self.calls}.npz"
-        code = VALUE_TEMPLATE.format(out=str(out), name=name)
+        code = VALUE_TEMPLATE.format(out=str(out), name=name, status=STATUS_KEY)
         self._run(code, name)
         return self._receive(out, name)
 
 
 # Runs inside the learner's kernel; it only moves numbers in and out (the checks run here).
+# "Not written yet" travels back as a status in the result file, not as the text of an error:
+# a learner can only forge a status that costs them the check.
+STATUS_KEY = "__tfbook_status__"
+NOT_DONE = {
+    "undefined": "`{name}` is not defined",
+    "not_implemented": "`{name}` is not written yet (it raises NotImplementedError)",
+    "ellipsis": "`{name}` is still `...`: replace it with your value",
+}
+
 PROBE_TEMPLATE = '''
 def _tfbook_probe():
     import numpy as _np
-    import tensorflow as _tf
+    if "{name}" not in globals():
+        _np.savez({out!r}, **{{"{status}": _np.asarray("undefined")}})
+        return
     with _np.load({inp!r}, allow_pickle=False) as _f:
         _data = {{_k: _f[_k] for _k in _f.files}}
     def _arg(_spec):
@@ -140,9 +162,29 @@ def _tfbook_probe():
         if _kind == "variables":
             return {{_k: _tf.Variable(_v, name=_k) for _k, _v in _part.items()}}
         return {{_k: _tf.constant(_v) for _k, _v in _part.items()}}
+    if {traced} or _data:  # TensorFlow only when tensors travel (chapter 02 sends strings)
+        import tensorflow as _tf
     _args = [_arg(_s) for _s in {args!r}]
     _kwargs = {{_k: _arg(_s) for _k, _s in {kwargs!r}.items()}}
-    _result = {call}
+    _func = globals()["{name}"]
+    _positions = [_i for _i, _s in enumerate({args!r}) if _s[0] == "tensor"]
+    try:
+        if {traced}:  # traced as the training step is: the batch size unknown
+            def _traced(*_batch):
+                _full = list(_args)
+                for _i, _t in zip(_positions, _batch):
+                    _full[_i] = _t
+                return _func(*_full, **_kwargs)
+            _spec = [_tf.TensorSpec([None, *_args[_i].shape[1:]] if _args[_i].shape.rank else [],
+                                    _args[_i].dtype) for _i in _positions]
+            _result = _tf.function(_traced, input_signature=_spec)(*[_args[_i] for _i in _positions])
+        else:
+            _result = _func(*_args, **_kwargs)
+    except NotImplementedError as _e:
+        if "symbolic" in str(_e):
+            raise TypeError(f"NumPy was handed a symbolic tensor ({{_e}})") from None
+        _np.savez({out!r}, **{{"{status}": _np.asarray("not_implemented")}})
+        return
     if isinstance(_result, dict):
         _np.savez({out!r}, **{{"d/" + str(_k): _np.asarray(_v) for _k, _v in _result.items()}})
     else:
@@ -154,9 +196,12 @@ del _tfbook_probe
 VALUE_TEMPLATE = '''
 def _tfbook_value():
     import numpy as _np
-    if {name} is Ellipsis:
-        raise NotImplementedError("{name} is still ...")
-    _np.savez({out!r}, r=_np.asarray({name}))
+    if "{name}" not in globals():
+        _np.savez({out!r}, **{{"{status}": _np.asarray("undefined")}})
+    elif globals()["{name}"] is Ellipsis:
+        _np.savez({out!r}, **{{"{status}": _np.asarray("ellipsis")}})
+    else:
+        _np.savez({out!r}, r=_np.asarray(globals()["{name}"]))
 _tfbook_value()
 del _tfbook_value
 '''
@@ -171,13 +216,86 @@ class Grade:
     seconds: float
     stopped: str = ""
     cell_errors: list[str] = field(default_factory=list)
-    executed: nbformat.NotebookNode | None = None  # the notebook with its outputs
+    missing: list[str] = field(default_factory=list)   # what the chapter needs and did not find
+    figures: dict = field(default_factory=dict)        # what the checks measured (accuracy, ...)
+    executed: nbformat.NotebookNode | None = None      # the notebook with its outputs
+
+    def to_json(self, **extra) -> dict:
+        """The one JSON shape of a grade (progress files, `make book`, class grading)."""
+        return results_json(self.chapter, self.results, notebook=self.notebook, preset=self.preset,
+                            seconds=round(self.seconds, 1), stopped=self.stopped,
+                            cell_errors=self.cell_errors, missing=self.missing,
+                            figures=self.figures, **extra)
+
+
+def missing_needs(chapter_id: str, source: Path) -> list[str]:
+    """One message per ``runs/...`` need of the chapter (book.toml) missing from ``source``,
+    naming the chapter and the command that makes it."""
+    book = load_book()
+    missing = []
+    for need in book.chapter(chapter_id).needs:
+        origin = Path(source) / need.removeprefix("runs/")
+        if not need.startswith("runs/") or origin.exists():
+            continue  # other needs (e.g. "mnist") are found or fetched by the data loader
+        maker = next((c for c in book.chapters if need in c.produces), None)
+        how = (f"chapter {maker.id} ({maker.title}) makes it: run `python -m checks {maker.id}` "
+               f"(it keeps what your chapter {maker.id} notebook makes), or run chapter {maker.id} "
+               "to the end in Jupyter") if maker else "no chapter in book.toml produces it"
+        missing.append(f"chapter {chapter_id} needs {need}, and {origin} does not exist; {how}; "
+                       f"then grade chapter {chapter_id} again")
+    return missing
+
+
+def provide_needs(chapter_id: str, runs_dir: Path, source: Path) -> list[str]:
+    """Copy what the chapter needs from other chapters (book.toml's ``needs``) read-only from
+    ``source`` (the learner's own runs folder) into the grading run's ``runs_dir``; return
+    ``missing_needs``."""
+    missing = missing_needs(chapter_id, source)
+    for need in load_book().chapter(chapter_id).needs:
+        relative = need.removeprefix("runs/")
+        origin, target = Path(source) / relative, Path(runs_dir) / relative
+        if not need.startswith("runs/") or not origin.exists() or origin.resolve() == target.resolve():
+            continue
+        if origin.is_dir():
+            shutil.copytree(origin, target, dirs_exist_ok=True)
+            copied = [p for p in target.rglob("*") if p.is_file()]
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, target)
+            copied = [target]
+        for path in copied:  # read-only: grading must not change the learner's artifacts
+            path.chmod(0o444)
+    return missing
+
+
+def keep_products(chapter_id: str, runs_dir: Path, destination: Path) -> list[str]:
+    """Copy what the graded notebook made (book.toml's ``produces``) into ``destination``."""
+    kept = []
+    for product in load_book().chapter(chapter_id).produces:
+        relative = product.removeprefix("runs/")
+        origin, target = Path(runs_dir) / relative, Path(destination) / relative
+        if not origin.exists() or origin.resolve() == target.resolve():
+            continue
+        if target.is_dir():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if origin.is_dir():
+            shutil.copytree(origin, target)
+        else:
+            shutil.copy2(origin, target)
+        kept.append(product)
+    return kept
 
 
 def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None,
-                   cell_timeout: int | None = None, keep_runs: Path | None = None) -> Grade:
-    """Execute ``notebook`` in a fresh kernel and score every check of the chapter."""
-    from tfbook.manifest import active_preset_name, preset as preset_settings
+                   cell_timeout: int | None = None, keep_runs: Path | None = None,
+                   needs_from: Path | None = None, keep_in: Path | None = None) -> Grade:
+    """Execute ``notebook`` in a fresh kernel and score every check of the chapter.
+
+    ``keep_runs``: run in this runs folder instead of a fresh temporary one (``make book``).
+    ``needs_from``: where the chapter's needs are copied from (default: the learner's runs/).
+    ``keep_in``: copy what the notebook produced there afterwards (``python -m checks``).
+    """
     chapter_id = str(chapter_id).zfill(2)
     chapter = load_chapter_checks(chapter_id)
     preset = preset or active_preset_name()
@@ -191,6 +309,7 @@ def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None
         scratch = Path(tmp) / "scratch"
         runs_dir.mkdir(parents=True, exist_ok=True)
         scratch.mkdir()
+        missing = provide_needs(chapter_id, runs_dir, needs_from or runs_root())
         env = dict(os.environ, TFBOOK_RUNS=str(runs_dir), TFBOOK_PRESET=preset,
                    TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
@@ -231,8 +350,7 @@ def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None
                     break
                 for out in cell.get("outputs", []):
                     if out.get("output_type") == "error":
-                        cell_errors.append(f"cell {index + 1}: {out.get('ename')}: "
-                                           f"{str(out.get('evalue', ''))[:200]}")
+                        cell_errors.append(cell_error(index, cell.source, out))
                 match = CHECK_CELL.search(cell.source)
                 if match and match.group(1) in chapter.exercises:
                     score(match.group(1), at_end=False)
@@ -242,10 +360,22 @@ def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None
                 score(exercise, at_end=False)
             for exercise in chapter.exercises:
                 score(exercise, at_end=True)
+        if keep_in is not None and keep_runs is None:
+            keep_products(chapter_id, runs_dir, keep_in)
 
     ordered = [results[c.id] for c in chapter.checks]
     return Grade(chapter_id, str(notebook), preset, ordered, time.monotonic() - started,
-                 stopped, cell_errors, nb)
+                 stopped, cell_errors, missing, dict(learner.figures), nb)
+
+
+def cell_error(index: int, source: str, output: dict) -> str:
+    """``cell 12 (`history = train(...)`): ValueError: ...``: enough to find the cell."""
+    first = next((line.strip() for line in source.splitlines()
+                  if line.strip() and not line.strip().startswith("#")), "")
+    if len(first) > 60:
+        first = first[:57] + "..."
+    return (f"cell {index + 1} (`{first}`): {output.get('ename')}: "
+            f"{clean_error(str(output.get('evalue', '')))[:200]}")
 
 
 def _run_check(chapter: Chapter, check, learner) -> Result | str:

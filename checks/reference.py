@@ -64,13 +64,14 @@ def checkpoint_prefix(path: str | Path) -> str:
             return str(index[-1].with_suffix(""))
         raise CheckpointProblem(
             f"no checkpoint in {path}. Produce one by running chapter 03 to the end "
-            "(`make book`, or run all cells of chapters/03_cnn_training.ipynb).")
+            "(run all cells of chapters/03_cnn_training.ipynb, or `python -m checks 03`, which keeps the "
+            "checkpoint your notebook trains).")
     if path.suffix == ".index" or ".data-" in path.name:
         return str(path.with_name(path.name.split(".index")[0].split(".data-")[0]))
     if not Path(str(path) + ".index").exists():
         raise CheckpointProblem(
             f"no checkpoint at {path} (looked for {path}.index). Produce one by running "
-            "chapter 03 to the end (`make book`, or run all cells of chapters/03_cnn_training.ipynb).")
+            "chapter 03 to the end (run all cells of chapters/03_cnn_training.ipynb, or `python -m checks 03`).")
     return str(path)
 
 

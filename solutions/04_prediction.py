@@ -18,22 +18,29 @@
 # * why a drawing must be normalised the way MNIST's digits were (crop, scale, centre), and
 #   how much that buys;
 # * why prediction uses `keep_prob` 1.0, and how to read the ten probabilities;
-# * what the first convolutional layer computes for one image, before and after bias + ReLU.
+# * what the first convolutional layer computes for one image, before and after bias + ReLU,
+#   and why the fully connected layer ties the network to 28x28 images.
 #
-# **How the exercises work.** Five exercises (4.1 to 4.5) each ask you to fill in one
-# function, marked `raise NotImplementedError`. Run the `check("...")` cell under each one for
-# immediate feedback. The grade that counts comes from a terminal: `python -m checks 04` runs
+# **How the exercises work.** Six exercises (4.1 to 4.6) each ask you to fill in one
+# function or value, marked `raise NotImplementedError` or `...`. Run the `check("...")`
+# cell under each one for immediate feedback. The grade that counts comes from a terminal: `python -m checks 04` runs
 # this notebook in a fresh kernel and calls your functions with inputs it picks itself.
 # `tfbook hint 04 NAME` repeats an exercise's hint.
 #
-# **Before you start** you need chapter 03's checkpoint in `runs/ch03/checkpoint/`: run
-# chapter 03 to the end, or `make book` from a terminal.
+# **Before you start** you need the checkpoint your chapter 03 trained, in
+# `runs/ch03/checkpoint/`: run chapter 03 to the end, or `python -m checks 03` from a terminal
+# (grading chapter 03 keeps the checkpoint your notebook trains). `make book` keeps its
+# reference runs apart, in `build/runs/`.
 
 # %% [markdown]
 # ## Setup
 
 # %%
+import tfbook  # first: in a notebook it imports TensorFlow without its start-up log lines
+
 import json
+import time
+from pathlib import Path
 
 import ipywidgets
 import matplotlib.pyplot as plt
@@ -42,10 +49,9 @@ import tensorflow as tf
 from IPython.display import display
 from matplotlib.figure import Figure
 
-import tfbook
 from tfbook.canvas import DigitCanvas
 from tfbook.data import load_mnist
-from tfbook.drawing import EMPTY_MESSAGE, load_sample_drawings, mnist_preprocess
+from tfbook.drawing import EMPTY_MESSAGE, load_sample_drawings
 from checks import checker
 
 settings = tfbook.preset("04")
@@ -78,8 +84,8 @@ class CheckpointMismatch(BookError):
 #
 # A checkpoint holds numbers, not code: to use the trained network we need its forward pass
 # again. The cell below is chapter 03's model, unchanged (the same low-level ops, the same
-# variable names), plus `new_params()`, which makes the eight variables with the right shapes
-# and placeholder values (zeros) for the checkpoint to overwrite.
+# variable names), plus `new_params`, a function that makes the eight variables with the
+# right shapes and placeholder values (zeros) for the checkpoint to overwrite.
 
 # %%
 PARAM_SHAPES = {
@@ -133,9 +139,9 @@ def forward(x, params, keep_prob):
 #
 # | TensorFlow 1 (the post) | TensorFlow 2 (this chapter) |
 # |---|---|
-# | rebuild the graph, then `saver = tf.train.Saver()` | `params = new_params()` (same names, same shapes) |
-# | `saver.restore(sess, path)` | `tf.train.Checkpoint(**params).read(prefix).assert_consumed()` |
-# | `sess.run(y_conv, feed_dict={x: img, keep_prob: 1.0})` | `tf.nn.softmax(forward(img, params, keep_prob=1.0)["logits"])` |
+# | rebuild the graph, then `saver = tf.train.Saver()` | fresh variables with the same names and shapes (`new_params`) |
+# | `saver.restore(sess, path)` | a `tf.train.Checkpoint` of those variables, read from the prefix (Exercise 4.1) |
+# | `sess.run(y_conv, feed_dict={x: img, keep_prob: 1.0})` | call `forward` as a plain function, then softmax (Exercise 4.2) |
 # | `sess.run(h_conv1, feed_dict=...)` for the feature maps | call the layer's ops directly: the tensors are plain values |
 # | `IPython.notebook.kernel.execute(...)` from the canvas's JavaScript | an anywidget (`DigitCanvas`) syncing its strokes to the kernel |
 
@@ -148,37 +154,44 @@ def find_checkpoint():
         raise CheckpointMissing(
             f"no checkpoint in {directory}. Chapter 04 restores what chapter 03 trained: run "
             "chapter 03 to the end (its training section saves the checkpoint), or run "
-            "`make book` in a terminal at the project root.")
+            "`python -m checks 03` in a terminal at the project root (it keeps the checkpoint "
+            "your chapter 03 trains).")
     return str(found[-1].with_suffix(""))
 
 
 prefix = find_checkpoint()
-print("checkpoint prefix:", prefix)
+# whose network this is: your chapter 03's (runs/), or make book's reference run (build/runs/)
+made = time.strftime("%Y-%m-%d %H:%M", time.localtime(Path(prefix + ".index").stat().st_mtime))
+print(f"restoring the checkpoint {prefix} (written {made})")
 for key, shape in tf.train.list_variables(prefix):
     print(f"  {key:45} {shape}")
 
 # %% [markdown]
 # To restore, build variables with the same names, wrap them in a `tf.train.Checkpoint` the
-# same way, and call `.read(prefix)`: every variable whose name is found in the checkpoint
-# gets the stored value, provided the shape fits. `.read()` returns a *status* that
-# can verify the match: `.assert_consumed()` raises if any of your variables found nothing in
-# the checkpoint, or if the checkpoint holds values nothing asked for. Without it a typo in a
-# name leaves that variable at its initial zeros, and the network quietly predicts garbage.
-# (`.expect_partial()` is the opposite: it silences the warnings about unused values, for when
-# you only want part of a checkpoint.)
+# same way as when saving (chapter 03's example, `tf.train.Checkpoint(step=counter,
+# w=weights)`, would need variables for `step` and `w` again), and call `.read(prefix)`: every
+# variable whose name is found in the checkpoint gets the stored value, provided the shape
+# fits. `.read()` returns a *status* that can verify the match.
+# `.assert_existing_objects_matched()` raises if any of your variables found nothing in the
+# checkpoint; `.assert_consumed()` is stricter and also raises if the checkpoint holds
+# values nothing asked for (a checkpoint written with `save()` rather than `write()` holds
+# one more, its `save_counter`). Without a check, a typo in a name leaves that variable at
+# its initial zeros, and the network quietly predicts garbage. (`.expect_partial()` is the
+# opposite: it silences the warnings about unused values, for when you only want part of a
+# checkpoint.)
 #
 # ### Exercise 4.1: restore_checkpoint
 #
-# Write `restore_params(prefix)`: make fresh variables with `new_params()`, restore them from
-# the checkpoint at `prefix` (a string), make sure every variable was matched, and return the
-# dict. Use the `prefix` you are given, not a path of your own: the check gives your function
-# checkpoints it wrote itself.
+# Write `restore_params(prefix)`: restore the eight variables of the model from the
+# checkpoint at `prefix` (a string), make sure every variable was matched, and return them
+# in a dict like the one `new_params` makes. Use the `prefix` you are given, not a path of
+# your own: the check gives your function checkpoints it wrote itself.
 
 # %%
 def restore_params(prefix):
     ### BEGIN SOLUTION
     params = new_params()
-    tf.train.Checkpoint(**params).read(str(prefix)).assert_consumed()
+    tf.train.Checkpoint(**params).read(str(prefix)).assert_existing_objects_matched()
     return params
     ### END SOLUTION
 
@@ -224,9 +237,8 @@ print({name: tuple(v.shape) for name, v in params.items()})
 #
 # ### Exercise 4.2: predict
 #
-# Write `predict_probabilities(params, images)`: run `forward` on a batch of images (rows of
-# 784 pixels, or (N, 28, 28) images) with dropout off, and return the `(N, 10)` softmax
-# probabilities.
+# Write `predict_probabilities(params, images)`: the network's `(N, 10)` probabilities for a
+# batch of images (rows of 784 pixels, or (N, 28, 28) images), the same answer on every call.
 
 # %%
 def predict_probabilities(params, images):
@@ -286,8 +298,9 @@ print(f"most frequent mistake: {errors.max()} times a {true_digit} taken for a {
 fig, ax = plt.subplots(figsize=(5, 4.5))
 image = ax.imshow(errors, cmap="Reds")
 for (row, col), count in np.ndenumerate(confusion):
+    dark = image.norm(errors[row, col]) > 0.55   # white numbers on the darkest reds, black elsewhere
     ax.text(col, row, str(count), ha="center", va="center", fontsize=7,
-            color="grey" if row == col else "black")
+            color="grey" if row == col else ("white" if dark else "black"))
 ax.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true digit",
        title="Test set: where the mistakes are")
 fig.colorbar(image, ax=ax, label="mistakes")
@@ -329,8 +342,9 @@ print(f"{len(samples)} sample drawings, digits {sorted(set(labels.tolist()))}")
 
 
 # %%
-# extra code: the three steps of MNIST's normalisation, one by one, on a sample drawing
+# extra code: where is the ink of a sample drawing, and where is its centre of mass?
 def centre_of_mass(img):
+    """The mean row and column of the image, each pixel weighted by its ink."""
     rows, cols = np.indices(img.shape)
     return float((rows * img).sum() / img.sum()), float((cols * img).sum() / img.sum())
 
@@ -339,25 +353,49 @@ example = raw[list(labels).index(7)]
 ink_rows, ink_cols = np.flatnonzero(example.max(axis=1)), np.flatnonzero(example.max(axis=0))
 print(f"ink rows {ink_rows[0]}-{ink_rows[-1]}, columns {ink_cols[0]}-{ink_cols[-1]}; "
       "centre of mass (row, col) = ({:.1f}, {:.1f})".format(*centre_of_mass(example)))
-print("after mnist_preprocess: centre of mass = ({:.1f}, {:.1f})".format(*centre_of_mass(mnist_preprocess(example))))
 
 # %% [markdown]
-# `tfbook.drawing.mnist_preprocess(img28)` does MNIST's three steps: crop to the ink, scale
-# the longer side to 20 pixels, and shift so that the centre of mass lands on pixel (14, 14).
-# It also makes sure the digit stays inside the central 20x20 box (a lopsided 7 centred by
-# mass could otherwise poke out), and raises `ValueError` for an empty drawing.
+# Read the numbers as MNIST's recipe would. This 7's ink spans the rows and columns printed
+# above: *cropping* keeps only that box. Its longer side must then become 20 pixels, so a
+# box of 10 by 8 pixels would be *scaled* by 2 to 20 by 16 (keep the proportions; a resize
+# such as `tf.image.resize` does it). Finally the scaled digit is pasted into a black 28x28
+# frame so that its *centre of mass* lands on pixel (14, 14): if the scaled digit's own centre
+# of mass is at (9.6, 7.2), its top-left corner goes to row 14 - 9.6 = 4.4, rounded to 4, and
+# column 14 - 7.2 = 6.8, rounded to 7. A lopsided digit (a 7 is heavier at the top) can poke
+# out of the central 20x20 box when centred by mass; shrinking it a little until it fits
+# keeps every stroke in the picture.
 #
 # ### Exercise 4.3: prepare
 #
 # Write `prepare(img28)`: turn a raw (28, 28) drawing (white ink on black, values in [0, 1])
-# into the network's input, a (28, 28) float32 image normalised like MNIST's digits. Call
-# `mnist_preprocess`, or write the crop, scale and centre steps yourself; the check draws
-# digits of its own, off-centre, small and large, and measures where your result puts them.
+# into the network's input, a (28, 28) float32 image normalised like MNIST's digits, with the
+# three steps above. Raise `ValueError` for a drawing without ink (the live prediction below
+# relies on it). The check draws digits of its own, off-centre, small and large, and
+# measures where your result puts them.
 
 # %%
 def prepare(img28):
     ### BEGIN SOLUTION
-    return mnist_preprocess(np.asarray(img28, dtype=np.float32))
+    img = np.clip(np.asarray(img28, dtype=np.float32), 0, 1)
+    ink_rows, ink_cols = np.flatnonzero(img.max(axis=1) > 0), np.flatnonzero(img.max(axis=0) > 0)
+    if ink_rows.size == 0:
+        raise ValueError(EMPTY_MESSAGE)
+    crop = img[ink_rows[0]:ink_rows[-1] + 1, ink_cols[0]:ink_cols[-1] + 1]   # 1. crop to the ink
+    scale = 20 / max(crop.shape)                                              # 2. longer side: 20
+    while True:
+        height, width = (max(1, round(side * scale)) for side in crop.shape)
+        digit = tf.image.resize(crop[..., None], (height, width), antialias=True).numpy()[..., 0]
+        digit = np.clip(digit, 0, 1)
+        rows, cols = np.indices(digit.shape)                                  # 3. centre of mass
+        top = round(14 - (rows * digit).sum() / digit.sum())
+        left = round(14 - (cols * digit).sum() / digit.sum())
+        if (4 <= top <= 24 - height and 4 <= left <= 24 - width) or scale < 0.2:
+            break
+        scale *= 0.97  # it would poke out of the central 20x20 box: shrink it a little
+    top, left = min(max(top, 4), 24 - height), min(max(left, 4), 24 - width)
+    out = np.zeros((28, 28), np.float32)
+    out[top:top + height, left:left + width] = digit
+    return out
     ### END SOLUTION
 
 
@@ -366,6 +404,8 @@ check("prepare")
 
 # %%
 prepared = np.stack([prepare(img) for img in raw])
+print("the 7 after prepare: centre of mass (row, col) = ({:.1f}, {:.1f})".format(
+    *centre_of_mass(prepare(example))))
 
 # %%
 # extra code: before and after, for one drawing of each digit
@@ -418,7 +458,7 @@ def top_k(probs, k=3):
 def show_live(pixels):
     try:
         probs = predict_probabilities(params, prepare(pixels)[None]).numpy()[0]
-    except ValueError:  # an empty canvas: mnist_preprocess refuses it
+    except ValueError:  # an empty canvas: prepare refuses it
         live.value = "draw a digit"
         return
     except NotImplementedError:
@@ -434,16 +474,17 @@ display(ipywidgets.HBox([canvas, live]))
 
 # %% [markdown]
 # Then run the next cell: it takes your drawing from the canvas. If the canvas is empty (for
-# example when the notebook runs unattended, or when it is graded), it takes one of the
-# sample drawings instead, so that everything below still runs. Re-run it after each new
-# drawing.
+# example when the notebook runs unattended, or when it is graded), it takes the sample
+# drawing the network is least sure about instead, so that everything below still runs and
+# has more than one probability to show. Re-run it after each new drawing.
 
 # %%
 if canvas.strokes:
     drawing, drawn_by = canvas.pixels(), "the canvas"
-else:
-    sample = next(s for s in samples if s.name == "digit3_0")
-    drawing, drawn_by = sample.pixels(), f"the sample drawing {sample.name}"
+else:  # the sample whose most likely digit gets the lowest probability
+    least_sure = int(predict_probabilities(params, prepared).numpy().max(axis=1).argmin())
+    sample = samples[least_sure]
+    drawing, drawn_by = sample.pixels(), f"the sample drawing {sample.name}, the one the network is least sure about"
 x_drawing = prepare(drawing)
 probs = predict_probabilities(params, x_drawing[None]).numpy()[0]
 print(f"from {drawn_by}: predicted={int(probs.argmax())} p={probs.max():.3f}")
@@ -534,39 +575,83 @@ maps = first_layer_maps(params, x_drawing)
 print({name: tuple(m.shape) for name, m in maps.items()})
 
 
+# %% [markdown]
+# All 32 maps below share one colour scale, so a map that looks faint really responds less
+# than a bright one. The convolution alone is drawn on a diverging scale centred on zero
+# (red positive, blue negative, white zero); after ReLU nothing is negative, so black is
+# zero and white the strongest response of any map.
+
 # %%
-# extra code: a grid of 32 grey images
-def show_grid(images, title, path=None, cmap="gray"):
-    fig, axes = plt.subplots(4, 8, figsize=(8, 4.4))
+# extra code: a grid of 32 images on one colour scale, with a colour bar
+def show_grid(images, title, path=None, cmap="gray", symmetric=False, label="value"):
+    images = np.asarray(images)
+    top = float(np.abs(images).max()) or 1.0
+    limits = dict(vmin=-top, vmax=top) if symmetric else dict(vmin=0.0, vmax=top)
+    fig, axes = plt.subplots(4, 8, figsize=(8.8, 4.4))
     for ax, image in zip(axes.flat, images):
-        ax.imshow(image, cmap=cmap)
+        shown = ax.imshow(image, cmap=cmap, **limits)
         ax.axis("off")
+    fig.colorbar(shown, ax=axes, shrink=0.8, label=label)
     fig.suptitle(title)
     if path:
         fig.savefig(path, dpi=80, bbox_inches="tight")
     plt.show()
 
 
-show_grid(np.moveaxis(maps["conv"].numpy()[0], -1, 0), "Layer 1, 32 feature maps: the convolution alone")
-show_grid(np.moveaxis(maps["relu"].numpy()[0], -1, 0), "After + bias and ReLU",
-          tfbook.run_dir("04") / "feature_maps.png")
+show_grid(np.moveaxis(maps["conv"].numpy()[0], -1, 0), "Layer 1, 32 feature maps: the convolution alone",
+          cmap="RdBu_r", symmetric=True, label="response")
+show_grid(np.moveaxis(maps["relu"].numpy()[0], -1, 0), "After + bias and ReLU (one scale for all maps)",
+          tfbook.run_dir("04") / "feature_maps.png", label="response after ReLU")
 
 # %% [markdown]
-# Each map is the drawing seen through one filter. Here are the 32 learned filters themselves
-# (grey is zero, light positive, dark negative). Many look like small edge or stroke
-# detectors at different angles: a map lights up where the drawing has an edge of that
-# orientation, and ReLU keeps only those places.
+# Each map is the drawing seen through one filter. Here are the 32 learned filters themselves,
+# on the same kind of diverging scale: white is a weight of zero, red positive, blue
+# negative, and the colour bar says how large. Many look like small edge or stroke detectors
+# at different angles: a map lights up where the drawing has an edge of that orientation,
+# and ReLU keeps only those places.
 
 # %%
 filters = params["W_conv1"].numpy()[:, :, 0, :]   # (5, 5, 32)
-show_grid(np.moveaxis(filters, -1, 0), "The 32 learned 5x5 filters of layer 1", cmap="RdGy_r")
+show_grid(np.moveaxis(filters, -1, 0), "The 32 learned 5x5 filters of layer 1", cmap="RdBu_r",
+          symmetric=True, label="weight")
+
+# %% [markdown]
+# ## Why the drawing must be 28x28
+#
+# Nothing in layers 1 and 2 depends on the size of the picture: a filter slides over any
+# image, and pooling halves any size (rounding up). A 30x30 image, for example, would give
+# 30x30 maps in layer 1, 15x15 after pooling, and 8x8 after the second pooling. The fully
+# connected layer is different: `W_fc1` has one row per number of the flattened block, so
+# it fixes the size of the block, and through it the size of the input.
+#
+# ### Exercise 4.6: bigger_canvas
+#
+# Before running the cell after the check, predict: if the canvas produced 56x56 drawings
+# (and the convolution and pooling layers stayed as they are), how many numbers would the
+# flattened block after layer 2's pooling hold per image? Set `FLAT_SIZE_56` to it.
+
+# %%
+### BEGIN SOLUTION
+FLAT_SIZE_56 = (56 // 2 // 2) * (56 // 2 // 2) * 64
+### END SOLUTION
+
+# %%
+check("bigger_canvas")
+
+# %%
+big = tf.zeros([1, 56, 56, 1])
+h_pool2 = max_pool_2x2(conv_layer(max_pool_2x2(conv_layer(big, params["W_conv1"], params["b_conv1"])),
+                                  params["W_conv2"], params["b_conv2"]))
+flat_size = int(np.prod(h_pool2.shape[1:]))
+print(f"56x56 input -> h_pool2 {tuple(h_pool2.shape)} -> {flat_size:,} numbers per image; "
+      f"W_fc1 expects {params['W_fc1'].shape[0]:,}")
 
 # %% [markdown]
 # ## Summary
 #
 # * A checkpoint stores variables' values under names; `tf.train.Checkpoint(**params).read(prefix)`
-#   puts them back into variables of the same names, and `.assert_consumed()` proves that
-#   every variable was matched.
+#   puts them back into variables of the same names, and `.assert_existing_objects_matched()`
+#   proves that every variable was matched.
 # * Always measure a restored model before using it: the same test accuracy as when it was
 #   saved says the restore worked; a confusion matrix and the confident mistakes say where it fails.
 # * Predict with `keep_prob` 1.0: dropout is a training device, and at prediction it would
@@ -574,7 +659,9 @@ show_grid(np.moveaxis(filters, -1, 0), "The 32 learned 5x5 filters of layer 1", 
 # * A drawing needs MNIST's normalisation (crop, scale to 20 pixels, centre of mass in the
 #   middle) before the network can read it reliably.
 # * Layer 1's feature maps are the image filtered by 32 learned 5x5 patterns, before and
-#   after bias + ReLU.
+#   after bias + ReLU; compare maps on one shared scale, and weights on a scale centred on zero.
+# * The convolutional layers work for any image size; the fully connected layer's weights fix
+#   the input at 28x28.
 #
 # As the post concluded, recognising real images takes much more than this: larger networks,
 # more careful pre- and post-processing, and more machines. Check everything at once:
@@ -589,7 +676,7 @@ check_all()
 #    What happens to the prediction and its confidence?
 # 2. Call `forward(x_drawing, params, keep_prob=0.5)` ten times and plot the spread of the
 #    predicted probability for the top digit. How often does the answer change?
-# 3. Rename `W_fc2` in `new_params()` and run the restore cell. What does the error say, and
-#    what would happen with `.expect_partial()` instead of `.assert_consumed()`?
+# 3. Rename `W_fc2` in `new_params` and run the restore cell. What does the error say, and
+#    what would happen with `.expect_partial()` instead of `.assert_existing_objects_matched()`?
 # 4. Show the 64 feature maps of layer 2 for your drawing (14x14 each). Are they easier or
 #    harder to interpret than layer 1's?

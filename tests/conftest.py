@@ -27,19 +27,26 @@ def mnist():
 
 
 @pytest.fixture(scope="session")
-def solution_grade_03():
-    """Chapter 03's solution graded in a fresh kernel with the `quick` preset.
-
-    Its runs (the trained checkpoint) stay in SESSION_RUNS, where chapter 04's tests find them.
-    """
-    from checks.grader import grade_notebook
-    return grade_notebook("03", ROOT / "solutions" / "03_cnn_training.ipynb", preset="quick",
-                          keep_runs=SESSION_RUNS)
+def trained_runs(tmp_path_factory) -> Path:
+    """A runs folder of its own for the trained chapter-03 solution: nbmake's smoke runs write
+    to SESSION_RUNS, and must never replace the checkpoint other tests rely on, whatever the
+    order in which pytest runs the files."""
+    return tmp_path_factory.mktemp("trained-runs")
 
 
 @pytest.fixture(scope="session")
-def trained_checkpoint_03(solution_grade_03) -> Path:
-    return SESSION_RUNS / "ch03" / "checkpoint"
+def solution_grade_03(trained_runs):
+    """Chapter 03's solution graded in a fresh kernel with the `quick` preset; its runs (the
+    trained checkpoint) stay in `trained_runs`, where chapter 04's tests find them."""
+    from checks.grader import grade_notebook
+    return grade_notebook("03", ROOT / "solutions" / "03_cnn_training.ipynb", preset="quick",
+                          keep_runs=trained_runs)
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint_03(solution_grade_03, trained_runs) -> Path:
+    """Read-only for tests: copy it (or its runs folder) before changing anything next to it."""
+    return trained_runs / "ch03" / "checkpoint"
 
 
 # Property tests explore new examples on every local run; in CI they replay a fixed sequence,

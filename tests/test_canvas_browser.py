@@ -220,11 +220,11 @@ def _exercise(page, port: int, token: str, drawing_cell: int) -> None:
     _wait_idle(page)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
-    # Unattended, the drawing cell falls back to a sample drawing (a 3).
+    # Unattended, the drawing cell falls back to a sample drawing (one the network is unsure of).
     page.wait_for_function(f"() => ({JS_CELL})([{drawing_cell}]).count >= 1", timeout=RUN_ALL_S * 1000,
                            polling=500)
     text = page.evaluate(JS_CELL, [drawing_cell])["text"]
-    assert "from the sample drawing" in text and _prediction(text) == 3, text
+    assert "from the sample drawing" in text and 0 <= _prediction(text) <= 9, text
     page.wait_for_function("""() => window.jupyterapp.shell.currentWidget.content.widgets
         .filter(c => c.model.type === 'code').every(c => c.model.executionCount)""",
                            timeout=RUN_ALL_S * 1000, polling=500)

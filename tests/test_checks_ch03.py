@@ -14,7 +14,7 @@ from checks import reference
 from checks.ch03 import chapter
 from checks.engine import NamespaceLearner
 from tfbook.manifest import load_book
-from tfbook.release import BEGIN
+from booktools.release import BEGIN
 
 
 def exercise_namespace(edition: str) -> dict:
@@ -123,7 +123,7 @@ def test_floor_instead_of_ceil(solution_ns):
                                                else (n - window + 1) // stride)
     results = run(variant(solution_ns, output_size=wrong), "output_size")
     r = failing(results, "output_size_conv")
-    assert "output_size(n=" in r.message and "Round up" in r.hint
+    assert "output_size(n=7, window=2, stride=2" in r.message and "rounded down" in r.hint
 
 
 def test_valid_pooling(solution_ns):
@@ -214,3 +214,248 @@ def test_the_trained_checkpoint_passes_and_matches_the_reported_accuracy(trained
     finally:
         metrics["test_accuracy"] += 0.01
         (runs / "ch03" / "metrics.json").write_text(json.dumps(metrics))
+
+
+# --- every regime: inside tf.function, in training and in evaluation (tracker #11, item 5) ---
+
+def test_numpy_inside_the_traced_loss(solution_ns):
+    """Runs eagerly, so an eager-only check would pass it; the training step traces it."""
+    wrong = lambda logits, labels: np.mean(-np.sum(labels * tf.nn.log_softmax(logits), axis=1))
+    assert np.isfinite(wrong(tf.constant(np.eye(10, dtype=np.float32)), tf.constant(np.eye(10, dtype=np.float32))))
+    r = failing(run(variant(solution_ns, loss_fn=wrong), "loss"), "loss_value")
+    assert "works eagerly but fails inside tf.function" in r.message and "NumPy" in r.message
+    assert r.status == "failed" and "not written yet" not in r.message
+
+
+def test_numpy_inside_the_traced_dropout(solution_ns):
+    def wrong(h, keep_prob):
+        if keep_prob == 1.0:
+            return h
+        mask = np.random.rand(*h.shape) < keep_prob
+        return tf.constant(np.where(mask, h.numpy() / keep_prob, 0), tf.float32)
+    results = run(variant(solution_ns, dropout=wrong), "dense_dropout")
+    assert results["dropout_eval"].passed  # evaluation is eager: fine there ...
+    r = failing(results, "dropout_training")  # ... but training is traced
+    assert "works eagerly but fails inside tf.function" in r.message
+
+
+def test_numpy_inside_the_traced_flatten(solution_ns):
+    wrong = lambda h: tf.constant(h.numpy().reshape(-1, 3136))
+    r = failing(run(variant(solution_ns, flatten=wrong), "flatten"), "flatten_values")
+    assert "works eagerly but fails inside tf.function" in r.message and "inside tf.function" in r.message
+
+
+def test_numpy_inside_the_traced_conv_layer(solution_ns):
+    wrong = lambda x, W, b: tf.nn.relu(tf.nn.conv2d(x, W, strides=1, padding="SAME") + b.numpy())
+    results = run(variant(solution_ns, conv_layer=wrong), "conv_layer")
+    assert results["conv_layer_1"].passed and results["conv_layer_2"].passed
+    r = failing(results, "conv_layer_traced")
+    assert "works eagerly but fails inside tf.function" in r.message
+
+
+def test_a_keras_dropout_layer_made_inside_the_traced_function(solution_ns):
+    """Keras 3's Dropout creates a seed variable when it is made: fine eagerly, refused by tf.function."""
+    results = run(variant(solution_ns, dropout=_keras_dropout), "dense_dropout")
+    assert results["dropout_eval"].passed
+    r = failing(results, "dropout_training")
+    assert "works eagerly but fails inside tf.function" in r.message
+
+
+def test_dropout_unscaled_only_in_training(solution_ns):
+    def wrong(h, keep_prob):  # right at evaluation, survivors not scaled in training
+        if keep_prob == 1.0:
+            return h
+        return h * tf.cast(tf.random.uniform(tf.shape(h)) < keep_prob, h.dtype)
+    results = run(variant(solution_ns, dropout=wrong), "dense_dropout")
+    assert results["dropout_eval"].passed
+    r = failing(results, "dropout_training")
+    assert "scaled the surviving units wrongly" in r.message and "divided by keep_prob" in r.hint
+
+
+def test_forward_whose_output_layer_skips_dropout_while_training(solution_ns):
+    ns = variant_forward(dict(solution_ns))
+    inner = ns["forward"]
+    def wrong(x, params, keep_prob):  # h_drop is computed but the logits read h_fc1
+        out = dict(inner(x, params, keep_prob))
+        out["logits"] = tf.matmul(out["h_fc1"], params["W_fc2"]) + params["b_fc2"]
+        return out
+    results = run(variant(ns, forward=wrong), "forward")
+    assert results["forward_values"].passed and results["forward_shapes"].passed  # right in evaluation
+    r = failing(results, "forward_dropout")
+    assert "'logits' with keep_prob=0.5" in r.message and "h_drop" in r.hint
+
+
+def test_forward_that_changes_a_layer_only_while_training(solution_ns):
+    ns = variant_forward(dict(solution_ns))
+    inner = ns["forward"]
+    def wrong(x, params, keep_prob):  # a "training" branch that forgets layer 1's bias
+        if keep_prob == 1.0:
+            return inner(x, params, keep_prob)
+        return inner(x, dict(params, b_conv1=tf.zeros_like(params["b_conv1"])), keep_prob)
+    results = run(variant(ns, forward=wrong), "forward")
+    assert results["forward_values"].passed
+    r = failing(results, "forward_dropout")
+    assert "with keep_prob=0.5" in r.message and "Only dropout may differ" in r.hint
+
+
+def test_loss_through_softmax_then_log_overflows_on_a_confident_row(solution_ns):
+    wrong = lambda logits, labels: tf.reduce_mean(-tf.reduce_sum(labels * tf.math.log(tf.nn.softmax(logits)), axis=1))
+    results = run(variant(solution_ns, loss_fn=wrong), "loss")
+    r = failing(results, "loss_confident")
+    assert "NaN or infinity" in r.message and "log(0)" in r.hint
+
+
+def test_loss_summed_instead_of_averaged(solution_ns):
+    wrong = lambda logits, labels: tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+    failing(run(variant(solution_ns, loss_fn=wrong), "loss"), "loss_value")
+
+
+@pytest.mark.parametrize("wrong, cause", [
+    (lambda n, window, stride, padding: n // stride if padding == "SAME" else math.ceil((n - window + 1) / stride),
+     "rounded down"),
+    (lambda n, window, stride, padding: math.ceil((n - window + 1) / stride), "only the stride"),
+    (lambda n, window, stride, padding: math.ceil(n / stride) if padding == "SAME" else (n - window + 1) // stride,
+     "rounded down"),
+    (lambda n, window, stride, padding: math.ceil(n / stride) if padding == "SAME" else math.ceil((n - window) / stride),
+     "Count the positions"),
+])
+def test_usual_wrong_output_sizes_always_fail_with_their_cause(solution_ns, wrong, cause):
+    """Fixed cases catch them on every run, not only when the random cases happen to."""
+    for _ in range(3):
+        results = run(variant(solution_ns, output_size=wrong), "output_size")
+        for check in ("output_size_conv", "output_size_pool"):
+            r = failing(results, check)
+            assert cause in r.hint, (check, r.message, r.hint)
+
+
+@pytest.mark.parametrize("wrong, cause", [
+    (lambda logits, labels: tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1), tf.argmax(labels, 1)), tf.int32)),
+     "integer"),
+    (lambda logits, labels: tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1), tf.argmax(labels, 1)), tf.float32)),
+     "number of right rows"),
+    (lambda logits, labels: tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 0), tf.argmax(labels, 0)), tf.float32)),
+     "largest logit"),
+])
+def test_usual_wrong_accuracies_fail_with_their_cause(solution_ns, wrong, cause):
+    r = failing(run(variant(solution_ns, accuracy_fn=wrong), "accuracy"), "accuracy_value")
+    assert cause in r.hint and "4 grader-chosen rows, 3 of them right" in r.message
+
+
+@pytest.mark.parametrize("name, value, cause", [
+    ("CONV2_PARAMS", 5 * 5 * 32 * 64, "also has a bias"),
+    ("CONV2_PARAMS", 5 * 5 * 64 + 64, "all 32 maps"),
+    ("TOTAL_PARAMS", 3274634 - 1130, "add the biases"),
+    ("TOTAL_PARAMS", 3274634 - 3212288, "fully connected layer"),
+])
+def test_wrong_parameter_counts(solution_ns, name, value, cause):
+    results = run(variant(solution_ns, **{name: value}), "parameter_count")
+    r = failing(results, {"CONV2_PARAMS": "conv2_params", "TOTAL_PARAMS": "total_params"}[name])
+    assert cause in r.hint and str(value) in r.got
+
+
+def test_the_parameter_counts_match_the_networks_variables(solution_ns):
+    params = reference.random_params(0)
+    assert solution_ns["TOTAL_PARAMS"] == sum(v.size for v in params.values())
+    assert solution_ns["CONV2_PARAMS"] == params["W_conv2"].size + params["b_conv2"].size
+
+
+# --- correct answers written differently get full marks (tracker #11, item 6) ----------------
+
+def _keras_dropout(h, keep_prob):
+    return tf.keras.layers.Dropout(1.0 - keep_prob)(h, training=keep_prob < 1.0)
+
+
+def _mask_dropout(h, keep_prob):
+    if keep_prob == 1.0:
+        return h
+    keep = tf.cast(tf.random.uniform(tf.shape(h)) < keep_prob, h.dtype)
+    return h * keep / keep_prob
+
+
+def _save_checkpoint_with_save(params, prefix):
+    return tf.train.Checkpoint(**params).save(prefix)
+
+
+def _forward_without_helpers(x, params, keep_prob):
+    p = params
+    out = {"x_image": tf.reshape(x, (-1, 28, 28, 1))}
+    out["h_conv1"] = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(out["x_image"], p["W_conv1"], [1, 1, 1, 1], "SAME"), p["b_conv1"]))
+    out["h_pool1"] = tf.nn.max_pool(out["h_conv1"], ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME")
+    out["h_conv2"] = tf.nn.relu(tf.nn.conv2d(out["h_pool1"], p["W_conv2"], [1, 1, 1, 1], "SAME") + p["b_conv2"])
+    out["h_pool2"] = tf.nn.max_pool(out["h_conv2"], ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME")
+    out["h_flat"] = tf.reshape(out["h_pool2"], [tf.shape(x)[0], -1])
+    out["h_fc1"] = tf.maximum(out["h_flat"] @ p["W_fc1"] + p["b_fc1"], 0.0)
+    out["h_drop"] = tf.nn.dropout(out["h_fc1"], rate=1 - keep_prob)
+    out["logits"] = tf.linalg.matmul(out["h_drop"], p["W_fc2"]) + p["b_fc2"]
+    return out
+
+
+CORRECT_VARIANTS = {
+    "reshape_input, tf.shape for the batch": ("reshape_input", dict(
+        reshape_input=lambda x: tf.reshape(x, (tf.shape(x)[0], 28, 28, 1)))),
+    "reshape_input, expand_dims": ("reshape_input", dict(
+        reshape_input=lambda x: tf.expand_dims(tf.reshape(x, [-1, 28, 28]), axis=-1))),
+    "output_size, integer arithmetic": ("output_size", dict(
+        output_size=lambda n, window, stride, padding: (n + stride - 1) // stride if padding == "SAME"
+        else (n - window) // stride + 1)),
+    "output_size, negative floor division": ("output_size", dict(
+        output_size=lambda n, window, stride, padding: -(-(n if padding == "SAME" else n - window + 1) // stride))),
+    "conv_layer, TF1-style argument lists and bias_add": ("conv_layer", dict(
+        conv_layer=lambda x, W, b: tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, W, strides=[1, 1, 1, 1], padding="SAME"), b)),
+        max_pool_2x2=lambda x: tf.nn.max_pool(x, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME"))),
+    "conv_layer, keyword-free calls": ("conv_layer", dict(
+        conv_layer=lambda x, W, b: tf.maximum(tf.nn.conv2d(x, W, 1, "SAME") + b, 0.0),
+        max_pool_2x2=lambda x: tf.nn.max_pool2d(x, 2, 2, "SAME"))),
+    "flatten, the size as a literal": ("flatten", dict(
+        FLATTEN_SIZE=3136, flatten=lambda h: tf.reshape(h, [tf.shape(h)[0], -1]))),
+    "dense_dropout, rate always passed": ("dense_dropout", dict(
+        fully_connected=lambda h, W, b: tf.nn.relu(h @ W + b),
+        dropout=lambda h, keep_prob: tf.nn.dropout(h, rate=1 - keep_prob))),
+    "dense_dropout, a hand-written mask scaled by 1/keep_prob": ("dense_dropout", dict(dropout=_mask_dropout)),
+    "forward, TF1-style ops without the helpers": ("forward", dict(forward=_forward_without_helpers)),
+    "loss, Keras with from_logits=True": ("loss", dict(
+        loss_fn=lambda logits, labels: tf.keras.losses.CategoricalCrossentropy(from_logits=True)(labels, logits))),
+    "loss, log_softmax by hand": ("loss", dict(
+        loss_fn=lambda logits, labels: tf.reduce_mean(-tf.reduce_sum(labels * tf.nn.log_softmax(logits), axis=1)))),
+    "loss, the sparse op on label indices": ("loss", dict(
+        loss_fn=lambda logits, labels: tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.argmax(labels, axis=1), logits=logits)))),
+    "accuracy, NumPy (evaluate runs it eagerly)": ("accuracy", dict(
+        accuracy_fn=lambda logits, labels: np.mean(np.argmax(logits, 1) == np.argmax(labels, 1)))),
+    "accuracy, Keras' categorical_accuracy": ("accuracy", dict(
+        accuracy_fn=lambda logits, labels: tf.reduce_mean(tf.keras.metrics.categorical_accuracy(labels, logits)))),
+    "checkpoint, save instead of write": ("checkpoint", dict(save_checkpoint=_save_checkpoint_with_save)),
+    "parameter_count, literal numbers": ("parameter_count", dict(CONV2_PARAMS=51264, TOTAL_PARAMS=3274634)),
+    "parameter_count, floats": ("parameter_count", dict(CONV2_PARAMS=51264.0, TOTAL_PARAMS=3.274634e6)),
+}
+
+
+@pytest.mark.parametrize("label", sorted(CORRECT_VARIANTS))
+def test_a_correct_variant_gets_full_marks(solution_ns, label, tmp_path):
+    exercise, replacements = CORRECT_VARIANTS[label]
+    ns = variant(solution_ns, **replacements)
+    if exercise == "forward":
+        ns.pop("reshape_input")  # forward must not need the helpers
+    results = run(ns, exercise, runs_dir=tmp_path)
+    assert results and all(r.passed for r in results.values()), \
+        {k: (r.message, r.hint) for k, r in results.items() if not r.passed}
+
+
+def test_every_exercise_has_a_correct_variant():
+    assert {exercise for exercise, _ in CORRECT_VARIANTS.values()} == set(chapter.exercises)
+
+
+def test_a_static_batch_size_fails_as_it_does_in_the_training_step(solution_ns):
+    wrong = lambda x: tf.reshape(x, [x.shape[0], 28, 28, 1])
+    step = tf.function(lambda x: wrong(x), input_signature=[tf.TensorSpec([None, 784], tf.float32)])
+    with pytest.raises(Exception):
+        step(tf.zeros([2, 784]))  # what the chapter's training step would do with it
+    failing(run(variant(solution_ns, reshape_input=wrong), "reshape_input"), "reshape_input")
+
+
+def test_a_numpy_mask_frozen_into_the_graph_fails(solution_ns):
+    def wrong(h, keep_prob):
+        if keep_prob == 1.0:
+            return h
+        return h * (np.random.rand(*h.shape) < keep_prob).astype(np.float32) / keep_prob
+    failing(run(variant(solution_ns, dropout=wrong), "dense_dropout"), "dropout_training")

@@ -2,8 +2,17 @@
 
 Kept deliberately boring: the lessons live in the notebooks, this package only holds what
 several chapters share (the manifest and presets, MNIST, where runs go, the canvas widget,
-preprocessing of drawings, the local Cloud Logging service, and the release/grade tooling).
+preprocessing of drawings).
+
+Inside a notebook kernel, importing tfbook first also imports TensorFlow without the start-up
+lines it writes to stderr (see tfbook/quiet.py); chapters import tfbook before tensorflow.
 """
+import sys
+
+if "ipykernel" in sys.modules:
+    from tfbook.quiet import import_tensorflow_quietly
+    import_tensorflow_quietly()
+
 from tfbook.manifest import load_book, preset, ROOT
 from tfbook.paths import run_dir
 

@@ -78,8 +78,23 @@ def _get(table: dict, key: str, kind: type, where: str, required: bool = True, d
     return value
 
 
+TOP_KEYS = {"book", "presets", "chapters"}
+BOOK_KEYS = {"title", "description", "default_preset"}
+CHAPTER_KEYS = {"id", "slug", "title", "status", "solution", "student", "check_module", "needs",
+                "produces", "figures"}
+
+
+def _no_unknown_keys(table: dict, known: set[str], where: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ManifestError(f"book.toml: {where}.{unknown[0]}: unknown key "
+                            f"(known keys: {', '.join(sorted(known))})")
+
+
 def parse_book(data: dict, root: Path = ROOT) -> Book:
+    _no_unknown_keys(data, TOP_KEYS, "book.toml")
     meta = _get(data, "book", dict, "book.toml", True)
+    _no_unknown_keys(meta, BOOK_KEYS, "book")
     presets = _get(data, "presets", dict, "book.toml", True)
     for name, table in presets.items():
         if not isinstance(table, dict):
@@ -98,6 +113,7 @@ def parse_book(data: dict, root: Path = ROOT) -> Book:
         where = f"chapters[{i}]"
         if not isinstance(raw, dict):
             raise ManifestError(f"book.toml: {where}: expected a table")
+        _no_unknown_keys(raw, CHAPTER_KEYS, where)
         cid = _get(raw, "id", str, where)
         if len(cid) != 2 or not cid.isdigit():
             raise ManifestError(f"book.toml: {where}.id: expected two digits like \"03\", got {cid!r}")

@@ -5,7 +5,7 @@ import pytest
 
 import google.cloud.logging_v2 as _gcl
 
-from tfbook import cloudlog
+import cloudlog
 
 # The client writes one "diagnostic" entry (its version) the first time a process logs;
 # mark it as done so tests can count their own entries exactly.

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -81,7 +80,7 @@ def test_batch_of_500(client, svc):
 def test_cloud_logging_handler_numeric_severities(client, svc):
     handler = CloudLoggingHandler(client, name="pyhandler", resource=GLOBAL,
                                   transport=BackgroundThreadTransport)
-    pylog = logging.getLogger("tfbook.cloudlog.test.handler")
+    pylog = logging.getLogger("cloudlog.test.handler")
     pylog.propagate = False
     pylog.setLevel(logging.DEBUG)
     pylog.addHandler(handler)
@@ -136,8 +135,8 @@ def test_bigquery_sink_tables_and_type_clash(client, svc):
     lg.log_struct({"name": "b", "text": "y", "key": "oops", "extra": {"Deep": True}},
                   timestamp=day2, resource=GLOBAL, severity="ERROR")
     client.logger("other").log_text("not exported", resource=GLOBAL)
-    tables = sorted(r[0] for r in svc.query(
-        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'structlog'"))
+    tables = sorted(r[0] for r in svc.query(   # the project is part of the schema's name
+        f"SELECT table_name FROM duckdb_tables() WHERE schema_name = '{PROJECT}.structlog'"))
     assert tables == ["_sink_errors", "struct_log_20240501", "struct_log_20240502"]
     r1 = svc.query("SELECT jsonPayload, severity, logName, timestamp FROM "
                    "structlog.struct_log_20240501")
@@ -225,7 +224,7 @@ def test_delete_log(client, svc):
 
 def test_concurrent_clients(svc):
     from concurrent.futures import ThreadPoolExecutor
-    from tfbook import cloudlog
+    import cloudlog
 
     def work(t):
         c = cloudlog.client(svc.endpoint, PROJECT)

@@ -16,7 +16,7 @@ PROJECT = "durable"
 
 
 def start(db: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "tfbook.cloudlog", "serve", "--db", str(db),
+    proc = subprocess.Popen([sys.executable, "-m", "cloudlog", "serve", "--db", str(db),
                              "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()      # "cloudlog listening on http://127.0.0.1:PORT (db=...)"
     assert "listening on" in line, line

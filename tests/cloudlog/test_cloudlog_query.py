@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tfbook.cloudlog.model import (SEVERITIES, format_timestamp, normalize_entry, now_us,
+from cloudlog.model import (SEVERITIES, format_timestamp, normalize_entry, now_us,
                                    parse_timestamp)
-from tfbook.cloudlog.query import FilterError, parse
-from tfbook.cloudlog.store import Store
+from cloudlog.query import FilterError, parse
+from cloudlog.store import Store
 
 P = "proj"
 LOGS = [f"projects/{P}/logs/struct_log", f"projects/{P}/logs/my-flask-log",
@@ -335,7 +335,7 @@ def test_parse_tree_shape():
 
 def test_numeric_severity_between_levels(corpus):
     # found by the property test: a filter may compare with any number, not only a level's
-    from tfbook.cloudlog.model import SEVERITIES as LEVELS
+    from cloudlog.model import SEVERITIES as LEVELS
     store, entries = corpus
     expected = sorted(e["insertId"] for e in entries if LEVELS[e["severity"]] >= 450)
     assert expected and ids(store, "severity >= 450") == expected

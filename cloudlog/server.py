@@ -1,7 +1,9 @@
 """The HTTP side: the Cloud Logging v2 REST paths the google-cloud-logging client calls.
 
 Standard library only (``http.server.ThreadingHTTPServer``, one thread per connection,
-HTTP/1.1 keep-alive). Every handler validates, then talks to :class:`~.store.Store`.
+HTTP/1.1 keep-alive, at most ``MAX_CONNECTIONS`` at once, idle ones closed after
+``Handler.timeout`` seconds). Every handler validates, then talks to :class:`~.store.Store`
+through its API. Every error, malformed HTTP included, is a JSON ``google.rpc.Status``.
 """
 from __future__ import annotations
 
@@ -14,11 +16,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tfbook.cloudlog.model import (MAX_REQUEST_BYTES, ApiError, bad, normalize_write,
-                                   partial_errors)
-from tfbook.cloudlog.query import FilterError, compile_filter
-from tfbook.cloudlog.sinks import parse_destination
-from tfbook.cloudlog.store import Store
+from cloudlog.model import (MAX_DEPTH, MAX_REQUEST_BYTES, ApiError, bad, normalize_write,
+                            partial_errors)
+from cloudlog.query import FilterError, compile_filter
+from cloudlog.sinks import parse_destination
+from cloudlog.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +32,34 @@ _LIST_FIELDS = {"resourceNames": "resourceNames", "resource_names": "resourceNam
                 "orderBy": "orderBy", "order_by": "orderBy", "pageSize": "pageSize",
                 "page_size": "pageSize", "pageToken": "pageToken", "page_token": "pageToken"}
 _DISCARD_LIMIT = 64 * 1024 * 1024   # bodies above this are not even drained: the socket closes
+_INT = re.compile(r"-?[0-9]{1,18}")
+MAX_CONNECTIONS = 256                # open connections; more are answered 503 and closed
+IDLE_TIMEOUT_S = 10                  # an idle keep-alive connection is closed after this
 
 
 def _int(value, what: str, default: int) -> int:
     if value is None or value == "":
         return default
     if isinstance(value, bool) or not isinstance(value, (int, str)) or \
-            (isinstance(value, str) and not value.lstrip("-").isdigit()):
+            (isinstance(value, str) and not _INT.fullmatch(value)) or \
+            (isinstance(value, int) and abs(value) >= 10 ** 18):
         raise bad(f"{what} must be an integer")
     return int(value)
+
+
+def _json_depth_ok(obj, limit: int = 2 * MAX_DEPTH) -> bool:
+    stack = [(obj, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (dict, list)):
+            if d > limit:
+                return False
+            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return True
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _page(items: list, page_size, page_token) -> tuple[list, str | None]:
@@ -46,10 +67,15 @@ def _page(items: list, page_size, page_token) -> tuple[list, str | None]:
     if size < 0:
         raise bad("pageSize must not be negative")
     size = min(size or 50, 1000)
-    try:
-        start = int(base64.urlsafe_b64decode(page_token.encode()).decode()) if page_token else 0
-    except Exception:
-        raise bad("invalid pageToken") from None
+    start = 0
+    if page_token:
+        try:
+            text = base64.urlsafe_b64decode(str(page_token).encode("ascii")).decode("ascii")
+        except (ValueError, UnicodeError):
+            text = ""
+        if not re.fullmatch(r"[0-9]{1,9}", text):
+            raise bad("invalid pageToken")
+        start = int(text)
     chunk = items[start:start + size]
     nxt = start + size
     return chunk, (base64.urlsafe_b64encode(str(nxt).encode()).decode()
@@ -73,13 +99,18 @@ class App:
             ("PATCH", r"/v2/projects/([^/]+)/(sinks|metrics)/([^/]+)", self.update_config),
             ("DELETE", r"/v2/projects/([^/]+)/(sinks|metrics)/([^/]+)", self.delete_config),
             ("GET", r"/local/v1/projects/([^/]+)/metrics/([^/]+)/series", self.series),
+            ("GET", r"/local/v1/projects/([^/]+)/(sinks|metrics)/([^/]+)/errors", self.errors),
+            ("GET", r"/local/v1/stats", self.stats),
         ]
         self.routes = [(m, re.compile(p + "$"), f) for m, p, f in self.routes]
 
     def dispatch(self, method: str, raw_path: str, body: bytes | None):
         parts = urlsplit(raw_path)
         path = parts.path
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        try:
+            query = {k: v[-1] for k, v in parse_qs(parts.query, errors="strict").items()}
+        except (ValueError, UnicodeError):
+            raise bad("malformed query string") from None
         allowed = False
         for m, rx, fn in self.routes:
             match = rx.match(path)
@@ -89,7 +120,11 @@ class App:
                     data = None
                     if method in ("POST", "PUT", "PATCH"):
                         data = self._json(body)
-                    return fn(*[unquote(g) for g in match.groups()], data=data, query=query)
+                    try:
+                        args = [unquote(g, errors="strict") for g in match.groups()]
+                    except UnicodeError:
+                        raise bad("the path is not valid UTF-8") from None
+                    return fn(*args, data=data, query=query)
         if allowed:
             raise ApiError(405, f"method {method} not allowed on {path}")
         raise ApiError(404, f"unknown path {path}")
@@ -99,9 +134,15 @@ class App:
         if not body:
             return {}
         try:
-            return json.loads(body)
+            data = json.loads(body, parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError) as e:
             raise bad(f"Invalid JSON payload received. {e}") from None
+        except RecursionError:
+            raise bad(f"Invalid JSON payload received: nested deeper than {MAX_DEPTH} "
+                      "levels") from None
+        if not _json_depth_ok(data):
+            raise bad(f"Invalid JSON payload received: nested deeper than {2 * MAX_DEPTH} levels")
+        return data
 
     # -- entries
     def write(self, data, query):
@@ -121,13 +162,18 @@ class App:
         if unknown:
             raise bad(f"Invalid JSON payload received. Unknown name(s): {', '.join(sorted(unknown))}")
         data = {_LIST_FIELDS[k]: v for k, v in data.items()}
+        for k in ("resourceNames", "projectIds"):
+            v = data.get(k)
+            if v is not None and not (isinstance(v, list) and len(v) <= 100 and
+                                      all(isinstance(x, str) for x in v)):
+                raise bad(f"{k} must be a list of at most 100 strings")
         names = list(data.get("resourceNames") or [])
         names += [f"projects/{p}" for p in data.get("projectIds") or []]
-        if not names or not all(isinstance(n, str) for n in names):
+        if not names:
             raise bad("resourceNames must be a non-empty list like [\"projects/PROJECT_ID\"]")
         projects = []
         for n in names:
-            m = re.fullmatch(r"projects/([^/]+)", n)
+            m = re.fullmatch(r"projects/([^/]{1,100})", n)
             if not m:
                 raise bad(f"unsupported resource name {n!r}; only projects/PROJECT_ID is served")
             projects.append(m.group(1))
@@ -154,9 +200,7 @@ class App:
         return out + "}"      # pre-serialised: the entries are stored as canonical JSON
 
     def list_logs(self, project, data, query):
-        names = [n for (n,) in self.store.query(
-            "SELECT DISTINCT log_name FROM cloudlog.entries WHERE project = ? ORDER BY 1",
-            [project])]
+        names = self.store.list_logs(project)
         chunk, nxt = _page(names, query.get("pageSize"), query.get("pageToken"))
         out = {"logNames": chunk}
         if nxt:
@@ -195,6 +239,14 @@ class App:
                 raise bad(f"{k} must be a string")
         if kind == "metric" and not obj.get("filter"):
             raise bad("a log-based metric needs a filter")
+        if kind == "sink" and obj.get("destination") is not None and \
+                not isinstance(obj["destination"], str):
+            raise bad("destination must be a string")
+        for k in ("disabled", "includeChildren"):
+            if obj.get(k) is not None and not isinstance(obj[k], bool):
+                raise bad(f"{k} must be a boolean")
+        if len(json.dumps(obj)) > 100_000:
+            raise bad(f"the {kind} is larger than 100,000 bytes")
         try:
             compile_filter(obj.get("filter") or "")
         except FilterError as e:
@@ -237,8 +289,8 @@ class App:
 
     def series(self, project, name, data, query):
         bucket = _int(query.get("bucketSeconds"), "bucketSeconds", 60)
-        if bucket <= 0:
-            raise bad("bucketSeconds must be positive")
+        if not 0 < bucket <= 10 ** 9:
+            raise bad("bucketSeconds must be between 1 and 1000000000")
         try:
             points = self.store.metric_series(project, name, bucket)
         except ValueError as e:
@@ -246,15 +298,59 @@ class App:
         return {"points": [{"start": t.strftime("%Y-%m-%dT%H:%M:%SZ"), "count": n}
                            for t, n in points]}
 
+    def stats(self, data, query):
+        """Local extension: commits, entries, fsyncs, processing errors, longest apply
+        (``?reset=true`` starts a new longest-apply measurement)."""
+        out = self.store.stats
+        if query.get("reset") == "true":
+            self.store.applier.stats["max_apply_s"] = 0.0
+        return out
+
+    def errors(self, project, plural, name, data, query):
+        """Local extension: the processing errors of a sink or metric, oldest first."""
+        return {"errors": self.store.config_errors(self._kind(plural), project, name)}
+
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "cloudlog-local/1.0"
-    timeout = 300        # idle keep-alive connections are dropped after this
+    timeout = IDLE_TIMEOUT_S   # idle keep-alive connections are dropped after this
     disable_nagle_algorithm = True   # headers and body go out as separate writes
 
     def log_message(self, fmt, *args):  # quiet: the access log would dominate the runtime
         log.debug("%s " + fmt, self.address_string(), *args)
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors (malformed request line, long URL or headers, unknown
+        method) as JSON google.rpc.Status instead of HTML."""
+        if code == 501:
+            code = 405
+            message = f"method {self.command!r} is not supported"
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"     # a status line and headers, always
+        self.close_connection = True
+        self._send_json(code, ApiError(code, message or "bad request").body(), head=False)
+
+    def _send_json(self, status, result, head=False):
+        payload = (result if isinstance(result, str) else json.dumps(result)).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(payload)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if not head:
+                self.wfile.write(payload)
+        except OSError:
+            self.close_connection = True
+
+    def _unsupported(self):
+        self.close_connection = True
+        self._send_json(405, ApiError(405, f"method {self.command} is not supported").body(),
+                        head=self.command == "HEAD")
+
+    do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = _unsupported
 
     def do_GET(self):
         self._handle("GET")
@@ -298,17 +394,12 @@ class Handler(BaseHTTPRequestHandler):
             status, result = e.code, e.body()
         except FilterError as e:
             status, result = 400, bad(str(e)).body()
+        except RecursionError:
+            status, result = 400, bad("the request is nested too deeply").body()
         except Exception as e:  # noqa: BLE001 - a bug answers 500, the server keeps serving
             log.exception("internal error")
             status, result = 500, ApiError(500, f"internal error: {e}").body()
-        payload = (result if isinstance(result, str) else json.dumps(result)).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(payload)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(payload)
+        self._send_json(status, result)
 
     def _discard(self, length):
         if length > _DISCARD_LIMIT:
@@ -327,6 +418,33 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            body = json.dumps(ApiError(503, "too many open connections; retry").body()).encode()
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                                b"application/json; charset=UTF-8\r\nConnection: close\r\n"
+                                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class LocalService:
@@ -383,16 +501,31 @@ class LocalService:
                       start=None, end=None):
         """[(bucket start datetime UTC, count)] for a log-based counter metric."""
         if project is None:
-            projects = sorted({p for (p, n) in self.store.metrics if n == name})
+            projects = self.store.metric_projects(name)
             if len(projects) != 1:
                 raise KeyError(f"metric {name!r} is defined in {len(projects)} projects; "
                                "pass project=")
             project = projects[0]
         return self.store.metric_series(project, name, bucket_seconds, start, end)
 
-    def query(self, sql: str, params=None):
-        """Run read-only SQL against the DuckDB file (e.g. the sink tables)."""
-        return self.store.query(sql, params)
+    def query(self, sql: str, params=None, project: str | None = None):
+        """Run read-only SQL against the DuckDB file (e.g. the sink tables).
+
+        With ``project="P"``, BigQuery-style names ``dataset.table`` mean P's dataset, as
+        with BigQuery's default project (``P.dataset.table`` works too). Without it, a
+        dataset name that only one project has is resolved to that project; one that
+        several have is an error naming the fix."""
+        return self.store.query(sql, params, project)
+
+    def sink_errors(self, name: str, project: str | None = None, kind: str = "sink"):
+        """The processing errors recorded for a sink (or, kind="metric", a metric)."""
+        if project is None:
+            projects = sorted({p for (p, n) in self.store.config.snapshot(kind) if n == name})
+            if len(projects) != 1:
+                raise KeyError(f"{kind} {name!r} is defined in {len(projects)} projects; "
+                               "pass project=")
+            project = projects[0]
+        return self.store.config_errors(kind, project, name)
 
     def __repr__(self):
         return f"<LocalService {self.endpoint} db={self.store.path}>"

@@ -1,6 +1,6 @@
 """A local stand-in for Google Cloud Logging: the v2 REST API on 127.0.0.1, stored in DuckDB.
 
-    from tfbook import cloudlog
+    import cloudlog
     svc = cloudlog.start_local("runs/logs.duckdb")          # background thread
     logging_client = cloudlog.client(svc.endpoint, "my-project")   # the real client
     logging_client.logger("my-flask-log").log_text("hello")
@@ -8,8 +8,8 @@
 
 See docs/cloudlog.md for what is supported and how the same code talks to Google Cloud.
 """
-from tfbook.cloudlog.model import ApiError
-from tfbook.cloudlog.server import LocalService, start_local
+from cloudlog.model import ApiError
+from cloudlog.server import LocalService, start_local
 
 __all__ = ["ApiError", "LocalService", "client", "start_local"]
 

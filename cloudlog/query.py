@@ -16,9 +16,12 @@ The parse tree is plain tuples, so tests can build and evaluate it independently
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+import threading
+from collections import OrderedDict
 
-from tfbook.cloudlog.model import (ENTRY_FIELDS, SEVERITY_NAMES, parse_severity,
+import duckdb
+
+from cloudlog.model import (ENTRY_FIELDS, SEVERITY_NAMES, parse_severity,
                                    parse_timestamp)
 
 NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]{1,2})?"
@@ -28,6 +31,11 @@ _OPS = ("=~", "!~", "!=", "<=", ">=", ":*", "=", "<", ">", ":")
 _STOP = set(' \t\r\n()"')
 _WORD_STOP = _STOP | set(":=<>!~,")
 KEYWORDS = ("AND", "OR", "NOT")
+MAX_FILTER_CHARS = 20_000   # Cloud Logging: a query is at most 20,000 characters
+MAX_FILTER_DEPTH = 32       # local: nesting of parentheses, NOT/- prefixes and value lists
+MAX_FILTER_TERMS = 500      # local: comparisons and searches in one filter
+MAX_FILTER_REGEXES = 50     # local: =~ / !~ comparisons in one filter
+CACHE_BYTES = 8 * 1024 * 1024   # per cache (parse trees, compiled SQL)
 FUNCTIONS = ("search", "sample", "log_id")
 
 # column name, kind ("str", "sev", "ts") for the fields storage keeps as columns
@@ -46,6 +54,21 @@ class FilterError(ValueError):
 class _Parser:
     def __init__(self, text: str):
         self.s, self.i = text, 0
+        self.depth = self.terms = self.regexes = 0
+
+    def enter(self):
+        self.depth += 1
+        if self.depth > MAX_FILTER_DEPTH:
+            self.err(f"the filter is nested deeper than {MAX_FILTER_DEPTH} levels")
+
+    def count(self, op=None):
+        self.terms += 1
+        if self.terms > MAX_FILTER_TERMS:
+            self.err(f"the filter has more than {MAX_FILTER_TERMS} terms")
+        if op in ("=~", "!~"):
+            self.regexes += 1
+            if self.regexes > MAX_FILTER_REGEXES:
+                self.err(f"the filter has more than {MAX_FILTER_REGEXES} regular expressions")
 
     # -- low level
     def err(self, message, pos=None):
@@ -135,13 +158,17 @@ class _Parser:
         return items[0] if len(items) == 1 else ("or", items)
 
     def unary(self):
-        if self.keyword("NOT"):
-            return ("not", self.unary())
-        self.ws()
-        if self.peek() == "-" and self.peek(2)[1:] not in ("", " ", "\t", "\n", "\r"):
-            self.i += 1
-            return ("not", self.unary())
-        return self.primary()
+        self.enter()
+        try:
+            if self.keyword("NOT"):
+                return ("not", self.unary())
+            self.ws()
+            if self.peek() == "-" and self.peek(2)[1:] not in ("", " ", "\t", "\n", "\r"):
+                self.i += 1
+                return ("not", self.unary())
+            return self.primary()
+        finally:
+            self.depth -= 1
 
     def primary(self):
         self.ws()
@@ -170,6 +197,7 @@ class _Parser:
             self.ws()
             if self.op():
                 self.err("a comparison needs a field name, not a string", start)
+            self.count()
             return ("global", text)
         path = self.path()
         if self.peek() == "(" and _IDENT.fullmatch(path or "") and "." not in path:
@@ -180,9 +208,11 @@ class _Parser:
         if op is None:
             if not path:
                 self.err("unexpected " + repr(self.s[self.i]))
+            self.count()
             return ("global", path)
         segs = self._segments(path, start)
         if op == ":*":
+            self.count()
             return ("present", segs)
         return self.values(segs, op, pos)
 
@@ -249,16 +279,21 @@ class _Parser:
         return items[0] if len(items) == 1 else ("or", items)
 
     def vunary(self, segs, op):
-        if self.keyword("NOT"):
-            return ("not", self.vunary(segs, op))
-        self.ws()
-        if self.peek() == "(":
-            return self.vgroup(segs, op, "expected ')'")
-        return self.value(segs, op)
+        self.enter()
+        try:
+            if self.keyword("NOT"):
+                return ("not", self.vunary(segs, op))
+            self.ws()
+            if self.peek() == "(":
+                return self.vgroup(segs, op, "expected ')'")
+            return self.value(segs, op)
+        finally:
+            self.depth -= 1
 
     def value(self, segs, op):
         self.ws()
         pos = self.i
+        self.count(op)
         if self.peek() == '"':
             v = self.string()
         else:
@@ -268,6 +303,7 @@ class _Parser:
         return check_cmp(("cmp", segs, op, v), lambda m: self.err(m, pos))
 
     def function(self, name, start):
+        self.count()
         fname = name.lower()
         if fname not in FUNCTIONS:
             self.err(f"unknown function {name!r}", start)
@@ -326,12 +362,36 @@ def check_cmp(node, fail):
         if kind == "ts" and op in ("=", "!=", "<", "<=", ">", ">="):
             parse_timestamp(v)
         if op in ("=~", "!~"):
-            re.compile(v)
+            check_regex(v)
     except (ValueError, re.error) as e:
         fail(str(e))
     if "\x00" in v:
         fail("NUL character in a value")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        fail("a value is not valid Unicode (a lone surrogate?)")
     return node
+
+
+_re2 = None
+_re2_lock = threading.Lock()
+
+
+def check_regex(pattern: str) -> None:
+    """Compile ``pattern`` with the engine that runs it (DuckDB's RE2); ValueError if it
+    rejects it. Python's ``re`` accepts patterns RE2 does not (look-around, back-references)."""
+    global _re2
+    if "\x00" in pattern:
+        raise ValueError("NUL character in a regular expression")
+    with _re2_lock:
+        if _re2 is None:
+            _re2 = duckdb.connect(":memory:", config={"threads": 1})
+        try:
+            _re2.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+        except duckdb.Error as e:
+            msg = str(e).split("\n")[0]
+            raise ValueError(f"invalid regular expression {pattern[:80]!r}: {msg}") from None
 
 
 def search_tokens(query: str) -> list[str]:
@@ -340,12 +400,52 @@ def search_tokens(query: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", query.lower())
 
 
-@lru_cache(maxsize=512)
+class ByteCache:
+    """A thread-safe LRU cache bounded by the summed size of its keys and values."""
+
+    def __init__(self, max_bytes: int = CACHE_BYTES):
+        self.max_bytes, self.bytes = max_bytes, 0
+        self._d: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+            return v
+
+    def put(self, key, value, size: int):
+        if size > self.max_bytes // 8:
+            return                      # too big to be worth keeping
+        with self._lock:
+            if key in self._d:
+                return
+            self._d[key] = (value, size)
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, (_, s) = self._d.popitem(last=False)
+                self.bytes -= s
+
+
+_PARSED = ByteCache()
+_COMPILED = ByteCache()
+
+
 def parse(text: str | None):
     """Filter text -> parse tree (tuples). Raises FilterError."""
     if text is not None and not isinstance(text, str):
         raise FilterError("the filter must be a string", 0, "")
-    return _Parser(text or "").parse()
+    text = text or ""
+    hit = _PARSED.get(text)
+    if hit is not None:
+        return hit[0]
+    if len(text) > MAX_FILTER_CHARS:
+        raise FilterError(f"the filter is {len(text)} characters long; at most "
+                          f"{MAX_FILTER_CHARS} are allowed", MAX_FILTER_CHARS, text)
+    tree = _Parser(text).parse()
+    _PARSED.put(text, tree, 3 * len(text) + 64)
+    return tree
 
 
 # ---------------------------------------------------------------- SQL translation
@@ -440,10 +540,13 @@ def to_sql(node) -> str:
 
 
 def compile_filter(text: str | None) -> str:
-    """Filter text -> SQL (cached). Raises FilterError."""
-    return _compile(text or "")
-
-
-@lru_cache(maxsize=512)
-def _compile(text: str) -> str:
-    return to_sql(parse(text))
+    """Filter text -> SQL (cached, the cache bounded in bytes). Raises FilterError."""
+    if text is not None and not isinstance(text, str):
+        raise FilterError("the filter must be a string", 0, "")
+    text = text or ""
+    hit = _COMPILED.get(text)
+    if hit is not None:
+        return hit[0]
+    sql = to_sql(parse(text))
+    _COMPILED.put(text, sql, len(text) + len(sql) + 64)
+    return sql

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
 import time
@@ -16,6 +17,16 @@ from urllib.parse import unquote
 
 MAX_ENTRY_BYTES = 256 * 1024          # Cloud Logging: 256 KB per LogEntry
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # Cloud Logging: 10 MB per entries.write request
+MAX_LABELS = 64                       # Cloud Logging: 64 labels per LogEntry
+MAX_LABEL_KEY_BYTES = 512             # Cloud Logging: label key 512 B
+MAX_LABEL_VALUE_BYTES = 64 * 1024     # Cloud Logging: label value 64 KB
+MAX_LOG_ID_CHARS = 512                # Cloud Logging: LOG_ID under 512 characters
+# local limits (Cloud Logging documents none, or only indirectly):
+MAX_ENTRIES_PER_REQUEST = 10_000      # entries in one entries.write request
+MAX_DEPTH = 64                        # nesting of any JSON value in a request
+MAX_FIELDS_PER_ENTRY = 1_000          # object keys in one entry (all levels together)
+MIN_TS_US = -62135596800000000        # 0001-01-01T00:00:00Z
+MAX_TS_US = 253402300799999999        # 9999-12-31T23:59:59.999999Z
 
 SEVERITIES = {
     "DEFAULT": 0, "DEBUG": 100, "INFO": 200, "NOTICE": 300, "WARNING": 400,
@@ -39,8 +50,8 @@ WRITE_FIELDS = {
 
 _LOG_NAME = re.compile(r"^projects/([^/]+)/logs/(.+)$")
 _TS = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2}))?(?:\.(\d{1,9}))?)?"
-    r"\s*(Z|z|[+-]\d{2}:?\d{2})?$")
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?"
+    r"(?:\.([0-9]{1,9}))?)?[ \t]*(Z|z|[+-][0-9]{2}:?[0-9]{2})?$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -48,8 +59,9 @@ class ApiError(Exception):
     """An error answered as ``{"error": {"code", "message", "status"}}``."""
 
     STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS",
-              413: "PAYLOAD_TOO_LARGE", 405: "METHOD_NOT_ALLOWED", 500: "INTERNAL",
-              503: "UNAVAILABLE"}
+              413: "PAYLOAD_TOO_LARGE", 405: "METHOD_NOT_ALLOWED", 408: "DEADLINE_EXCEEDED",
+              411: "INVALID_ARGUMENT", 414: "INVALID_ARGUMENT", 431: "INVALID_ARGUMENT",
+              429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
 
     def __init__(self, code: int, message: str, details: list | None = None):
         super().__init__(message)
@@ -72,12 +84,12 @@ def parse_timestamp(text: str) -> int:
     """RFC 3339 (``Z``, ``+00:00`` or ``+0000``; a bare date means midnight UTC) -> epoch µs."""
     m = _TS.match(text.strip()) if isinstance(text, str) else None
     if not m:
-        raise ValueError(f"invalid timestamp {text!r}")
+        raise ValueError(f"invalid timestamp {str(text)[:100]!r}")
     y, mo, d, hh, mm, ss, frac, tz = m.groups()
     try:
         dt = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0),
                       tzinfo=timezone.utc)
-    except ValueError as e:
+    except (ValueError, OverflowError) as e:
         raise ValueError(f"invalid timestamp {text!r}: {e}") from None
     us = (dt - _EPOCH) // timedelta(microseconds=1)
     if frac:
@@ -86,13 +98,17 @@ def parse_timestamp(text: str) -> int:
         sign = -1 if tz[0] == "-" else 1
         digits = tz[1:].replace(":", "")
         us -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60) * 1_000_000
+    if not MIN_TS_US <= us <= MAX_TS_US:
+        raise ValueError(f"invalid timestamp {text!r}: outside 0001-01-01T00:00:00Z.."
+                         "9999-12-31T23:59:59.999999Z")
     return us
 
 
 def format_timestamp(us: int) -> str:
     """Epoch µs -> ``2024-05-01T12:00:00.123456Z`` (always UTC, always six digits)."""
     dt = _EPOCH + timedelta(microseconds=us)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"
+            f"{dt.second:02d}.{dt.microsecond:06d}Z")
 
 
 def now_us() -> int:
@@ -120,7 +136,8 @@ def parse_severity(value) -> int:
 def split_log_name(log_name: str) -> tuple[str, str]:
     """``projects/P/logs/ID`` -> (P, decoded ID); ValueError otherwise."""
     m = _LOG_NAME.match(log_name) if isinstance(log_name, str) else None
-    if not m or not m.group(2) or len(log_name) > 2048:
+    if not m or not m.group(2) or len(m.group(2)) > MAX_LOG_ID_CHARS \
+            or len(m.group(1)) > 100:
         raise ValueError(f"invalid logName {log_name!r}; expected projects/PROJECT/logs/LOG_ID")
     return m.group(1), unquote(m.group(2))
 
@@ -180,7 +197,52 @@ def _check_string_map(value, what: str) -> dict:
     if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise ValueError(f"{what} must be a map of string to string")
+    if len(value) > MAX_LABELS:
+        raise ValueError(f"{what} has {len(value)} labels; at most {MAX_LABELS} are allowed")
+    for k, v in value.items():
+        if len(k.encode("utf-8", "surrogatepass")) > MAX_LABEL_KEY_BYTES:
+            raise ValueError(f"{what} key {k[:40]!r}... is longer than {MAX_LABEL_KEY_BYTES} bytes")
+        if len(v) > MAX_LABEL_VALUE_BYTES // 4 and \
+                len(v.encode("utf-8", "surrogatepass")) > MAX_LABEL_VALUE_BYTES:
+            raise ValueError(f"{what} value of {k[:40]!r} is longer than "
+                             f"{MAX_LABEL_VALUE_BYTES} bytes (64 KB)")
     return value
+
+
+def check_json_value(value, what: str) -> None:
+    """Depth, key count, finite numbers and encodable text of a JSON value (iterative: no
+    recursion, so any nesting is a clean ValueError)."""
+    stack = [(value, 1)]
+    keys = 0
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            if depth > MAX_DEPTH:
+                raise ValueError(f"{what} is nested deeper than {MAX_DEPTH} levels")
+            if depth > 1:         # fields below the entry's own (they become columns)
+                keys += len(v)
+            if keys > MAX_FIELDS_PER_ENTRY:
+                raise ValueError(f"{what} has more than {MAX_FIELDS_PER_ENTRY} fields")
+            for k, x in v.items():
+                if not isinstance(k, str):
+                    raise ValueError(f"{what}: keys must be strings")
+                stack.append((x, depth + 1))
+        elif isinstance(v, list):
+            if depth > MAX_DEPTH:
+                raise ValueError(f"{what} is nested deeper than {MAX_DEPTH} levels")
+            stack.extend((x, depth + 1) for x in v)
+        elif isinstance(v, bool) or v is None or isinstance(v, str):
+            continue
+        elif isinstance(v, (int, float)):
+            try:
+                ok = math.isfinite(float(v))
+            except OverflowError:
+                ok = False
+            if not ok:
+                raise ValueError(f"{what}: number {str(v)[:40]} is out of range (a finite "
+                                 "double is required)")
+        else:
+            raise ValueError(f"{what}: unsupported value of type {type(v).__name__}")
 
 
 def _check_resource(res) -> dict:
@@ -237,6 +299,7 @@ def normalize_entry(raw, defaults: dict, received: int) -> Row:
             if not isinstance(raw[k], dict):
                 raise ValueError(f"{k} must be a JSON object")
             entry[k] = raw[k]
+    check_json_value(entry, "the log entry")
     for k in ("trace", "spanId"):
         if raw.get(k) is not None:
             if not isinstance(raw[k], str):
@@ -247,8 +310,14 @@ def normalize_entry(raw, defaults: dict, received: int) -> Row:
             raise ValueError("traceSampled must be a boolean")
         entry["traceSampled"] = raw["traceSampled"]
     row = Row(entry, project, log_id, ts, received, sev)
-    if len(row.text) > MAX_ENTRY_BYTES // 4 and len(row.text.encode()) > MAX_ENTRY_BYTES:
-        raise ValueError(f"log entry with size {len(row.text.encode())} bytes exceeds the "
+    try:
+        size = len(row.text.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        bad_char = row.text[e.start:e.end]
+        raise ValueError(f"the log entry holds text that is not valid Unicode "
+                         f"({bad_char!r}: a lone UTF-16 surrogate?)") from None
+    if size > MAX_ENTRY_BYTES:
+        raise ValueError(f"log entry with size {size} bytes exceeds the "
                          f"maximum size of {MAX_ENTRY_BYTES} bytes (256 KB)")
     return row
 
@@ -264,6 +333,9 @@ def normalize_write(body) -> tuple[list[Row], dict[int, str], bool, bool]:
     entries = body.get("entries")
     if not isinstance(entries, list) or not entries:
         raise bad("entries must be a non-empty list")
+    if len(entries) > MAX_ENTRIES_PER_REQUEST:
+        raise bad(f"{len(entries)} entries in one request; at most {MAX_ENTRIES_PER_REQUEST} "
+                  "are accepted (split the batch)")
     defaults = {}
     try:
         if body.get("logName") is not None:
@@ -273,7 +345,7 @@ def normalize_write(body) -> tuple[list[Row], dict[int, str], bool, bool]:
             defaults["resource"] = _check_resource(body["resource"])
         if body.get("labels") is not None:
             defaults["labels"] = _check_string_map(body["labels"], "labels")
-    except ValueError as e:
+    except (ValueError, TypeError) as e:
         raise bad(str(e)) from None
     for flag in ("partialSuccess", "dryRun"):
         if not isinstance(body.get(flag, False), bool):
@@ -283,7 +355,7 @@ def normalize_write(body) -> tuple[list[Row], dict[int, str], bool, bool]:
     for i, raw in enumerate(entries):
         try:
             rows.append(normalize_entry(raw, defaults, received))
-        except ValueError as e:
+        except (ValueError, TypeError, RecursionError) as e:
             errors[i] = str(e)
     return rows, errors, bool(body.get("partialSuccess")), bool(body.get("dryRun"))
 

@@ -1,27 +1,15 @@
-"""The `tfbook` command: check, hint, list, release, book, grade."""
+"""The `tfbook` command: check, hint, list, release, book, grade, compare, autograder (the
+applications layer: it uses the core `tfbook` and the `checks`; nothing imports it)."""
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with stderr closed: its start-up lines (oneDNN, CPU features) are
-    printed before TF_CPP_MIN_LOG_LEVEL takes effect, and they are not for learners."""
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 from pathlib import Path
 
+from checks.cli import add_arguments as add_check_arguments, run_check
+from tfbook.quiet import import_tensorflow_quietly
 from tfbook.manifest import ManifestError, load_book
 
 
@@ -30,38 +18,11 @@ def _chapter(chapter_id: str):
 
 
 def cmd_check(args) -> int:
-    from checks.grader import grade_notebook
-    from checks.engine import results_json
-    from checks.report import format_results, write_json
-    from tfbook.paths import runs_root
-    chapter = _chapter(args.chapter)
-    notebook = Path(args.notebook) if args.notebook else chapter.notebook("student")
-    print(f"Grading {notebook} in a fresh kernel (preset {args.preset or 'from $TFBOOK_PRESET/book.toml'}) ...",
-          flush=True)
-    try:
-        grade = grade_notebook(chapter.id, notebook, preset=args.preset, cell_timeout=args.timeout)
-    except FileNotFoundError as e:
-        print(f"error: {e}. Pass the notebook's path: python -m checks {chapter.id} PATH", file=sys.stderr)
-        return 2
-    footer = []
-    if grade.stopped:
-        footer.append(f"  {grade.stopped}")
-    if grade.cell_errors and args.verbose:
-        footer += [f"  {e}" for e in grade.cell_errors]
-    print(format_results(grade.results, title=f"Chapter {chapter.id}: {chapter.title} "
-                                              f"(preset {grade.preset}, {grade.seconds:.0f} s)",
-                         footer="\n".join(footer)))
-    payload = results_json(chapter.id, grade.results, notebook=str(notebook), preset=grade.preset,
-                           seconds=round(grade.seconds, 1), stopped=grade.stopped,
-                           cell_errors=grade.cell_errors)
-    write_json(runs_root() / "progress" / f"ch{chapter.id}.json", payload)
-    if args.json:
-        write_json(Path(args.json), payload)
-    return 0 if all(r.passed for r in grade.results) else 1
+    return run_check(args)
 
 
 def cmd_hint(args) -> int:
-    from checks.grader import load_chapter_checks
+    from checks.registry import load_chapter_checks
     chapter = load_chapter_checks(_chapter(args.chapter).id)
     if args.exercise not in chapter.exercises:
         print(f"No exercise {args.exercise!r} in chapter {chapter.id}. Exercises: "
@@ -75,7 +36,7 @@ def cmd_hint(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from checks.grader import load_chapter_checks
+    from checks.registry import load_chapter_checks
     from tfbook.paths import runs_root
     book = load_book()
     print(f"{book.title}\n")
@@ -83,13 +44,16 @@ def cmd_list(args) -> int:
         if not chapter.ready:
             print(f"  {chapter.id} {chapter.title}  (planned)")
             continue
-        checks = load_chapter_checks(chapter.id)
+        try:
+            checks = load_chapter_checks(chapter.id)
+        except ManifestError as e:  # one broken chapter must not hide the others
+            print(f"  {chapter.id} {chapter.title}  (cannot list its exercises: {e})")
+            continue
         progress_file = runs_root() / "progress" / f"ch{chapter.id}.json"
         done = {}
         if progress_file.exists():
-            data = json.loads(progress_file.read_text())
-            failed = {r["exercise"] for r in data["results"] if r["status"] != "passed"}
-            done = {e: e not in failed for e in checks.exercises}
+            passed_list = json.loads(progress_file.read_text()).get("exercises_passed", [])
+            done = {e: e in passed_list for e in checks.exercises}
         passed = sum(done.values())
         status = f"{passed}/{len(checks.exercises)} exercises passed" if done else "not checked yet"
         print(f"  {chapter.id} {chapter.title}  ({status}; check with: tfbook check {chapter.id})")
@@ -102,7 +66,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_release(args) -> int:
-    from tfbook.release import release
+    from booktools.release import release
     changed = release(check=args.check)
     root = load_book().root
     for path in changed:
@@ -116,25 +80,32 @@ def cmd_release(args) -> int:
 
 
 def cmd_book(args) -> int:
-    from tfbook.build import build_book
+    from booktools.build import build_book
     return build_book(chapters=args.chapters, preset=args.preset)
 
 
 def cmd_grade(args) -> int:
-    from tfbook.grading import grade_folder
-    return grade_folder(Path(args.folder), args.chapter, jobs=args.jobs, preset=args.preset)
+    from booktools.grading import grade_folder
+    return grade_folder(Path(args.folder), args.chapter, jobs=args.jobs, preset=args.preset,
+                        cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout,
+                        memory_mb=args.memory_mb, hidden=args.hidden, progress=not args.no_progress)
+
+
+def cmd_compare(args) -> int:
+    from booktools.compare import run_compare
+    return run_compare(args)
+
+
+def cmd_autograder(args) -> int:
+    from booktools.autograder import run_autograder_command
+    return run_autograder_command(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfbook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("check", help="grade a chapter's notebook in a fresh kernel")
-    p.add_argument("chapter")
-    p.add_argument("notebook", nargs="?", help="default: the chapter's student notebook in chapters/")
-    p.add_argument("--json", help="also write the results to this JSON file")
-    p.add_argument("--preset", help="quick, full, ... (default: $TFBOOK_PRESET or book.toml)")
-    p.add_argument("--timeout", type=int, help="seconds allowed per cell (default: the preset's)")
-    p.add_argument("-v", "--verbose", action="store_true", help="also list cells that raised")
+    add_check_arguments(p)
     p.set_defaults(func=cmd_check)
     p = sub.add_parser("hint", help="show an exercise's hint")
     p.add_argument("chapter")
@@ -149,18 +120,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("chapters", nargs="*")
     p.add_argument("--preset")
     p.set_defaults(func=cmd_book)
-    p = sub.add_parser("grade", help="grade a folder of submissions in parallel")
+    p = sub.add_parser("grade", help="grade a folder of submissions, each in its own process")
     p.add_argument("chapter")
     p.add_argument("folder")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--preset")
+    p.add_argument("--timeout", type=int, help="seconds allowed per cell (default: the preset's)")
+    p.add_argument("--notebook-timeout", type=int, help="seconds allowed per notebook (default: 4 x the cell limit, at least 600)")
+    p.add_argument("--memory-mb", type=int, default=4096, help="memory per kernel (default 4096)")
+    p.add_argument("--hidden", help="folder of instructor-only checks (chNN.py); default $TFBOOK_HIDDEN_CHECKS")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_grade)
+    p = sub.add_parser("compare", help="a submission beside the solution, exercise by exercise")
+    p.add_argument("chapter")
+    p.add_argument("submission")
+    p.add_argument("--html", help="also write a self-contained HTML page here")
+    p.add_argument("--preset")
+    p.add_argument("--timeout", type=int, help="seconds allowed per cell (default: the preset's)")
+    p.add_argument("--hidden", help="folder of instructor-only checks (chNN.py)")
+    p.add_argument("--grades", help="reuse the grades `tfbook grade` wrote (default: FOLDER/grades/ next to the submission, when present)")
+    p.add_argument("--no-run", action="store_true", help="compare the code only; run nothing")
+    p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("autograder", help="a Gradescope autograder bundle for a chapter")
+    p.add_argument("chapter")
+    p.add_argument("--out", required=True, help="the .zip to write")
+    p.add_argument("--preset", default="quick")
+    p.add_argument("--hidden", help="folder of instructor-only checks to bundle (chNN.py)")
+    p.add_argument("--timeout", type=int, help="seconds allowed per cell (default: the preset's)")
+    p.set_defaults(func=cmd_autograder)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command != "release":
+    if args.command not in ("release", "grade", "compare", "autograder"):  # workers import TF
         import_tensorflow_quietly()
     try:
         return args.func(args)

@@ -1,14 +1,16 @@
-"""``python -m tfbook.cloudlog serve --db runs/logs.duckdb --port 8085``"""
+"""``python -m cloudlog serve --db runs/logs.duckdb --port 8085``"""
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
+import threading
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tfbook.cloudlog",
+    parser = argparse.ArgumentParser(prog="python -m cloudlog",
                                      description="Local Cloud Logging service (127.0.0.1 only).")
     sub = parser.add_subparsers(dest="cmd", required=True)
     serve = sub.add_parser("serve", help="serve the Cloud Logging v2 REST API")
@@ -20,23 +22,30 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
 
-    from tfbook.cloudlog.server import LocalService
+    from cloudlog.server import LocalService
 
     svc = LocalService(args.db, args.port, args.bucket_dir)
-    import threading
 
     def on_term(*_):  # shut down cleanly: stop accepting, finish the writer, checkpoint
         threading.Thread(target=svc.httpd.shutdown, daemon=True).start()
     signal.signal(signal.SIGTERM, on_term)
     print(f"cloudlog listening on {svc.endpoint} (db={args.db})", flush=True)
+    status = 0
     try:
         svc.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        svc.httpd.server_close()
-        svc.store.close()
-    return 0
+        try:
+            svc.httpd.server_close()
+            svc.store.close()     # applies what was acknowledged (it is in the journal anyway)
+        except Exception:  # noqa: BLE001 - acknowledged writes are in the journal already
+            logging.getLogger("cloudlog").exception("error while stopping")
+            status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # connection threads may still be inside a (now interrupted) query: do not wait for them
+    os._exit(status)
 
 
 if __name__ == "__main__":

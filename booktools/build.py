@@ -1,7 +1,9 @@
 """`make book`: execute every ready chapter's solution, grade it, write build/, print a table.
 
-Chapters run in book.toml's order in the real ``runs/`` folder, because later chapters use
-what earlier ones produce (chapter 04 restores chapter 03's checkpoint).
+The reference runs live in ``build/runs/``, apart from the learner's ``runs/`` (which holds only
+what the learner's own notebooks made). Chapters run in dependency order (book.toml's
+``needs``), because later chapters use what earlier ones produce: chapter 04 restores the
+checkpoint chapter 03 trained.
 """
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ import time
 import nbformat
 
 from tfbook.manifest import ROOT, active_preset_name, load_book
-from tfbook.paths import runs_root
 
 BUILD = ROOT / "build"
+REFERENCE_RUNS = BUILD / "runs"
 
 
 def _figure(value) -> str:
@@ -23,45 +25,62 @@ def _figure(value) -> str:
     return str(value)
 
 
+def dependency_order(chapters: list) -> list:
+    """Chapters ordered so that each comes after the chapters that produce what it needs."""
+    ordered, pending = [], list(chapters)
+    while pending:
+        made = {p for c in ordered for p in c.produces}
+        wanted = {p for c in pending for p in c.produces}
+        ready = [c for c in pending
+                 if all(n in made or n not in wanted for n in c.needs)]
+        if not ready:  # a cycle: keep book.toml's order rather than loop
+            ready = pending[:1]
+        ordered.append(ready[0])
+        pending.remove(ready[0])
+    return ordered
+
+
 def build_book(chapters: list[str] | None = None, preset: str | None = None) -> int:
     from checks.grader import grade_notebook
-    from checks.engine import results_json
     from checks.report import format_results, write_json
     from tfbook.data import load_mnist
 
     book = load_book()
     preset = preset or active_preset_name()
-    selected = [c for c in book.ready_chapters() if not chapters or c.id in [x.zfill(2) for x in chapters]]
+    wanted = [x.zfill(2) for x in chapters or []]
+    selected = dependency_order([c for c in book.ready_chapters() if not wanted or c.id in wanted])
     print(f"Building '{book.title}' with preset {preset!r}: chapters "
-          + ", ".join(c.id for c in selected), flush=True)
+          + ", ".join(c.id for c in selected) + f"; reference runs in {REFERENCE_RUNS.relative_to(ROOT)}/",
+          flush=True)
     print(f"MNIST: {load_mnist().source}", flush=True)
-    BUILD.mkdir(exist_ok=True)
+    REFERENCE_RUNS.mkdir(parents=True, exist_ok=True)
     rows, ok = [], True
     for chapter in selected:
         notebook = chapter.notebook("solution")
         print(f"\n== {chapter.id} {chapter.title}: executing {notebook.relative_to(ROOT)} ...", flush=True)
         started = time.monotonic()
-        grade = grade_notebook(chapter.id, notebook, preset=preset, keep_runs=runs_root())
+        grade = grade_notebook(chapter.id, notebook, preset=preset, keep_runs=REFERENCE_RUNS,
+                               needs_from=REFERENCE_RUNS)
         print(format_results(grade.results, footer=f"  {grade.stopped}" if grade.stopped else ""))
+        for message in grade.missing:
+            print(f"  missing: {message}")
         for error in grade.cell_errors:
             print(f"  cell error: {error}")
         executed = BUILD / notebook.name
         nbformat.write(grade.executed, executed)
         html = _html(executed)
-        write_json(BUILD / f"ch{chapter.id}-grade.json",
-                   results_json(chapter.id, grade.results, preset=preset, seconds=round(grade.seconds, 1)))
-        metrics_file = runs_root() / f"ch{chapter.id}" / "metrics.json"
+        payload = grade.to_json()
+        write_json(BUILD / f"ch{chapter.id}-grade.json", payload)
+        metrics_file = REFERENCE_RUNS / f"ch{chapter.id}" / "metrics.json"
         metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
-        produced = [p for p in chapter.produces if (ROOT / p).exists() or
-                    (runs_root() / p.removeprefix("runs/")).exists()]
-        passed = sum(1 for e in {r.exercise for r in grade.results}
-                     if all(r.passed for r in grade.results if r.exercise == e))
-        total = len({r.exercise for r in grade.results})
+        metrics.update({k: v for k, v in grade.figures.items() if k not in metrics})
+        produced = [p for p in chapter.produces if (REFERENCE_RUNS / p.removeprefix("runs/")).exists()]
+        passed, total = len(payload["exercises_passed"]), len(payload["exercises"])
         chapter_ok = passed == total and not grade.cell_errors and len(produced) == len(chapter.produces)
         ok &= chapter_ok
         rows.append([chapter.id, chapter.title, f"{passed}/{total}",
                      ", ".join(f"{k} {_figure(metrics[k])}" for k in chapter.figures if k in metrics) or "-",
-                     f"{len(produced)}/{len(chapter.produces)}: " + ", ".join(produced),
+                     f"{len(produced)}/{len(chapter.produces)}",
                      f"{time.monotonic() - started:.0f}s", "ok" if chapter_ok else "FAILED"])
         print(f"   wrote {executed.relative_to(ROOT)}" + (f" and {html.relative_to(ROOT)}" if html else ""))
 
@@ -69,6 +88,8 @@ def build_book(chapters: list[str] | None = None, preset: str | None = None) -> 
     planned = [c for c in book.chapters if not c.ready]
     if planned:
         print("planned (not built yet): " + ", ".join(f"{c.id} {c.title}" for c in planned))
+    print(f"The reference runs (checkpoints, logs, metrics) are in {REFERENCE_RUNS.relative_to(ROOT)}/; "
+          "your own notebooks write to runs/.")
     return 0 if ok else 1
 
 

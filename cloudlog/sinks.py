@@ -1,10 +1,13 @@
-"""Sink destinations, evaluated on ingest inside the writer's transaction.
+"""Sink destinations, run by the applier after the entries of a batch are matched.
 
-* ``bigquery.googleapis.com/projects/P/datasets/D`` -> DuckDB schema ``D``, one table per log and
-  UTC day (``struct_log_20240501``) with the BigQuery export columns; ``jsonPayload``,
-  ``labels`` and ``resource`` are STRUCTs whose (lower-cased) fields are added as they appear.
-  The first type seen for a field wins; a value of another type is written as NULL and the
-  clash is recorded in ``D._sink_errors`` (the entry itself is still exported).
+* ``bigquery.googleapis.com/projects/P/datasets/D`` -> DuckDB schema ``"P.D"`` (the project is
+  part of where a sink writes), one table per log and UTC day (``struct_log_20240501``) with
+  the BigQuery export columns; ``jsonPayload``, ``labels`` and ``resource`` are STRUCTs whose
+  (lower-cased) fields are added as they appear. The first type seen for a field wins; a
+  value of another type is written as NULL and the clash is recorded in ``"P.D"._sink_errors``
+  (the entry itself is still exported). Growing a table costs one statement per changed
+  top-level column, or - when the table is large - a new physical part (``T$1``, ``T$2``...)
+  behind a view named ``T``, so adding fields never rewrites a large table.
 * ``storage.googleapis.com/BUCKET`` -> JSON lines under ``<bucket_dir>/BUCKET/LOG_ID/YYYY/MM/DD/``.
 * ``pubsub.googleapis.com/projects/P/topics/T`` -> Python callbacks registered with
   ``handle.subscribe(topic, fn)``, called on a dispatcher thread after the commit.
@@ -23,11 +26,17 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from tfbook.cloudlog.model import Row, dumps
+from cloudlog.model import Row, dumps
 
 log = logging.getLogger(__name__)
 
-_BQ = re.compile(r"^bigquery\.googleapis\.com/projects/([^/]+)/datasets/([A-Za-z0-9_]+)$")
+_BQ = re.compile(r"^bigquery\.googleapis\.com/projects/([A-Za-z0-9][A-Za-z0-9_\-:.]{0,99})"
+                 r"/datasets/([A-Za-z0-9_]{1,1024})$")
+# DuckDB schemas of the service itself and of DuckDB: never a dataset name
+RESERVED_DATASETS = {"cloudlog", "main", "information_schema", "pg_catalog", "temp", "system"}
+MAX_TABLE_FIELDS = 500      # local (BigQuery allows 10,000): DuckDB statements on a table cost ~0.3 ms per field
+REWRITE_ROWS = 2_000        # a physical table up to this size grows in place, larger: a new part
+MAX_PARTS = 64
 _GCS = re.compile(r"^storage\.googleapis\.com/([a-z0-9][a-z0-9._\-]{1,220}[a-z0-9])$")
 _PUBSUB = re.compile(r"^pubsub\.googleapis\.com/(projects/[^/]+/topics/[A-Za-z][\w\-.~+%]{2,254})$")
 _EPOCH = datetime(1970, 1, 1)
@@ -39,6 +48,9 @@ def parse_destination(dest) -> tuple[str, tuple]:
         for kind, rx in (("bigquery", _BQ), ("storage", _GCS), ("pubsub", _PUBSUB)):
             m = rx.match(dest)
             if m:
+                if kind == "bigquery" and m.group(2).lower() in RESERVED_DATASETS:
+                    raise ValueError(f"dataset name {m.group(2)!r} is reserved by the local "
+                                     "service; choose another dataset")
                 return kind, m.groups()
     raise ValueError(
         f"unsupported sink destination {dest!r}; use bigquery.googleapis.com/projects/P/"
@@ -63,7 +75,7 @@ def field_name(key: str) -> str:
     """A jsonPayload/labels key as a BigQuery column: lower case, non-alphanumerics as _."""
     out = _FIELD.get(key)
     if out is None:
-        out = sanitize(key).lower()
+        out = sanitize(key).lower() or "_"      # a column needs a name: "" becomes "_"
         if len(_FIELD) < 100_000:
             _FIELD[key] = out
     return out
@@ -73,8 +85,24 @@ def table_name(log_id: str, ts_us: int) -> str:
     d = ts_us // 86_400_000_000
     day = _DAYS.get(d)
     if day is None:
-        day = _DAYS[d] = (_EPOCH + timedelta(days=d)).strftime("%Y%m%d")
+        t = _EPOCH + timedelta(days=d)
+        day = f"{t.year:04d}{t.month:02d}{t.day:02d}"
+        if len(_DAYS) < 100_000:
+            _DAYS[d] = day
     return f"{sanitize(log_id)}_{day}"
+
+
+def dataset_schema(project: str, dataset: str) -> str:
+    """The DuckDB schema a BigQuery destination writes to: ``P.D`` (datasets have no dots)."""
+    return f"{project}.{dataset}"
+
+
+def count_fields(t) -> int:
+    if isinstance(t, tuple):
+        if t[0] == "LIST":
+            return count_fields(t[1])
+        return sum(1 + count_fields(x) for x in t[1].values())
+    return 0
 
 
 def qi(name: str) -> str:
@@ -152,9 +180,11 @@ def _kind(v) -> str:
 class _Conformer:
     """Coerces one value to a table's type, growing STRUCTs; records additions and clashes."""
 
-    def __init__(self):
+    def __init__(self, budget: int = MAX_TABLE_FIELDS):
         self.additions: list[tuple[tuple, str]] = []
         self.clashes: list[tuple[str, str, str]] = []
+        self.budget = budget      # how many more fields the table may get
+        self.capped = False       # this entry already has its "table is full" error
 
     def conform(self, t, v, path: tuple):
         if v is None:
@@ -163,6 +193,15 @@ class _Conformer:
             t = infer(v)
             if t is None:
                 return None
+            n = 1 + count_fields(t)
+            if n > self.budget:
+                if not self.capped:      # one error per entry, not one per dropped field
+                    self.capped = True
+                    self.clashes.append((".".join(path), "(no new field)",
+                                         f"the table has reached {MAX_TABLE_FIELDS} fields; "
+                                         "new fields of this entry were not added"))
+                return None
+            self.budget -= n
             self.additions.append((path, type_name(t)))   # the type as first seen
             return self._fit(t, v, path, grow=False), t
         return self._fit(t, v, path, grow=True)
@@ -212,46 +251,108 @@ class _Conformer:
         return None
 
 
-SINK_ERRORS_DDL = ("CREATE TABLE IF NOT EXISTS {ds}._sink_errors (sink VARCHAR, table_name VARCHAR, "
-                   "insertId VARCHAR, timestamp TIMESTAMP, field VARCHAR, expected VARCHAR, "
-                   "got VARCHAR, entry VARCHAR, recorded_at TIMESTAMP)")
+SINK_ERRORS_DDL = ("CREATE TABLE IF NOT EXISTS {ds}._sink_errors (sink VARCHAR, "
+                   "table_name VARCHAR, insertId VARCHAR, timestamp TIMESTAMP, field VARCHAR, "
+                   "expected VARCHAR, got VARCHAR, entry VARCHAR, recorded_at TIMESTAMP, "
+                   "message VARCHAR)")
+
+
+class _Table:
+    """What the exporter knows about one BigQuery-style table."""
+    __slots__ = ("cols", "parts", "rows", "nfields")
+
+    def __init__(self, cols, parts, rows):
+        self.cols = cols        # {column: type}, the latest physical table's (the full schema)
+        self.parts = parts      # None: a plain table; else the number of the latest part
+        self.rows = rows        # rows in the latest physical table
+        self.nfields = sum(1 + count_fields(t) for t in cols.values())
 
 
 class BigQueryExporter:
+    """Exports rows into BigQuery-style tables, in the caller's transaction."""
+
     def __init__(self):
-        self._schemas: dict[tuple[str, str], dict] = {}   # (dataset, table) -> {column: type}
+        self._tables: dict[tuple[str, str], _Table] = {}   # (schema, table) -> state
         self._datasets: set[str] = set()
 
     def reset(self):
         """Forget cached schemas (after a rollback the tables may differ)."""
-        self._schemas.clear()
+        self._tables.clear()
         self._datasets.clear()
 
-    def _schema(self, con, ds: str, table: str) -> dict:
-        key = (ds, table)
-        if key not in self._schemas:
-            exists = con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-                [ds, table]).fetchone()[0]
-            if not exists:
-                cols = ", ".join(f"{qi(k)} {t}" for k, t in FIXED.items())
-                con.execute(f"CREATE TABLE {qi(ds)}.{qi(table)} ({cols})")
-            at = con.sql(f"SELECT * FROM {qi(ds)}.{qi(table)} LIMIT 0").to_arrow_table()
-            self._schemas[key] = {f.name: from_arrow(f.type) for f in at.schema}
-        return self._schemas[key]
+    @staticmethod
+    def _physical(table: str, t: _Table) -> str:
+        return table if t.parts is None else f"{table}${t.parts}"
 
-    def export(self, con, sink: str, dataset: str, rows: list[Row]) -> int:
-        if dataset not in self._datasets:
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {qi(dataset)}")
-            con.execute(SINK_ERRORS_DDL.format(ds=qi(dataset)))
-            self._datasets.add(dataset)
+    def _table(self, con, schema: str, table: str) -> _Table:
+        key = (schema, table)
+        t = self._tables.get(key)
+        if t is not None:
+            return t
+        found = con.execute(
+            "SELECT table_name, estimated_size FROM duckdb_tables() WHERE schema_name = ? "
+            "AND starts_with(table_name, ?)", [schema, table]).fetchall()
+        plain = [n for n, _ in found if n == table]
+        parts = {int(n[len(table) + 1:]): size for n, size in found
+                 if n.startswith(table + "$") and n[len(table) + 1:].isdigit()}
+        if plain:
+            t = _Table({}, None, dict(found)[table])
+        elif parts:
+            last = max(parts)
+            t = _Table({}, last, parts[last])
+        else:
+            cols = ", ".join(f"{qi(k)} {v}" for k, v in FIXED.items())
+            con.execute(f"CREATE TABLE {qi(schema)}.{qi(table)} ({cols})")
+            t = _Table({}, None, 0)
+        # every earlier result on con is fully fetched (fetchall), so a new statement is safe
+        at = con.sql(f"SELECT * FROM {qi(schema)}.{qi(self._physical(table, t))} LIMIT 0"
+                     ).to_arrow_table()
+        t.cols = {f.name: from_arrow(f.type) for f in at.schema}
+        t.nfields = sum(1 + count_fields(x) for x in t.cols.values())
+        self._tables[key] = t
+        return t
+
+    def _grow(self, con, schema: str, table: str, t: _Table, changed: list[str], new: set):
+        """Give the table the columns in t.cols: bounded work however many fields arrive."""
+        phys = self._physical(table, t)
+        if t.rows <= REWRITE_ROWS or (t.parts or 0) >= MAX_PARTS:
+            for k in changed:
+                if k in new:
+                    con.execute(f"ALTER TABLE {qi(schema)}.{qi(phys)} ADD COLUMN {qi(k)} "
+                                f"{type_name(t.cols[k])}")
+                else:
+                    con.execute(f"ALTER TABLE {qi(schema)}.{qi(phys)} ALTER COLUMN {qi(k)} "
+                                f"SET DATA TYPE {type_name(t.cols[k])}")
+            return
+        # a large table: the rows stay where they are; a new part gets the full schema
+        if t.parts is None:
+            con.execute(f"ALTER TABLE {qi(schema)}.{qi(table)} RENAME TO {qi(table + '$0')}")
+            t.parts = 0
+        t.parts += 1
+        t.rows = 0
+        cols = ", ".join(f"{qi(k)} {type_name(v)}" for k, v in t.cols.items())
+        con.execute(f"CREATE TABLE {qi(schema)}.{qi(self._physical(table, t))} ({cols})")
+        union = " UNION ALL BY NAME ".join(
+            f"SELECT * FROM {qi(schema)}.{qi(table + '$' + str(i))}" for i in range(t.parts + 1))
+        con.execute(f"CREATE OR REPLACE VIEW {qi(schema)}.{qi(table)} AS {union}")
+
+    def export(self, con, sink: str, project: str, dataset: str, rows: list[Row]) -> int:
+        schema = dataset_schema(project, dataset)
+        if schema not in self._datasets:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {qi(schema)}")
+            con.execute(SINK_ERRORS_DDL.format(ds=qi(schema)))
+            con.execute(f"ALTER TABLE {qi(schema)}._sink_errors ADD COLUMN IF NOT EXISTS "
+                        "message VARCHAR")
+            self._datasets.add(schema)
         by_table: dict[str, list[Row]] = defaultdict(list)
         for r in rows:
             by_table[table_name(r.log_id, r.ts)].append(r)
         errors = []
         for table, trows in by_table.items():
-            cols = self._schema(con, dataset, table)
-            conf = _Conformer()
+            t = self._table(con, schema, table)
+            cols = t.cols
+            before = {k: type_name(v) for k, v in cols.items()}
+            conf = _Conformer(MAX_TABLE_FIELDS - t.nfields)
             entries = [r.entry for r in trows]
             values = {"timestamp": [r.ts for r in trows],
                       "receiveTimestamp": [r.receive_ts for r in trows]}
@@ -269,6 +370,7 @@ class BigQueryExporter:
                         out.append(None)
                         continue
                     n_clash = len(conf.clashes)
+                    conf.capped = False
                     if k in cols:
                         out.append(conf._fit(cols[k], v, (k,), True))
                     else:
@@ -284,32 +386,52 @@ class BigQueryExporter:
                 values[k] = out
             for k in cols:    # a dynamic column no entry of this batch has
                 values.setdefault(k, [None] * len(trows))
-            for path, t in conf.additions:
-                con.execute(f"ALTER TABLE {qi(dataset)}.{qi(table)} ADD COLUMN "
-                            f"{'.'.join(qi(p) for p in path)} {t}")
+            if conf.additions:
+                changed = [k for k in cols if before.get(k) != type_name(cols[k])]
+                t.nfields = sum(1 + count_fields(x) for x in cols.values())
+                self._grow(con, schema, table, t, changed, set(cols) - set(before))
             arrays = {k: pa.array(values[k], type=arrow_type(cols[k])) for k in cols}
             batch = pa.table(arrays)
             con.register("__bq_batch", batch)
             try:
-                con.execute(f"INSERT INTO {qi(dataset)}.{qi(table)} BY NAME "
+                con.execute(f"INSERT INTO {qi(schema)}.{qi(self._physical(table, t))} BY NAME "
                             "SELECT * FROM __bq_batch")
             finally:
                 con.unregister("__bq_batch")
+            t.rows += len(trows)
         if errors:
-            ts_now = int(datetime.now(timezone.utc).timestamp() * 1e6)
-            et = pa.table({
-                "sink": [e[0] for e in errors], "table_name": [e[1] for e in errors],
-                "insertId": [e[2] for e in errors],
-                "timestamp": pa.array([e[3] for e in errors], pa.timestamp("us")),
-                "field": [e[4] for e in errors], "expected": [e[5] for e in errors],
-                "got": [e[6] for e in errors], "entry": [e[7] for e in errors],
-                "recorded_at": pa.array([ts_now] * len(errors), pa.timestamp("us"))})
-            con.register("__bq_err", et)
-            try:
-                con.execute(f"INSERT INTO {qi(dataset)}._sink_errors BY NAME SELECT * FROM __bq_err")
-            finally:
-                con.unregister("__bq_err")
+            self.record_errors(con, schema, errors)
         return len(rows)
+
+    @staticmethod
+    def record_errors(con, schema: str, errors: list, message: str | None = None) -> None:
+        """errors: [(sink, table, insertId, ts_us, field, expected, got, entry_text)]."""
+        ts_now = int(datetime.now(timezone.utc).timestamp() * 1e6)
+        et = pa.table({
+            "sink": [e[0] for e in errors], "table_name": [e[1] for e in errors],
+            "insertId": [e[2] for e in errors],
+            "timestamp": pa.array([e[3] for e in errors], pa.timestamp("us")),
+            "field": [e[4] for e in errors], "expected": [e[5] for e in errors],
+            "got": [e[6] for e in errors], "entry": [e[7] for e in errors],
+            "recorded_at": pa.array([ts_now] * len(errors), pa.timestamp("us")),
+            "message": [message] * len(errors)})
+        con.register("__bq_err", et)
+        try:
+            con.execute(f"INSERT INTO {qi(schema)}._sink_errors BY NAME SELECT * FROM __bq_err")
+        finally:
+            con.unregister("__bq_err")
+
+    def record_failure(self, con, sink: str, project: str, dataset: str, rows: list[Row],
+                       message: str) -> None:
+        """The sink could not export these rows: one _sink_errors row per entry."""
+        schema = dataset_schema(project, dataset)
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {qi(schema)}")
+        con.execute(SINK_ERRORS_DDL.format(ds=qi(schema)))
+        con.execute(f"ALTER TABLE {qi(schema)}._sink_errors ADD COLUMN IF NOT EXISTS "
+                    "message VARCHAR")
+        self.record_errors(con, schema, [
+            (sink, table_name(r.log_id, r.ts), r.insert_id, r.ts, None, None, None, r.text)
+            for r in rows], message[:2000])
 
 
 class FileExporter:
@@ -325,6 +447,8 @@ class FileExporter:
             name = f"{t:%H}-00-00_{t:%H}-59-59_S0.json"
             files[self.root / bucket / sanitize(r.log_id) / f"{t:%Y/%m/%d}" / name].append(r.text)
         for path, lines in files.items():
+            if self.root.resolve() not in path.resolve().parents:
+                raise ValueError(f"refusing to write outside the bucket directory: {path}")
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "a", encoding="utf-8") as f:
                 f.write("\n".join(lines) + "\n")

@@ -1,0 +1,7 @@
+"""python -m booktools ...: the same as the `tfbook` command."""
+import sys
+
+from booktools.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

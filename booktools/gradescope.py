@@ -1,0 +1,72 @@
+"""A grade in Gradescope's ``results.json`` shape (one test per check).
+
+Gradescope's documented fields only: at the top ``score``, ``execution_time``, ``output``,
+``visibility``, ``stdout_visibility``, ``tests``; per test ``name``, ``number``, ``score``,
+``max_score``, ``status``, ``output``, ``visibility``, ``tags``. Hidden checks are visible to
+the learner only once the instructor publishes the grades (``after_published``).
+"""
+from __future__ import annotations
+
+from booktools.hidden import is_hidden
+
+TOP_LEVEL_FIELDS = {"score", "execution_time", "output", "output_format", "test_output_format",
+                    "test_name_format", "visibility", "stdout_visibility", "extra_data", "tests",
+                    "leaderboard"}
+TEST_FIELDS = {"score", "max_score", "status", "name", "name_format", "number", "output",
+               "output_format", "tags", "visibility", "extra_data"}
+VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}
+
+
+def result_output(result: dict) -> str:
+    lines = [result.get("message", "")] if result.get("message") else []
+    if result.get("expected") or result.get("got"):
+        lines.append(f"expected: {result.get('expected') or '-'}    got: {result.get('got') or '-'}")
+    if result.get("hint") and result.get("status") != "passed":
+        lines.append(f"hint: {result['hint']}")
+    return "\n".join(lines) or "passed"
+
+
+def results_json(payload: dict, notes: list[str] | None = None) -> dict:
+    tests = []
+    for r in payload.get("results", []):
+        hidden = is_hidden(r["check"])
+        tests.append({
+            "name": f"{r['number']} {r['exercise']}: {r['description']}" + (" (hidden check)" if hidden else ""),
+            "number": r["number"],
+            "score": r["earned"],
+            "max_score": r["points"],
+            "status": "passed" if r["status"] == "passed" else "failed",
+            "output": result_output(r),
+            "visibility": "after_published" if hidden else "visible",
+            "tags": [r["exercise"]] + (["hidden"] if hidden else []),
+        })
+    summary = [f"Score {payload.get('earned', 0)}/{payload.get('points', 0)} "
+               f"(chapter {payload.get('chapter', '?')}, preset {payload.get('preset', '?')})"]
+    for key in ("problem", "stopped"):
+        if payload.get(key):
+            summary.append(payload[key])
+    summary += [f"cell error: {e}" for e in payload.get("cell_errors", [])]
+    summary += list(notes or payload.get("notes", []))
+    return {"score": payload.get("earned", 0), "execution_time": int(payload.get("seconds") or 0),
+            "output": "\n".join(summary), "visibility": "visible", "stdout_visibility": "hidden",
+            "tests": tests}
+
+
+def validate(data: dict) -> list[str]:
+    """What in ``data`` Gradescope would not accept (empty when it is fine)."""
+    problems = [f"unknown top-level field {k!r}" for k in data if k not in TOP_LEVEL_FIELDS]
+    if not isinstance(data.get("score"), (int, float)) and "tests" not in data:
+        problems.append("neither a score nor tests")
+    for i, test in enumerate(data.get("tests", [])):
+        problems += [f"test {i}: unknown field {k!r}" for k in test if k not in TEST_FIELDS]
+        if not isinstance(test.get("score"), (int, float)):
+            problems.append(f"test {i}: score is not a number")
+        if "max_score" in test and not isinstance(test["max_score"], (int, float)):
+            problems.append(f"test {i}: max_score is not a number")
+        if test.get("visibility", "visible") not in VISIBILITIES:
+            problems.append(f"test {i}: visibility {test.get('visibility')!r}")
+        if test.get("status", "passed") not in ("passed", "failed"):
+            problems.append(f"test {i}: status {test.get('status')!r}")
+    if data.get("visibility", "visible") not in VISIBILITIES:
+        problems.append(f"visibility {data.get('visibility')!r}")
+    return problems

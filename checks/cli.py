@@ -1,0 +1,102 @@
+"""``python -m checks NN [NOTEBOOK]``: grade a learner's chapter in a fresh kernel.
+
+The notebook's ``.py`` and ``.ipynb`` are one notebook (jupytext pairs them). If they differ,
+the newer one is graded and the report says so, with the command that syncs them.
+What the graded notebook produced (book.toml's ``produces``) is kept in the learner's
+``runs/``: chapter 04 restores the checkpoint that grading chapter 03 trained.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tfbook.quiet import import_tensorflow_quietly
+
+
+def same_notebook(a: Path, b: Path) -> bool:
+    """Do two files hold the same cells (type and source)? Outputs and metadata do not count."""
+    import jupytext
+    cells = lambda path: [(c.cell_type, c.source.strip()) for c in jupytext.read(path).cells]
+    return cells(a) == cells(b)
+
+
+def pick_edited(notebook: Path) -> tuple[Path, str]:
+    """The file of the jupytext pair that the learner edited last, and a note when it matters."""
+    pair = notebook.with_suffix(".py" if notebook.suffix == ".ipynb" else ".ipynb")
+    if not (notebook.exists() and pair.exists()) or same_notebook(notebook, pair):
+        return notebook, ""
+    newer, older = sorted((notebook, pair), key=lambda p: p.stat().st_mtime, reverse=True)
+    return newer, (f"note: {newer.name} and {older.name} differ and {newer.name} is newer, so "
+                   f"{newer.name} is graded. Make them one notebook again with: "
+                   f"jupytext --sync {newer}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("chapter")
+    parser.add_argument("notebook", nargs="?", help="default: the chapter's student notebook in chapters/")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--preset", help="quick, full, ... (default: $TFBOOK_PRESET or book.toml)")
+    parser.add_argument("--timeout", type=int, help="seconds allowed per cell (default: the preset's)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="(kept for compatibility)")
+
+
+def figure_text(name: str, value) -> str:
+    if isinstance(value, float) and 0 <= value <= 1 and "accuracy" in name:
+        return f"{name.replace('_', ' ')} {value:.2%}"
+    if isinstance(value, float):
+        return f"{name.replace('_', ' ')} {value:,.4g}"
+    return f"{name.replace('_', ' ')} {value}"
+
+
+def run_check(args) -> int:
+    from checks.grader import grade_notebook, missing_needs
+    from checks.report import format_results, write_json
+    from tfbook.manifest import load_book
+    from tfbook.paths import runs_root
+
+    chapter = load_book().chapter(args.chapter)
+    requested = Path(args.notebook) if args.notebook else chapter.notebook("student")
+    if not requested.exists() and not requested.with_suffix(".py").exists():
+        print(f"error: {requested} does not exist. Pass the notebook's path: "
+              f"python -m checks {chapter.id} PATH", file=sys.stderr)
+        return 2
+    for message in missing_needs(chapter.id, runs_root()):
+        print(f"MISSING: {message}", flush=True)
+    notebook, note = pick_edited(requested if requested.exists() else requested.with_suffix(".py"))
+    if note:
+        print(note, flush=True)
+    print(f"Grading {notebook} in a fresh kernel (preset {args.preset or 'from $TFBOOK_PRESET/book.toml'}) ...",
+          flush=True)
+    grade = grade_notebook(chapter.id, notebook, preset=args.preset, cell_timeout=args.timeout,
+                           keep_in=runs_root())
+    header = [f"  MISSING: {m}" for m in grade.missing]  # repeated next to the failures it explains
+    footer = []
+    if grade.figures:
+        footer.append("  Measured by the grader: "
+                      + "; ".join(figure_text(k, v) for k, v in grade.figures.items()))
+    if grade.stopped:
+        footer.append(f"  {grade.stopped}")
+    if grade.cell_errors:
+        footer.append("  Cells that raised an error (they may explain failures above):")
+        footer += [f"    {e}" for e in grade.cell_errors]
+    title = f"Chapter {chapter.id}: {chapter.title} (preset {grade.preset}, {grade.seconds:.0f} s)"
+    print("\n".join(header + [format_results(grade.results, title=title, footer="\n".join(footer))]))
+    payload = grade.to_json()
+    write_json(runs_root() / "progress" / f"ch{chapter.id}.json", payload)
+    if args.json:
+        write_json(Path(args.json), payload)
+    return 0 if all(r.passed for r in grade.results) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tfbook.manifest import ManifestError
+    parser = argparse.ArgumentParser(prog="python -m checks", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    import_tensorflow_quietly()
+    try:
+        return run_check(args)
+    except ManifestError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,386 @@
+"""Chapter 02's checks, proven: the solution passes, the unsolved edition and each wrong variant
+fail the right check with the right message, correct variants written differently pass. Most
+tests run the checks in-process on the exercise cells (NamespaceLearner, fast; every check still
+starts its own local logging service); two tests grade whole notebooks in a real kernel."""
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+
+import jupytext
+import pytest
+from flask import Flask, request
+
+from booktools.release import BEGIN
+from checks.ch02 import chapter, kernel_door
+from checks.engine import NamespaceLearner
+from tfbook.manifest import ROOT, load_book
+
+
+def exercise_namespace(edition: str) -> dict:
+    """Run the edition's exercise cells (and nothing else) in a fresh namespace with the door."""
+    ch = load_book().chapter("02")
+    nb = jupytext.read(ch.solution if edition == "solution" else ch.student)
+    ns = {"Flask": Flask, "request": request, "uuid": uuid, "json": json}
+    ns["grader_door"] = kernel_door(ns)
+    solution = jupytext.read(ch.solution)
+    for cell, source_cell in zip(nb.cells, solution.cells):
+        if cell.cell_type == "code" and BEGIN in source_cell.source:
+            try:
+                exec(cell.source, ns)
+            except NotImplementedError:
+                pass
+    return ns
+
+
+@pytest.fixture(scope="module")
+def solution_ns():
+    return exercise_namespace("solution")
+
+
+def run(ns, exercise=None):
+    learner = NamespaceLearner(ns, "/nonexistent", "smoke")
+    return {c.func.__name__: chapter.run(c, learner) for c in chapter.checks
+            if exercise is None or c.exercise == exercise}
+
+
+def variant(ns, source: str | None = None, **values) -> dict:
+    """A copy of ``ns`` with ``source`` executed in it (redefining functions) and ``values`` set."""
+    ns = dict(ns)
+    ns["grader_door"] = kernel_door(ns)
+    if source:
+        exec(source, ns)
+    ns.update(values)
+    return ns
+
+
+def failing(results, check):
+    result = results[check]
+    assert result.status == "failed", f"{check} should fail but {result.status}: {result.message}"
+    return result
+
+
+def passing(results):
+    failed = {k: (r.status, r.message, r.hint) for k, r in results.items() if not r.passed}
+    assert not failed
+
+
+def test_every_exercise_has_checks_and_the_chapter_is_registered():
+    ch = load_book().chapter("02")
+    assert ch.ready and ch.check_module == "checks.ch02"
+    assert {c.exercise for c in chapter.checks} == set(chapter.exercises)
+    assert len(chapter.exercises) >= 7
+
+
+def test_the_solution_passes_every_check_and_no_grader_service_is_left_running(solution_ns):
+    results = run(solution_ns)
+    passing(results)
+    assert len(results) == len(chapter.checks)
+    left = [t.name for t in threading.enumerate() if t.name.startswith("cloudlog")]
+    assert not left, left
+
+
+def test_the_unsolved_edition_fails_every_exercise_as_not_done():
+    results = run(exercise_namespace("student"))
+    assert all(r.status == "not done" for r in results.values()), \
+        {k: (r.status, r.message) for k, r in results.items() if r.status != "not done"}
+    assert {r.exercise for r in results.values()} == set(chapter.exercises)
+    assert all(r.hint for r in results.values())
+    assert not any("grader_door" in r.message for r in results.values())
+
+
+# --- 2.1, 2.2 -------------------------------------------------------------------------------
+
+def test_text_and_struct_swapped_between_endpoints(solution_ns):
+    ns = variant(solution_ns, '''
+def add_text_route(app, logging_client):
+    @app.route("/")
+    def text_log():
+        text = request.args.get("text") or "x"
+        logging_client.logger("my-flask-log").log_struct({"text": text})
+        return text
+
+def add_struct_route(app, logging_client):
+    @app.route("/slog")
+    def struct_log():
+        text = request.args.get("text") or "x"
+        logging_client.logger("struct_log").log_text(text)
+        return text
+''')
+    r = failing(run(ns, "text_endpoint"), "text_route")
+    assert "wrote a structured entry" in r.message and "log_text" in r.hint
+    r = failing(run(ns, "struct_endpoint"), "struct_route")
+    assert "wrote a text entry" in r.message and "log_struct" in r.hint
+
+
+def test_the_wrong_logger_name(solution_ns):
+    ns = variant(solution_ns, '''
+def add_text_route(app, logging_client):
+    @app.route("/")
+    def text_log():
+        text = request.args.get("text") or "x"
+        logging_client.logger("flask-log").log_text(text)
+        return text
+''')
+    r = failing(run(ns, "text_endpoint"), "text_route")
+    assert "went to log 'flask-log'" in r.message and r.expected == "my-flask-log"
+    assert 'logger("my-flask-log")' in r.hint
+
+
+def test_struct_fields_not_taken_from_the_request(solution_ns):
+    ns = variant(solution_ns, '''
+def add_struct_route(app, logging_client):
+    @app.route("/slog")
+    def struct_log():
+        text = request.args.get("text", "t")
+        logging_client.logger("struct_log").log_struct({"name": "myterry", "text": text, "key": "mykey"})
+        return text
+''')
+    r = failing(run(ns, "struct_endpoint"), "struct_route")
+    assert "wrong name, key" in r.message and "request.args" in r.hint
+
+
+def test_a_view_that_raises_names_the_learners_function(solution_ns):
+    ns = variant(solution_ns, '''
+def add_text_route(app, logging_client):
+    @app.route("/")
+    def text_log():
+        return 1 / 0
+''')
+    r = failing(run(ns, "text_endpoint"), "text_route")
+    assert "`add_text_route` raised ZeroDivisionError" in r.message
+
+
+# --- 2.3 --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, words", [(3, "no jsonPayload.text"), (6, "textPayload"), (2, "NOT selects")])
+def test_wrong_predictions(solution_ns, value, words):
+    r = failing(run(variant(solution_ns, PREDICTED_NOT_COUNT=value), "predict_not"), "predict_not")
+    assert r.expected == "7" and r.got == str(value) and words in r.hint
+
+
+# --- 2.4 - 2.6 --------------------------------------------------------------------------------
+
+def test_equals_where_has_is_needed(solution_ns):
+    ns = variant(solution_ns, minus_a_filter=lambda p: f'logName="projects/{p}/logs/struct_log" jsonPayload.text="-a"')
+    r = failing(run(ns, "minus_a_filter"), "minus_a_filter")
+    assert "selects 0 of the grader's" in r.message and "'=' compares the whole text" in r.hint
+
+
+def test_a_filter_missing_the_log_name(solution_ns):
+    ns = variant(solution_ns, minus_a_filter=lambda p: 'jsonPayload.text:"-a"')
+    r = failing(run(ns, "minus_a_filter"), "minus_a_filter")
+    assert "audit_log" in r.message and "add the log name" in r.hint
+
+
+def test_an_invalid_filter_is_reported_with_the_services_message(solution_ns):
+    ns = variant(solution_ns, minus_a_filter=lambda p: 'logName="projects/x AND (')
+    r = failing(run(ns, "minus_a_filter"), "minus_a_filter")
+    assert "the service refused" in r.message
+
+
+def test_has_where_equals_is_needed_on_the_key(solution_ns):
+    ns = variant(solution_ns, key_alert_filter=lambda p, k: f'logName="projects/{p}/logs/struct_log" '
+                                                            f'jsonPayload.key:"{k}" severity>=WARNING')
+    results = [run(ns, "key_alert_filter")["key_alert_filter"] for _ in range(3)]
+    failed = [r for r in results if not r.passed]
+    assert failed, "the grader picks a key that is a prefix of another most of the time"
+    assert all("compare the key with '='" in r.hint for r in failed)
+
+
+def test_severity_strictly_above_warning(solution_ns):
+    ns = variant(solution_ns, key_alert_filter=lambda p, k: f'logName="projects/{p}/logs/struct_log" '
+                                                            f'jsonPayload.key="{k}" severity>WARNING')
+    r = failing(run(ns, "key_alert_filter"), "key_alert_filter")
+    assert "it misses" in r.message and "use >= rather than >" in r.hint
+
+
+def test_window_end_included(solution_ns):
+    ns = variant(solution_ns, window_filter=lambda p, s, e: f'logName="projects/{p}/logs/struct_log" '
+                                                            f'timestamp>="{s}" timestamp<="{e}" NOT jsonPayload.text:"-a"')
+    r = failing(run(ns, "window_filter"), "window_filter")
+    assert "window's edges" in r.hint
+
+
+def test_window_without_the_not(solution_ns):
+    ns = variant(solution_ns, window_filter=lambda p, s, e: f'logName="projects/{p}/logs/struct_log" '
+                                                            f'timestamp>="{s}" timestamp<"{e}"')
+    r = failing(run(ns, "window_filter"), "window_filter")
+    assert "put NOT (or -)" in r.hint
+
+
+def test_equivalent_filters_written_another_way_pass(solution_ns):
+    ns = variant(
+        solution_ns,
+        minus_a_filter=lambda p: f'jsonPayload.text:"-a" AND log_id("struct_log")',
+        key_alert_filter=lambda p, k: (f'(logName="projects/{p}/logs/struct_log") AND jsonPayload.key="{k}" '
+                                       'AND severity=(WARNING OR ERROR OR CRITICAL OR ALERT OR EMERGENCY)'),
+        window_filter=lambda p, s, e: (f'NOT jsonPayload.text:"-a" AND timestamp<"{e}" AND '
+                                       f'logName="projects/{p}/logs/struct_log" AND timestamp>="{s}"'))
+    for exercise in ("minus_a_filter", "key_alert_filter", "window_filter"):
+        passing(run(ns, exercise))
+
+
+# --- 2.7 --------------------------------------------------------------------------------------
+
+def test_a_sink_to_the_wrong_dataset(solution_ns):
+    ns = variant(solution_ns, '''
+def create_struct_sink(logging_client):
+    p = logging_client.project
+    sink = logging_client.sink("s", filter_=f'logName="projects/{p}/logs/struct_log"',
+                               destination=f"bigquery.googleapis.com/projects/{p}/datasets/logs")
+    sink.create()
+    return sink
+''')
+    r = failing(run(ns, "create_sink"), "sink_destination")
+    assert "wrong destination" in r.message and "'structlog', not 'logs'" in r.hint
+
+
+def test_a_sink_with_a_hard_coded_project(solution_ns):
+    ns = variant(solution_ns, '''
+def create_struct_sink(logging_client):
+    sink = logging_client.sink("s", filter_='logName="projects/log-collector-demo/logs/struct_log"',
+                               destination="bigquery.googleapis.com/projects/log-collector-demo/datasets/structlog")
+    sink.create()
+    return sink
+''')
+    r = failing(run(ns, "create_sink"), "sink_destination")
+    assert "logging_client.project" in r.hint
+
+
+def test_a_sink_exporting_every_log(solution_ns):
+    ns = variant(solution_ns, '''
+def create_struct_sink(logging_client):
+    p = logging_client.project
+    sink = logging_client.sink("s", destination=f"bigquery.googleapis.com/projects/{p}/datasets/structlog")
+    sink.create()
+    return sink
+''')
+    r = failing(run(ns, "create_sink"), "sink_export")
+    assert "the sink's filter selects" in r.message and "add the log name" in r.hint
+
+
+def test_a_sink_written_another_way_passes(solution_ns):
+    ns = variant(solution_ns, '''
+def create_struct_sink(logging_client):
+    sink = logging_client.sink("export-struct")
+    sink.filter_ = 'log_id("struct_log")'
+    sink.destination = "bigquery.googleapis.com/projects/%s/datasets/structlog" % logging_client.project
+    sink.create()
+    return sink
+''')
+    passing(run(ns, "create_sink"))
+
+
+# --- 2.8 --------------------------------------------------------------------------------------
+
+def test_sql_against_yesterdays_table(solution_ns):
+    ns = variant(solution_ns, '''
+import datetime as _dt
+def key_report_sql(day):
+    yesterday = (_dt.date.fromisoformat(day) - _dt.timedelta(days=1)).strftime("%Y%m%d")
+    return (f"SELECT jsonPayload.key, COUNT(*), COUNTIF(jsonPayload.text LIKE '%-a%') "
+            f"FROM structlog.struct_log_{yesterday} GROUP BY 1")
+''')
+    r = failing(run(ns, "daily_sql"), "daily_sql")
+    assert "reads the table of another day" in r.hint
+
+
+def test_sql_against_a_table_that_does_not_exist(solution_ns):
+    ns = variant(solution_ns, key_report_sql=lambda day: "SELECT jsonPayload.key, COUNT(*), 0 FROM "
+                                                         "structlog.struct_log_19990101 GROUP BY 1")
+    r = failing(run(ns, "daily_sql"), "daily_sql")
+    assert "fails on the grader's tables" in r.message and "struct_log_19990101" in r.hint
+
+
+def test_sql_counting_without_the_minus_a_condition(solution_ns):
+    ns = variant(solution_ns, key_report_sql=lambda day: (
+        f"SELECT jsonPayload.key, COUNT(*), COUNT(jsonPayload.text) FROM structlog.struct_log_{day.replace('-', '')} GROUP BY 1"))
+    r = failing(run(ns, "daily_sql"), "daily_sql")
+    assert "other rows than the grader's answer" in r.message
+
+
+def test_sql_written_another_way_passes(solution_ns):
+    ns = variant(solution_ns, key_report_sql=lambda day: (
+        "SELECT t.jsonPayload.key AS k, count(1) AS n, "
+        "SUM(CASE WHEN t.jsonPayload.text LIKE '%-a%' THEN 1 ELSE 0 END) AS with_a "
+        f"FROM structlog.struct_log_{''.join(day.split('-'))} AS t GROUP BY k"))
+    passing(run(ns, "daily_sql"))
+
+
+# --- 2.9 --------------------------------------------------------------------------------------
+
+def test_a_metric_counting_every_entry(solution_ns):
+    ns = variant(solution_ns, '''
+def create_minus_a_metric(logging_client):
+    p = logging_client.project
+    m = logging_client.metric("struct_log_minus_a", filter_=f'logName="projects/{p}/logs/struct_log"',
+                              description="all")
+    m.create()
+    return m
+''')
+    r = failing(run(ns, "minus_a_metric"), "minus_a_metric")
+    assert "the metric counted" in r.message and "counts every struct_log entry" in r.hint
+
+
+def test_a_metric_with_another_name(solution_ns):
+    ns = variant(solution_ns, '''
+def create_minus_a_metric(logging_client):
+    m = logging_client.metric("minus_a", filter_=minus_a_filter(logging_client.project), description="d")
+    m.create()
+    return m
+''')
+    r = failing(run(ns, "minus_a_metric"), "minus_a_metric")
+    assert r.expected == "struct_log_minus_a" and r.got == "minus_a"
+
+
+def test_a_metric_missing_the_log_name(solution_ns):
+    ns = variant(solution_ns, '''
+def create_minus_a_metric(logging_client):
+    m = logging_client.metric("struct_log_minus_a", filter_='jsonPayload.text:"-a"', description="d")
+    m.create()
+    return m
+''')
+    r = failing(run(ns, "minus_a_metric"), "minus_a_metric")
+    assert "add the log name" in r.hint
+
+
+# --- whole notebooks in a real kernel -----------------------------------------------------------
+
+@pytest.mark.slow
+def test_the_solution_passes_in_a_fresh_kernel_and_leaves_nothing_running():
+    from checks.grader import grade_notebook
+    grade = grade_notebook("02", ROOT / "solutions" / "02_log_collector.ipynb", preset="smoke")
+    assert not grade.stopped and not grade.cell_errors, (grade.stopped, grade.cell_errors)
+    assert all(r.passed for r in grade.results), [(r.check, r.message) for r in grade.results if not r.passed]
+    last = grade.executed.cells[-1]
+    text = "".join(o.get("text", "") for o in last.outputs)
+    assert "threads left: none" in text and text.count("open: False") == 2, text
+
+
+@pytest.mark.slow
+def test_the_unsolved_chapter_fails_every_exercise_as_not_done_in_a_kernel():
+    from checks.grader import grade_notebook
+    grade = grade_notebook("02", ROOT / "chapters" / "02_log_collector.ipynb", preset="smoke")
+    assert {r.status for r in grade.results} == {"not done"}, \
+        [(r.check, r.status, r.message) for r in grade.results if r.status != "not done"]
+    assert all(r.hint for r in grade.results)
+
+
+def test_a_route_that_ignores_the_client_it_is_given(solution_ns, tmp_path):
+    import cloudlog
+    own = cloudlog.start_local(tmp_path / "own.duckdb")
+    try:
+        ns = variant(solution_ns, '''
+def add_struct_route(app, client):
+    @app.route("/slog")
+    def struct_log():
+        text = request.args.get("text", "t")
+        logging_client.logger("struct_log").log_struct(dict(request.args))
+        return text
+''', logging_client=cloudlog.client(own.endpoint, "mine"))
+        r = failing(run(ns, "struct_endpoint"), "struct_route")
+        assert "no entry reached the grader's service" in r.message and "logging_client it is given" in r.hint
+    finally:
+        own.stop()

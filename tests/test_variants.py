@@ -1,0 +1,55 @@
+"""Through a real kernel (the grade that counts): chapter 03's exercises alone, no training.
+
+The in-process tests (tests/test_checks_ch03.py, test_checks_ch04.py) prove each check against
+right and wrong variants quickly; this one proves the same on the grader's path, where the
+learner's functions run in a kernel and the traced probes go through KernelLearner.call_traced.
+"""
+from __future__ import annotations
+
+import jupytext
+import nbformat
+import pytest
+
+from booktools.release import BEGIN, END
+from tfbook.manifest import ROOT
+
+SETUP = "import math\nimport numpy as np\nimport tensorflow as tf\ncheck = lambda name: None"
+
+
+def exercises_notebook(path, *replacements: str):
+    """The solution's exercise cells of chapter 03 (markers removed), then ``replacements``."""
+    solution = jupytext.read(ROOT / "solutions" / "03_cnn_training.py")
+    cells = [SETUP]
+    for cell in solution.cells:
+        if cell.cell_type == "code" and BEGIN in cell.source:
+            cells.append("\n".join(line for line in cell.source.split("\n")
+                                   if line.strip() not in (BEGIN, END)))
+    cells.extend(replacements)
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.slow
+def test_traced_probes_in_a_kernel(tmp_path):
+    from checks.grader import grade_notebook
+    path = exercises_notebook(
+        tmp_path / "nb.ipynb",
+        # works eagerly, fails inside the traced training step
+        "def loss_fn(logits, labels):\n"
+        "    return np.mean(-np.sum(labels * tf.nn.log_softmax(logits), axis=1))",
+        # a correct alternative: save() instead of write()
+        "def save_checkpoint(params, prefix):\n    return tf.train.Checkpoint(**params).save(prefix)",
+    )
+    grade = grade_notebook("03", path, preset="quick", cell_timeout=120)
+    results = {r.check.split(".", 1)[1]: r for r in grade.results}
+    assert not grade.stopped and not grade.cell_errors, (grade.stopped, grade.cell_errors)
+    assert results["loss_value"].status == "failed"
+    assert "works eagerly but fails inside tf.function" in results["loss_value"].message
+    assert results["loss_confident"].passed  # eagerly, as evaluate() runs it, the NumPy loss is fine
+    passed_elsewhere = [name for name, r in results.items()
+                        if name not in ("loss_value", "checkpoint_accuracy") and not r.passed]
+    assert not passed_elsewhere, {n: results[n].message for n in passed_elsewhere}
+    assert "no checkpoint" in results["checkpoint_accuracy"].message  # nothing was trained here
