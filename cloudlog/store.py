@@ -187,12 +187,6 @@ class Store:
             token = encode_page_token(fingerprint, rows[-1][1], rows[-1][2])
         return [r[0] for r in rows], token
 
-    def count(self, filter_: str | None = None) -> int:
-        sql = compile_filter(filter_)
-        self.sync()
-        return self._read(f"SELECT count(*) FROM cloudlog.entries WHERE {sql}",
-                          filter_error=True)[0][0]
-
     def list_logs(self, project: str) -> list[str]:
         self.sync()
         return [n for (n,) in self._read(

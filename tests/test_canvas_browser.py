@@ -13,26 +13,17 @@ trained in this test session, under $TFBOOK_RUNS), so a fresh clone needs no run
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from helpers import ARTIFACTS, free_port, launch_chromium, require_chromium, start_lab, stop, wait_for_lab
 from tfbook.manifest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = ROOT / "build" / "test-artifacts"
 SOLUTION = ROOT / "solutions" / "04_prediction.ipynb"
 NOTEBOOK = SOLUTION.name
 DRAWING_CELL = "if canvas.strokes:"  # the chapter's cell that takes the drawing and predicts
@@ -47,20 +38,6 @@ SEVEN = [[(50, 60), (190, 55), (100, 230)]]
 ONE = [[(150, 50), (140, 200)]]
 
 
-def _require_chromium():
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-        pytest.fail(f"{CHROMIUM} is missing and CI is set: install the Debian package `chromium`")
-    pytest.skip(f"{CHROMIUM} is missing: `apt-get install -y chromium` to run the browser test")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _copy_notebook(directory: Path) -> int:
     """Copy chapter 04's solution notebook into ``directory``; return the drawing cell's index."""
     shutil.copy(SOLUTION, directory / NOTEBOOK)
@@ -72,55 +49,7 @@ def _copy_notebook(directory: Path) -> int:
 
 
 def _start_server(root_dir: Path, port: int, token: str, log, runs: Path):
-    env = dict(os.environ, TFBOOK_RUNS=str(runs))  # where chapter 03's checkpoint is
-    # The kernel must import tfbook and checks from this checkout, whether or not the
-    # project is pip-installed; the python3 kernelspec resolves to this interpreter.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    settings = root_dir.parent / "jupyter" / "jupyterlab_settings_dir"
-    news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    news.parent.mkdir(parents=True, exist_ok=True)
-    news.write_text('{"fetchNews": "false"}')  # no "get notified about Jupyter news?" toast
-    tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
-    tracker.parent.mkdir(parents=True, exist_ok=True)
-    tracker.write_text('{"windowingMode": "none"}')  # render every cell, even far below the view
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR",
-                 "JUPYTERLAB_WORKSPACES_DIR", "IPYTHONDIR"):
-        env[name] = str(root_dir.parent / "jupyter" / name.lower())
-    cmd = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root_dir}",
-        "--allow-root",  # containers often run tests as root; harmless otherwise
-        "--LabApp.expose_app_in_browser=True",
-        "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]
-    return subprocess.Popen(cmd, env=env, cwd=root_dir, stdout=log, stderr=subprocess.STDOUT)
-
-
-def _wait_for_server(proc, port: int, token: str, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_S
-    url = f"http://127.0.0.1:{port}/api/status?token={token}"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"jupyter lab exited ({proc.returncode}):\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"jupyter lab did not answer in {SERVER_START_S}s:\n{log_path.read_text()}")
-
-
-def _stop(proc) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    return start_lab(root_dir, port, token, log, {"TFBOOK_RUNS": str(runs)})  # chapter 03's checkpoint
 
 
 # JavaScript run in the page; `window.jupyterapp` exists thanks to expose_app_in_browser.
@@ -178,14 +107,14 @@ def _prediction(text: str) -> int:
 
 
 def test_draw_digits_and_predict_in_chapter_04(tmp_path, trained_checkpoint_03):
-    _require_chromium()
+    require_chromium()
     assert any(trained_checkpoint_03.glob("*.index")), f"no checkpoint in {trained_checkpoint_03}"
     sync_api = pytest.importorskip("playwright.sync_api")
 
     root_dir = tmp_path / "notebooks"
     root_dir.mkdir()
     drawing_cell = _copy_notebook(root_dir)
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     log_path = tmp_path / "jupyter.log"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
@@ -194,10 +123,9 @@ def test_draw_digits_and_predict_in_chapter_04(tmp_path, trained_checkpoint_03):
     with open(log_path, "wb") as log:
         proc = _start_server(root_dir, port, token, log, trained_checkpoint_03.parent.parent)
         try:
-            _wait_for_server(proc, port, token, log_path)
+            wait_for_lab(proc, port, token, log_path, SERVER_START_S)
             with sync_api.sync_playwright() as pw:
-                browser = pw.chromium.launch(
-                    executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+                browser = launch_chromium(pw)
                 try:
                     page = browser.new_page(viewport={"width": 1280, "height": 1400})
                     page.set_default_timeout(UI_S * 1000)
@@ -211,7 +139,7 @@ def test_draw_digits_and_predict_in_chapter_04(tmp_path, trained_checkpoint_03):
             shutil.copy(log_path, ARTIFACTS / "jupyter.log")
             raise
         finally:
-            _stop(proc)
+            stop(proc)
 
 
 def _exercise(page, port: int, token: str, drawing_cell: int) -> None:

@@ -18,6 +18,7 @@ from booktools.release import BEGIN
 from checks.ch01 import chapter, load, scalars
 from checks.engine import NamespaceLearner
 from tfbook.manifest import ROOT, load_book
+from helpers import failing, passing, variant
 
 SKIPPED = ("started = time.perf_counter()", "# extra code", "check(", "check_all(", "log_root =",
            "dead = ", "checkpoints = ")  # training, plots, TensorBoard, inline checks, results
@@ -55,24 +56,6 @@ def run(ns, exercise=None, runs_dir=None, preset="smoke", at_end=False):
     learner = NamespaceLearner(ns, runs_dir or runs_root(), preset)
     return {c.func.__name__: chapter.run(c, learner) for c in chapter.checks
             if (exercise is None or c.exercise == exercise) and c.at_end == at_end}
-
-
-def variant(ns, **replacements):
-    ns = dict(ns)
-    ns.update(replacements)
-    return ns
-
-
-def failing(results, check):
-    result = results[check]
-    assert result.status == "failed", f"{check} should fail but {result.status}: {result.message}"
-    return result
-
-
-def passing(results):
-    failed = {k: (r.message, r.expected, r.got) for k, r in results.items() if not r.passed}
-    assert not failed
-    return results
 
 
 # --- the editions ------------------------------------------------------------------------

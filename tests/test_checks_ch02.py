@@ -16,6 +16,7 @@ from booktools.release import BEGIN
 from checks.ch02 import chapter, kernel_door
 from checks.engine import NamespaceLearner
 from tfbook.manifest import ROOT, load_book
+from helpers import failing, passing
 
 
 def exercise_namespace(edition: str) -> dict:
@@ -53,17 +54,6 @@ def variant(ns, source: str | None = None, **values) -> dict:
         exec(source, ns)
     ns.update(values)
     return ns
-
-
-def failing(results, check):
-    result = results[check]
-    assert result.status == "failed", f"{check} should fail but {result.status}: {result.message}"
-    return result
-
-
-def passing(results):
-    failed = {k: (r.status, r.message, r.hint) for k, r in results.items() if not r.passed}
-    assert not failed
 
 
 def test_every_exercise_has_checks_and_the_chapter_is_registered():

@@ -24,23 +24,14 @@ import pytest
 import tensorflow as tf
 
 from checks.ch01 import histograms, load, scalars
+from helpers import ARTIFACTS, free_port, launch_chromium, require_chromium, start_lab
 from tfbook.manifest import ROOT, load_book
 
 TENSORBOARD = Path(sys.executable).parent / "tensorboard"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = ROOT / "build" / "test-artifacts"
 START_S = 120  # TensorBoard imports TensorFlow at start-up: slow on a busy 2-core machine
 UI_S = 60
 RUNS = ("1st", "2nd")
 WEIGHTS = ("w1", "b1", "w2", "b2", "w3", "b3")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _chapter_namespace(runs: Path) -> dict:
@@ -96,7 +87,7 @@ def _get(port: int, path: str, **query):
 def tensorboard(log_root, tmp_path_factory):
     """A TensorBoard on a free loopback port, serving log_root; stopped at the end."""
     assert TENSORBOARD.exists(), f"{TENSORBOARD} is missing: the pinned tensorboard package installs it"
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("tb-log") / "tensorboard.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([str(TENSORBOARD), "--logdir", str(log_root), "--host", "127.0.0.1",
@@ -169,14 +160,6 @@ def test_tensorboard_serves_the_graph(tensorboard):
 
 # --- the dashboards in a real browser --------------------------------------------------------
 
-def _require_chromium():
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-        pytest.fail(f"{CHROMIUM} is missing and CI is set: install the Debian package `chromium`")
-    pytest.skip(f"{CHROMIUM} is missing: `apt-get install -y chromium` to run the browser test")
-
-
 # TensorBoard's dashboards are Polymer/Angular components: walk every open shadow root.
 JS_LARGE_SHAPES = """([selector, minWidth, minHeight]) => {
   const found = [];
@@ -200,11 +183,11 @@ def _wait_for_shapes(page, selector: str, min_width: int, min_height: int, count
 
 @pytest.fixture
 def page():
-    _require_chromium()
+    require_chromium()
     sync_api = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(UI_S * 1000)
@@ -267,31 +250,17 @@ def _cell_index(cells, predicate) -> int:
 
 
 def _start_lab(root_dir: Path, port: int, token: str, log, runs: Path):
-    env = dict(os.environ, TFBOOK_RUNS=str(runs), TF_CPP_MIN_LOG_LEVEL="2",
-               TENSORBOARD_PROXY_URL="/proxy/%PORT%/")  # the frame goes through Jupyter, not to the port
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["PATH"] = os.pathsep.join([str(TENSORBOARD.parent), env.get("PATH", "")])  # the magic runs `tensorboard`
-    jupyter = root_dir.parent / "jupyter"
-    for name, text in (("@jupyterlab/apputils-extension/notification.jupyterlab-settings", '{"fetchNews": "false"}'),
-                       ("@jupyterlab/notebook-extension/tracker.jupyterlab-settings", '{"windowingMode": "none"}')):
-        path = jupyter / "jupyterlab_settings_dir" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR",
-                 "JUPYTERLAB_WORKSPACES_DIR", "IPYTHONDIR"):
-        env[name] = str(jupyter / name.lower())
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-           f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={root_dir}", "--allow-root", "--LabApp.expose_app_in_browser=True",
-           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           "--ServerApp.jpserver_extensions=jupyter_server_proxy=True"]
-    return subprocess.Popen(cmd, env=env, cwd=root_dir, stdout=log, stderr=subprocess.STDOUT)
+    env = {"TFBOOK_RUNS": str(runs),
+           "TENSORBOARD_PROXY_URL": "/proxy/%PORT%/",  # the frame goes through Jupyter, not to the port
+           "PATH": os.pathsep.join([str(TENSORBOARD.parent), os.environ.get("PATH", "")])}  # the magic runs `tensorboard`
+    return start_lab(root_dir, port, token, log, env,
+                     extra_args=["--ServerApp.jpserver_extensions=jupyter_server_proxy=True"])
 
 
 @pytest.mark.slow
 @pytest.mark.browser
 def test_the_tensorboard_magic_shows_tensorboard_through_jupyter_server_proxy(log_root, tmp_path):
-    _require_chromium()
+    require_chromium()
     sync_api = pytest.importorskip("playwright.sync_api")
     pytest.importorskip("jupyter_server_proxy")
     import psutil
@@ -304,7 +273,7 @@ def test_the_tensorboard_magic_shows_tensorboard_through_jupyter_server_proxy(lo
     setup = _cell_index(cells, lambda s: "checker(" in s)
     magic = _cell_index(cells, lambda s: "%tensorboard" in s)
     stopper = _cell_index(cells, lambda s: "atexit.register" in s)
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     log_path = tmp_path / "jupyter.log"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
@@ -320,7 +289,7 @@ def test_the_tensorboard_magic_shows_tensorboard_through_jupyter_server_proxy(lo
                     raise AssertionError(f"jupyter lab did not start:\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.5)
         with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            browser = launch_chromium(pw)
             page = browser.new_page(viewport={"width": 1400, "height": 1200})
             page.set_default_timeout(UI_S * 1000)
             try:

@@ -19,6 +19,7 @@ import requests
 import cloudlog
 import cloudlog.server as server_mod
 from cloudlog import query as query_mod
+from helpers import count_entries, service_stats
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "tfbook-test"          # the same project as tests/cloudlog/conftest.py
@@ -247,7 +248,7 @@ def test_a_wide_entry_does_not_stall_other_projects(svc):
     assert len(errs) == 1 and errs[0][0] == "wider" and "500 fields" in errs[0][1], errs
     assert wide_s < 5, wide_s
     assert max(lat) < 1.0, sorted(lat)[-5:]
-    assert svc.store.stats["max_apply_s"] < 5
+    assert service_stats(svc)["max_apply_s"] < 5
     still_healthy(svc, "after-wide", project="other-proj")
 
 
@@ -484,7 +485,7 @@ def test_sigterm_stops_quickly_with_status_0_and_keeps_acknowledged(tmp_path):
     svc = cloudlog.start_local(db, bucket_dir=tmp_path / "gcs")
     try:
         stored = {e["insertId"] for e in listed(svc, filter_='log_id("l")')}
-        assert svc.store.count('log_id("big")') == 40_000
+        assert count_entries(svc, 'log_id("big")') == 40_000
     finally:
         svc.stop()
     assert set(acked) <= stored
@@ -550,8 +551,8 @@ def test_sink_and_metric_changes_race_with_writes(svc):
         rd.join()
         sys.setswitchinterval(interval)
     assert not errors, errors[:3]
-    assert svc.store.stats["processing_errors"] == 0
-    assert len(exported_ids(svc)) == metric_total(svc) == svc.store.count() > 0
+    assert service_stats(svc)["processing_errors"] == 0
+    assert len(exported_ids(svc)) == metric_total(svc) == count_entries(svc) > 0
     still_healthy(svc, "after-race")
 
 

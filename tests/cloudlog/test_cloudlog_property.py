@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import cloudlog
+from helpers import service_stats
 
 _ids = itertools.count()
 
@@ -137,4 +138,4 @@ def test_acknowledged_entries_are_listed_exported_and_counted(service, entries, 
         assert exported(svc, project, f"d{k}") == matching, f
         assert sum(n for _, n in svc.metric_series(f"m{k}", 10 ** 9, project=project)) == \
             len(matching), f
-    assert svc.store.stats["processing_errors"] == 0
+    assert service_stats(svc)["processing_errors"] == 0
