@@ -1,6 +1,6 @@
 """Chapter 03's CNN training: how fast, and how accurate, against the post and against Keras.
 
-    python -m bench.bench_cnn [--part quick|throughput|full|all] [--steps N]
+    python -m bench.bench_cnn [--part quick|throughput|full|all|bf16] [--steps N]
                               [--rounds R] [--round-steps S] [--block B]
 
 Variant (a) is the chapter's own code, not a copy: bench/chapter_code.py runs the code cells
@@ -37,6 +37,24 @@ steps on the 10,000 test images in 4 chunks), test accuracy of:
 trained in interleaved chunks of 500 steps. All three draw the same mini-batches (the
 chapter's seeded permutations), so they differ only in framework and initial values.
 Target: |a - b| <= 0.3 points. Prints numbers only; asserts nothing.
+
+Part 3 (--part bf16, not in `all`), oneDNN's automatic bfloat16 rewrite on a CPU with bf16
+units (tfbook.hardware.bf16_units(); on any other CPU the part says so and skips):
+  throughput at batch 50 (the post's recipe), interleaved as in part 1 (every variant warmed
+  up, then turns of --block steps in a rotating order; --rounds rounds of --round-steps):
+    a       the chapter's train step, fp32
+    a+bf16  the same train step, called inside the chapter's bfloat16_rewrite()
+    b       the post's TF1 graph in a Session, fp32 (made while the option is off: a Session
+            keeps the graph options of the moment it was created)
+  Target: a+bf16 / b >= 1.2 (and a+bf16 / a, printed too).
+  accuracy: the quick preset's recipe (its steps, batch, learning rate and W_fc1 stddev)
+  trained fp32 and bf16 on the same mini-batches, interleaved in chunks of its eval_every,
+  test accuracy by the chapter's evaluate() (eager, so fp32 for both).
+  Target: |bf16 - fp32| <= 0.2 points, and both >= the preset's min_test_accuracy.
+The option is read when a tf.function is *called* (TensorFlow instantiates the function
+once per setting and keeps both), so the bf16 variant turns it on around its own calls only.
+What a CPU without bf16 units gets: ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI python -m bench.bench_cnn
+--part bf16 keeps oneDNN off its bf16 instructions (the header prints the setting).
 """
 from __future__ import annotations
 
@@ -55,6 +73,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bench.chapter_code import load_chapter  # noqa: E402
+from tfbook.hardware import bf16_units  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # the post's keep_prob= and v1 ops print deprecation notices
 
@@ -126,8 +145,9 @@ class ChapterTF2:
     (the chapter: NumPy), `jit_compile` and `adam` swap in a variant_train_step."""
 
     def __init__(self, fc_init_stddev=1.0, feed="numpy", jit_compile=False, adam="keras-xla",
-                 batch=BATCH, learning_rate=LEARNING_RATE):
+                 batch=BATCH, learning_rate=LEARNING_RATE, precision="fp32"):
         self.params = chapter.init_params(fc_init_stddev, SEED)
+        self.precision = precision  # "bf16": every call inside the chapter's bfloat16_rewrite()
         if jit_compile or adam != "keras-xla":
             self.train_step = variant_train_step(self.params, learning_rate, jit_compile, adam)
         else:
@@ -145,6 +165,13 @@ class ChapterTF2:
                                  .prefetch(tf.data.AUTOTUNE))
 
     def train(self, steps):
+        if self.precision == "bf16":
+            with chapter.bfloat16_rewrite():
+                self._train(steps)
+        else:
+            self._train(steps)
+
+    def _train(self, steps):
         for _ in range(steps):
             if self.feed == "numpy":
                 batch = self.batches.next(self.batch)
@@ -360,6 +387,81 @@ def quick():
           f"(quick - post = {100 * (accuracy - post_accuracy):+.2f} points)")
 
 
+def bf16(rounds, steps, block):
+    """Part 3: the chapter's train step in fp32 and under oneDNN's bfloat16 rewrite."""
+    units = bf16_units()
+    print("\n## Part 3: oneDNN's automatic bfloat16 rewrite (auto_mixed_precision_onednn_bfloat16)")
+    if units is None:
+        print("skipped: this CPU has no bfloat16 units (no amx_bf16 or avx512_bf16 flag in /proc/cpuinfo, "
+              "or not Linux); oneDNN would emulate bf16 there, slower than fp32")
+        return
+    print(f"bfloat16 units: {units}")
+    option = "auto_mixed_precision_onednn_bfloat16"
+    if tf.config.optimizer.get_experimental_options().get(option, False):
+        raise RuntimeError(f"{option} is on before part 3 started: the fp32 variants would not be fp32")
+
+    variants = {
+        "a  TF2 chapter": lambda: ChapterTF2(),
+        "a+bf16": lambda: ChapterTF2(precision="bf16"),
+        "b  TF1 post": lambda: PostTF1(),
+    }
+    trainers = {name: make() for name, make in variants.items()}
+    for trainer in trainers.values():  # traces, prepares each setting's graph, warms the caches
+        trainer.train(WARMUP_STEPS)
+    names = list(trainers)
+    rates = {name: [] for name in names}
+    print(f"throughput (images/s), batch {BATCH}: {rounds} rounds x {steps} steps per variant, "
+          f"interleaved in blocks of {block} steps")
+    for r in range(rounds):
+        seconds = dict.fromkeys(names, 0.0)
+        for k in range(steps // block):
+            k %= len(names)
+            for name in names[k:] + names[:k]:
+                started = time.perf_counter()
+                trainers[name].train(block)
+                seconds[name] += time.perf_counter() - started
+        for name in names:
+            rates[name].append(steps * BATCH / seconds[name])
+        print(f"round {r + 1}: " + ", ".join(f"{n.split()[0]} {rates[n][-1]:,.0f}" for n in names), flush=True)
+
+    def ratio(x, y):
+        return statistics.median(p / q for p, q in zip(rates[x], rates[y]))
+    a, a16, b = names
+    print(f"\n{'variant':16} {'median img/s':>12} {'min':>8} {'max':>8} {'vs a':>6}")
+    for name in names:
+        print(f"{name:16} {statistics.median(rates[name]):12,.0f} {min(rates[name]):8,.0f} "
+              f"{max(rates[name]):8,.0f} {ratio(name, a):6.2f}")
+    print(f"\na+bf16 / b = {ratio(a16, b):.2f} (target >= 1.2)    a+bf16 / a = {ratio(a16, a):.2f}")
+
+    settings = chapter.settings  # the quick preset's recipe
+    print(f"\naccuracy: the quick preset's recipe ({settings['steps']} steps, batch {settings['batch_size']}, "
+          f"Adam {settings['learning_rate']:g}, W_fc1 stddev {settings['fc_init_stddev']}), fp32 and bf16 "
+          f"on the same batches, interleaved in chunks of {settings['eval_every']}")
+    runs = {precision: ChapterTF2(fc_init_stddev=settings["fc_init_stddev"], batch=settings["batch_size"],
+                                  learning_rate=settings["learning_rate"], precision=precision)
+            for precision in ("fp32", "bf16")}
+    seconds = dict.fromkeys(runs, 0.0)
+    print(f"{'step':>6} {'fp32':>8} {'bf16':>8}")
+    done, accuracy = 0, {}
+    while done < settings["steps"]:
+        chunk = min(settings["eval_every"], settings["steps"] - done)
+        for precision, run in runs.items():
+            started = time.perf_counter()
+            run.train(chunk)
+            seconds[precision] += time.perf_counter() - started
+            accuracy[precision] = run.evaluate()
+        done += chunk
+        print(f"{done:6d} {accuracy['fp32']:8.2%} {accuracy['bf16']:8.2%}", flush=True)
+    difference = 100 * (accuracy["bf16"] - accuracy["fp32"])
+    print("training time (first-call tracing included): "
+          + ", ".join(f"{p} {s:,.1f} s" for p, s in seconds.items())
+          + f" (bf16 / fp32 speed {seconds['fp32'] / seconds['bf16']:.2f}x)")
+    print(f"test accuracy: fp32 {accuracy['fp32']:.2%}, bf16 {accuracy['bf16']:.2%}: bf16 - fp32 = "
+          f"{difference:+.2f} points (target |bf16 - fp32| <= 0.2); pass mark {settings['min_test_accuracy']:.2%}: "
+          f"fp32 {'passes' if accuracy['fp32'] >= settings['min_test_accuracy'] else 'FAILS'}, "
+          f"bf16 {'passes' if accuracy['bf16'] >= settings['min_test_accuracy'] else 'FAILS'}")
+
+
 def header():
     with open("/proc/cpuinfo") as cpuinfo:
         model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
@@ -370,7 +472,8 @@ def header():
     print(f"machine:    {len(os.sched_getaffinity(0))} usable cores ({os.cpu_count()} online), {model}; "
           f"load average at start {os.getloadavg()[0]:.2f}")
     print(f"software:   Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-          f"NumPy {np.__version__}; oneDNN {os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default (on)')}; "
+          f"NumPy {np.__version__}; oneDNN {os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default (on)')}"
+          f"{', ONEDNN_MAX_CPU_ISA=' + os.environ['ONEDNN_MAX_CPU_ISA'] if 'ONEDNN_MAX_CPU_ISA' in os.environ else ''}; "
           f"threads intra {tf.config.threading.get_intra_op_parallelism_threads() or 'auto'}, "
           f"inter {tf.config.threading.get_inter_op_parallelism_threads() or 'auto'}")
     print(f"data:       MNIST from {mnist.source}; batch {BATCH}, Adam {LEARNING_RATE:g}, keep_prob {KEEP_PROB_TRAIN}")
@@ -378,7 +481,8 @@ def header():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=("quick", "throughput", "full", "all"), default="all")
+    parser.add_argument("--part", choices=("quick", "throughput", "full", "all", "bf16"), default="all",
+                        help="all = quick, throughput and full; bf16 runs only when asked for")
     parser.add_argument("--steps", type=int, default=10_000, help="training steps of part 2 (the post: 10,000)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of part 1")
     parser.add_argument("--round-steps", type=int, default=100, help="steps per variant per round in part 1")
@@ -393,6 +497,8 @@ def main():
         throughput(args.rounds, args.round_steps, args.block)
     if args.part in ("full", "all"):
         full(args.steps)
+    if args.part == "bf16":
+        bf16(args.rounds, args.round_steps, args.block)
 
 
 if __name__ == "__main__":

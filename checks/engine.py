@@ -95,6 +95,10 @@ def unknown_batch_spec(tensor):
 
 def as_plain(value, name: str):
     """Turn a learner's result into plain numpy (or a dict of it); refuse anything else."""
+    if value is None:  # the most common slip: a function without `return`
+        raise CheckFailed(f"`{name}` returned None: is its `return` statement missing?",
+                          expected="a result", got="None",
+                          hint="End the function with `return` and the value it computed.")
     if isinstance(value, dict):
         return {str(k): as_plain(v, f"{name}[{k!r}]") for k, v in value.items()}
     try:

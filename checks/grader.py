@@ -96,6 +96,8 @@ class KernelLearner:
             raise CheckFailed(f"`{what}` returned something that is not a tensor of numbers",
                               hint="Return a tf.Tensor (or a number), not another kind of object.") from None
         status = str(data.pop(STATUS_KEY, "")) if STATUS_KEY in data else ""
+        if status == "none":
+            return as_plain(None, what)  # says that nothing was returned
         if status in NOT_DONE:
             raise NotDone(NOT_DONE[status].format(name=what),
                           hint="Run the exercise's cell first." if status == "undefined" else "")
@@ -185,7 +187,9 @@ def _tfbook_probe():
             raise TypeError(f"NumPy was handed a symbolic tensor ({{_e}})") from None
         _np.savez({out!r}, **{{"{status}": _np.asarray("not_implemented")}})
         return
-    if isinstance(_result, dict):
+    if _result is None:
+        _np.savez({out!r}, **{{"{status}": _np.asarray("none")}})
+    elif isinstance(_result, dict):
         _np.savez({out!r}, **{{"d/" + str(_k): _np.asarray(_v) for _k, _v in _result.items()}})
     else:
         _np.savez({out!r}, r=_np.asarray(_result))

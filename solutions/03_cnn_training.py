@@ -39,6 +39,7 @@
 # %%
 import tfbook  # first: in a notebook it imports TensorFlow without its start-up log lines
 
+import contextlib
 import json
 import math
 import shutil
@@ -50,6 +51,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from tfbook.data import load_mnist, one_hot
+from tfbook.hardware import bf16_units
 from checks import checker
 
 settings = tfbook.preset("03")
@@ -448,7 +450,9 @@ print(f"the fully connected layer W_fc1 alone: {counts['W_fc1']:,} "
 # traced into a graph on the first call and then run without Python overhead, and the
 # `input_signature` stops it from being traced again when the last batch is smaller.
 # Scalars go to TensorBoard under `runs/ch03/logs/`, and the trained variables to
-# `runs/ch03/checkpoint/`.
+# `runs/ch03/checkpoint/`. The training runs inside `bfloat16_rewrite(...)`, which changes
+# nothing unless the preset's `precision` is `"bf16"` and the CPU has bfloat16 units: the
+# section "Going faster on this CPU" below explains it.
 
 # %%
 def evaluate(params, chunks=4):
@@ -515,21 +519,41 @@ def train(params, steps, batch_size, learning_rate, eval_every, seed, log_dir=No
     return history, train_seconds
 
 
+@contextlib.contextmanager
+def bfloat16_rewrite(enabled=True):
+    """Inside the block, tf.functions run with oneDNN's automatic bfloat16 rewrite (or without
+    it, if not `enabled`); afterwards the option is back as it was. See "Going faster on this CPU"."""
+    option = "auto_mixed_precision_onednn_bfloat16"
+    before = tf.config.optimizer.get_experimental_options().get(option, False)
+    tf.config.optimizer.set_experimental_options({option: enabled})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({option: before})
+
+
 # %%
 log_dir = tfbook.run_dir("03", "logs", settings["name"])
 shutil.rmtree(log_dir)  # re-running the cell starts this run's curves afresh
 params = init_params(settings["fc_init_stddev"], settings["seed"])
-history, train_seconds = train(params, settings["steps"], settings["batch_size"], settings["learning_rate"],
-                               settings["eval_every"], settings["seed"], log_dir)
+precision = settings["precision"]  # the preset's: "fp32", or "bf16" (see "Going faster on this CPU")
+if precision == "bf16" and bf16_units() is None:
+    print("the preset asks for bf16, but this CPU has no bfloat16 units (it would be slower): training in fp32")
+    precision = "fp32"
+with bfloat16_rewrite(precision == "bf16"):
+    history, train_seconds = train(params, settings["steps"], settings["batch_size"], settings["learning_rate"],
+                                   settings["eval_every"], settings["seed"], log_dir)
 test_loss, test_accuracy = history[-1][1:]
 images_per_second = settings["steps"] * settings["batch_size"] / train_seconds
-print(f"{settings['steps']} steps in {train_seconds:.0f} s of training ({images_per_second:,.0f} images/s): "
+print(f"{settings['steps']} steps ({precision}) in {train_seconds:.0f} s of training "
+      f"({images_per_second:,.0f} images/s): "
       f"test accuracy {test_accuracy:.2%}, test loss {test_loss:.4f}")
 
 # %%
 checkpoint_dir = tfbook.run_dir("03", "checkpoint")
 saved = save_checkpoint(params, checkpoint_dir / "cnn")
 metrics = {"preset": settings["name"], "steps": settings["steps"], "batch_size": settings["batch_size"],
+           "precision": precision,
            "train_seconds": round(train_seconds, 2), "images_per_second": round(images_per_second, 1),
            "test_loss": test_loss, "test_accuracy": test_accuracy, "checkpoint": str(saved),
            "history": history}
@@ -598,6 +622,117 @@ for learning_rate in (1e-4, 1e-3):
 # statistics; and measure before calling something a flaw. The benchmark
 # `python -m bench.bench_cnn` runs the post's whole recipe both ways, 10,000 steps each, and
 # the same recipe in TensorFlow 1 style for comparison (see the README).
+
+# %% [markdown]
+# ## Going faster on this CPU
+#
+# Every number in this network is a 32-bit float (fp32): 1 sign bit, 8 exponent bits and
+# 23 stored significand bits. *bfloat16* ("brain float", bf16) is the top half of those
+# 32 bits: 1 sign bit, the same 8 exponent bits, so the same range (up to about 3.4e38: no
+# overflow that fp32 would not have), but only 8 significand bits (7 stored, plus the
+# implicit leading 1), so about 2 to 3 significant decimal digits instead of 7. See for
+# yourself what survives a round trip to bf16 and back:
+
+# %%
+values = tf.constant([1 / 3, 1000.1, 3e38, 1e-30])
+print("fp32:", values.numpy())
+print("bf16:", tf.cast(tf.cast(values, tf.bfloat16), tf.float32).numpy())
+
+# %% [markdown]
+# For training, 2 to 3 digits are mostly enough when they are used in the right places:
+# the products inside a convolution or a matrix multiplication can be bf16 as long as
+# they are added up, and the weights updated, in fp32. Some CPUs have units that do
+# exactly that, many bf16 multiply-adds per instruction: Intel's AMX (Sapphire Rapids and
+# later) and the AVX512-BF16 instructions (Intel Cooper Lake, AMD Zen 4 and later). Linux
+# lists them as `amx_bf16` and `avx512_bf16` among the flags in `/proc/cpuinfo`;
+# `tfbook.hardware.bf16_units()`, imported in the Setup cell, reads them for you:
+
+# %%
+print(f"bfloat16 units on this CPU: {bf16_units() or 'none found'}")  # bf16_units: imported in Setup
+
+# %% [markdown]
+# TensorFlow's oneDNN backend (on by default on x86 Linux) can rewrite a graph for them
+# without any change to the model: with the graph-optimizer option
+# `auto_mixed_precision_onednn_bfloat16`, it turns the convolutions and matrix
+# multiplications, and the ops next to them that it judges safe, into bf16 ops with casts
+# at the edges. Ops it judges sensitive to rounding stay fp32, and so do the variables:
+# the rewrite casts their values on the way in, and the weights keep all their digits.
+# The chapter's `bfloat16_rewrite()` (defined with `train`) switches it on for a block of
+# code and back afterwards:
+#
+# ```python
+# with bfloat16_rewrite():
+#     history, train_seconds = train(params, ...)
+# ```
+#
+# Two things about this option are easy to get wrong. It is a *global* setting, so a
+# notebook that switches it on and forgets to switch it off runs every later
+# `tf.function` in bf16 too (hence the `with` block). And it takes effect when a
+# `tf.function` *runs*, not when it is written or traced: TensorFlow prepares a function's
+# graph for each setting of the option when it is first called with that setting, and
+# uses the matching one at every call. A train step built with the option on but called
+# after it is off runs in fp32, and the other way round. Eager code, such as `evaluate`
+# here, is never rewritten.
+#
+# The cell below races the chapter's own train step with and without the rewrite, a few
+# dozen steps each at batch 50, taking turns so that other load on the machine hits both
+# alike (it is skipped on a CPU without bf16 units):
+
+# %%
+# extra code: the chapter's train step, fp32 against bf16, taking turns in blocks of 10 steps
+def images_per_second_demo(rounds, block=10, batch_size=50):
+    rng = np.random.default_rng(settings["seed"])
+    steps = {precision: make_train_step(init_params(settings["fc_init_stddev"], settings["seed"]),
+                                        settings["learning_rate"]) for precision in ("fp32", "bf16")}
+
+    def run(precision, n):
+        with bfloat16_rewrite(precision == "bf16"):
+            started = time.perf_counter()
+            for _ in range(n):
+                batch = rng.integers(0, len(x_train), batch_size)
+                float(steps[precision](x_train[batch], t_train[batch]))
+            return time.perf_counter() - started
+
+    rates = {precision: [] for precision in steps}
+    for precision in steps:
+        run(precision, 3)  # the first call prepares the graph for that setting: not timed
+    for r in range(rounds):
+        for precision in (("fp32", "bf16") if r % 2 == 0 else ("bf16", "fp32")):
+            rates[precision].append(block * batch_size / run(precision, block))
+    return {precision: float(np.median(rate)) for precision, rate in rates.items()}
+
+
+if bf16_units() is None:
+    print("No bfloat16 units on this CPU (no amx_bf16 or avx512_bf16 flag): the rewrite would "
+          "emulate bf16 in software and run slower than fp32, so the demo is skipped.")
+else:
+    demo = images_per_second_demo(settings["bf16_demo_rounds"])
+    print(f"the chapter's train step, batch 50, median of {settings['bf16_demo_rounds']} rounds of 10 steps "
+          f"({bf16_units()}):")
+    print("| precision | images/s | vs fp32 |\n|---|---|---|")
+    for precision, rate in demo.items():
+        print(f"| {precision} | {rate:,.0f} | {rate / demo['fp32']:.2f}x |")
+print("the rewrite is off again:",
+      not tf.config.optimizer.get_experimental_options().get("auto_mixed_precision_onednn_bfloat16", False))
+
+# %% [markdown]
+# Speed is half the question; the other half is whether the network learns as well.
+# `python -m bench.bench_cnn --part bf16` trains the `quick` preset's recipe both ways on
+# the same mini-batches and compares the test accuracy, and the `precision` key of the
+# chapter's preset in `book.toml` (`"fp32"` or `"bf16"`) decides how the training cell
+# above runs.
+#
+# When not to use it:
+#
+# * on a CPU without bf16 units: oneDNN then emulates bf16 with fp32 instructions plus
+#   conversions, which is slower than plain fp32;
+# * when a model spends its time elsewhere than in large convolutions and matrix
+#   products (small layers, data loading, Python overhead): only those get faster;
+# * when results must match fp32 closely, step for step: bf16 rounds every product to
+#   2-3 digits, so the losses drift apart from an fp32 run's, and tests that compare with
+#   tight tolerances fail;
+# * on a GPU: there, Keras' mixed precision policies (`mixed_float16`, `mixed_bfloat16`)
+#   are the usual tool, not this CPU graph rewrite.
 
 # %% [markdown]
 # ## Summary

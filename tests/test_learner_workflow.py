@@ -114,3 +114,24 @@ def test_importing_tfbook_first_keeps_tensorflow_start_up_lines_out_of_the_noteb
     shown = "".join(o.get("text", "") for o in nb.cells[0].outputs)
     assert "4.0" in shown
     assert "oneDNN" not in shown and "I0000" not in shown and "absl" not in shown, shown
+
+
+def test_a_function_without_return_is_named_as_such(tmp_path):
+    from checks.engine import NamespaceLearner
+    from checks.registry import load_chapter_checks
+    chapter = load_chapter_checks("03")
+    def reshape_input(x):
+        x.numpy().reshape(-1, 28, 28, 1)  # computed, never returned
+    learner = NamespaceLearner({"reshape_input": reshape_input}, tmp_path, "smoke")
+    results = [chapter.run(c, learner) for c in chapter.checks_for("reshape_input")]
+    assert results and all(not r.passed for r in results)
+    assert any("returned None: is its `return` statement missing?" in r.message for r in results), \
+        [r.message for r in results]
+
+
+def test_scalar_differences_show_both_numbers():
+    import numpy as np
+    from checks.engine import CheckFailed, expect_close
+    with pytest.raises(CheckFailed) as info:
+        expect_close(np.float64(115.1), np.float64(2.302), "the loss")
+    assert info.value.message == "the loss is 115.1, expected 2.302"
