@@ -19,12 +19,6 @@ BUILD = ROOT / "build"
 REFERENCE_RUNS = BUILD / "runs"
 
 
-def _figure(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.2%}" if 0 <= value <= 1 else f"{value:,.1f}"
-    return str(value)
-
-
 def dependency_order(chapters: list) -> list:
     """Chapters ordered so that each comes after the chapters that produce what it needs."""
     ordered, pending = [], list(chapters)
@@ -42,7 +36,7 @@ def dependency_order(chapters: list) -> list:
 
 def build_book(chapters: list[str] | None = None, preset: str | None = None) -> int:
     from checks.grader import grade_notebook
-    from checks.report import format_results, write_json
+    from checks.report import format_figure, format_results, write_json
     from tfbook.data import load_mnist
 
     book = load_book()
@@ -79,7 +73,7 @@ def build_book(chapters: list[str] | None = None, preset: str | None = None) -> 
         chapter_ok = passed == total and not grade.cell_errors and len(produced) == len(chapter.produces)
         ok &= chapter_ok
         rows.append([chapter.id, chapter.title, f"{passed}/{total}",
-                     ", ".join(f"{k} {_figure(metrics[k])}" for k in chapter.figures if k in metrics) or "-",
+                     ", ".join(f"{k} {format_figure(k, metrics[k])}" for k in chapter.figures if k in metrics) or "-",
                      f"{len(produced)}/{len(chapter.produces)}",
                      f"{time.monotonic() - started:.0f}s", "ok" if chapter_ok else "FAILED"])
         print(f"   wrote {executed.relative_to(ROOT)}" + (f" and {html.relative_to(ROOT)}" if html else ""))

@@ -181,14 +181,14 @@ def grade_both(chapter, submission: Path, preset, timeout, hidden) -> tuple[dict
 
 
 def figures(chapter, payload: dict) -> dict[str, str]:
-    from checks.cli import figure_text
+    from checks.report import format_figure
     shown = {}
     unit = lambda key: " s" if key.endswith("_seconds") else ""
     for key in chapter.figures:
-        if key in (payload.get("figures") or {}):
-            shown[key] = figure_text(key, payload["figures"][key]).removeprefix(key.replace("_", " ")).strip() + unit(key) + " (grader)"
-        elif key in (payload.get("reported") or {}):
-            shown[key] = figure_text(key, payload["reported"][key]).removeprefix(key.replace("_", " ")).strip() + unit(key) + " (notebook)"
+        for source, label in (("figures", "grader"), ("reported", "notebook")):
+            if key in (payload.get(source) or {}):
+                shown[key] = f"{format_figure(key, payload[source][key])}{unit(key)} ({label})"
+                break
         else:
             shown[key] = "-"
     return shown

@@ -42,11 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def figure_text(name: str, value) -> str:
-    if isinstance(value, float) and 0 <= value <= 1 and "accuracy" in name:
-        return f"{name.replace('_', ' ')} {value:.2%}"
-    if isinstance(value, float):
-        return f"{name.replace('_', ' ')} {value:,.4g}"
-    return f"{name.replace('_', ' ')} {value}"
+    from checks.report import format_figure
+    return f"{name.replace('_', ' ')} {format_figure(name, value)}"
 
 
 def run_check(args) -> int:

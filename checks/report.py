@@ -38,3 +38,15 @@ def format_results(results: list[Result], title: str = "", footer: str = "") -> 
 def write_json(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def format_figure(name: str, value) -> str:
+    """A measured figure as a reader expects it: accuracies and fractions as percentages,
+    losses, seconds and rates as plain numbers."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, float) and any(w in name for w in ("accuracy", "fraction")) and 0 <= value <= 1:
+        return f"{value:.2%}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.1f}"
