@@ -284,8 +284,7 @@ def render_text(chapter, submission: str, matched: dict[str, ExerciseCode],
 # --- HTML --------------------------------------------------------------------------------
 
 def render_html(chapter, submission: str, matched, reference, ref_grade, grade) -> str:
-    from booktools.grading import STYLE
-    from booktools.hidden import is_hidden
+    from booktools.grading import STYLE, result_html
     e = html.escape
     differ = difflib.HtmlDiff(tabsize=4, wrapcolumn=70)
     parts = []
@@ -322,16 +321,9 @@ def render_html(chapter, submission: str, matched, reference, ref_grade, grade) 
             rows = []
             for r in (x for x in grade.get("results", []) if x["exercise"] == name):
                 other = ref_by_check.get(r["check"], {})
-                detail = [e(r.get("message", ""))] if r.get("message") else []
-                if r.get("expected") or r.get("got"):
-                    detail.append(f"expected: {e(r.get('expected') or '-')} &nbsp; got: {e(r.get('got') or '-')}")
-                if r.get("hint") and r["status"] != "passed":
-                    detail.append(f"hint: {e(r['hint'])}")
-                mark = " <span class='hidden-mark'>[hidden check]</span>" if is_hidden(r["check"]) else ""
                 cls = "full" if r["status"] == "passed" else "zero"
                 rows.append(f"<tr><td class='{cls}'>{e(r['status'])} {r['earned']}/{r['points']}</td>"
-                            f"<td>{e(other.get('status', '-'))}</td><td>{e(r['description'])}{mark}"
-                            f"<div class='msg'>{'<br>'.join(detail)}</div></td></tr>")
+                            f"<td>{e(other.get('status', '-'))}</td><td>{result_html(r)}</td></tr>")
             parts.append("<table><tr><th>submission</th><th>solution</th><th>check</th></tr>"
                          + "".join(rows) + "</table>")
     style = STYLE + DIFF_STYLE

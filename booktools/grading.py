@@ -304,6 +304,20 @@ def _by_exercise(payload: dict) -> dict[str, tuple[int, int]]:
     return {e: (row["earned"], row["points"]) for e, row in payload["by_exercise"].items()}
 
 
+def result_html(r: dict) -> str:
+    """One check result for a page: its description, a hidden-check mark, and what the learner
+    reads (message, expected/got, hint) - shared by the feedback pages and `tfbook compare`."""
+    from booktools.hidden import is_hidden
+    e = html.escape
+    detail = [e(r["message"])] if r.get("message") else []
+    if r.get("expected") or r.get("got"):
+        detail.append(f"expected: {e(r.get('expected') or '-')} &nbsp; got: {e(r.get('got') or '-')}")
+    if r.get("hint") and r["status"] != "passed":
+        detail.append(f"hint: {e(r['hint'])}")
+    mark = " <span class='hidden-mark'>[hidden check]</span>" if is_hidden(r["check"]) else ""
+    return f"{e(r['description'])}{mark}<div class='msg'>{'<br>'.join(detail)}</div>"
+
+
 def hidden_score(payload: dict) -> tuple[int, int]:
     from booktools.hidden import is_hidden
     rows = [r for r in payload.get("results", []) if is_hidden(r["check"])]
@@ -390,7 +404,6 @@ def _anchor(exercise: str) -> str:
 
 def feedback_html(chapter, payload: dict) -> str:
     """One submission's feedback: every check, grouped by exercise, with the learner's messages."""
-    from booktools.hidden import is_hidden
     e = html.escape
     parts = [f"<p>Score <b>{payload['earned']}/{payload['points']}</b> (preset {e(str(payload.get('preset')))})</p>"]
     for key in ("problem", "stopped"):
@@ -408,17 +421,9 @@ def feedback_html(chapter, payload: dict) -> str:
             row = payload["by_exercise"].get(current, {})
             rows.append(f"<tr id='{_anchor(current)}'><th colspan='3'>Exercise {e(r['number'])}: "
                         f"{e(current)} ({row.get('earned', 0)}/{row.get('points', 0)})</th></tr>")
-        detail = []
-        if r.get("message"):
-            detail.append(e(r["message"]))
-        if r.get("expected") or r.get("got"):
-            detail.append(f"expected: {e(r.get('expected') or '-')} &nbsp; got: {e(r.get('got') or '-')}")
-        if r.get("hint") and r["status"] != "passed":
-            detail.append(f"hint: {e(r['hint'])}")
-        mark = " <span class='hidden-mark'>[hidden check]</span>" if is_hidden(r["check"]) else ""
         cls = "full" if r["status"] == "passed" else "zero"
         rows.append(f"<tr><td class='{cls}'>{e(r['status'])}</td><td class='num'>{r['earned']}/{r['points']}</td>"
-                    f"<td>{e(r['description'])}{mark}<div class='msg'>{'<br>'.join(detail)}</div></td></tr>")
+                    f"<td>{result_html(r)}</td></tr>")
     parts.append("<table>" + "\n".join(rows) + "</table>")
     name = payload.get("submission", "")
     return _page(f"Chapter {chapter.id}: {name}", "\n".join(parts))
