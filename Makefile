@@ -53,13 +53,14 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "WARNING: could not install chromium; the browser test will be skipped with a reason"; }
 
-## make bench: the benchmarks quoted in the README (bench_cnn's full part takes ~30 min on 2 cores)
+## make bench: the benchmarks quoted in the README (bench_cnn's full part takes ~30 min on 2 cores, its limits part ~10)
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_ch01
 	$(BIN)/python -m bench.bench_predict
 	$(BIN)/python -m bench.bench_cloudlog
 	$(BIN)/python -m bench.bench_ch02
 	$(BIN)/python -m bench.bench_cnn
+	$(BIN)/python -m bench.bench_cnn --part limits
 
 clean:
 	rm -rf build runs

@@ -1,6 +1,7 @@
 """tfbook/hardware.py: the bfloat16 check reads /proc/cpuinfo's flags, forced off and on here."""
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -94,3 +95,35 @@ def test_chapter_03_bfloat16_rewrite_does_not_leak():
             rounded = hidden(x).numpy()
         assert np.abs(rounded - eager).max() > 1e-4  # the same function, now rewritten to bf16
     np.testing.assert_allclose(hidden(x).numpy(), eager, rtol=1e-5, atol=1e-5)  # and fp32 again
+
+
+def test_the_off_switch_answers_none_whatever_the_cpu(tmp_path, monkeypatch):
+    fake = tmp_path / "cpuinfo"
+    fake.write_text(CPUINFO.format(extra="amx_bf16"))
+    monkeypatch.setattr(hardware, "CPUINFO", fake)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert bf16_units() == "AMX"
+    monkeypatch.setenv("TFBOOK_BF16", "off")
+    assert bf16_units() is None
+
+
+@pytest.mark.slow
+def test_chapter_03_trains_in_fp32_with_a_message_on_a_cpu_without_bf16_units(tmp_path, monkeypatch):
+    """The smoke preset asks for bf16 like `quick`; with the units switched off the chapter says
+    so, trains in fp32 and still earns every point."""
+    from checks.grader import grade_notebook
+    from tfbook.manifest import load_book
+
+    monkeypatch.setenv("TFBOOK_BF16", "off")  # the kernel inherits it
+    assert load_book().presets["smoke"]["ch03"]["precision"] == "bf16"
+    notebook = load_book().chapter("03").notebook("solution")
+    grade = grade_notebook("03", notebook, preset="smoke", keep_in=tmp_path)
+    printed = "".join(out.get("text", "") for cell in grade.executed.cells if cell.cell_type == "code"
+                      for out in cell.get("outputs", []))
+    assert "no bfloat16 units" in printed and "training in fp32" in printed
+    assert "the demo is skipped" in printed  # the speed demo needs the units too
+    assert "the race is skipped" in printed  # when_graded: the grader skips the ungraded race
+    metrics = json.loads((tmp_path / "ch03" / "metrics.json").read_text())
+    assert metrics["precision"] == "fp32"
+    assert not grade.stopped and not grade.cell_errors, (grade.stopped, grade.cell_errors)
+    assert all(r.status == "passed" for r in grade.results), [r.message for r in grade.results if r.status != "passed"]

@@ -62,3 +62,29 @@ def test_an_unknown_preset_says_which_exist(monkeypatch):
     monkeypatch.setenv("TFBOOK_PRESET", "fastest")
     with pytest.raises(ManifestError, match="'fastest'.*choose one of: quick, full"):
         preset("03")
+
+
+def test_when_graded_keys_replace_the_presets_only_under_the_grader(monkeypatch):
+    monkeypatch.delenv("TFBOOK_GRADING", raising=False)
+    learner = preset("03", "quick")
+    assert "when_graded" not in learner
+    monkeypatch.setenv("TFBOOK_GRADING", "1")  # what checks/grader.py sets for the kernel
+    graded = preset("03", "quick")
+    assert graded["flaw_demo_steps"] < learner["flaw_demo_steps"]
+    assert graded["bf16_demo_rounds"] <= learner["bf16_demo_rounds"]
+    # what is graded keeps its meaning: the recipe and the pass mark are the same
+    for key in ("steps", "batch_size", "learning_rate", "lr_schedule", "min_test_accuracy", "precision"):
+        assert graded[key] == learner[key], key
+
+
+def test_when_graded_may_not_add_settings():
+    data = bad(("presets", "quick", "ch03", "when_graded"), {"stepz": 1})
+    with pytest.raises(ManifestError, match=r"presets.quick.ch03.when_graded.stepz: unknown key \(known keys: steps\)"):
+        parse_book(data)
+    with pytest.raises(ManifestError, match="presets.quick.ch03.when_graded: expected a table"):
+        parse_book(bad(("presets", "quick", "ch03", "when_graded"), 3))
+
+
+def test_a_preset_without_a_chapter_says_which_chapters_it_has():
+    with pytest.raises(ManifestError, match="presets.best.ch01: missing .*preset 'best' has settings for chapters 03, 04"):
+        preset("01", "best")

@@ -5,13 +5,17 @@
 
 Only Linux is inspected (``/proc/cpuinfo``'s ``flags`` line); anywhere else the answer is
 None, "not known to have them", which is the safe choice: the caller keeps float32.
+``TFBOOK_BF16=off`` in the environment makes the answer None on any CPU: the way to see (and
+test) what a CPU without the units gets.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 CPUINFO = Path("/proc/cpuinfo")
+OFF_SWITCH = "TFBOOK_BF16"  # "off": behave as on a CPU without bf16 units
 
 # cpuinfo flag -> the name printed for it, best first: AMX tiles do bfloat16 matrix products
 # on Sapphire Rapids and later; AVX512-BF16 (Cooper Lake, Zen 4 and later) has bfloat16
@@ -40,7 +44,10 @@ def bf16_units(cpuinfo: str | None = None) -> str | None:
     """Which bfloat16 units the CPU has: "AMX", "AVX512-BF16", or None (none, or not Linux).
 
     `cpuinfo` is the text of /proc/cpuinfo, for tests; by default the real file is read.
+    With TFBOOK_BF16=off in the environment the real CPU is not asked: None.
     """
+    if cpuinfo is None and os.environ.get(OFF_SWITCH, "").lower() == "off":
+        return None
     flags = cpu_flags(cpuinfo)
     for flag, name in BF16_FLAGS:
         if flag in flags:

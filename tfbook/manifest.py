@@ -13,6 +13,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESET_ENV = "TFBOOK_PRESET"
+# Set by the grader (checks/grader.py) while it runs a notebook: a chapter's preset table may then
+# replace some of its keys with those of its `when_graded` table (shorter ungraded demonstrations).
+GRADING_ENV = "TFBOOK_GRADING"
+WHEN_GRADED = "when_graded"
 STATUSES = ("ready", "planned")
 
 
@@ -101,6 +105,14 @@ def parse_book(data: dict, root: Path = ROOT) -> Book:
             raise ManifestError(f"book.toml: presets.{name}: expected a table, got {table!r}")
         _get(table, "description", str, f"presets.{name}")
         _get(table, "seed", int, f"presets.{name}")
+        for key, chapter_table in table.items():
+            if isinstance(chapter_table, dict) and WHEN_GRADED in chapter_table:
+                graded = chapter_table[WHEN_GRADED]
+                where = f"presets.{name}.{key}.{WHEN_GRADED}"
+                if not isinstance(graded, dict):
+                    raise ManifestError(f"book.toml: {where}: expected a table, got {graded!r}")
+                # only keys the chapter already has: a graded run changes values, never adds settings
+                _no_unknown_keys(graded, set(chapter_table) - {WHEN_GRADED}, where)
     default = _get(meta, "default_preset", str, "book")
     if default not in presets:
         raise ManifestError(
@@ -176,7 +188,9 @@ def active_preset_name() -> str:
 def preset(chapter: str | None = None, name: str | None = None) -> dict:
     """The active preset's settings: common keys plus those of ``[presets.NAME.chNN]``.
 
-    The active preset comes from ``$TFBOOK_PRESET`` (default: book.default_preset).
+    The active preset comes from ``$TFBOOK_PRESET`` (default: book.default_preset). While the
+    grader runs a notebook (``$TFBOOK_GRADING`` is "1"), the chapter's ``when_graded`` keys
+    replace the preset's: book.toml uses them only for demonstrations that nothing is graded on.
     """
     book = load_book()
     name = name or active_preset_name()
@@ -190,6 +204,12 @@ def preset(chapter: str | None = None, name: str | None = None) -> dict:
     if chapter is not None:
         key = f"ch{str(chapter).zfill(2)}"
         if key not in table:
-            raise ManifestError(f"book.toml: presets.{name}.{key}: missing (chapter {chapter}'s settings)")
-        settings.update(table[key])
+            has = ", ".join(k[2:] for k in table if k.startswith("ch") and isinstance(table[k], dict))
+            raise ManifestError(f"book.toml: presets.{name}.{key}: missing (chapter {chapter}'s settings); "
+                                f"preset {name!r} has settings for chapters {has}")
+        chapter_table = dict(table[key])
+        graded = chapter_table.pop(WHEN_GRADED, {})
+        settings.update(chapter_table)
+        if os.environ.get(GRADING_ENV) == "1":
+            settings.update(graded)
     return settings
