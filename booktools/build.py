@@ -54,7 +54,7 @@ def build_book(chapters: list[str] | None = None, preset: str | None = None) -> 
         print(f"\n== {chapter.id} {chapter.title}: executing {notebook.relative_to(ROOT)} ...", flush=True)
         started = time.monotonic()
         grade = grade_notebook(chapter.id, notebook, preset=preset, keep_runs=REFERENCE_RUNS,
-                               needs_from=REFERENCE_RUNS)
+                               needs_from=REFERENCE_RUNS, with_figures=True)
         print(format_results(grade.results, footer=f"  {grade.stopped}" if grade.stopped else ""))
         for message in grade.missing:
             print(f"  missing: {message}")

@@ -61,6 +61,10 @@ class KernelLearner:
 
     def _run(self, code: str, what: str) -> None:
         cell = nbformat.v4.new_code_cell(code)
+        # nbclient stores an executed cell back into its notebook at the index it is given; the
+        # probe goes into a notebook of its own, so the learner's (make book's pages, feedback)
+        # keeps its cells.
+        learners_notebook, self.client.nb = self.client.nb, nbformat.v4.new_notebook(cells=[cell])
         try:
             self.client.execute_cell(cell, 0)
         except CellTimeoutError:
@@ -68,6 +72,8 @@ class KernelLearner:
                           "(an endless loop?)") from None
         except DeadKernelError:
             raise Stopped(f"the kernel died while the grader called `{what}`") from None
+        finally:
+            self.client.nb = learners_notebook
         for out in cell.outputs:
             if out.get("output_type") == "error":
                 ename, evalue = out.get("ename", ""), out.get("evalue", "")
@@ -300,12 +306,15 @@ def keep_products(chapter_id: str, runs_dir: Path, destination: Path) -> list[st
 
 def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None,
                    cell_timeout: int | None = None, keep_runs: Path | None = None,
-                   needs_from: Path | None = None, keep_in: Path | None = None) -> Grade:
+                   needs_from: Path | None = None, keep_in: Path | None = None,
+                   with_figures: bool = False) -> Grade:
     """Execute ``notebook`` in a fresh kernel and score every check of the chapter.
 
     ``keep_runs``: run in this runs folder instead of a fresh temporary one (``make book``).
     ``needs_from``: where the chapter's needs are copied from (default: the learner's runs/).
     ``keep_in``: copy what the notebook produced there afterwards (``python -m checks``).
+    ``with_figures``: keep the plots in the executed notebook (``make book``'s pages); a grade
+    alone draws them off-screen (Agg), which is faster.
     """
     chapter_id = str(chapter_id).zfill(2)
     chapter = load_chapter_checks(chapter_id)
@@ -323,6 +332,8 @@ def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None
         missing = provide_needs(chapter_id, runs_dir, needs_from or runs_root())
         env = dict(os.environ, TFBOOK_RUNS=str(runs_dir), TFBOOK_PRESET=preset, TFBOOK_GRADING="1",
                    TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
+        if with_figures:  # the kernel's own default: matplotlib's inline backend, figures as outputs
+            del env["MPLBACKEND"]
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                                 interrupt_on_timeout=False,
                                 resources={"metadata": {"path": str(Path(notebook).resolve().parent)}})

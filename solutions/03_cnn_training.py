@@ -21,7 +21,9 @@
 # * why the loss is computed on logits rather than on softmax probabilities;
 # * how to train with Adam, evaluate on the test set in chunks, watch progress in
 #   TensorBoard, and save a checkpoint that chapter 04 restores;
-# * what the post's initialisation does, measured.
+# * what the post's initialisation does, measured;
+# * how a learning-rate schedule reaches 99% in a tenth of the post's steps, and how
+#   bfloat16 makes each step faster on a CPU that has the units for it.
 #
 # **How the exercises work.** Ten exercises (3.1 to 3.10) each ask you to fill in one
 # function or value, marked `raise NotImplementedError` or `...`. Run the `check("...")`
@@ -30,7 +32,8 @@
 # inputs it picks itself. `tfbook hint 03 NAME` repeats an exercise's hint.
 #
 # **Presets.** How long to train comes from the active preset in `book.toml`: `quick`
-# (the default, about a minute) or `full` (the post's own 10,000 steps, about ten minutes).
+# (the default, about half a minute of training), `full` (the post's own recipe, 10,000
+# steps, about ten minutes) or `best` (the optional section at the end, several minutes).
 # Choose one with the environment variable `TFBOOK_PRESET` before starting Jupyter.
 
 # %% [markdown]
@@ -503,7 +506,8 @@ class WarmupLinearDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
 
 
 def learning_rate_schedule(peak, steps, warmup_steps=0, kind="constant"):
-    """The preset's learning rate: `peak` at every step ("constant", the post's) or a WarmupLinearDecay ("linear")."""
+    """The preset's learning rate: `peak` at every step ("constant", the post's), or
+    ("linear") a WarmupLinearDecay up to `peak` and down to 0."""
     if kind == "constant":
         return peak
     return WarmupLinearDecay(peak, steps, warmup_steps)
@@ -857,17 +861,22 @@ plt.show()
 
 # %%
 # extra code: the benchmark's last run of the quick and best presets
+from IPython.display import Markdown, display
+
 limits_file = tfbook.ROOT / "assets" / "bench" / "ch03_limits.json"
 if not limits_file.exists():
     print(f"{limits_file} is missing: `python -m bench.bench_cnn --part limits` writes it")
 else:
     limits = json.loads(limits_file.read_text())
-    print(f"{limits['command']}  ({limits['date']}; {limits['machine']}; bf16 units: {limits['bf16_units']})\n")
-    print("| preset | precision | steps | batch | shift (px) | training (s) | test accuracy |")
-    print("|---|---|---|---|---|---|---|")
+    precision_names = {"fp32": "fp32", "bf16": "bf16 (the rewrite)", "cast": "bf16 (casts by hand)"}
+    rows = [f"`{limits['command']}` ({limits['date']}; {limits['machine']}; bf16 units: {limits['bf16_units']})", "",
+            "| preset | precision | steps | batch | shift (px) | training (s) | test accuracy |",
+            "|---|---|---|---|---|---|---|"]
     for run in limits["recipes"]:
-        print(f"| {run['recipe']} | {run['precision']} | {run['steps']:,} | {run['batch_size']} | {run['max_shift']} "
-              f"| {run['train_seconds']:,.0f} | {run['test_accuracy']:.2%} |")
+        rows.append(f"| {run['recipe']} | {precision_names.get(run['precision'], run['precision'])} "
+                    f"| {run['steps']:,} | {run['batch_size']} | {run['max_shift']} "
+                    f"| {run['train_seconds']:,.0f} | {run['test_accuracy']:.2%} |")
+    display(Markdown("\n".join(rows)))
 
 # %% [markdown]
 # ## Summary

@@ -103,3 +103,16 @@ def test_an_endless_function_fails_when_the_grader_calls_it(tmp_path):
     first = by_exercise(grade)["reshape_input"][0]
     assert not first.passed and "`reshape_input` ran longer than 10 s" in first.message
     assert all(not r.passed for r in grade.results)
+
+
+@pytest.mark.parametrize("with_figures", [False, True])
+def test_figures_stay_in_the_executed_notebook_only_when_asked_for(tmp_path, monkeypatch, with_figures):
+    """`make book` asks for them (its pages show the plots); a grade alone draws off-screen."""
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # as on a learner's machine (conftest sets Agg)
+    path = notebook(tmp_path, "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()")
+    grade = grade_notebook("03", path, preset="smoke", cell_timeout=60, with_figures=with_figures)
+    assert [cell.source for cell in grade.executed.cells] == [
+        "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()"]  # the grader's probes left it alone
+    outputs = grade.executed.cells[0].get("outputs", [])
+    images = [out for out in outputs if "image/png" in out.get("data", {})]
+    assert len(images) == (1 if with_figures else 0), outputs
