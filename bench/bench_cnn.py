@@ -274,18 +274,20 @@ class KerasFit:
         # Keras' mixed precision: layers made under "mixed_bfloat16" compute in bf16 and keep fp32
         # weights; the output layer stays fp32 (Keras' advice), so the loss sees fp32 logits.
         keras.mixed_precision.set_global_policy(policy)
-        self.model = keras.Sequential([
-            keras.Input((28, 28, 1)),
-            layers.Conv2D(32, 5, padding="same", activation="relu"),
-            layers.MaxPool2D(2, padding="same"),
-            layers.Conv2D(64, 5, padding="same", activation="relu"),
-            layers.MaxPool2D(2, padding="same"),
-            layers.Flatten(),
-            layers.Dense(1024, activation="relu"),
-            layers.Dropout(0.5),
-            layers.Dense(10, dtype="float32"),
-        ])
-        keras.mixed_precision.set_global_policy("float32")
+        try:
+            self.model = keras.Sequential([
+                keras.Input((28, 28, 1)),
+                layers.Conv2D(32, 5, padding="same", activation="relu"),
+                layers.MaxPool2D(2, padding="same"),
+                layers.Conv2D(64, 5, padding="same", activation="relu"),
+                layers.MaxPool2D(2, padding="same"),
+                layers.Flatten(),
+                layers.Dense(1024, activation="relu"),
+                layers.Dropout(0.5),
+                layers.Dense(10, dtype="float32"),
+            ])
+        finally:  # the policy is global: later models are fp32 again, whatever happened
+            keras.mixed_precision.set_global_policy("float32")
         self.model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE),
                            loss=keras.losses.CategoricalCrossentropy(from_logits=True))
         self.batches = Batches()
@@ -402,10 +404,8 @@ def full(total_steps):
 def quick():
     """The `quick` preset's recipe against its targets, and the post's recipe given the same time."""
     settings = chapter.settings  # the chapter ran with the quick preset
-    schedule = chapter.learning_rate_schedule(settings["learning_rate"], settings["steps"],
-                                              settings["warmup_steps"], settings["lr_schedule"])
     quick_run = ChapterTF2(fc_init_stddev=settings["fc_init_stddev"], batch=settings["batch_size"],
-                           learning_rate=schedule)  # fp32: part 3 measures the preset's bf16
+                           learning_rate=preset_schedule(settings))  # fp32: part 3 measures the preset's bf16
     post_run = ChapterTF2(fc_init_stddev=1.0)  # batch 50, Adam 1e-4: the post's recipe
     print(f"\n## Part 0: the quick preset ({settings['steps']} steps, batch {settings['batch_size']}, "
           f"Adam peak {settings['learning_rate']:g} {settings['lr_schedule']}, W_fc1 stddev "
@@ -428,6 +428,33 @@ def quick():
 
 
 LIMITS_JSON = Path(__file__).resolve().parent.parent / "assets" / "bench" / "ch03_limits.json"
+
+
+def preset_schedule(settings):
+    """The chapter's learning_rate_schedule for a preset's ch03 settings (book.toml)."""
+    return chapter.learning_rate_schedule(settings["learning_rate"], settings["steps"], settings["warmup_steps"],
+                                          settings["lr_schedule"])
+
+
+def train_preset(settings, precision, desc):
+    """A preset's recipe trained by the chapter's own train() in "fp32" or "bf16" (the rewrite):
+    (history, seconds of training), as the chapter's training cell gets them."""
+    params = chapter.init_params(settings["fc_init_stddev"], SEED)
+    with chapter.bfloat16_rewrite(precision == "bf16"):
+        return chapter.train(params, settings["steps"], settings["batch_size"], preset_schedule(settings),
+                             settings["eval_every"], SEED, desc=desc, max_shift=settings["max_shift"])
+
+
+def against_target(record, label, value, sign, target, unit="", note=""):
+    """Print a figure beside its target (`note`: printed after the label) and keep both in the record."""
+    print(f"{label}{f' ({note})' if note else ''} = {value:.2f}{unit} (target {sign} {target}{unit})")
+    record["targets"][label] = [round(value, 3), f"{sign} {target}"]
+
+
+def recipe_row(recipe, settings, precision, seconds, accuracy):
+    return {"recipe": recipe, "precision": precision, "steps": settings["steps"],
+            "batch_size": settings["batch_size"], "max_shift": settings["max_shift"],
+            "train_seconds": round(seconds, 1), "test_accuracy": round(accuracy, 4)}
 
 
 def limits(rounds, steps, block, run_best=True, run_grading=True):
@@ -485,12 +512,8 @@ def limits(rounds, steps, block, run_best=True, run_grading=True):
     record["throughput"] = {name.split()[0]: round(statistics.median(rates[name])) for name in names}
     if units:
         rewrite, casts = "a+bf16 rewrite", "a+bf16 casts"
-        targets = [(f"{rewrite} / b  TF1 post", ratio(rewrite, "b  TF1 post"), ">=", 1.2),
-                   (f"{rewrite} / c  Keras fit", ratio(rewrite, "c  Keras fit"), ">=", 1.2),
-                   (f"{rewrite} / c+mixed_bfloat16", ratio(rewrite, "c+mixed_bfloat16"), ">=", 0.9)]
-        for label, value, sign, target in targets:
-            print(f"{label} = {value:.2f} (target {sign} {target})")
-            record["targets"][label] = [round(value, 3), f"{sign} {target}"]
+        for peer, target in (("b  TF1 post", 1.2), ("c  Keras fit", 1.2), ("c+mixed_bfloat16", 0.9)):
+            against_target(record, f"{rewrite} / {peer}", ratio(rewrite, peer), ">=", target)
         faster = "the rewrite" if ratio(casts, rewrite) <= 1 else "the casts"
         print(f"{casts} / {rewrite} = {ratio(casts, rewrite):.2f} (explicit casts vs the automatic rewrite: "
               f"{faster} faster here; the chapter uses the rewrite)")
@@ -504,36 +527,25 @@ def limits(rounds, steps, block, run_best=True, run_grading=True):
     precisions = ["fp32", "bf16", "cast"] if units else ["fp32"]
     accuracy, seconds = {}, {}
     for precision in precisions:
-        schedule = chapter.learning_rate_schedule(quick["learning_rate"], quick["steps"], quick["warmup_steps"],
-                                                  quick["lr_schedule"])
         if precision == "cast":  # the chapter has no explicit-cast path: the variant's step in the same loop
             run = ChapterTF2(fc_init_stddev=quick["fc_init_stddev"], batch=quick["batch_size"],
-                             learning_rate=schedule, precision="cast")
+                             learning_rate=preset_schedule(quick), precision="cast")
             started = time.perf_counter()
             run.train(quick["steps"])
             seconds[precision], accuracy[precision] = time.perf_counter() - started, run.evaluate()
         else:
-            params = chapter.init_params(quick["fc_init_stddev"], SEED)
-            with chapter.bfloat16_rewrite(precision == "bf16"):
-                history, seconds[precision] = chapter.train(
-                    params, quick["steps"], quick["batch_size"], schedule, quick["eval_every"], SEED,
-                    desc=f"quick, {precision}", max_shift=quick["max_shift"])
+            history, seconds[precision] = train_preset(quick, precision, desc=f"quick, {precision}")
             accuracy[precision] = history[-1][2]
         print(f"quick, {precision:4}: test accuracy {accuracy[precision]:.2%} after {seconds[precision]:.1f} s "
               "of training (tracing included)", flush=True)
-        record["recipes"].append({"recipe": "quick", "precision": precision, "steps": quick["steps"],
-                                  "batch_size": quick["batch_size"], "max_shift": quick["max_shift"],
-                                  "train_seconds": round(seconds[precision], 1),
-                                  "test_accuracy": round(accuracy[precision], 4)})
+        record["recipes"].append(recipe_row("quick", quick, precision, seconds[precision], accuracy[precision]))
     used = quick["precision"] if units else "fp32"  # what the chapter's training cell runs here
     checks = [("quick test accuracy", 100 * accuracy[used], ">=", 99.0, "%"),
               ("quick training seconds", seconds[used], "<=", 60, " s")]
     if units:
         checks.insert(0, ("|bf16 - fp32| (points)", abs(100 * (accuracy["bf16"] - accuracy["fp32"])), "<=", 0.2, ""))
     for label, value, sign, target, unit in checks:
-        print(f"{label} ({used if 'quick' in label else 'same batches'}) = {value:.2f}{unit} "
-              f"(target {sign} {target}{unit})")
-        record["targets"][label] = [round(value, 3), f"{sign} {target}"]
+        against_target(record, label, value, sign, target, unit, note=used if "quick" in label else "same batches")
 
     # 3c: the best preset (book.toml [presets.best.ch03]), in the chapter's own train()
     if run_best:
@@ -542,21 +554,12 @@ def limits(rounds, steps, block, run_best=True, run_grading=True):
         print(f"\n### 3c: the best preset ({best['steps']:,} steps, batch {best['batch_size']}, Adam peak "
               f"{best['learning_rate']:g} {best['lr_schedule']}, images shifted by up to {best['max_shift']} px, "
               f"{precision})")
-        params = chapter.init_params(best["fc_init_stddev"], SEED)
-        schedule = chapter.learning_rate_schedule(best["learning_rate"], best["steps"], best["warmup_steps"],
-                                                  best["lr_schedule"])
-        with chapter.bfloat16_rewrite(precision == "bf16"):
-            history, best_seconds = chapter.train(params, best["steps"], best["batch_size"], schedule,
-                                                  best["eval_every"], SEED, desc="best", max_shift=best["max_shift"])
+        history, best_seconds = train_preset(best, precision, desc="best")
         print("test accuracy by step: " + ", ".join(f"{step:,} {acc:.2%}" for step, _, acc in history))
         best_accuracy = history[-1][2]
-        for label, value, sign, target, unit in [("best test accuracy", 100 * best_accuracy, ">=", 99.4, "%"),
-                                                 ("best training seconds", best_seconds, "<=", 600, " s")]:
-            print(f"{label} = {value:.2f}{unit} (target {sign} {target}{unit})")
-            record["targets"][label] = [round(value, 3), f"{sign} {target}"]
-        record["recipes"].append({"recipe": "best", "precision": precision, "steps": best["steps"],
-                                  "batch_size": best["batch_size"], "max_shift": best["max_shift"],
-                                  "train_seconds": round(best_seconds, 1), "test_accuracy": round(best_accuracy, 4)})
+        against_target(record, "best test accuracy", 100 * best_accuracy, ">=", 99.4, "%")
+        against_target(record, "best training seconds", best_seconds, "<=", 600, " s")
+        record["recipes"].append(recipe_row("best", best, precision, best_seconds, best_accuracy))
 
     # 3d: grading the solution on quick, from command to table, in a fresh process as a learner would
     if run_grading:
