@@ -482,8 +482,13 @@ def _check_reader(learner, files: int) -> None:
         got_steps, got_values = np.asarray(got[0]), np.asarray(got[1])
         if len(got_steps) != len(steps):
             hint = "Return every event of the tag."
-            if len(got_steps) == len(steps) - 1 and np.array_equal(got_steps, steps[1:]):
+            k = len(got_steps)
+            one_file_only = files > 1 and 0 < k < len(steps) and (
+                np.array_equal(got_steps, steps[:k]) or np.array_equal(got_steps, steps[-k:]))
+            if k == len(steps) - 1 and np.array_equal(got_steps, steps[1:]):
                 hint = "The first point is missing: do not skip the tag's first event (skip only events without values)."
+            elif one_file_only:  # before the sample-of-10 test: one file may hold exactly 10 points
+                hint = "A run folder can hold several event files: read all of them."
             elif len(got_steps) == 10:
                 hint = "EventAccumulator keeps a random sample of 10 tensors per tag unless size_guidance says 0 (keep all)."
             elif files > 1 and len(got_steps) < len(steps):

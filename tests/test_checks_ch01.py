@@ -278,6 +278,31 @@ def test_a_reader_of_the_first_file_only(solution_ns):
     assert "several event files" in failing(results, "read_scalars_two_files").hint
 
 
+def test_a_first_file_of_exactly_ten_points_is_still_named_as_one_file(solution_ns, monkeypatch):
+    """CI once drew a first file of 10 points and blamed EventAccumulator's sample of 10."""
+    import checks.ch01 as ch01
+
+    def ten_in_the_first_file(seed=None):
+        for s in range(10_000):
+            probe = np.random.default_rng(s)
+            probe.integers(100, 999), probe.integers(100, 999)
+            n = int(probe.integers(14, 40))
+            probe.integers(1, 50, n), probe.integers(0, 3), probe.standard_normal(n), probe.uniform(0.1, 100)
+            probe.standard_normal(n)
+            if int(probe.integers(3, n - 3)) == 10:
+                return np.random.default_rng(s)
+        raise AssertionError("no seed gives a first file of 10 points")
+    monkeypatch.setattr(ch01, "_rng", ten_in_the_first_file)
+
+    def first_file_only(log_dir, tag):
+        first = next(Path(log_dir).glob("events.out.tfevents.*.grader0"))  # the file written first
+        points = sorted((e.step, float(tf.make_ndarray(v.tensor)))
+                        for e in tf.compat.v1.train.summary_iterator(str(first)) for v in e.summary.value if v.tag == tag)
+        return np.array([p[0] for p in points]), np.array([p[1] for p in points])
+    r = failing(run(variant(solution_ns, read_scalars=first_file_only), "read_scalars"), "read_scalars_two_files")
+    assert r.got == "10 points" and "several event files" in r.hint
+
+
 # --- 1.7 dead units ----------------------------------------------------------------------
 
 def test_dead_fraction_written_with_tensorflow_passes(solution_ns):
