@@ -7,7 +7,8 @@ with and without ``-a``, severities, times, explicit insertIds), evaluates the l
 strings, sink, SQL and metric on them, and compares with the answer it computed itself.
 
 The learner's functions take a ``logging_client``; a client is not a number the grader can send
-into a kernel, so the notebook's Setup binds ``grader_door = kernel_door(globals())``: the grader
+into a kernel, so before each call the grader defines a door among the learner's globals
+(``learner.bind(DOOR, kernel_door)``, nothing for the notebook to set up): the grader
 passes plain strings (its endpoint, its project, the function's name, request parameters) and
 the door builds the real client for the grader's service, calls the learner's function, and
 returns plain text. Whatever the learner's code returns, only what reached the grader's service
@@ -218,16 +219,16 @@ def compare_selection(rows: list[dict], got: set[str], expected: set[str], what:
                       hint=hint)
 
 
+DOOR = "_tfbook_grader_door"  # a name no learner would choose, defined in the learner's globals
+
+
 def _door(learner, kind, endpoint, project, function_name, *args) -> str:
     """Call the learner's ``function_name`` with a client for the grader's service."""
+    learner.bind(DOOR, kernel_door)  # again on every call: a variant's namespace gets its own door
     try:
-        got = learner.call("grader_door", kind, endpoint, project, function_name, *args)
+        got = learner.call(DOOR, kind, endpoint, project, function_name, *args)
     except CheckFailed as e:
-        if "`grader_door` is not defined" in e.message:
-            e.message = ("the notebook's Setup cell has not run (it binds grader_door, through which "
-                         "the grader calls your functions)")
-        else:
-            e.message = e.message.replace("`grader_door`", f"`{function_name}`")
+        e.message = e.message.replace(f"`{DOOR}`", f"`{function_name}`")
         raise
     return str(got)
 
@@ -631,10 +632,10 @@ def minus_a_metric(learner):
                           expected=len(expected_ids), got=counted, hint=hint)
 
 
-# --- the door the notebook binds in its Setup ---------------------------------------------------
+# --- the door the grader defines in the learner's globals ---------------------------------------------------
 
 def kernel_door(namespace: dict):
-    """``grader_door(kind, endpoint, project, function_name, *args)``, bound to a notebook's globals.
+    """``door(kind, endpoint, project, function_name, *args)``, bound to a notebook's globals.
 
     ``kind == "flask"``: a fresh Flask app, ``namespace[function_name](app, client)``, one GET of
     ``args[0]`` with the query parameters in the JSON ``args[1]`` through Flask's test client;

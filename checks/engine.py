@@ -141,6 +141,11 @@ class NamespaceLearner:
             raise LearnerError(f"`{name}` raised {type(e).__name__}: {clean_error(e)}") from None
         return as_plain(result, name)
 
+    def bind(self, name: str, factory) -> None:
+        """Define ``name`` among the learner's globals as ``factory(globals)``: a grader-side helper
+        that needs the learner's whole namespace (chapter 02's door to the learner's Flask routes)."""
+        self.namespace[name] = factory(self.namespace)
+
     def fresh_dir(self, label: str = "probe") -> Path:
         """A new, empty folder for one probe (a checkpoint the grader asks the learner to
         write, ...): nothing left by an earlier call can be read back by mistake."""

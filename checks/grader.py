@@ -121,6 +121,12 @@ class KernelLearner:
     def call(self, name: str, *args, **kwargs):
         return self._call(name, args, kwargs, traced=False)
 
+    def bind(self, name: str, factory) -> None:
+        """Define ``name`` in the kernel as ``factory(globals())``; ``factory`` is a module-level
+        function of the book's own code, imported there by its name (no learner code involved)."""
+        self._run(f"from {factory.__module__} import {factory.__name__} as _tfbook_factory\n"
+                  f"{name} = _tfbook_factory(globals())\ndel _tfbook_factory", f"the grader's {name}")
+
     def fresh_dir(self, label: str = "probe") -> Path:
         """A new, empty folder for one probe, outside the notebook's runs folder."""
         return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.scratch))
