@@ -16,10 +16,10 @@ from tfbook.manifest import ROOT
 SETUP = "import math\nimport numpy as np\nimport tensorflow as tf\ncheck = lambda name: None"
 
 
-def exercises_notebook(path, *replacements: str):
-    """The solution's exercise cells of chapter 03 (markers removed), then ``replacements``."""
-    solution = jupytext.read(ROOT / "solutions" / "03_cnn_training.py")
-    cells = [SETUP]
+def exercises_notebook(path, *replacements: str, solution_file="03_cnn_training.py", setup=SETUP):
+    """The solution's exercise cells of a chapter (markers removed), then ``replacements``."""
+    solution = jupytext.read(ROOT / "solutions" / solution_file)
+    cells = [setup]
     for cell in solution.cells:
         if cell.cell_type == "code" and BEGIN in cell.source:
             cells.append("\n".join(line for line in cell.source.split("\n")
@@ -53,3 +53,17 @@ def test_traced_probes_in_a_kernel(tmp_path):
                         if name not in ("loss_value", "checkpoint_accuracy") and not r.passed]
     assert not passed_elsewhere, {n: results[n].message for n in passed_elsewhere}
     assert "no checkpoint" in results["checkpoint_accuracy"].message  # nothing was trained here
+
+
+@pytest.mark.slow
+def test_chapter_02_is_graded_without_any_setup_line_for_the_grader(tmp_path):
+    """The grader defines its door to the learner's Flask routes and client functions itself:
+    a notebook of the exercise cells alone (no Setup, no server) passes every check."""
+    from checks.grader import grade_notebook
+    path = exercises_notebook(tmp_path / "nb.ipynb", solution_file="02_log_collector.py",
+                              setup="import json, uuid\nfrom flask import request\ncheck = lambda name: None")
+    assert "door" not in path.read_text()
+    grade = grade_notebook("02", path, preset="smoke", cell_timeout=120)
+    assert not grade.stopped and not grade.cell_errors, (grade.stopped, grade.cell_errors)
+    failed = {r.check: r.message for r in grade.results if not r.passed}
+    assert not failed, failed
