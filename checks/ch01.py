@@ -192,6 +192,20 @@ def _steps_text(steps) -> str:
     return str(steps) if len(steps) <= 8 else f"{steps[:4]} ... {steps[-2:]} ({len(steps)} points)"
 
 
+def _one_number(got, what: str) -> float:
+    """The learner's answer as a float, or a CheckFailed when it is not one finite number
+    (a str, a dict, an array of several or none, NaN)."""
+    if not isinstance(got, np.ndarray) or got.size != 1:
+        kind = f"shape {got.shape}" if isinstance(got, np.ndarray) else f"a {type(got).__name__}: {got!r:.60}"
+        raise CheckFailed(f"{what} must be one number", expected="one number", got=kind,
+                          hint="A Python float, or a tensor holding a single value (float(...) of it).")
+    value = float(got.item())
+    if not math.isfinite(value):
+        raise CheckFailed(f"{what} is {value}, not a number that can be compared", expected="a finite number",
+                          got=str(value), hint="Look for a division by zero or a log of 0 in the computation.")
+    return value
+
+
 # --- 1.1 log_scalars -----------------------------------------------------------------------
 
 def _read_what_was_written(directory: Path, function: str) -> event_accumulator.EventAccumulator:
@@ -418,12 +432,9 @@ def runs_on_disk(learner):
 
 @chapter.check("predict_initial_loss", 1, "PREDICTED_INITIAL_LOSS is the loss of an untrained 10-class network, within 0.05")
 def prediction_close(learner):
-    got = learner.value("PREDICTED_INITIAL_LOSS")
-    if np.size(got) != 1:
-        raise CheckFailed("PREDICTED_INITIAL_LOSS must be one number", got=f"shape {np.shape(got)}")
+    got = _one_number(learner.value("PREDICTED_INITIAL_LOSS"), "PREDICTED_INITIAL_LOSS")
     expected = float(tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
         labels=tf.one_hot([3], 10), logits=tf.zeros([1, 10]))))
-    got = float(np.asarray(got).item())
     if abs(got - expected) > 0.05:
         hint = "With equal logits, the softmax spreads the probability evenly over the ten digits."
         if abs(got - 1.0) < 0.05 or abs(got) < 0.05:
@@ -438,7 +449,7 @@ def prediction_vs_run(learner):
     if not len(steps) or steps[0] != 0:
         raise CheckFailed("run '1st' has no loss at step 0", expected="a first point at step 0",
                           got=_steps_text(steps), hint="The training logs the untrained network at step 0.")
-    predicted = float(np.asarray(learner.value("PREDICTED_INITIAL_LOSS")).item())
+    predicted = _one_number(learner.value("PREDICTED_INITIAL_LOSS"), "PREDICTED_INITIAL_LOSS")
     if abs(losses[0] - predicted) > 0.1:
         raise CheckFailed(f"run '1st' logged {losses[0]:.4f} at step 0, but you predicted {predicted:.4g}",
                           expected=f"{predicted:.4g} +/- 0.1", got=f"{losses[0]:.4f}",
@@ -531,10 +542,7 @@ def dead_fraction_values(learner):
         h[:, almost] = 0
         h[rng.integers(0, images), almost] = 1.5
         expected = float(np.mean(h.max(axis=0) == 0))
-        got = learner.call("dead_fraction", tensor(h))
-        if np.size(got) != 1:
-            raise CheckFailed("dead_fraction must return one number", got=f"shape {np.shape(got)}")
-        got = float(np.asarray(got).item())
+        got = _one_number(learner.call("dead_fraction", tensor(h)), "dead_fraction's result")
         if abs(got - expected) > 1e-6:
             zeros = float(np.mean(h == 0))
             hint = "A unit (a column) is dead when it is 0 for every image (every row) of the batch."
@@ -563,10 +571,7 @@ def dead_fraction_of_bad_run(learner):
     probe = load_mnist().flat("test")[0][:PROBE_IMAGES]
     h = np.maximum(probe @ params["w_h"] + params["b_h"], 0)
     expected = float(np.mean(h.max(axis=0) == 0))
-    got = learner.value("DEAD_FRACTION_BAD")
-    if np.size(got) != 1:
-        raise CheckFailed("DEAD_FRACTION_BAD must be one number", got=f"shape {np.shape(got)}")
-    got = float(np.asarray(got).item())
+    got = _one_number(learner.value("DEAD_FRACTION_BAD"), "DEAD_FRACTION_BAD")
     if abs(got - expected) > 0.5 / params["b_h"].size:
         h2 = np.maximum(h @ params["w_h2"] + params["b_h2"], 0)
         second = float(np.mean(h2.max(axis=0) == 0))

@@ -91,6 +91,19 @@ def _one_hot(rng, n: int) -> np.ndarray:
     return np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
 
 
+def _item(got):
+    """The single number a learner's answer holds, or None (a str, a dict, several numbers): for hints."""
+    return got.item() if isinstance(got, np.ndarray) and got.size == 1 else None
+
+
+def _expect_scalar(got, what: str, hint: str) -> None:
+    """One number (shape ()): a str or a dict has no shape of its own, so say what came instead."""
+    if not isinstance(got, np.ndarray):
+        raise CheckFailed(f"{what} is a {type(got).__name__}, not a tensor of numbers",
+                          expected="one number (a tensor of shape ())", got=f"{got!r:.60}", hint=hint)
+    expect_shape(got, (), what, hint=hint)
+
+
 TRACED = ("works eagerly but fails inside tf.function (the training step is traced, so tensors are "
           "symbolic there)")
 
@@ -178,11 +191,10 @@ def _output_size_cases(learner, op: str):
     for n, window, stride, padding in cases:
         expected = _tf_output_size(op, n, window, stride, padding)
         got = learner.call("output_size", n, window, stride, padding)
-        got_plain = got.item() if isinstance(got, np.ndarray) and got.size == 1 else got
         expect_equal(got, expected,
                      f"output_size(n={n}, window={window}, stride={stride}, padding='{padding}') "
                      f"(TensorFlow's {'tf.nn.conv2d' if op == 'conv' else 'tf.nn.max_pool2d'} gives {expected})",
-                     hint=_output_size_hint(n, window, stride, padding, got_plain))
+                     hint=_output_size_hint(n, window, stride, padding, _item(got)))
 
 
 @chapter.check("output_size", 2, "output sizes match tf.nn.conv2d for grader-chosen cases")
@@ -254,7 +266,7 @@ def max_pool(learner):
 def flatten_size(learner):
     got = learner.value("FLATTEN_SIZE")
     hint = "28 -> 14 -> 7 after two poolings, times layer 2's 64 filters."
-    if np.size(got) == 1 and got.item() == 7 * 7 * 32:
+    if _item(got) == 7 * 7 * 32:
         hint = "7 * 7 * 32 counts layer 1's filters; the tensor being flattened comes from layer 2 (64 filters)."
     expect_equal(got, 7 * 7 * 64, "FLATTEN_SIZE", hint=hint)
 
@@ -319,7 +331,7 @@ def dropout_eval(learner):
 def keep_prob_values(learner):
     train = learner.value("KEEP_PROB_TRAIN")
     hint = "Training drops half the units (0.5); evaluation and prediction drop none (1.0)."
-    if np.size(train) == 1 and train.item() == 1.0:
+    if _item(train) == 1.0:
         hint = "With keep_prob 1.0 while training, dropout never happens and cannot fight overfitting."
     expect_equal(train, 0.5, "KEEP_PROB_TRAIN", hint=hint)
     expect_equal(learner.value("KEEP_PROB_EVAL"), 1.0, "KEEP_PROB_EVAL",
@@ -363,6 +375,9 @@ def _forward_shapes(n, _x, _params, got):
 @chapter.check("forward", 2, "logits equal the reference network's for grader-chosen weights (keep_prob 1.0)")
 def forward_values(learner):
     _, x, params, got = _forward(learner, 1.0)
+    if "logits" not in got:  # the other layers are compared when present; forward_shapes lists the missing
+        raise CheckFailed("forward's result has no 'logits'", expected=sorted(LAYER_SHAPES), got=sorted(got),
+                          hint="Return a dict with every name listed in the exercise.")
     expected = reference.forward(x, params)
     for name in ("h_conv1", "h_pool2", "h_fc1", "logits"):
         if name in got:
@@ -410,7 +425,7 @@ def loss_value(learner):
     labels = _one_hot(rng, n)
     expected = float(tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)))
     got = _traced(learner, "loss_fn", tensor(logits), tensor(labels))
-    expect_shape(got, (), "loss_fn's result", hint="Average over the batch with tf.reduce_mean: one number.")
+    _expect_scalar(got, "loss_fn's result", hint="Average over the batch with tf.reduce_mean: one number.")
     on_softmax = float(tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
         labels=labels, logits=tf.nn.softmax(logits))))
     hint = "Use tf.nn.softmax_cross_entropy_with_logits(labels=..., logits=...) and take the mean."
@@ -429,7 +444,7 @@ def loss_confident(learner):
     # Eagerly: evaluate() computes the test loss outside the training step. (Inside a tf.function,
     # TensorFlow's graph optimiser happens to rewrite log(softmax(x)) into the stable log_softmax.)
     got = learner.call("loss_fn", tensor(logits), tensor(labels))
-    expect_shape(got, (), "loss_fn's result", hint="Average over the batch with tf.reduce_mean: one number.")
+    _expect_scalar(got, "loss_fn's result", hint="Average over the batch with tf.reduce_mean: one number.")
     expect_close(got, np.float32(expected), "loss_fn for a confident wrong prediction", hint=(
         "Softmax of a logit of 150 rounds the other probabilities to 0 in float32, and log(0) is "
         "-infinity: let tf.nn.softmax_cross_entropy_with_logits take the logits, it computes the "
@@ -460,7 +475,7 @@ def accuracy_value(learner):
     for what, logits, labels in _accuracy_cases(_rng()):
         expected = float(np.mean(np.argmax(logits, 1) == np.argmax(labels, 1)))
         got = learner.call("accuracy_fn", tensor(logits), tensor(labels))
-        expect_shape(got, (), "accuracy_fn's result", hint="One number: the mean over the batch.")
+        _expect_scalar(got, "accuracy_fn's result", hint="One number: the mean over the batch.")
         hint = "Compare the position of each row's largest logit with the label's, then average."
         if float(got) == 0 and expected > 0:
             hint = ("The mean of integers is an integer (0 here): cast the right/wrong booleans to "
@@ -524,7 +539,7 @@ def checkpoint_accuracy(learner):
 @chapter.check("parameter_count", 1, "CONV2_PARAMS is the number of weights and biases of layer 2")
 def conv2_params(learner):
     got = learner.value("CONV2_PARAMS")
-    value = got.item() if np.size(got) == 1 else None
+    value = _item(got)
     hint = "Each of layer 2's 64 filters is 5 x 5 across the 32 maps of layer 1; add one bias per filter."
     if value == 5 * 5 * 32 * 64:
         hint = "The weights are right; each of the 64 filters also has a bias."
@@ -536,7 +551,7 @@ def conv2_params(learner):
 @chapter.check("parameter_count", 1, "TOTAL_PARAMS is the number of values in the network's eight variables")
 def total_params(learner):
     got = learner.value("TOTAL_PARAMS")
-    value = got.item() if np.size(got) == 1 else None
+    value = _item(got)
     total = sum(LAYER_PARAMS.values())
     weights_only = total - (32 + 64 + 1024 + 10)
     hint = "Add the four layers' weights and biases: conv1, conv2, the fully connected layer and the output layer."

@@ -293,12 +293,27 @@ def prepare_in_box(learner):
 
 # --- 4.4 ---------------------------------------------------------------------------------
 
+FIGURE_NUMBERS = ("heights", "centres", "ylim", "xticks", "xticklabels")
+
+
+def _figure_numbers(learner, probs: np.ndarray) -> dict:
+    """What the lesson's figure_numbers cell reads from plot_probabilities's figure."""
+    got = learner.call("figure_numbers", tensor(probs))
+    if not isinstance(got, dict) or not set(FIGURE_NUMBERS) <= set(got):
+        raise CheckFailed("figure_numbers did not return the numbers the grader reads from your figure",
+                          expected=f"a dict with {', '.join(FIGURE_NUMBERS)}",
+                          got=sorted(got) if isinstance(got, dict) else f"a {type(got).__name__}",
+                          hint="figure_numbers is the lesson's cell under plot_probabilities: run it as the "
+                               "book wrote it, after your plot_probabilities cell.")
+    return got
+
+
 @chapter.check("plot_probabilities", 2, "the figure has one bar per digit at x = 0..9, as tall as its probability")
 def plot_bars(learner):
     rng = _rng()
     logits = rng.standard_normal(10) * 2.5
     probs = (np.exp(logits) / np.exp(logits).sum()).astype(np.float32)
-    got = learner.call("figure_numbers", tensor(probs))
+    got = _figure_numbers(learner, probs)
     heights, centres = got["heights"], got["centres"]
     if heights.shape != (10,):
         raise CheckFailed("the figure's first axes does not hold 10 bars", expected="10 bars",
@@ -316,7 +331,7 @@ def plot_bars(learner):
 def plot_axes(learner):
     probs = np.full(10, 0.02, np.float32)
     probs[int(_rng().integers(10))] = 0.82
-    got = learner.call("figure_numbers", tensor(probs))
+    got = _figure_numbers(learner, probs)
     expect_close(got["ylim"], np.array([0.0, 1.0]), "the y axis limits", atol=1e-6,
                  hint="Fix them with ax.set_ylim(0, 1): probabilities live in [0, 1], and fixed limits "
                       "make charts comparable.")
@@ -384,7 +399,7 @@ def bigger_canvas(learner):
         x = tf.nn.conv2d(x, tf.zeros([5, 5, channels_in, channels_out]), strides=1, padding="SAME")
         x = tf.nn.max_pool2d(x, ksize=2, strides=2, padding="SAME")
     expected = int(np.prod(x.shape[1:]))
-    value = got.item() if np.size(got) == 1 else None
+    value = got.item() if isinstance(got, np.ndarray) and got.size == 1 else None  # for the hints
     hint = "Follow 56 through the two poolings (each halves it), then multiply height, width and layer 2's channels."
     if value == 7 * 7 * 64:
         hint = "That is the size for 28x28 drawings: the layers keep working on 56x56, but their maps grow."

@@ -1,0 +1,148 @@
+"""Odd answers never break a check: whatever a learner's function returns (None, a string, a
+dict, a ragged list, a NaN, an array of the wrong shape, ...) or raises, and whatever odd value
+a learner's constant holds, every check of chapters 01, 03 and 04 that reads it fails with a
+learner-facing message, never with "the check itself could not finish" (a grader bug, see
+Chapter.run) and never passes. In-process, on the solution's exercise cells, `smoke` preset;
+the checks that need a full training run (at_end) are left out."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import checks.ch01
+import checks.ch03
+import checks.ch04
+import test_checks_ch01 as t01
+import test_checks_ch03 as t03
+import test_checks_ch04 as t04
+from checks.engine import NamespaceLearner
+from helpers import variant
+
+GRADER_BUG = "the check itself could not finish"
+
+ODD_VALUES = {
+    "None": None,
+    "str": "not a tensor",
+    "dict": {"answer": 1.0},
+    "ragged": [[1.0, 2.0], [3.0]],
+    "tuple3": (np.arange(4.0), np.arange(4.0), np.arange(4.0)),  # (steps, values) has 2
+    "nan": np.array(np.nan),
+    "wrong_shape": np.ones((3, 5), np.float32),
+    "empty": np.zeros((0,), np.float32),
+    "bool": True,
+}
+
+
+def _raises(*args, **kwargs):
+    raise ValueError("an odd failure")
+
+
+def _returns(value):
+    return lambda *args, **kwargs: value
+
+
+ODD_FUNCTIONS = {**{name: _returns(value) for name, value in ODD_VALUES.items()}, "raises": _raises}
+
+# function the checks call -> the checks that call it (directly or through a helper)
+CALLED = {
+    "01": {"log_scalars": ["log_scalars_values"],
+           "log_histograms": ["log_histograms_every_tensor"],
+           "log_graph": ["log_graph_written"],
+           "run_log_dir": ["run_log_dir_layout"],
+           "read_scalars": ["read_scalars_one_file", "read_scalars_two_files"],
+           "dead_fraction": ["dead_fraction_values"]},
+    "03": {"reshape_input": ["reshape_input"],
+           "output_size": ["output_size_conv", "output_size_pool"],
+           "conv_layer": ["conv_layer_1", "conv_layer_2", "conv_layer_traced"],
+           "max_pool_2x2": ["conv_layer_traced", "max_pool"],
+           "flatten": ["flatten_values"],
+           "fully_connected": ["fully_connected"],
+           "dropout": ["dropout_training", "dropout_eval"],
+           "forward": ["forward_shapes", "forward_values", "forward_dropout"],
+           "loss_fn": ["loss_value", "loss_confident"],
+           "accuracy_fn": ["accuracy_value"],
+           "save_checkpoint": ["checkpoint_roundtrip"]},
+    "04": {"restore_params": ["restore_values", "restore_refuses_incomplete"],
+           "predict_probabilities": ["predict_deterministic", "predict_values"],
+           "prepare": ["prepare_format", "prepare_centred", "prepare_in_box"],
+           "plot_probabilities": ["plot_bars", "plot_axes"],  # through figure_numbers
+           "figure_numbers": ["plot_bars", "plot_axes"],      # the support cell the check calls
+           "first_layer_maps": ["maps_shape", "maps_values"]},
+}
+
+# constant a learner sets -> the checks that read it with learner.value
+VALUES = {
+    "01": {"PREDICTED_INITIAL_LOSS": ["prediction_close"]},
+    "03": {"FLATTEN_SIZE": ["flatten_size"], "KEEP_PROB_TRAIN": ["keep_prob_values"],
+           "KEEP_PROB_EVAL": ["keep_prob_values"], "CONV2_PARAMS": ["conv2_params"],
+           "TOTAL_PARAMS": ["total_params"]},
+    "04": {"FLAT_SIZE_56": ["bigger_canvas"]},
+}
+
+# Passing is right here: the check asks for an error, and raising is one.
+MAY_PASS = {("04", "restore_params", "raises", "restore_refuses_incomplete")}
+
+CHAPTERS = {"01": checks.ch01, "03": checks.ch03, "04": checks.ch04}
+
+
+@pytest.fixture(scope="module")
+def namespaces(tmp_path_factory):
+    """Each chapter's solution namespace, built once (the cases copy it before replacing)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TFBOOK_RUNS", str(tmp_path_factory.mktemp("odd-runs-01")))
+        ns01 = t01.exercise_namespace("solution", tmp_path_factory.mktemp("odd-ns-01"))
+    return {"01": ns01, "03": t03.exercise_namespace("solution"), "04": t04.exercise_namespace("solution")}
+
+
+def run_checks(chapter_id: str, ns: dict, names: list[str], runs_dir: Path) -> dict:
+    chapter = CHAPTERS[chapter_id].chapter
+    learner = NamespaceLearner(ns, runs_dir, "smoke")
+    by_name = {c.func.__name__: c for c in chapter.checks}
+    return {name: chapter.run(by_name[name], learner) for name in names}
+
+
+def assert_no_pass_and_no_grader_bug(results: dict, case: tuple) -> None:
+    for name, r in results.items():
+        assert r.status != "passed" or (*case, name) in MAY_PASS, f"{case} {name} passed"
+        assert GRADER_BUG not in r.message, f"{case} {name}: {r.message}"
+        assert r.passed or r.message, f"{case} {name}: failed without a message"
+
+
+def _cases(table: dict, odd: dict):
+    return [pytest.param(ch, name, odd_id, id=f"{ch}-{name}-{odd_id}")
+            for ch, names in table.items() for name in names for odd_id in odd]
+
+
+@pytest.mark.parametrize("chapter_id, function, odd", _cases(CALLED, ODD_FUNCTIONS))
+def test_an_odd_answer_fails_with_a_message(namespaces, tmp_path, monkeypatch, chapter_id, function, odd):
+    monkeypatch.setenv("TFBOOK_RUNS", str(tmp_path))
+    replace = {function: ODD_FUNCTIONS[odd]}
+    ns = t04.variant(namespaces["04"], **replace) if function == "plot_probabilities" \
+        else variant(namespaces[chapter_id], **replace)
+    results = run_checks(chapter_id, ns, CALLED[chapter_id][function], tmp_path)
+    assert_no_pass_and_no_grader_bug(results, (chapter_id, function, odd))
+
+
+@pytest.mark.parametrize("chapter_id, constant, odd", _cases(VALUES, ODD_VALUES))
+def test_an_odd_constant_fails_with_a_message(namespaces, tmp_path, chapter_id, constant, odd):
+    ns = variant(namespaces[chapter_id], **{constant: ODD_VALUES[odd]})
+    results = run_checks(chapter_id, ns, VALUES[chapter_id][constant], tmp_path)
+    assert_no_pass_and_no_grader_bug(results, (chapter_id, constant, odd))
+
+
+@pytest.mark.parametrize("chapter_id", sorted(CHAPTERS))
+def test_every_function_and_constant_the_checks_read_is_covered(chapter_id):
+    """A new learner.call / learner.value in a check module must be added to the tables above."""
+    module = CHAPTERS[chapter_id]
+    source = Path(module.__file__).read_text()
+    called = set(re.findall(r'(?:call|_traced|call_void)\((?:learner,\s*)?"(\w+)"', source))
+    read = set(re.findall(r'learner\.value\("(\w+)"\)', source))
+    at_end_only = {"DEAD_FRACTION_BAD"}  # read only by at_end checks
+    assert called == set(CALLED[chapter_id]) - {"plot_probabilities"}
+    assert read - at_end_only == set(VALUES[chapter_id])
+    checks = {c.func.__name__ for c in module.chapter.checks}
+    for table in (CALLED, VALUES):
+        assert {n for names in table[chapter_id].values() for n in names} <= checks
