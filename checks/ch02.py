@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 import random
 import re
 import string
@@ -159,8 +160,11 @@ def write_dataset(client, rng: random.Random, now: dt.datetime, n_struct: int = 
         for i in range(8):
             add(TEXT_LOG, _text(rng, i % 2 == 0), rng.choice(SEVERITIES), when())
         for i in range(6):
-            add(OTHER_LOG, {"name": _word(rng, 4), "text": _text(rng, i % 2 == 0), "key": rng.choice(keys)},
-                rng.choice(SEVERITIES), when())
+            # every key also has a WARNING-or-worse entry in another log: a key filter without
+            # the log name always selects one too many
+            key = keys[i] if i < len(keys) else rng.choice(keys)
+            severity = rng.choice(SEVERITIES[SEVERITY_RANK["WARNING"]:] if i < len(keys) else SEVERITIES)
+            add(OTHER_LOG, {"name": _word(rng, 4), "text": _text(rng, i % 2 == 0), "key": key}, severity, when())
     # one batch (one request) per log
     by_log: dict = {}
     for log, payload, kw in pending:
@@ -196,7 +200,8 @@ def selected_ids(client, project: str, filter_: str, what: str) -> set[str]:
         entries = list(client.list_entries(resource_names=[f"projects/{project}"],
                                            filter_=filter_.strip() or None, page_size=1000))
     except exceptions.GoogleAPICallError as e:
-        raise CheckFailed(f"the service refused {what}: {getattr(e, 'message', e)}",
+        reason = re.sub(r"^[A-Z]+ https?://\S+: ", "", str(getattr(e, "message", e)))  # no request line
+        raise CheckFailed(f"the service refused {what}: {reason}",
                           got=filter_, hint="Check the quotes and the operators (= : >= AND OR NOT).") from None
     return {e.insert_id for e in entries if not (isinstance(e.payload, dict) and DIAGNOSTIC_KEY in e.payload)}
 
@@ -233,11 +238,38 @@ def _door(learner, kind, endpoint, project, function_name, *args) -> str:
     return str(got)
 
 
-def _learner_string(learner, name: str, *args) -> str:
-    got = learner.call(name, *args)
+def _what_is(value) -> str:
+    """A learner's value as the learner wrote it (``as_plain`` made numbers numpy arrays)."""
+    if isinstance(value, dict):
+        return "a dict"
+    shape = getattr(value, "shape", None)
+    if shape == ():
+        return f"a number ({value.item()!r})"
+    if shape is not None:
+        return f"a list or array of shape {shape}"
+    return f"a {type(value).__name__}"
+
+
+def _learner_string(learner, name: str, *args, kind: str = "filter") -> str:
+    """The learner's filter (``kind="filter"``) or SQL (``kind="SQL"``) text; anything else fails."""
+    hint = f"Build the {kind} as text (an f-string) and return it: `return f\"...\"`."
+    try:
+        got = learner.call(name, *args)
+    except CheckFailed as e:  # as_plain refused the result: not numbers, and not a str either
+        if type(e) is not CheckFailed or "returned None" in e.message:
+            raise  # not written yet, raised, a dead kernel, a missing `return`: said well already
+        what = re.search(r"returned (an? \w+)", e.message)
+        raise CheckFailed(f"`{name}` must return a string (the {kind} text), not "
+                          f"{what.group(1) if what else 'another kind of object'}",
+                          expected="a str", got=what.group(1) if what else e.got, hint=hint) from None
     if not isinstance(got, str):
-        raise CheckFailed(f"`{name}` must return a string (a filter or SQL text)",
-                          expected="a str", got=f"{got!r}"[:80])
+        raise CheckFailed(f"`{name}` must return a string (the {kind} text), not {_what_is(got)}",
+                          expected="a str", got=f"{got!r}"[:80], hint=hint)
+    bare = re.sub(r"--[^\n]*|/\*.*?\*/" + ("|;" if kind == "SQL" else ""), "", got, flags=re.DOTALL)
+    if not bare.strip():  # nothing but blanks and comments
+        raise CheckFailed(f"`{name}` returned an empty {kind}"
+                          + (": an empty filter selects every entry" if kind == "filter" else ": nothing to run"),
+                          expected=f"the {kind} text", got=repr(got)[:80], hint=hint)
     return got
 
 
@@ -375,7 +407,13 @@ def predict_not(learner):
             client.logger(STRUCT_LOG).log_struct({"name": _word(rng), "text": _text(rng, minus_a), "key": "k"})
         expected = len(selected_ids(client, project, PREDICT_FILTER, "the prediction's filter"))
     hint = "Count the struct_log entries without -a, then ask what NOT does with the text entries."
-    value = got.item() if hasattr(got, "item") and getattr(got, "size", 0) == 1 else got
+    value = got.item() if getattr(got, "shape", None) == () else got
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value):
+        raise CheckFailed(f"PREDICTED_NOT_COUNT must be a whole number (how many entries NOT selects), "
+                          f"not {_what_is(got) if not isinstance(value, (bool, float)) else repr(value)}",
+                          expected="a whole number", got=f"{value!r}"[:80],
+                          hint="Write the count itself, e.g. PREDICTED_NOT_COUNT = 4: no quotes, no list.")
     if value == 3:
         hint = ("3 counts only struct_log entries: the 4 text entries have no jsonPayload.text, so "
                 "jsonPayload.text:\"-a\" is false for them and NOT makes it true.")
@@ -425,9 +463,11 @@ def minus_a_filter(learner):
 @chapter.check("key_alert_filter", 3, "key_alert_filter(project, key) selects one key's struct_log entries at WARNING or worse")
 def key_alert_filter(learner):
     def args_of(project, rows, rng, now):
+        # always a key that another key contains (the stem of stem2): ':' then selects that key's
+        # entries too, on every draw, so '=' and ':' never give the same answer by luck
         keys = sorted({r["payload"]["key"] for r in rows if r["log"] == STRUCT_LOG})
-        short = [k for k in keys if k + "2" in keys]
-        return project, (short[0] if short and rng.random() < 0.7 else rng.choice(keys))
+        inside = [k for k in keys if any(k != other and k.lower() in other.lower() for other in keys)]
+        return project, rng.choice(inside)
 
     def expected_of(r, project, key):
         return (r["log"] == STRUCT_LOG and r["payload"]["key"] == key
@@ -454,8 +494,16 @@ def key_alert_filter(learner):
 def window_filter(learner):
     def args_of(project, rows, rng, now):
         times = sorted(r["time"] for r in rows if r["log"] == STRUCT_LOG and not _has_minus_a(r))
-        i = rng.randrange(1, len(times) // 3)
-        j = rng.randrange(2 * len(times) // 3, len(times) - 1)
+
+        def telling(i, j):  # the window holds entries that a filter without NOT / the log name would add
+            inside = [r for r in rows if times[i] <= r["time"] < times[j]]
+            return (any(r["log"] == STRUCT_LOG and _has_minus_a(r) for r in inside)
+                    and any(r["log"] != STRUCT_LOG and not _has_minus_a(r) for r in inside))
+        n = len(times)  # first a window over the middle third, else any: an entry without -a stays outside
+        good = ([(i, j) for i in range(1, n // 3) for j in range(2 * n // 3, n - 1) if telling(i, j)]
+                or [(i, j) for i in range(1, n - 2) for j in range(i + 1, n - 1) if telling(i, j)]
+                or [(1, n - 2)])
+        i, j = rng.choice(good)
         return project, rfc3339(times[i]), rfc3339(times[j])  # an entry without -a on each edge
 
     def expected_of(r, project, start, end):
@@ -558,7 +606,7 @@ def daily_sql(learner):
         rows = write_dataset(client, rng, day, n_struct=40, keys=keys, day=day)
         before = write_dataset(client, rng, day, n_struct=25, keys=keys, day=day - dt.timedelta(days=1))
         svc.drain()
-        sql = _learner_string(learner, "key_report_sql", day_str)
+        sql = _learner_string(learner, "key_report_sql", day_str, kind="SQL")
 
         def report(rs):
             out = {}
@@ -578,11 +626,17 @@ def daily_sql(learner):
                 hint = f"For day {day_str} the table is {DATASET}.{want_table}; your SQL reads struct_log_{tables[0]}."
             raise CheckFailed(f"key_report_sql({day_str!r}) fails on the grader's tables: {str(e).splitlines()[0][:200]}",
                               got=sql[:200], hint=hint) from None
+        got = list(got or [])
         try:
-            got_rows = sorted((str(r[0]), int(r[1]), int(r[2])) for r in got)
-        except (IndexError, TypeError, ValueError):
+            got_rows = sorted((str(r[0]), _count(r[1]), _count(r[2])) for r in got)
+        except IndexError:
             raise CheckFailed(f"key_report_sql({day_str!r}) must return three columns: key, entries, entries with -a",
                               got=repr(got[:2])[:200]) from None
+        except (TypeError, ValueError, OverflowError):
+            raise CheckFailed(f"key_report_sql({day_str!r}) must return whole numbers in its second and third "
+                              "columns (entries, entries with -a)", expected="(key, count, count) per row",
+                              got=repr(got[:2])[:200],
+                              hint="COUNT(*) and COUNTIF(...) (or SUM(CASE ... THEN 1 ELSE 0 END)) give counts.") from None
         if got_rows == expected:
             if any(len(r) != 3 for r in got):
                 raise CheckFailed("the query returns extra columns", expected="3 columns", got=f"{len(got[0])} columns")
@@ -593,6 +647,16 @@ def daily_sql(learner):
                     f"for {day_str} it is {want_table}: build the name from day.")
         raise CheckFailed(f"key_report_sql({day_str!r}) returns other rows than the grader's answer "
                           f"for its {len(rows)} entries of that day", expected=expected, got=got_rows, hint=hint)
+
+
+def _count(value) -> int:
+    """A count from the learner's SQL: an int (or bool, digits, an integral float or decimal)."""
+    if isinstance(value, (bool, int, str)):
+        return int(value)  # ValueError for text that is not digits
+    number = float(value)  # TypeError for dates, lists, ...
+    if not math.isfinite(number) or number != int(number):
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(value)
 
 
 # --- 2.9: the metric ---------------------------------------------------------------------------
@@ -615,9 +679,9 @@ def minus_a_metric(learner):
         series = svc.metric_series(METRIC_NAME, bucket_seconds=3600, project=project,
                                    start=now - dt.timedelta(hours=2), end=now + dt.timedelta(hours=1))
         counted = int(sum(c for _, c in series))
-        if counted == len(expected_ids):
-            return
         got_ids = selected_ids(client, project, metric.filter_ or "", "the metric's filter")
+        if counted == len(expected_ids) and got_ids == expected_ids:
+            return
         hint = _common_hint(metric.filter_ or "", rows, got_ids, expected_ids,
                             "The metric's filter is your 2.4 filter for the client's project.")
         by_id = {r["id"]: r for r in rows}
@@ -627,6 +691,11 @@ def minus_a_metric(learner):
         elif extra and all(r["log"] == STRUCT_LOG for r in extra):
             hint = ("The metric counts every struct_log entry, not only those whose text contains -a: "
                     "add the has-condition on jsonPayload.text (your 2.4 filter).")
+        if counted == len(expected_ids):  # the right number by chance: the filter selects other entries
+            raise CheckFailed(f"the metric counted {counted} entries, as many as there are struct_log entries "
+                              f"with -a, but its filter selects others: {len(got_ids - expected_ids)} it should "
+                              f"not, and it misses {len(expected_ids - got_ids)}", expected=f"{len(expected_ids)} entries",
+                              got=f"{len(got_ids)} entries from {metric.filter_!r}", hint=hint)
         raise CheckFailed(f"the metric counted {counted} of the grader's {len(rows)} entries; "
                           f"{len(expected_ids)} are struct_log entries whose text contains -a",
                           expected=len(expected_ids), got=counted, hint=hint)

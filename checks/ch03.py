@@ -351,7 +351,14 @@ def _forward(learner, keep_prob: float, traced: bool = False):
     if not isinstance(got, dict):
         raise CheckFailed("forward must return a dict of every layer's output",
                           expected="{'x_image': ..., 'h_conv1': ..., ..., 'logits': ...}",
-                          got=f"a tensor of shape {np.shape(got)}")
+                          got=f"a tensor of shape {np.shape(got)}" if isinstance(got, np.ndarray)
+                          else f"a {type(got).__name__}: {got!r}"[:80])
+    for name, shape in LAYER_SHAPES.items():  # a layer's name, a nested dict...: not its output
+        if name in got and not isinstance(got[name], np.ndarray):
+            raise CheckFailed(f"forward's '{name}' is a {type(got[name]).__name__}, not a tensor",
+                              expected=f"a tensor of shape {(n, *shape)}", got=f"{got[name]!r}"[:80],
+                              hint="Every value of the dict is the tensor that layer computed "
+                                   "(h_conv1 = conv_layer(...), ...), not its name or another dict.")
     return n, x, params, got
 
 
@@ -396,8 +403,12 @@ def forward_dropout(learner):
                          hint="Only dropout may differ between training and evaluation: every layer "
                               "before it is the same computation with keep_prob 0.5 and 1.0.")
     h_fc1, h_drop = got.get("h_fc1"), got.get("h_drop")
-    if h_fc1 is None or h_drop is None or h_fc1.shape != h_drop.shape:
-        raise CheckFailed("forward must return 'h_fc1' and 'h_drop' of the same shape")
+    if h_fc1 is None or h_drop is None or np.shape(h_fc1) != np.shape(h_drop):
+        raise CheckFailed("forward must return 'h_fc1' and 'h_drop' of the same shape",
+                          expected=f"both of shape {tuple(expected['h_fc1'].shape)}",
+                          got=", ".join(f"{k}: {'missing' if v is None else np.shape(v)}"
+                                        for k, v in (("h_fc1", h_fc1), ("h_drop", h_drop))),
+                          hint="h_drop is dropout(h_fc1, keep_prob): the same shape, some units zeroed.")
     active = h_fc1 > 0
     if not active.any():
         raise CheckFailed("h_fc1 is all zeros for the grader's probe", hint="Check fully_connected.")

@@ -146,3 +146,135 @@ def test_every_function_and_constant_the_checks_read_is_covered(chapter_id):
     checks = {c.func.__name__ for c in module.chapter.checks}
     for table in (CALLED, VALUES):
         assert {n for names in table[chapter_id].values() for n in names} <= checks
+
+
+# --- chapter 02: strings, Flask routes, a sink and a metric -------------------------------------
+# Chapter 02's exercises return text (filters, SQL) or act on a logging client and a Flask app, so
+# its odd answers are of other kinds: not a str, garbage text, a route that registers nothing...
+# Each check starts its own local logging service (about 0.3 s), hence a subset per kind.
+
+import checks.ch02  # noqa: E402
+import test_checks_ch02 as t02  # noqa: E402
+
+
+def _routes(view):
+    """A route builder registering ``view`` on both '/' and '/slog' (the text and struct routes)."""
+    def add_route(app, logging_client):
+        for path in ("/", "/slog"):
+            app.add_url_rule(path, f"odd{path}", view)
+    return add_route
+
+
+def _view_raises():
+    raise ValueError("an odd failure in the view")
+
+
+ODD_TEXTS = {"None": _returns(None), "int": _returns(3), "list": _returns(["logName", "AND"]),
+             "dict": _returns({"filter": "x"}), "garbage": _returns("(("), "empty": _returns(""),
+             "raises": _raises}
+ODD_ROUTES = {"registers_nothing": lambda app, logging_client: None,
+              "view_returns_None": _routes(lambda: None), "view_raises": _routes(_view_raises),
+              "raises": _raises}
+ODD_CREATORS = {"None_creates_nothing": _returns(None), "raises": _raises}
+ODD_COUNTS = {"str": "7", "dict": {"count": 7}, "nan": float("nan"), "None": None, "list": [7], "bool": True}
+
+CALLED_02 = {  # function -> (the checks that call it, its odd answers)
+    "add_text_route": (["text_route", "text_route_default"], ODD_ROUTES),
+    "add_struct_route": (["struct_route", "struct_route_default"], ODD_ROUTES),
+    "minus_a_filter": (["minus_a_filter"], ODD_TEXTS),
+    "key_alert_filter": (["key_alert_filter"], ODD_TEXTS),
+    "window_filter": (["window_filter"], ODD_TEXTS),
+    "key_report_sql": (["daily_sql"], {**ODD_TEXTS, "comment_only": _returns("-- SELECT 1"),
+                                        "infinite_count": _returns("SELECT 'k', CAST('inf' AS DOUBLE), 1")}),
+    "create_struct_sink": (["sink_destination", "sink_export"], ODD_CREATORS),
+    "create_minus_a_metric": (["minus_a_metric"], ODD_CREATORS),
+}
+VALUES_02 = {"PREDICTED_NOT_COUNT": ["predict_not"]}
+
+
+@pytest.fixture(scope="module")
+def namespace_02():
+    return t02.exercise_namespace("solution")
+
+
+def run_checks_02(ns: dict, names: list[str]) -> dict:
+    learner = NamespaceLearner(ns, "/nonexistent", "smoke")
+    by_name = {c.func.__name__: c for c in checks.ch02.chapter.checks}
+    return {name: checks.ch02.chapter.run(by_name[name], learner) for name in names}
+
+
+@pytest.mark.parametrize("function, odd", [pytest.param(f, odd, id=f"02-{f}-{odd}")
+                                           for f, (_, odds) in CALLED_02.items() for odd in odds])
+def test_an_odd_answer_of_chapter_02_fails_with_a_message(namespace_02, function, odd):
+    names, odds = CALLED_02[function]
+    results = run_checks_02(variant(namespace_02, **{function: odds[odd]}), names)
+    assert_no_pass_and_no_grader_bug(results, ("02", function, odd))
+
+
+@pytest.mark.parametrize("odd", [pytest.param(odd, id=f"02-PREDICTED_NOT_COUNT-{odd}") for odd in ODD_COUNTS])
+def test_an_odd_constant_of_chapter_02_fails_with_a_message(namespace_02, odd):
+    results = run_checks_02(variant(namespace_02, PREDICTED_NOT_COUNT=ODD_COUNTS[odd]), ["predict_not"])
+    assert_no_pass_and_no_grader_bug(results, ("02", "PREDICTED_NOT_COUNT", odd))
+
+
+def test_every_function_and_constant_chapter_02_reads_is_covered(namespace_02):
+    """Chapter 02 names the learner's functions in helpers (_door, _filter_case, ...): every quoted
+    name of a function the solution defines must be in CALLED_02."""
+    source = Path(checks.ch02.__file__).read_text()
+    quoted = set(re.findall(r'"(\w+)"', source))
+    functions = {n for n in quoted if callable(namespace_02.get(n)) and not n[0].isupper()}
+    assert functions == set(CALLED_02)
+    assert set(re.findall(r'learner\.value\("(\w+)"\)', source)) == set(VALUES_02)
+    checks_02 = {c.func.__name__ for c in checks.ch02.chapter.checks}
+    assert {n for names, _ in CALLED_02.values() for n in names} | {"predict_not"} <= checks_02
+
+
+# --- chapter 03: forward returns a dict, but not of tensors --------------------------------------
+# A dict whose values are a layer's name, a str or a nested dict. Through a kernel a str value comes
+# back as a str (not a tensor); _EagerLearner reaches that path in-process: without call_traced,
+# the checks probe forward eagerly, so the str reaches the check as it does from a kernel.
+
+class _EagerLearner(NamespaceLearner):
+    call_traced = None
+
+
+def _forward_with(**values):
+    def make(ns):
+        inner = ns["forward"]
+
+        def forward(x, params, keep_prob):
+            return {**inner(x, params, keep_prob), **values}
+        return forward
+    return make
+
+
+def _forward_of_names(ns):
+    def forward(x, params, keep_prob):
+        return {name: "x" for name in checks.ch03.LAYER_SHAPES}
+    return forward
+
+
+def _forward_h_conv1_only(ns):
+    def forward(x, params, keep_prob):
+        return {"h_conv1": "x"}
+    return forward
+
+
+ODD_FORWARD_DICTS = {
+    "every_value_a_str": _forward_of_names,
+    "only_h_conv1_a_str": _forward_h_conv1_only,
+    "h_drop_str": _forward_with(h_drop="x"),
+    "h_fc1_str": _forward_with(h_fc1="x"),
+    "h_drop_dict": _forward_with(h_drop={"a": 1.0}),
+    "logits_str": _forward_with(logits="x"),
+}
+
+
+@pytest.mark.parametrize("learner_kind", ["traced", "eager"])
+@pytest.mark.parametrize("odd", list(ODD_FORWARD_DICTS))
+def test_forward_returning_a_dict_of_odd_values_fails_with_a_message(namespaces, odd, learner_kind):
+    ns = variant(namespaces["03"], forward=ODD_FORWARD_DICTS[odd](namespaces["03"]))
+    learner = (NamespaceLearner if learner_kind == "traced" else _EagerLearner)(ns, "/nonexistent", "smoke")
+    by_name = {c.func.__name__: c for c in checks.ch03.chapter.checks}
+    results = {name: checks.ch03.chapter.run(by_name[name], learner) for name in CALLED["03"]["forward"]}
+    assert_no_pass_and_no_grader_bug(results, ("03", "forward", f"{odd}-{learner_kind}"))
