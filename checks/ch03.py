@@ -125,6 +125,10 @@ def _traced(learner, name: str, *args):
             f"`{name}` {TRACED}: it hands a tensor to NumPy (np.* or .numpy()), which only works "
             "eagerly", hint="Write it with TensorFlow ops (tf.*) only: the training step runs "
                             "it inside a tf.function.") from None
+    except LearnerError as traced_error:
+        # The message says "works eagerly but fails inside tf.function": true only if it does.
+        learner.call(name, *args)  # a function that fails eagerly too raises its own, plainer error
+        raise traced_error from None
 
 
 # --- 3.1 ---------------------------------------------------------------------------------

@@ -104,13 +104,24 @@ def as_plain(value, name: str):
     try:
         array = np.asarray(value)
     except Exception as e:
+        lengths = [len(part) if hasattr(part, "__len__") else 1 for part in value] \
+            if isinstance(value, (list, tuple)) else []
+        if len(set(lengths)) > 1:  # e.g. (steps, values) of different lengths
+            raise CheckFailed(f"`{name}` returned a {type(value).__name__} whose parts have different lengths "
+                              f"({', '.join(map(str, lengths))}), so it is not a tensor of numbers",
+                              expected="parts of equal length", got=f"lengths {lengths}",
+                              hint="Each part must have as many numbers as the others (one value per step, "
+                                   "one row per image, ...).") from None
         raise CheckFailed(f"`{name}` returned a {type(value).__name__}, which is not a tensor of numbers ({e})",
                           hint="Return a tf.Tensor (or a number), not another kind of object.") from None
     if array.dtype.kind == "U" and array.ndim == 0:
         return str(array)  # a path or a name: harmless to compare
     if array.dtype.kind not in NUMERIC_KINDS:
-        raise CheckFailed(f"`{name}` returned a {type(value).__name__} holding {array.dtype} values, "
-                          "not numbers", expected="a tensor of numbers", got=type(value).__name__,
+        text = array.dtype.kind in "SU" or (array.size > 0 and isinstance(array.flat[0], (str, bytes)))
+        what = "text (strings)" if text else f"{array.dtype} values"
+        kind = "a tensor" if hasattr(value, "numpy") else f"a {type(value).__name__}"
+        raise CheckFailed(f"`{name}` returned {kind} holding {what}, not numbers", expected="a tensor of numbers",
+                          got=f"{kind} holding {what}",
                           hint="Return a tf.Tensor (or a number), not another kind of object.")
     return array
 

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 import pytest
 
 import checks.ch01
@@ -278,3 +279,24 @@ def test_forward_returning_a_dict_of_odd_values_fails_with_a_message(namespaces,
     by_name = {c.func.__name__: c for c in checks.ch03.chapter.checks}
     results = {name: checks.ch03.chapter.run(by_name[name], learner) for name in CALLED["03"]["forward"]}
     assert_no_pass_and_no_grader_bug(results, ("03", "forward", f"{odd}-{learner_kind}"))
+
+
+# --- what the messages say for three common slips ------------------------------------------------
+
+def test_steps_and_values_of_different_lengths_are_named_as_such(namespaces, tmp_path):
+    ns = variant(namespaces["01"], read_scalars=lambda log_dir, tag: ([0, 10, 20], [0.5, 0.4]))
+    r = run_checks("01", ns, ["read_scalars_one_file"], tmp_path)["read_scalars_one_file"]
+    assert not r.passed and "different lengths (3, 2)" in r.message and "inhomogeneous" not in r.message
+
+
+def test_a_function_failing_eagerly_too_is_not_said_to_work_eagerly(namespaces, tmp_path):
+    def loss_fn(logits, labels):
+        return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits[:, :5]))
+    r = run_checks("03", variant(namespaces["03"], loss_fn=loss_fn), ["loss_value"], tmp_path)["loss_value"]
+    assert not r.passed and "works eagerly" not in r.message and "raised" in r.message
+
+
+def test_text_returned_inside_tf_function_is_called_text(namespaces, tmp_path):
+    r = run_checks("03", variant(namespaces["03"], loss_fn=lambda logits, labels: "0.5"),
+                   ["loss_value"], tmp_path)["loss_value"]
+    assert not r.passed and "text (strings)" in r.message
