@@ -319,8 +319,7 @@ def main(argv=None):
         tmp = Path(d)
         # Each ingest benchmark gets a fresh server: the 20,000 batched entries are acknowledged
         # once journaled, and the applier would still be loading them into DuckDB, on the same
-        # 2 cores, while the one-entry-per-request clients run (779/s measured that way,
-        # 1,100-1,230/s without the backlog, same machine, same hour).
+        # 2 cores, while the one-entry-per-request clients run (a third of their rate, see README).
         batch_rate = on_fresh_server(tmp / "ingest-batches.duckdb", bench_ingest_batches)
         single_rate = on_fresh_server(tmp / "ingest-single.duckdb", bench_ingest_single)
         arrow_rate, commit_rate = baseline_duckdb_insert(tmp, make_rows(20_000, now_us()))

@@ -256,12 +256,11 @@ def _learner_string(learner, name: str, *args, kind: str = "filter") -> str:
     try:
         got = learner.call(name, *args)
     except CheckFailed as e:  # as_plain refused the result: not numbers, and not a str either
-        if type(e) is not CheckFailed or "returned None" in e.message:
+        if type(e) is not CheckFailed or e.got == "None":
             raise  # not written yet, raised, a dead kernel, a missing `return`: said well already
-        what = re.search(r"returned (an? \w+)", e.message)
-        raise CheckFailed(f"`{name}` must return a string (the {kind} text), not "
-                          f"{what.group(1) if what else 'another kind of object'}",
-                          expected="a str", got=what.group(1) if what else e.got, hint=hint) from None
+        returned = e.got or "another kind of object"
+        raise CheckFailed(f"`{name}` must return a string (the {kind} text), not {returned}",
+                          expected="a str", got=returned, hint=hint) from None
     if not isinstance(got, str):
         raise CheckFailed(f"`{name}` must return a string (the {kind} text), not {_what_is(got)}",
                           expected="a str", got=f"{got!r}"[:80], hint=hint)
@@ -411,7 +410,7 @@ def predict_not(learner):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or value != int(value):
         raise CheckFailed(f"PREDICTED_NOT_COUNT must be a whole number (how many entries NOT selects), "
-                          f"not {_what_is(got) if not isinstance(value, (bool, float)) else repr(value)}",
+                          f"not {repr(value) if isinstance(value, (bool, int, float)) else _what_is(got)}",
                           expected="a whole number", got=f"{value!r}"[:80],
                           hint="Write the count itself, e.g. PREDICTED_NOT_COUNT = 4: no quotes, no list.")
     if value == 3:

@@ -94,7 +94,8 @@ def unknown_batch_spec(tensor):
 
 
 def as_plain(value, name: str):
-    """Turn a learner's result into plain numpy (or a dict of it); refuse anything else."""
+    """Turn a learner's result into plain numpy (or a dict of it); refuse anything else, with
+    what was returned ("None", "a list", ...) in the CheckFailed's ``got``."""
     if value is None:  # the most common slip: a function without `return`
         raise CheckFailed(f"`{name}` returned None: is its `return` statement missing?",
                           expected="a result", got="None",
@@ -109,10 +110,12 @@ def as_plain(value, name: str):
         if len(set(lengths)) > 1:  # e.g. (steps, values) of different lengths
             raise CheckFailed(f"`{name}` returned a {type(value).__name__} whose parts have different lengths "
                               f"({', '.join(map(str, lengths))}), so it is not a tensor of numbers",
-                              expected="parts of equal length", got=f"lengths {lengths}",
+                              expected="parts of equal length",
+                              got=f"a {type(value).__name__} of parts of lengths {lengths}",
                               hint="Each part must have as many numbers as the others (one value per step, "
                                    "one row per image, ...).") from None
         raise CheckFailed(f"`{name}` returned a {type(value).__name__}, which is not a tensor of numbers ({e})",
+                          got=f"a {type(value).__name__}",
                           hint="Return a tf.Tensor (or a number), not another kind of object.") from None
     if array.dtype.kind == "U" and array.ndim == 0:
         return str(array)  # a path or a name: harmless to compare
