@@ -22,13 +22,22 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
 
-    from cloudlog.server import LocalService
+    # SIGTERM at any moment, start-up included, stops the service cleanly: the applied
+    # position is committed with every batch, and the rest stays in the journal.
+    state = {"svc": None, "stop": False}
 
-    svc = LocalService(args.db, args.port, args.bucket_dir)
-
-    def on_term(*_):  # shut down cleanly: stop accepting, finish the writer, checkpoint
-        threading.Thread(target=svc.httpd.shutdown, daemon=True).start()
+    def on_term(*_):  # stop accepting, finish the writer, checkpoint (see the finally below)
+        state["stop"] = True
+        if state["svc"] is not None:
+            threading.Thread(target=state["svc"].httpd.shutdown, daemon=True).start()
     signal.signal(signal.SIGTERM, on_term)
+    from cloudlog.server import LocalService  # after the handler: importing takes a while
+
+    svc = state["svc"] = LocalService(args.db, args.port, args.bucket_dir)
+    if state["stop"]:
+        svc.httpd.server_close()
+        svc.store.close()
+        os._exit(0)
     print(f"cloudlog listening on {svc.endpoint} (db={args.db})", flush=True)
     status = 0
     try:

@@ -42,6 +42,12 @@ class Job:
         return self.result
 
 
+def _unavailable(message: str, retry_after: int = 5) -> ApiError:
+    err = ApiError(503, message)
+    err.retry_after = retry_after
+    return err
+
+
 def encode_line(r: Row) -> bytes:
     return f"{r.seq}\t{r.ts}\t{r.receive_ts}\t{r.severity}\t{r.text}\n".encode("utf-8")
 
@@ -75,29 +81,69 @@ class Journal:
         self._q: queue.Queue = queue.Queue()
         self.fsyncs = 0
         self.lock = threading.Lock()       # guards written_seq for readers
+        # a read of project P waits only for P's own writes (not for another's backlog)
+        self.last_seq_by_project: dict[str, int] = {}
         self._thread = threading.Thread(target=self._run, name="cloudlog-journal", daemon=True)
         self._thread.start()
 
     @staticmethod
-    def replay(path: Path, after_seq: int, batch: int = 50_000):
-        """Yield lists of rows journalled after ``after_seq``."""
+    def recover(path: Path) -> int:
+        """The last sequence number the journal holds (0 if none), after cutting off a torn
+        last line, so that the next append starts on a line of its own."""
         if not path.exists():
+            return 0
+        last_seq, good_end = 0, 0
+        with open(path, "rb") as f:
+            for line in f:
+                if not line.endswith(b"\n"):
+                    break                       # torn: it was never acknowledged
+                head = line.split(b"\t", 1)[0]
+                if not head.isdigit():
+                    break
+                last_seq, good_end = int(head), good_end + len(line)
+        if path.stat().st_size != good_end:
+            log.warning("journal: cutting a torn tail of %d bytes",
+                        path.stat().st_size - good_end)
+            with open(path, "r+b") as f:
+                f.truncate(good_end)
+                f.flush()
+                os.fsync(f.fileno())
+        return last_seq
+
+    @staticmethod
+    def replay(path: Path, after_seq: int, up_to_seq: int, batch_rows: int = 10_000,
+               batch_bytes: int = 8 * 1024 * 1024):
+        """Yield lists of rows journalled after ``after_seq`` up to ``up_to_seq``, in batches
+        of at most ``batch_rows`` rows or ``batch_bytes`` of journal, so that replaying a large
+        journal needs bounded memory and bounded DuckDB write-ahead log per commit."""
+        if not path.exists() or up_to_seq <= after_seq:
             return
         pending: list[Row] = []
+        size = 0
         with open(path, "rb") as f:
             for line in f:
                 row = decode_line(line)
                 if row is None or row.seq <= after_seq:
                     continue
+                if row.seq > up_to_seq:
+                    break
                 pending.append(row)
-                if len(pending) >= batch:
+                size += len(line)
+                if len(pending) >= batch_rows or size >= batch_bytes:
                     yield pending
-                    pending = []
+                    pending, size = [], 0
         if pending:
             yield pending
 
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def last_seq(self, projects=None) -> int:
+        """The newest sequence number written for any of ``projects`` (all: None)."""
+        with self.lock:
+            if projects is None:
+                return self.written_seq
+            return max((self.last_seq_by_project.get(p, 0) for p in projects), default=0)
 
     def write(self, rows: list[Row], timeout: float = 120.0) -> int:
         if not self._thread.is_alive():
@@ -179,8 +225,9 @@ class Journal:
                 self.fsyncs += 1
             except OSError as e:
                 log.exception("journal write failed")
-                for j in ok:
-                    j.finish(error=ApiError(500, f"storage error: {e}"))
+                for j in ok:   # a full disk is transient: the client may retry later
+                    j.finish(error=_unavailable(f"cannot write the journal ({e}); nothing of "
+                                                "this request was stored, retry later"))
                 try:         # drop a partial append: those entries were not acknowledged
                     if pos is not None:
                         self._file.truncate(pos)
@@ -188,9 +235,11 @@ class Journal:
                 except OSError:
                     pass
                 return
+        rows = [r for j in ok for r in j.payload]
         with self.lock:
             self.written_seq = seq
-        rows = [r for j in ok for r in j.payload]
+            for r in rows:
+                self.last_seq_by_project[r.project] = r.seq
         if self._file is not None:
             self._deliver(rows, None)
             for j in ok:

@@ -450,8 +450,12 @@ class FileExporter:
             if self.root.resolve() not in path.resolve().parents:
                 raise ValueError(f"refusing to write outside the bucket directory: {path}")
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8") as f:
-                f.write("\n".join(lines) + "\n")
+            with open(path, "a+b") as f:
+                # a crash mid-append leaves a torn last line: end it, so that the lines
+                # written again after the restart stay whole
+                end = f.seek(0, os.SEEK_END)
+                torn = end > 0 and f.seek(end - 1) >= 0 and f.read(1) != b"\n"
+                f.write((("\n" if torn else "") + "\n".join(lines) + "\n").encode("utf-8"))
                 f.flush()
                 os.fsync(f.fileno())
         return len(rows)

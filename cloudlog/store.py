@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from cloudlog import metrics as metrics_mod
-from cloudlog.applier import Applier
+from cloudlog.applier import FILE_EXPORTS_DDL, Applier
 from cloudlog.config import CONFIG_DDL, ERRORS_DDL, MAX_METRICS, MAX_SINKS, ConfigRepo
 from cloudlog.journal import Journal
 from cloudlog.model import ApiError, Row, format_timestamp, now_us
@@ -42,9 +42,14 @@ SCHEMA = [
     CONFIG_DDL,
     ERRORS_DDL,
     metrics_mod.METRIC_COUNTS_DDL,
+    FILE_EXPORTS_DDL,
     "CREATE TABLE IF NOT EXISTS cloudlog.state (k VARCHAR PRIMARY KEY, v BIGINT)",
 ]
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
+# Acknowledged but not yet applied entries above which writes get 503 + Retry-After: the
+# backlog is held in memory until applied, and reads wait for it.
+MAX_BACKLOG_ROWS = 500_000
+MEMORY_LIMIT = "2GB"      # DuckDB's memory_limit for the whole store
 _TOKEN_ERROR = ("invalid pageToken (it must come from a previous response with the same "
                 "resourceNames, filter and orderBy)")
 
@@ -74,7 +79,8 @@ class Store:
         memory = self.path == ":memory:"
         if not memory:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = duckdb.connect(self.path, config={"threads": 2})
+        # a bound on DuckDB's memory (it spills to disk or fails the one query, answered 5xx)
+        self.db = duckdb.connect(self.path, config={"threads": 2, "memory_limit": MEMORY_LIMIT})
         for stmt in SCHEMA:
             self.db.execute(stmt)
         applied = self.db.execute(
@@ -85,16 +91,15 @@ class Store:
         if bucket_dir is None:
             bucket_dir = (Path(self.path).parent if not memory else Path(".")) / "gcs"
         self.pubsub = PubSub()
-        self.applier = Applier(self.db, self.config, FileExporter(Path(bucket_dir)),
-                               self.pubsub, applied)
         journal_path = None if memory else Path(self.path + ".journal")
-        if journal_path is not None:
-            for rows in Journal.replay(journal_path, applied):
-                self.applier.commit(rows)
-            journal_path.write_bytes(b"")     # DuckDB holds everything now
-            log.info("replayed the journal up to seq %s", self.applier.applied_seq)
+        # The journal's lines past the applied position are replayed by the applier thread
+        # (batch by batch, in bounded space), so the service answers at once: writes are
+        # journalled meanwhile, reads wait for the replay (or get a 503 saying how far it is).
+        journal_seq = Journal.recover(journal_path) if journal_path is not None else 0
+        self.applier = Applier(self.db, self.config, FileExporter(Path(bucket_dir)),
+                               self.pubsub, applied, journal_path, journal_seq)
         self.applier.start()
-        self.journal = Journal(journal_path, self.applier.applied_seq, self.applier.deliver,
+        self.journal = Journal(journal_path, max(applied, journal_seq), self.applier.deliver,
                                lambda: self.applier.applied_seq)
         self._readers: set = set()
         self._readers_lock = threading.Lock()
@@ -111,26 +116,43 @@ class Store:
             return 0
         if not (self.journal.alive() and self.applier.alive()):
             raise ApiError(503, "the log store is closed")
+        behind = self.applier.behind_error()      # back-pressure while a batch cannot apply
+        if behind is not None:
+            raise behind
+        with self.journal.lock:
+            backlog = self.journal.written_seq - self.applier.applied_seq
+        if backlog > MAX_BACKLOG_ROWS:
+            err = ApiError(503, f"the log store is {backlog} entries behind (at most "
+                                f"{MAX_BACKLOG_ROWS}); retry in a moment")
+            err.retry_after = 1
+            raise err
         return self.journal.write(rows, timeout)
 
-    def sync(self, timeout: float = 60.0) -> None:
-        """Wait until DuckDB holds every write acknowledged before this call."""
-        with self.journal.lock:
-            target = self.journal.written_seq
-        self.applier.wait_applied(target, timeout)
+    def sync(self, timeout: float = 60.0, projects=None) -> None:
+        """Wait until DuckDB holds every write acknowledged before this call (of
+        ``projects`` only, when given: another project's backlog does not delay a read)."""
+        self.applier.wait_applied(self.journal.last_seq(projects), timeout)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self.journal.close()
-        self.applier.stop()
         with self._readers_lock:       # a long read must not hold up shutdown
             for cur in list(self._readers):
                 try:
                     cur.interrupt()
                 except Exception:  # noqa: BLE001
                     pass
+        # applies what is queued for a few seconds at most; the rest stays in the journal
+        self.applier.stop()
+        if self.journal.path is not None and \
+                self.applier.applied_seq >= self.journal.written_seq:
+            try:                       # DuckDB holds everything: start the next run empty
+                with open(self.journal.path, "r+b") as f:
+                    f.truncate(0)
+            except OSError:
+                pass
         self.pubsub.close()
         try:
             self.db.execute("CHECKPOINT")
@@ -176,7 +198,7 @@ class Store:
             where.append(f"(ts {cmp} ? OR (ts = ? AND seq {cmp} ?))")
             params += [ts, ts, seq]
         direction = "ASC" if order == "asc" else "DESC"
-        self.sync()
+        self.sync(projects=projects)
         rows = self._read(
             f"SELECT entry, ts, seq FROM cloudlog.entries WHERE {' AND '.join(where)} "
             f"ORDER BY ts {direction}, seq {direction} LIMIT ?", params + [int(page_size) + 1],
@@ -188,7 +210,7 @@ class Store:
         return [r[0] for r in rows], token
 
     def list_logs(self, project: str) -> list[str]:
-        self.sync()
+        self.sync(projects=[project])
         return [n for (n,) in self._read(
             "SELECT DISTINCT log_name FROM cloudlog.entries WHERE project = ? ORDER BY 1",
             [project])]
@@ -294,7 +316,7 @@ class Store:
 
     def config_errors(self, kind: str, project: str, name: str) -> list[dict]:
         self.get_config(kind, project, name)
-        self.sync()
+        self.sync(projects=[project])
         return self.config.errors(kind, project, name)
 
     def put_config(self, kind: str, project: str, name: str, body: dict, create: bool) -> dict:
@@ -332,7 +354,7 @@ class Store:
     def metric_series(self, project: str, name: str, bucket_seconds: int = 60,
                       start=None, end=None):
         self.get_config("metric", project, name)
-        self.sync()
+        self.sync(projects=[project])
         cur = self.db.cursor()
         try:
             return metrics_mod.series(cur, project, name, bucket_seconds, start, end)
