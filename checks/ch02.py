@@ -27,6 +27,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from checks import engine
 from checks.engine import Chapter, CheckFailed, Exercise, expect_equal
 
 TEXT_LOG, STRUCT_LOG, OTHER_LOG = "my-flask-log", "struct_log", "audit_log"
@@ -307,7 +308,7 @@ def _check_log_name(entry, project, log_id, request, method):
 
 @chapter.check("text_endpoint", 3, "GET /?text=... writes that text as a text entry to my-flask-log and returns it")
 def text_route(learner):
-    rng = random.Random()
+    rng = engine.py_random()
     text = _text(rng, rng.random() < 0.5) + " " + uuid.uuid4().hex[:6]
     request = f"GET /?text={text}"
     with grader_service() as (svc, project, client):
@@ -352,7 +353,7 @@ def expect_equal_text(got, expected, what, hint):
 
 @chapter.check("struct_endpoint", 3, "GET /slog?name=&text=&key= writes {name, text, key} as a JSON entry to struct_log")
 def struct_route(learner):
-    rng = random.Random()
+    rng = engine.py_random()
     params = {"name": _word(rng, 6), "text": _text(rng, rng.random() < 0.5), "key": rng.choice(_keys(rng))}
     request = "GET /slog?" + "&".join(f"{k}={v}" for k, v in params.items())
     with grader_service() as (svc, project, client):
@@ -397,7 +398,7 @@ PREDICT_FILTER = 'NOT jsonPayload.text:"-a"'
 @chapter.check("predict_not", 2, "the predicted count matches what the service selects for NOT jsonPayload.text:\"-a\"")
 def predict_not(learner):
     got = learner.value("PREDICTED_NOT_COUNT")
-    rng = random.Random()
+    rng = engine.py_random()
     with grader_service() as (svc, project, client):
         texts = [_text(rng, True), _text(rng, False), _text(rng, False), _text(rng, False)]
         for t in texts:
@@ -427,7 +428,7 @@ def predict_not(learner):
 # --- 2.4 - 2.6: filters ------------------------------------------------------------------------
 
 def _filter_case(learner, name, args_of, expected_of, meaning, hint_of):
-    rng = random.Random()
+    rng = engine.py_random()
     now = dt.datetime.now(dt.timezone.utc)
     with grader_service() as (svc, project, client):
         rows = write_dataset(client, rng, now)
@@ -559,7 +560,7 @@ def _the_sink(client, project):
 
 @chapter.check("create_sink", 3, "the sink exports exactly the struct_log entries, with name, key and text columns")
 def sink_export(learner):
-    rng = random.Random()
+    rng = engine.py_random()
     now = dt.datetime.now(dt.timezone.utc)
     with grader_service() as (svc, project, client):
         _door(learner, "client", svc.endpoint, project, "create_struct_sink")
@@ -595,7 +596,7 @@ def sink_export(learner):
 
 @chapter.check("daily_sql", 4, "key_report_sql(day) gives (key, entries, entries with -a) per key from that day's table")
 def daily_sql(learner):
-    rng = random.Random()
+    rng = engine.py_random()
     day = dt.datetime(rng.randrange(2024, 2026), rng.randrange(1, 13), rng.randrange(1, 28), tzinfo=dt.timezone.utc)
     day_str = day.strftime("%Y-%m-%d")
     with grader_service() as (svc, project, client):
@@ -662,7 +663,7 @@ def _count(value) -> int:
 
 @chapter.check("minus_a_metric", 3, f"create_minus_a_metric(logging_client) creates '{METRIC_NAME}' counting struct_log entries with -a")
 def minus_a_metric(learner):
-    rng = random.Random()
+    rng = engine.py_random()
     now = dt.datetime.now(dt.timezone.utc)
     with grader_service() as (svc, project, client):
         _door(learner, "client", svc.endpoint, project, "create_minus_a_metric")

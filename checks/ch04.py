@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from checks import reference
+from checks import engine
 from checks.engine import (Chapter, CheckFailed, Exercise, LearnerError, NotDone, expect_close,
                            expect_equal, expect_shape, tensor, tensors)
 from tfbook.drawing import rasterise
@@ -53,7 +54,7 @@ BOX = (4, 24)  # the central 20x20 box, rows and columns [4, 24)
 
 
 def _rng() -> np.random.Generator:
-    return np.random.default_rng()  # fresh entropy: the probes differ on every run
+    return engine.rng()  # new cases on every run, replayed by the seed the report prints
 
 
 def _params(rng) -> dict[str, np.ndarray]:

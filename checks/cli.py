@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--preset", help="quick, full, ... (default: $TFBOOK_PRESET or book.toml)")
     parser.add_argument("--timeout", type=int, help="seconds allowed per cell (default: the preset's)")
+    parser.add_argument("--seed", type=int, help="draw the checks' random cases from this seed "
+                        "(a report prints the one it used), to replay a run")
     parser.add_argument("-v", "--verbose", action="store_true", help="(kept for compatibility)")
 
 
@@ -47,6 +49,10 @@ def figure_text(name: str, value) -> str:
 
 
 def run_check(args) -> int:
+    if getattr(args, "seed", None) is not None:      # replay the random cases of a report
+        import os
+        from checks.engine import SEED_ENV
+        os.environ[SEED_ENV] = str(args.seed)
     from checks.grader import grade_notebook, missing_needs
     from checks.report import format_results, write_json
     from tfbook.manifest import load_book
@@ -91,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m checks", description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.seed is not None and args.seed < 0:
+        parser.error("--seed must be a whole number >= 0 (the one a report printed)")
     import_tensorflow_quietly()
     try:
         return run_check(args)

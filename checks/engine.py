@@ -21,8 +21,12 @@ A check raises ``CheckFailed`` (expected vs got, a hint) or returns. The ``learn
 from __future__ import annotations
 
 import math
+import os
+import random
 import re
+import secrets
 import traceback
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -30,6 +34,40 @@ from typing import Any, Callable
 import numpy as np
 
 NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float
+
+
+# --- random cases that a seed replays ----------------------------------------------------
+# Checks draw new random cases on every run (a learner cannot fit an answer to them), from a
+# seed that the report prints: TFBOOK_CHECK_SEED=N (python -m checks NN --seed N) draws the
+# same cases again. Each check's draws depend only on the seed and the check's id, so one
+# check replays the same whichever checks ran before it.
+SEED_ENV = "TFBOOK_CHECK_SEED"
+_seed: int | None = None
+_drawing = {"check": "", "count": 0}
+
+
+def check_seed() -> int:
+    """The seed of this run's random cases: $TFBOOK_CHECK_SEED, else drawn once."""
+    global _seed
+    if _seed is None:
+        text = os.environ.get(SEED_ENV, "").strip()
+        if text and not text.isdigit():
+            raise ValueError(f"{SEED_ENV}={text!r} is not a seed: use the whole number a report "
+                             "printed, e.g. TFBOOK_CHECK_SEED=123456")
+        _seed = int(text) if text else secrets.randbits(32)
+    return _seed
+
+
+def rng() -> np.random.Generator:
+    """A NumPy generator for the check that is running (see SEED_ENV above)."""
+    _drawing["count"] += 1
+    return np.random.default_rng([check_seed(), zlib.crc32(_drawing["check"].encode()),
+                                  _drawing["count"]])
+
+
+def py_random() -> random.Random:
+    """The same, as the standard library's ``random.Random``."""
+    return random.Random(int(rng().integers(1 << 62)))
 
 
 # --- what a check says -------------------------------------------------------------------
@@ -281,6 +319,7 @@ class Chapter:
         ex = self.exercises[check.exercise]
         base = dict(check=check.id, exercise=check.exercise, number=ex.number,
                     points=check.points, description=check.description)
+        _drawing.update(check=check.id, count=0)      # this check's draws: seed + its id
         try:
             check.func(learner)
         except Stopped:
@@ -389,4 +428,5 @@ def summary(results: list[Result]) -> dict:
 
 
 def results_json(chapter: str, results: list[Result], **extra) -> dict:
-    return {"chapter": chapter, **summary(results), **extra, "results": [asdict(r) for r in results]}
+    return {"chapter": chapter, **summary(results), "seed": check_seed(), **extra,
+            "results": [asdict(r) for r in results]}

@@ -5,7 +5,7 @@ import json
 import textwrap
 from pathlib import Path
 
-from checks.engine import Result, summary
+from checks.engine import Result, check_seed, summary
 
 MARK = {"passed": "PASS", "failed": "FAIL", "not done": "TODO"}
 
@@ -30,6 +30,10 @@ def format_results(results: list[Result], title: str = "", footer: str = "") -> 
     s = summary(results)
     lines.append(f"  Score {s['earned']}/{s['points']} points; exercises passed "
                  f"{len(s['exercises_passed'])}/{len(s['exercises'])}")
+    if any(r.status == "failed" for r in results):
+        chapter = results[0].check.split(".")[0]
+        lines.append(f"  The random cases came from seed {check_seed()}: "
+                     f"python -m checks {chapter} --seed {check_seed()} draws the same ones.")
     if footer:
         lines.append(footer)
     return "\n".join(lines)
