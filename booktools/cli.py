@@ -88,7 +88,8 @@ def cmd_grade(args) -> int:
     from booktools.grading import grade_folder
     return grade_folder(Path(args.folder), args.chapter, jobs=args.jobs, preset=args.preset,
                         cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout,
-                        memory_mb=args.memory_mb, hidden=args.hidden, progress=not args.no_progress)
+                        memory_mb=args.memory_mb, hidden=args.hidden, progress=not args.no_progress,
+                        resume=args.resume)
 
 
 def cmd_compare(args) -> int:
@@ -130,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-mb", type=int, default=4096, help="memory per kernel (default 4096)")
     p.add_argument("--hidden", help="folder of instructor-only checks (chNN.py); default $TFBOOK_HIDDEN_CHECKS")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the rows an earlier, interrupted run wrote; grade only the others")
     p.set_defaults(func=cmd_grade)
     p = sub.add_parser("compare", help="a submission beside the solution, exercise by exercise")
     p.add_argument("chapter")

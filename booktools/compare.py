@@ -25,7 +25,6 @@ import itertools
 import re
 import shutil
 import sys
-import tempfile
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,20 +152,28 @@ def match_exercises(solution, submission) -> dict[str, ExerciseCode]:
 # --- grades ------------------------------------------------------------------------------
 
 def find_grades(submission: Path, grades: Path | None) -> tuple[dict, dict] | None:
-    """(solution payload, submission payload) from a ``tfbook grade`` run, if up to date."""
+    """(solution payload, submission payload) from a ``tfbook grade`` run, if up to date: the
+    submission's own row, or its folder's row when it is in a learner's folder (an LMS export)."""
     import json
-    folder = Path(grades) if grades else submission.parent / "grades"
-    mine, reference = folder / f"{submission.stem}.json", folder / "_solution.json"
-    if not (mine.exists() and reference.exists()):
-        return None
-    if mine.stat().st_mtime < submission.stat().st_mtime:
-        return None
-    return json.loads(reference.read_text()), json.loads(mine.read_text())
+    from booktools.submissions import _safe
+    candidates = [(Path(grades) if grades else submission.parent / "grades", submission.stem, None)]
+    if not grades:
+        folder = submission.parent
+        candidates.append((folder.parent / "grades", _safe(folder.name), folder.name))
+    for where, stem, row in candidates:
+        mine, reference = where / f"{stem}.json", where / "_solution.json"
+        if not (mine.exists() and reference.exists()) or mine.stat().st_mtime < submission.stat().st_mtime:
+            continue
+        payload = json.loads(mine.read_text())
+        if row is not None and payload.get("submission") != row:
+            continue
+        return json.loads(reference.read_text()), payload
+    return None
 
 
 def grade_both(chapter, submission: Path, preset, timeout, hidden) -> tuple[dict, dict]:
-    from booktools.grading import Job, Limits, failed_payload, grade_jobs, prepare_one
-    tmp = Path(tempfile.mkdtemp(prefix="tfbook-compare-"))
+    from booktools.grading import Job, Limits, failed_payload, grade_jobs, prepare_one, scratch_dir
+    tmp = scratch_dir("compare")
     try:
         jobs = [prepare_one(Job("(solution)", chapter.notebook("solution"), "_solution"), tmp, 0),
                 prepare_one(Job(submission.name, submission, submission.stem), tmp, 1)]
@@ -175,9 +182,29 @@ def grade_both(chapter, submission: Path, preset, timeout, hidden) -> tuple[dict
         shutil.rmtree(tmp, ignore_errors=True)
     reference, mine = jobs
     if reference.payload is None:
-        raise RuntimeError(f"the solution could not be graded: {reference.problem}")
-    payload = mine.payload or failed_payload(chapter.id, mine.problem, reference.payload)
+        raise RuntimeError(f"the solution could not be graded: {reference.grader or reference.problem}")
+    payload = mine.payload or failed_payload(chapter.id, mine.grader or mine.problem, reference.payload,
+                                             mine.scored)
     return reference.payload, {**payload, "notes": mine.notes}
+
+
+def the_graded_file(submission: Path) -> tuple[Path, str]:
+    """The file of a .py/.ipynb pair that grading uses (the newer, when they differ), and a
+    note when it is not the one named: its code and its grades then go together."""
+    from checks.cli import pick_edited
+    try:
+        chosen, _ = pick_edited(submission)
+    except Exception:  # the other file cannot be read: compare the one named
+        return submission, ""
+    if chosen == submission:
+        return submission, ""
+    return chosen, (f"{submission.name} and {chosen.name} differ and {chosen.name} is newer: comparing "
+                    f"{chosen.name}, the file `tfbook grade` grades (make them one with "
+                    f"`jupytext --sync {chosen}`)")
+
+
+def _note(text: str) -> str:
+    return "note: " + text.removeprefix("note: ")
 
 
 def figures(chapter, payload: dict) -> dict[str, str]:
@@ -255,7 +282,7 @@ def render_text(chapter, submission: str, matched: dict[str, ExerciseCode],
             if grade.get(key):
                 out += textwrap.wrap(f"{key}: {grade[key]}", WIDTH)
         for note in grade.get("notes", []):
-            out += textwrap.wrap(f"note: {note}", WIDTH)
+            out += textwrap.wrap(_note(note), WIDTH)
     if grade and ref_grade and chapter.figures:
         mine, theirs = figures(chapter, grade), figures(chapter, ref_grade)
         out.append(f"\n{'key figure':<24}{'solution':<28}submission")
@@ -295,7 +322,7 @@ def render_html(chapter, submission: str, matched, reference, ref_grade, grade) 
             if grade.get(key):
                 parts.append(f"<p class='problem'>{e(grade[key])}</p>")
         for note in grade.get("notes", []):
-            parts.append(f"<p class='msg'>note: {e(note)}</p>")
+            parts.append(f"<p class='msg'>{e(_note(note))}</p>")
         if chapter.figures:
             mine, theirs = figures(chapter, grade), figures(chapter, ref_grade)
             rows = "".join(f"<tr><td>{e(k)}</td><td>{e(theirs[k])}</td><td>{e(mine[k])}</td></tr>"
@@ -351,6 +378,7 @@ def compare(chapter_id: str, submission: Path, *, preset=None, timeout=None, hid
     from booktools.hidden import hidden_dir
     from booktools.submissions import load_submission
     chapter = load_book().chapter(chapter_id)
+    submission, pair_note = the_graded_file(Path(submission))
     solution, _ = load_submission(chapter.notebook("solution"))
     mine, _ = load_submission(submission)
     reference = solution_exercises(solution)
@@ -361,6 +389,9 @@ def compare(chapter_id: str, submission: Path, *, preset=None, timeout=None, hid
         if found is None:
             found = grade_both(chapter, submission, preset, timeout, hidden_dir(hidden))
         ref_grade, grade = found
+    if pair_note:  # said once, whatever the grade's own notes say
+        grade = {**(grade or {}), "notes": [pair_note] + [n for n in (grade or {}).get("notes", [])
+                                                          if "is newer" not in n]}
     return (render_text(chapter, submission.name, matched, reference, ref_grade, grade),
             render_html(chapter, submission.name, matched, reference, ref_grade, grade))
 

@@ -4,10 +4,22 @@ Gradescope's documented fields only: at the top ``score``, ``execution_time``, `
 ``visibility``, ``stdout_visibility``, ``tests``; per test ``name``, ``number``, ``score``,
 ``max_score``, ``status``, ``output``, ``visibility``, ``tags``. Hidden checks are visible to
 the learner only once the instructor publishes the grades (``after_published``).
+
+Everything here is shown to the learner, so what the learner's own code printed or raised is
+kept out: a cell that raised is named by its number and the exception's class only (never the
+error's text), at most ``MAX_CELL_ERRORS`` of them, and each test's output is cut at
+``MAX_OUTPUT`` characters.
 """
 from __future__ import annotations
 
+import re
+
 from booktools.hidden import is_hidden
+
+MAX_CELL_ERRORS = 3
+MAX_OUTPUT = 600
+# checks.grader.cell_error: "cell 12 (`first line`): ValueError: the error's text"
+CELL_ERROR = re.compile(r"^cell (\d+) \(`.*?`\): ([A-Za-z_][\w.]{0,60}):")
 
 TOP_LEVEL_FIELDS = {"score", "execution_time", "output", "output_format", "test_output_format",
                     "test_name_format", "visibility", "stdout_visibility", "extra_data", "tests",
@@ -23,7 +35,21 @@ def result_output(result: dict) -> str:
         lines.append(f"expected: {result.get('expected') or '-'}    got: {result.get('got') or '-'}")
     if result.get("hint") and result.get("status") != "passed":
         lines.append(f"hint: {result['hint']}")
-    return "\n".join(lines) or "passed"
+    text = "\n".join(lines) or "passed"
+    return text if len(text) <= MAX_OUTPUT else text[:MAX_OUTPUT - 3] + "..."
+
+
+def cell_errors_summary(errors: list[str]) -> list[str]:
+    """The cells that raised, by number and exception class: not the error's text, which the
+    learner's code chose (run the notebook in Jupyter to read it)."""
+    lines = []
+    for error in errors[:MAX_CELL_ERRORS]:
+        match = CELL_ERROR.match(error)
+        lines.append(f"cell {match.group(1)} raised {match.group(2)} (run the notebook to see the message)"
+                     if match else "a cell raised an error (run the notebook to see it)")
+    if len(errors) > MAX_CELL_ERRORS:
+        lines.append(f"... and {len(errors) - MAX_CELL_ERRORS} more cells raised errors")
+    return lines
 
 
 def results_json(payload: dict, notes: list[str] | None = None) -> dict:
@@ -44,8 +70,8 @@ def results_json(payload: dict, notes: list[str] | None = None) -> dict:
                f"(chapter {payload.get('chapter', '?')}, preset {payload.get('preset', '?')})"]
     for key in ("problem", "stopped"):
         if payload.get(key):
-            summary.append(payload[key])
-    summary += [f"cell error: {e}" for e in payload.get("cell_errors", [])]
+            summary.append(payload[key][:MAX_OUTPUT])
+    summary += cell_errors_summary(payload.get("cell_errors", []))
     summary += list(notes or payload.get("notes", []))
     return {"score": payload.get("earned", 0), "execution_time": int(payload.get("seconds") or 0),
             "output": "\n".join(summary), "visibility": "visible", "stdout_visibility": "hidden",

@@ -12,6 +12,15 @@ Memory: a watchdog thread measures the resident memory of every process this wor
 the worker and its kernel is also capped (``RLIMIT_AS``, ``address_space_mb``), so that an
 allocation that can never fit fails at once instead of taking the machine's memory, and a
 kernel that keeps nearly all of that address space is stopped too.
+
+Credit already earned survives a kill: each check's result is written to ``partial`` (in the
+spec) as soon as it is scored, so that when the notebook kills this process, or it runs past
+the per-notebook limit, the parent still counts what was scored before.
+
+Temporary files: ``tmpdir`` (in the spec) becomes this process's and its kernel's temporary
+folder and Jupyter runtime folder (the kernel's connection file, TensorFlow's autograph
+files, the grader's scratch), so that the parent removes everything with its own folder even
+when this process is killed and cleans nothing up.
 """
 from __future__ import annotations
 
@@ -84,6 +93,32 @@ def cap_address_space(megabytes: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def use_tmpdir(spec: dict) -> None:
+    """Make ``spec["tmpdir"]`` the temporary folder of this process and of the kernel it starts."""
+    if not spec.get("tmpdir"):
+        return
+    folder = Path(spec["tmpdir"])
+    (folder / "runtime").mkdir(parents=True, exist_ok=True)
+    os.environ["TMPDIR"] = str(folder)
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(folder / "runtime")
+    tempfile.tempdir = None  # read $TMPDIR again
+
+
+class PartialResults:
+    """Each check's result, written as soon as it is scored (see the module doc)."""
+
+    def __init__(self, path: Path | None):
+        self.path, self.results = path, []
+
+    def __call__(self, result) -> None:
+        from dataclasses import asdict
+        self.results.append(asdict(result))
+        if self.path is not None:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"results": self.results}))
+            tmp.replace(self.path)
+
+
 def grade(spec: dict) -> dict:
     from checks.grader import grade_notebook
     from checks.registry import load_chapter_checks
@@ -101,7 +136,8 @@ def grade(spec: dict) -> dict:
         needs_from = Path(spec["needs_from"]) if spec.get("needs_from") else None
         grade = grade_notebook(chapter_id, Path(spec["notebook"]), preset=spec.get("preset"),
                                cell_timeout=spec.get("cell_timeout"), keep_runs=runs,
-                               needs_from=needs_from)
+                               needs_from=needs_from,
+                               on_score=PartialResults(Path(spec["partial"]) if spec.get("partial") else None))
         watchdog.stop.set()
         watchdog.join(timeout=2)
         metrics_file = runs / f"ch{chapter_id}" / "metrics.json"
@@ -152,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         spec = json.loads(Path(argv[0]).read_text())
         warm_up(spec["chapter"])
+    use_tmpdir(spec)
     cap_address_space(spec.get("address_space_mb"))
     started = time.monotonic()
     out = Path(spec["out"])

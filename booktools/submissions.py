@@ -8,10 +8,13 @@ notebook raises ``Rejected`` with a reason written for the class report.
 
 The ``.py`` and ``.ipynb`` of one learner are one notebook (jupytext pairs them):
 ``find_submissions`` groups them by name and keeps the newer when they differ, with a note.
+A subfolder is one learner's submission, named by the folder: the usual export of a learning
+management system (``ada/03_cnn_training.ipynb``, ``Bob Lee_1234_assignsubmission_file/...``).
 """
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,31 +28,83 @@ class Rejected(ValueError):
     """The file is not a notebook the grader can run; the message says why, for the report."""
 
 
+# folders that are never a learner's submission
+SKIPPED_FOLDERS = {"grades", ".ipynb_checkpoints", "__pycache__", "__MACOSX"}
+
+
 @dataclass
 class Submission:
-    name: str                 # the row's name: the file name graded
+    name: str                 # the row's name: the file name graded, or the learner's folder
     path: Path                # the file graded
     notes: list[str] = field(default_factory=list)
+    key: str = ""             # the stem of the files written for it (grades/KEY.json, ...)
 
 
-def find_submissions(folder: Path) -> list[Submission]:
-    """Every submission in ``folder`` (not its subfolders), one per learner (file stem)."""
-    from checks.cli import pick_edited
+def _notebooks(folder: Path) -> dict[str, list[Path]]:
+    """The notebook files directly in ``folder``, grouped by stem (a .py/.ipynb pair is one)."""
     by_stem: dict[str, list[Path]] = {}
     for path in sorted(folder.iterdir()):
         if path.is_file() and path.suffix in SUFFIXES and not path.name.startswith("."):
             by_stem.setdefault(path.stem, []).append(path)
-    found = []
-    for stem, paths in sorted(by_stem.items()):
-        if len(paths) == 1:
-            found.append(Submission(paths[0].name, paths[0]))
+    return by_stem
+
+
+def _one_of_pair(stem: str, paths: list[Path]) -> tuple[Path, list[str]]:
+    """The file to grade of a stem's files: the only one, or the newer of a .py/.ipynb pair."""
+    from checks.cli import pick_edited
+    if len(paths) == 1:
+        return paths[0], []
+    ipynb = next(p for p in paths if p.suffix == ".ipynb")
+    try:
+        chosen, note = pick_edited(ipynb)
+    except Exception:  # one of the pair is unreadable: grade the notebook, say so
+        chosen, note = ipynb, f"{stem}.py was ignored: {stem}.ipynb and {stem}.py could not be compared"
+    return chosen, [note] if note else []
+
+
+def _in_folder(folder: Path, chapter) -> tuple[Path, list[str]] | None:
+    """A learner's folder: the notebook to grade in it (or in its subfolders) and notes."""
+    by_stem = {}
+    for sub in [folder, *sorted(p for p in folder.rglob("*") if p.is_dir())]:
+        if any(part in SKIPPED_FOLDERS or part.startswith(".") for part in sub.relative_to(folder).parts):
             continue
-        ipynb = next(p for p in paths if p.suffix == ".ipynb")
-        try:
-            chosen, note = pick_edited(ipynb)
-        except Exception:  # one of the pair is unreadable: grade the notebook, say so
-            chosen, note = ipynb, f"{stem}.py was ignored: {stem}.ipynb and {stem}.py could not be compared"
-        found.append(Submission(chosen.name, chosen, [note] if note else []))
+        for stem, paths in _notebooks(sub).items():
+            by_stem.setdefault((sub, stem), paths)
+    if not by_stem:
+        return None
+    wanted = Path(chapter.student).stem if chapter is not None else None
+    # the chapter's own notebook when it is there, else the most recently edited
+    key = max(by_stem, key=lambda k: (k[1] == wanted, max(p.stat().st_mtime for p in by_stem[k])))
+    chosen, notes = _one_of_pair(key[1], by_stem[key])
+    others = sorted(str(p.relative_to(folder)) for k, paths in by_stem.items() if k != key for p in paths)
+    if others:
+        notes.append(f"graded {chosen.relative_to(folder)}; also in the folder, not graded: {', '.join(others)}")
+    return chosen, notes
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "submission"
+
+
+def find_submissions(folder: Path, chapter=None) -> list[Submission]:
+    """Every submission in ``folder``: each notebook file (one per learner: file stem), and each
+    subfolder (one learner, named by the folder; ``chapter``'s notebook preferred in it)."""
+    found = []
+    for stem, paths in sorted(_notebooks(folder).items()):
+        chosen, notes = _one_of_pair(stem, paths)
+        found.append(Submission(chosen.name, chosen, notes, stem))
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if sub.name in SKIPPED_FOLDERS or sub.name.startswith("."):
+            continue
+        inside = _in_folder(sub, chapter)
+        if inside is not None:
+            found.append(Submission(sub.name, inside[0], inside[1], _safe(sub.name)))
+    taken: set[str] = set()
+    for submission in found:  # two rows must not write the same grades/KEY.json
+        key, n = submission.key, 2
+        while submission.key in taken:
+            submission.key, n = f"{key}-{n}", n + 1
+        taken.add(submission.key)
     return found
 
 

@@ -32,6 +32,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError  # noqa: E402
 
 from checks.engine import (Arg, Chapter, CheckFailed, LearnerError, NotDone, Result, Stopped,
                            as_plain, clean_error, results_json, traced_message)
+from checks.kernel_user import kernel_name, shared_folders
 from checks.registry import load_chapter_checks
 from tfbook.manifest import active_preset_name, load_book, preset as preset_settings
 from tfbook.paths import runs_root
@@ -58,8 +59,10 @@ class KernelLearner:
         self.preset = preset
         self.calls = 0
         self.figures: dict = {}  # what checks measured, e.g. {"test_accuracy": 0.987}
+        self.before_run = lambda: None  # Gradescope: hands new files to the kernel's user (checks.kernel_user)
 
     def _run(self, code: str, what: str) -> None:
+        self.before_run()
         cell = nbformat.v4.new_code_cell(code)
         # nbclient stores an executed cell back into its notebook at the index it is given; the
         # probe goes into a notebook of its own, so the learner's (make book's pages, feedback)
@@ -313,7 +316,7 @@ def keep_products(chapter_id: str, runs_dir: Path, destination: Path) -> list[st
 def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None,
                    cell_timeout: int | None = None, keep_runs: Path | None = None,
                    needs_from: Path | None = None, keep_in: Path | None = None,
-                   with_figures: bool = False) -> Grade:
+                   with_figures: bool = False, on_score=None) -> Grade:
     """Execute ``notebook`` in a fresh kernel and score every check of the chapter.
 
     ``keep_runs``: run in this runs folder instead of a fresh temporary one (``make book``).
@@ -321,6 +324,8 @@ def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None
     ``keep_in``: copy what the notebook produced there afterwards (``python -m checks``).
     ``with_figures``: keep the plots in the executed notebook (``make book``'s pages); a grade
     alone draws them off-screen (Agg), which is faster.
+    ``on_score``: called with each Result as soon as it is scored (class grading keeps them, so
+    that a kill of the whole grading process later still leaves the credit already earned).
     """
     chapter_id = str(chapter_id).zfill(2)
     chapter = load_chapter_checks(chapter_id)
@@ -330,20 +335,23 @@ def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None
     nb = read_notebook(notebook)
     started = time.monotonic()
 
-    with tempfile.TemporaryDirectory(prefix="tfbook-grade-") as tmp:
+    with shared_folders() as shared, tempfile.TemporaryDirectory(prefix="tfbook-grade-") as tmp:
         runs_dir = Path(keep_runs or Path(tmp) / "runs")
         scratch = Path(tmp) / "scratch"
         runs_dir.mkdir(parents=True, exist_ok=True)
         scratch.mkdir()
         missing = provide_needs(chapter_id, runs_dir, needs_from or runs_root())
+        shared.add(runs_dir)  # no-ops unless the kernel runs as another user (checks.kernel_user)
+        shared.add(scratch)
         env = dict(os.environ, TFBOOK_RUNS=str(runs_dir), TFBOOK_PRESET=preset, TFBOOK_GRADING="1",
                    TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
         if with_figures:  # the kernel's own default: matplotlib's inline backend, figures as outputs
             del env["MPLBACKEND"]
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name(), allow_errors=True,
                                 interrupt_on_timeout=False,
                                 resources={"metadata": {"path": str(Path(notebook).resolve().parent)}})
         learner = KernelLearner(client, runs_dir, scratch, preset)
+        learner.before_run = shared.refresh
         results: dict[str, Result] = {}
         stopped, cell_errors = "", []
 
@@ -361,6 +369,8 @@ def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None
                     results[check.id] = chapter.not_scored(check, stopped)
                 else:
                     results[check.id] = result
+                    if on_score is not None:
+                        on_score(result)
 
         # The kernel's own stderr is TensorFlow's start-up chatter; cell errors reach us as outputs.
         with client.setup_kernel(env=env, stderr=subprocess.DEVNULL):

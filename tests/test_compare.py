@@ -81,3 +81,30 @@ def test_compare_a_file_that_is_not_a_notebook(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "booktools.cli", "compare", "03", str(tmp_path / "x.ipynb"),
                            "--no-run"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "not a valid notebook" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_older_file_of_a_pair_is_compared_as_graded_and_notes_are_said_once(tmp_path):
+    """`tfbook grade` grades the newer file of a .py/.ipynb pair; compare on the older one must
+    show the newer one's code beside that file's grades, not the older code (issue 22)."""
+    import json
+    import os
+    import jupytext
+    from booktools.compare import compare
+    from checks.cli import pick_edited
+    solution = nbformat.read(SOLUTION, 4)
+    nbformat.write(solution, tmp_path / "ada.ipynb")
+    edited = copy.deepcopy(solution)
+    index = next(i for i, c in enumerate(edited.cells) if c.source.startswith("def reshape_input"))
+    edited.cells[index].source += "\n# EDITED_IN_THE_PY_FILE"
+    (tmp_path / "ada.py").write_text(jupytext.writes(edited, fmt="py:percent"))
+    os.utime(tmp_path / "ada.ipynb", (1, 1))
+    _, note = pick_edited(tmp_path / "ada.ipynb")          # the note `tfbook grade` keeps
+    grades = tmp_path / "grades"
+    grades.mkdir()
+    blank = {"earned": 0, "points": 0, "by_exercise": {}, "results": []}
+    (grades / "_solution.json").write_text(json.dumps(blank))
+    (grades / "ada.json").write_text(json.dumps({**blank, "submission": "ada.py", "notes": [note]}))
+    text, page = compare("03", tmp_path / "ada.ipynb")
+    assert "EDITED_IN_THE_PY_FILE" in text and "EDITED_IN_THE_PY_FILE" in page
+    assert "note: note:" not in text and "note: note:" not in page
+    assert " ".join(text.split()).count("is newer") == 1 and "comparing ada.py" in " ".join(text.split())

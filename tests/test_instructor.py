@@ -113,9 +113,9 @@ def build_class(folder):
     nbformat.write(insert_after_check(one, "reshape_input", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"),
                    folder / "parent_kill.ipynb")
     nbformat.write(insert_after_check(one, "reshape_input", HOG), folder / "hog.ipynb")
-    for name in ("loop.ipynb", "dies.ipynb", "hog.ipynb"):
+    # each keeps the credit scored before it stopped, even the one that killed its grading process
+    for name in ("loop.ipynb", "dies.ipynb", "hog.ipynb", "parent_kill.ipynb"):
         expected[name] = ["reshape_input"]
-    expected["parent_kill.ipynb"] = []
 
     text = nbformat.writes(one).replace("Exercise 3.2", "Exercice 3.2 (\u00e9l\u00e8ve)")
     (folder / "latin1.ipynb").write_bytes(text.encode("cp1252"))

