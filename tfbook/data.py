@@ -109,6 +109,12 @@ def _verified_idx_dir(directory: Path) -> str | None:
     return None
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _write_atomically(target: Path, src) -> None:
     """Copy the file object ``src`` to ``target`` through a temporary file in the same folder,
     renamed into place: a concurrent reader never sees a partly written ``target``."""
@@ -116,6 +122,9 @@ def _write_atomically(target: Path, src) -> None:
     try:
         with os.fdopen(fd, "wb") as dst:
             shutil.copyfileobj(src, dst)
+        # mkstemp makes the file private (0600); a data cache is for every user, as a plain
+        # file would be (the Gradescope bundle's kernel runs as another user)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
