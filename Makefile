@@ -38,9 +38,11 @@ ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 lab: $(STAMP)
 	TENSORBOARD_PROXY_URL=/proxy/%PORT%/ $(BIN)/jupyter lab --notebook-dir=. $(ALLOW_ROOT)
 
-## make tensorboard: TensorBoard on every chapter's logs (runs/), at http://localhost:6006
+## make tensorboard [PORT=N]: TensorBoard on every chapter's logs (runs/); runs are named by their path
+## below runs/ (ch01/logs/1st). Without PORT: 6006, or the next free port when 6006 is taken (it prints the address)
+PORT ?=
 tensorboard: $(STAMP)
-	$(BIN)/tensorboard --logdir runs --port 6006
+	$(BIN)/tensorboard --logdir runs --port $(or $(PORT),default)
 
 ## make release: regenerate chapters/ (student edition) and every .ipynb pair from solutions/
 release: $(STAMP)

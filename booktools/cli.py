@@ -30,6 +30,8 @@ def cmd_hint(args) -> int:
         return 2
     ex = chapter.exercises[args.exercise]
     print(f"Exercise {ex.number}: {args.exercise} ({ex.title})\n  hint: {ex.hint}")
+    for step in ex.next_hints:  # the later steps a failed inline check() reveals one at a time
+        print(f"  next hint: {step}")
     for check in chapter.checks_for(args.exercise):
         print(f"  checked: {check.description} ({check.points} point{'' if check.points == 1 else 's'})")
     return 0

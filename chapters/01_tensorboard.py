@@ -58,7 +58,8 @@ from checks import checker
 
 settings = tfbook.preset("01")
 check, check_all = checker("01", globals())
-print(f"TensorFlow {tf.__version__}; preset {settings['name']!r}: {settings}")
+print(f"TensorFlow {tf.__version__}; preset {settings['name']!r}:",
+      {key: value for key, value in settings.items() if key not in ("name", "description")})
 
 # %%
 mnist = load_mnist()
@@ -85,7 +86,7 @@ print(f"MNIST from {mnist.source}: {len(x_train):,} training images; the probe b
 # | `merged = tf.summary.merge_all()`, then `sess.run(merged)` | nothing to merge: every call writes at once |
 # | `tf.summary.FileWriter(log_dir, sess.graph)` | `tf.summary.create_file_writer(log_dir)`, made the default writer inside its `as_default` block |
 # | `writer.add_summary(summary_str, step)` every 100 steps | an `if step % every == 0:` around the summary calls, with `step=step` |
-# | the graph came from `sess.graph` | `tf.summary.trace_on` asking for the graph, one call of a `tf.function`, then `tf.summary.trace_export` |
+# | the graph came from `sess.graph` | the graph of a traced `tf.function`, written with `tf.summary.graph` |
 # | `tensorboard --logdir=name1:path1,name2:path2` | one parent folder with a subfolder per run (or `--logdir_spec`) |
 #
 # The step is the x-axis of every chart, so it must be given: either on each call
@@ -235,14 +236,20 @@ check("log_histograms")
 #
 # The post's writer received `sess.graph`, and TensorBoard's Graphs tab drew the network from
 # it. In TensorFlow 2 there is no session graph: a graph exists only where a `tf.function` was
-# traced. To put one in the log, switch tracing on, call a `tf.function` once (the call traces
-# it), and export what was recorded into the writer's event file.
+# traced. Tracing needs only the shape and type of the input, not images: a `tf.function`'s
+# `get_concrete_function`, given a `tf.TensorSpec`, traces it and returns the traced function,
+# whose `.graph` is the network's graph, ready for `tf.summary.graph`.
+#
+# (TensorFlow also offers `tf.summary.trace_on` and `trace_export`, which record every function
+# that runs while tracing is on. Around anything more than one call, for instance the creation
+# of a writer, they record those too, and the Graphs tab fills with boxes named `graph_1`,
+# `graph_2`, ... around the one you wanted.)
 #
 # ### Exercise 1.3: log_graph
 #
 # Write `log_graph(log_dir, params)`: make a `tf.function` that runs `fc_forward` with
-# `params` on a batch of images, record its graph while calling it once on a few probe
-# images, and export the graph (any name, step 0) with the writer of `log_dir`, flushed.
+# `params` on a batch of images (any number of them, 784 pixels each), trace it, and write its
+# graph, one graph only, with the writer of `log_dir`, flushed.
 
 # %%
 def log_graph(log_dir, params):
@@ -300,7 +307,7 @@ check("run_log_dir")
 #
 # Histograms are not free. TensorFlow's histogram op sorts every value into one of 30 buckets
 # through a (values x buckets) matrix, so one histogram of the demo's 490,000 first-layer
-# weights takes about 0.2 s on two cores, as long as ten training steps. Even a scalar costs a
+# weights takes about 30 ms on two cores, as long as five of its training steps. Even a scalar costs a
 # millisecond or so, as much as a training step of the small network. So the loop writes
 # summaries every few dozen steps, not every step (50 in the `quick` preset, the post's 100
 # in `full`), logs the activations of 200 images rather than all 1000, and the tutorial's
@@ -374,8 +381,10 @@ started = time.perf_counter()
 fc_runs = {}
 for name, learning_rate in (("1st", 0.01), ("2nd", 0.1)):
     print(f"run {name}: learning rate {learning_rate}")
-    fc_runs[name] = train(fc_forward, fc_params(settings["seed"]), settings["fc_steps"], learning_rate,
-                          run_log_dir(name), settings["seed"], histograms=False, graph=(name == "1st"))
+    params = fc_params(settings["seed"])
+    loss, accuracy = train(fc_forward, params, settings["fc_steps"], learning_rate, run_log_dir(name),
+                           settings["seed"], histograms=False, graph=(name == "1st"))
+    fc_runs[name] = (loss, accuracy, params)
 print(f"two runs in {time.perf_counter() - started:.1f} s; you predicted {PREDICTED_INITIAL_LOSS:.2f} for step 0")
 
 # %% [markdown]
@@ -407,6 +416,7 @@ if _tensorboard_binary.exists():
     os.environ.setdefault("TENSORBOARD_BINARY", str(_tensorboard_binary))
 
 
+@atexit.register
 def _stop_tensorboards():
     for child in psutil.Process().children(recursive=True):
         try:
@@ -414,9 +424,6 @@ def _stop_tensorboards():
                 child.terminate()
         except psutil.Error:
             pass
-
-
-atexit.register(_stop_tensorboards)
 
 # %%
 log_root = tfbook.run_dir("01", "logs")
@@ -430,7 +437,10 @@ log_root = tfbook.run_dir("01", "logs")
 # .venv/bin/tensorboard --logdir runs/ch01/logs
 # ```
 #
-# and a browser on http://localhost:6006. The post's form with explicit run names is
+# and a browser on the address it prints (http://localhost:6006 when that port is free). `make
+# tensorboard` serves every chapter at once (`--logdir runs`, on 6006 or the next free port;
+# `make tensorboard PORT=8008` picks one): there the runs are named by their path below
+# `runs/`, `ch01/logs/1st`, `ch01/logs/2nd` and so on. The post's form with explicit run names is
 #
 # ```
 # .venv/bin/tensorboard --logdir_spec 1st:runs/ch01/logs/1st,2nd:runs/ch01/logs/2nd
@@ -438,8 +448,11 @@ log_root = tfbook.run_dir("01", "logs")
 #
 # On the Scalars tab, the `1st` and `2nd` runs appear as two coloured curves on the `loss` and
 # `accuracy` charts; the smoothing slider (top left) averages noisy curves, and hovering shows
-# every run's value at a step. The Graphs tab draws `1st`'s network: three `MatMul`, two
-# `Relu` and the additions of the biases.
+# every run's value at a step. Once the demo runs below exist, `demo-bad`'s loss, which starts
+# in the thousands, squeezes every other curve flat against the x-axis: type `1st|2nd` in the
+# box above the run list (it filters runs by a regular expression) to show those two only, or
+# `demo` for the demo runs. The Graphs tab draws `1st`'s network: three `MatMul`, two `Relu` and
+# the additions of the biases.
 
 # %% [markdown]
 # ## Reading event files back
@@ -488,18 +501,20 @@ plt.show()
 # %% [markdown]
 # A histogram over the steps is what TensorBoard's Distributions tab draws: for every step,
 # bands between percentiles of the values: the edges are the percentiles 7, 16, 31, 69, 84 and
-# 93 (one, two and three standard deviations either side of the median of a normal
-# distribution), so the darkest band holds the middle 38% of the values, and the lightest
-# reaches the minimum and the maximum. The function below rebuilds those percentiles from the
-# stored buckets.
+# 93 (for a normal distribution, about 1.5, 1 and 0.5 standard deviations either side of the
+# median), so the darkest band holds the middle 38% of the values, and the lightest
+# reaches the minimum and the maximum. The functions below rebuild those percentiles from the
+# stored buckets and draw the bands.
 
 # %%
-def read_histograms(log_dir, tag):
-    """Every histogram of `tag`: steps, and per step the (left, right, count) bucket rows."""
-    accumulator = event_accumulator.EventAccumulator(str(log_dir), size_guidance={event_accumulator.TENSORS: 0})
-    accumulator.Reload()
-    events = sorted(accumulator.Tensors(tag), key=lambda e: e.step)
-    return [e.step for e in events], [tf.make_ndarray(e.tensor_proto) for e in events]
+# extra code: reading histograms back takes the same few lines as your read_scalars, so the
+# book keeps its reader in tfbook/events.py: read_histograms(log_dir, tag) returns the steps
+# and, per step, the (left edge, right edge, count) rows of the buckets
+from tfbook.events import read_histograms
+
+# (first, last) percentile of each band in percentiles()'s list, its shade, and its key
+BANDS = ((0, 8, 0.15, "min to max"), (1, 7, 0.3, "7-93% (±1.5 sd)"), (2, 6, 0.45, "16-84% (±1 sd)"),
+         (3, 5, 0.6, "31-69% (±0.5 sd)"))
 
 
 def percentiles(buckets, qs=(0, 7, 16, 31, 50, 69, 84, 93, 100)):
@@ -510,13 +525,15 @@ def percentiles(buckets, qs=(0, 7, 16, 31, 50, 69, 84, 93, 100)):
     return np.interp(np.array(qs) / 100, cumulative, edges)
 
 
-def plot_distribution(ax, log_dir, tag, title):
+def plot_distribution(ax, log_dir, tag, title, log_scale=False):
     steps_read, histograms = read_histograms(log_dir, tag)
     p = np.array([percentiles(h) for h in histograms])
-    for low, high, alpha in ((0, 8, 0.15), (1, 7, 0.3), (2, 6, 0.45), (3, 5, 0.6)):
-        ax.fill_between(steps_read, p[:, low], p[:, high], color="tab:orange", alpha=alpha, lw=0)
-    ax.plot(steps_read, p[:, 4], color="tab:orange")
-    ax.set(xlabel="step", title=title)
+    for low, high, alpha, label in BANDS:
+        ax.fill_between(steps_read, p[:, low], p[:, high], color="tab:orange", alpha=alpha, lw=0, label=label)
+    ax.plot(steps_read, p[:, 4], color="tab:orange", label="median")
+    if log_scale:  # log away from 0, linear within +-0.01: inner bands stay visible below a maximum 100x larger
+        ax.set_yscale("symlog", linthresh=0.01)
+    ax.set(xlabel="step", ylabel="value", title=title)
 
 
 # %% [markdown]
@@ -550,8 +567,8 @@ for name, init_stddev in (("demo-good", 0.05), ("demo-bad", 1.0)):
 print(f"two demo runs in {time.perf_counter() - started:.1f} s")
 
 # %% [markdown]
-# The bad run's loss begins in the thousands, not near the 2.3 you predicted, then falls to
-# about 2.30 and stays there, while its accuracy sits near chance. The loss curve says *that*
+# The bad run's loss begins in the thousands, far from what you predicted for an untrained
+# network, then falls to that prediction and stays there, while its accuracy sits near chance. The loss curve says *that*
 # it is stuck; the histograms say *why*:
 
 # %%
@@ -559,14 +576,16 @@ print(f"two demo runs in {time.perf_counter() - started:.1f} s")
 fig, axes = plt.subplots(2, 3, figsize=(12, 5.5))
 for row, name in enumerate(("demo-good", "demo-bad")):
     for ax, tag in zip(axes[row], ("w_h", "activations/h", "activations/h2")):
-        plot_distribution(ax, run_log_dir(name), tag, f"{name}: {tag}")
-plt.tight_layout()
+        plot_distribution(ax, run_log_dir(name), tag, f"{name}: {tag}", log_scale=tag.startswith("activations"))
+fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=5, frameon=False)
+plt.tight_layout(rect=(0, 0.05, 1, 1))
 plt.show()
 
 # %% [markdown]
 # How to read them:
 #
-# * **Distributions tab** (the figure above): x is the step, y the value; the shaded bands
+# * **Distributions tab** (the figure above; its activation plots have a y-axis that is
+#   logarithmic away from zero, where TensorBoard's is linear): x is the step, y the value; the shaded bands
 #   hold a fixed share of the values each (darkest: the middle 38%; lightest: from minimum to
 #   maximum), so a widening band is a spreading distribution and a band squeezed onto one line
 #   is a tensor whose values are all the same.
@@ -577,12 +596,14 @@ plt.show()
 # In `demo-good`, `w_h` keeps its spread of about ±0.1 and the hidden outputs stay within a
 # few units, with roughly half of them zero at any step (what ReLU does to a centred input).
 # In `demo-bad`, `w_h` is twenty times wider from step 0, the first hidden layer's outputs
-# reach the hundreds, and after the first few updates `activations/h2` collapses onto a single
-# line at 0: the huge first gradients pushed the second layer's pre-activations below zero
-# for every image. A ReLU unit whose input is negative for every image outputs 0 and passes
+# reach the hundreds, and `activations/h2` sinks towards 0 update after update until (almost)
+# all its values sit in the histogram's lowest bucket, at 0 (on TensorBoard's linear axis, a
+# single line; on the log axis above the bands still show the width of that bucket): the huge
+# first gradients pushed the second layer's pre-activations below zero for every image. A ReLU unit whose input is negative for every image outputs 0 and passes
 # back a gradient of 0, so it never recovers: it is *dead*. With (almost) every unit of `h2`
 # dead, the logits no longer depend on the image; the network can only learn the class
-# frequencies, which is exactly a loss of about 2.30. The first hidden layer loses many of its
+# frequencies, which are nearly even: the loss of a network that guesses, your prediction in
+# exercise 1.5. The first hidden layer loses many of its
 # units too; how many is the next exercise.
 #
 # ### Exercise 1.7: dead_units
@@ -613,11 +634,12 @@ for name, fractions in dead.items():
 
 # %% [markdown]
 # The trained networks and the figures the book quotes are saved next to the logs (the
-# grader recomputes the dead fraction from the saved `demo-bad` weights):
+# grader recomputes each run's last logged loss and the dead fraction from the saved weights):
 
 # %%
 checkpoints = tfbook.run_dir("01", "checkpoints")
-for name, params in (("demo-good", good_params), ("demo-bad", bad_params)):
+for name, params in (("1st", fc_runs["1st"][2]), ("2nd", fc_runs["2nd"][2]),
+                     ("demo-good", good_params), ("demo-bad", bad_params)):
     tf.train.Checkpoint(**params).write(str(checkpoints / name / "params"))
 metrics = {
     "preset": settings["name"], "fc_steps": settings["fc_steps"], "demo_steps": settings["demo_steps"],
@@ -640,8 +662,8 @@ print(json.dumps(metrics, indent=2))
 # * `tf.summary.create_file_writer(dir)` makes a writer; `tf.summary.scalar` and
 #   `tf.summary.histogram` write one point each, at an explicit step; the writer's `flush` puts
 #   them on disk now. There is no `merge_all` and no session any more.
-# * The graph comes from tracing a `tf.function` between `trace_on` (with `graph` on) and
-#   `trace_export`.
+# * The graph comes from tracing a `tf.function` (`get_concrete_function`) and writing its
+#   `.graph` with `tf.summary.graph`.
 # * One parent folder with one subfolder per run: TensorBoard overlays the runs and names
 #   them after the folders. `--logdir_spec name:path,...` is the post's old syntax.
 # * `%load_ext tensorboard` and `%tensorboard --logdir DIR` show TensorBoard in the notebook;

@@ -32,16 +32,26 @@ def checker(chapter_id: str, namespace: dict):
                    if include_end or not c.at_end]
         return results
 
+    failed_tries: dict[str, int] = {}  # hints come in steps: one more step per failed try
+
     def check(exercise: str) -> None:
         if exercise not in chapter.exercises:
             print(f"No exercise {exercise!r} in chapter {chapter_id}; "
                   f"exercises: {', '.join(chapter.exercises)}")
             return
         results = run([exercise], include_end=False)
+        footer = []
+        if any(r.status == "failed" for r in results):
+            failed_tries[exercise] = failed_tries.get(exercise, 0) + 1
+            steps = chapter.exercises[exercise].next_hints
+            footer += [f"  next hint: {step}" for step in steps[:failed_tries[exercise] - 1]]
+            if len(steps) >= failed_tries[exercise]:
+                footer.append("  (another try that fails shows the next hint)")
         later = [c for c in chapter.checks_for(exercise) if c.at_end]
-        footer = ("  (also checked when the whole notebook is graded: "
-                  + "; ".join(c.description for c in later) + ")") if later else ""
-        print(format_results(results, footer=footer))
+        if later:
+            footer.append("  (also checked when the whole notebook is graded: "
+                          + "; ".join(c.description for c in later) + ")")
+        print(format_results(results, footer="\n".join(footer)))
 
     def check_all() -> None:
         print(format_results(run(list(chapter.exercises), include_end=True),

@@ -92,6 +92,13 @@ class Stopped(CheckFailed):
     """The kernel died or a cell ran past its time limit: nothing after it can be scored."""
 
 
+class Blocked(CheckFailed):
+    """The check cannot judge its exercise because another exercise's mistake destroyed what it
+    reads (e.g. every run written into one folder). That mistake costs its own exercise's points;
+    this check is reported as not checked and keeps its points, so one slip is not charged
+    several times."""
+
+
 @dataclass(frozen=True)
 class Arg:
     """How a grader-chosen argument reaches the learner's function."""
@@ -257,8 +264,13 @@ class NamespaceLearner:
 @dataclass(frozen=True)
 class Exercise:
     number: str          # "3.2"
-    hint: str            # shown on failure and by `tfbook hint`
+    hint: str            # the first step (the idea): shown on failure and by `tfbook hint`
     title: str = ""
+    # further hint steps (the API to look up next; never the code), shown one more per
+    # failed inline attempt and all by `tfbook hint`
+    next_hints: tuple[str, ...] = ()
+    # a prediction (a value guessed before running): no hint until a first guess was judged
+    prediction: bool = False
 
 
 @dataclass(frozen=True)
@@ -278,7 +290,7 @@ class Result:
     number: str
     points: int
     earned: int
-    status: str          # "passed", "failed", "not done"
+    status: str          # "passed", "failed", "not done", "not checked" (Blocked: keeps its points)
     description: str
     message: str = ""
     expected: str = ""
@@ -287,7 +299,7 @@ class Result:
 
     @property
     def passed(self) -> bool:
-        return self.status == "passed"
+        return self.status in ("passed", "not checked")
 
 
 class Chapter:
@@ -325,7 +337,10 @@ class Chapter:
         except Stopped:
             raise  # the grader decides what a dead kernel means for the remaining checks
         except NotDone as e:
-            return Result(**base, earned=0, status="not done", message=e.message, hint=e.hint or ex.hint)
+            hint = e.hint or (PREDICTION_FIRST if ex.prediction else ex.hint)
+            return Result(**base, earned=0, status="not done", message=e.message, hint=hint)
+        except Blocked as e:
+            return Result(**base, earned=check.points, status="not checked", message=e.message)
         except CheckFailed as e:
             return Result(**base, earned=0, status="failed", message=e.message,
                           expected=_show(e.expected), got=_show(e.got), hint=e.hint or ex.hint)
@@ -340,7 +355,10 @@ class Chapter:
         ex = self.exercises[check.exercise]
         return Result(check=check.id, exercise=check.exercise, number=ex.number, points=check.points,
                       earned=0, status="failed", description=check.description,
-                      message=reason, hint=ex.hint)
+                      message=reason, hint=PREDICTION_FIRST if ex.prediction else ex.hint)
+
+
+PREDICTION_FIRST = "Write down your own guess first: the hint comes after your first try."
 
 
 def _show(value) -> str:
@@ -388,6 +406,28 @@ def expect_close(got: np.ndarray, expected: np.ndarray, what: str, hint: str = "
                       f"and {got[worst]:.6g} was given; {int(np.sum(~np.isclose(got, expected, rtol=rtol, atol=atol * scale)))}"
                       f" of {expected.size} values differ",
                       expected=f"{expected[worst]:.6g} at {where}", got=f"{got[worst]:.6g}", hint=hint)
+
+
+def judge_prediction(guess: float, actual: float, tolerance: float, what: str, hint: str = "") -> None:
+    """A learner's guess before running something: right (within ``tolerance``) or wrong, and
+    when wrong only which way and roughly how far, never ``actual`` itself (the run reveals it)."""
+    if abs(guess - actual) <= tolerance:
+        return
+    direction = "too high" if guess > actual else "too low"
+    if guess == 0 or (guess > 0) != (actual > 0):
+        how_far = "and on the wrong side of zero"
+    else:
+        ratio = max(abs(guess), abs(actual)) / min(abs(guess), abs(actual))
+        if ratio < 1.25:
+            how_far = "but close: off by less than a quarter"
+        elif ratio < 2:
+            how_far = "by a factor between 1.25 and 2"
+        else:  # one significant figure: enough to know how far, not enough to read the answer off
+            rough = float(f"{ratio:.0e}")
+            how_far = f"by a factor of roughly {rough:g}"
+    raise CheckFailed(f"{what} {guess:.4g} is not right: it is {direction}, {how_far}",
+                      expected=f"a guess within {tolerance:g} of the real value",
+                      got=f"{guess:.4g} ({direction})", hint=hint)
 
 
 def expect_equal(got, expected, what: str, hint: str = "") -> None:

@@ -72,6 +72,9 @@ def test_the_unsolved_edition_fails_every_exercise_as_not_done(runs):
         {k: (r.status, r.message) for k, r in results.items() if r.status != "not done"}
     assert {r.exercise for r in results.values()} == set(chapter.exercises)
     assert all(r.hint for r in results.values())
+    # a prediction's hint waits for a first guess; every other exercise shows its first step
+    assert all(r.hint == chapter.exercises[r.exercise].hint for r in results.values()
+               if not chapter.exercises[r.exercise].prediction)
 
 
 # --- 1.1 log_scalars ---------------------------------------------------------------------
@@ -200,10 +203,36 @@ def test_a_hand_written_path(solution_ns):
 
 # --- 1.5 the prediction ------------------------------------------------------------------
 
-@pytest.mark.parametrize("guess", [1.0, 0.1, 10.0])
-def test_a_wrong_prediction(solution_ns, guess):
+@pytest.mark.parametrize("guess, direction, how_far", [
+    (1.0, "too low", "roughly 2"), (0.1, "too low", "roughly 20"), (10.0, "too high", "roughly 4"),
+    (2.0, "too low", "off by less than a quarter"), (-2.3, "too low", "wrong side of zero")])
+def test_a_wrong_prediction_says_which_way_and_how_far_but_not_the_answer(solution_ns, guess, direction, how_far):
     r = failing(run(variant(solution_ns, PREDICTED_INITIAL_LOSS=guess), "predict_initial_loss"), "prediction_close")
-    assert "2.303" in r.message and r.got == f"{guess:.4g}"
+    assert direction in r.message and how_far in r.message and r.got.startswith(f"{guess:.4g}")
+    shown = " ".join((r.message, r.expected, r.got, r.hint))
+    assert "2.3" not in shown.replace("-2.3 ", "") and "log(10)" not in shown and "ln" not in shown.split()
+
+
+def test_the_prediction_gives_no_hint_before_a_first_guess(runs):
+    r = run(exercise_namespace("student", runs), "predict_initial_loss")["prediction_close"]
+    assert r.status == "not done" and "first" in r.hint and "log" not in r.hint and "probab" not in r.hint
+
+
+def test_inline_hints_come_in_steps_and_only_after_a_guess(solution_ns, capsys):
+    """Before a guess: no hint. First wrong guess: the idea. Second: the next step. Right: none."""
+    from checks.engine import PREDICTION_FIRST
+    from checks.ch01 import chapter
+    ex = chapter.exercises["predict_initial_loss"]
+    said = []
+    for guess in (Ellipsis, 1.5, 1.6, 2.3):
+        solution_ns["PREDICTED_INITIAL_LOSS"] = guess
+        solution_ns["check"]("predict_initial_loss")
+        said.append(" ".join(capsys.readouterr().out.split()))  # unwrapped
+    before, first, second, right = said
+    assert "TODO" in before and PREDICTION_FIRST in before and ex.hint not in before
+    assert "too low" in first and ex.hint in first and ex.next_hints[0] not in first
+    assert f"next hint: {ex.next_hints[0]}" in second
+    assert "PASS" in right and "hint" not in right
 
 
 # --- 1.6 read_scalars --------------------------------------------------------------------
@@ -318,14 +347,24 @@ def test_the_fraction_of_zero_outputs_is_not_dead_units(solution_ns):
 
 # --- the end-of-notebook checks, on event files made here (no training) -------------------
 
-def fake_runs(ns, runs: Path, settings: dict, *, loose=False, merged=False, same_curves=False) -> Path:
-    """runs/ch01/logs as the notebook leaves it, written with the solution's own functions."""
+def fake_runs(ns, runs: Path, settings: dict, *, loose=False, merged=False, same_curves=False,
+              by_hand=False) -> Path:
+    """runs/ch01/logs as the notebook leaves it, written with the solution's own functions, and the
+    networks the notebook saves for 1st and 2nd (untrained ones here: each curve ends at its
+    network's probe loss, as a real run's does). by_hand: curves that fall on schedule whatever
+    the saved networks are (events written with the summary API alone, no training)."""
     log_scalars = ns["log_scalars"]
     for index, name in enumerate(("1st", "2nd")):
+        params = ns["fc_params"](0 if same_curves else index)
+        tf.train.Checkpoint(**params).write(str(runs / "ch01" / "checkpoints" / name / "params"))
+        end = float(ns["loss_fn"](ns["fc_forward"](ns["probe_x"], params)["logits"], ns["probe_t"]))
         folder = ns["run_log_dir"](name)
-        for step in range(0, settings["fc_steps"] + 1, settings["scalar_every"]):
+        last = settings["fc_steps"]
+        for step in range(0, last + 1, settings["scalar_every"]):
             rate = 0.002 if same_curves else 0.002 * (1 + 4 * index)
-            log_scalars(folder, step, 2.3 * float(np.exp(-rate * step)) + 0.05, 0.1 + step / 1e4)
+            loss = 2.3 * float(np.exp(-rate * step)) + 0.05 if by_hand else \
+                end + 0.5 * float(np.exp(-rate * step) - np.exp(-rate * last))
+            log_scalars(folder, step, loss, 0.1 + step / 1e4)
     if merged:  # a second training written into 1st's folder
         other = str(Path(ns["run_log_dir"]("1st")))
         ns["writer_for"](other).close()
@@ -363,10 +402,36 @@ def test_two_identical_runs_fail(solution_ns, runs, smoke):
     assert "same loss curve" in r.message
 
 
-def test_fake_runs_pass_the_scalar_checks(solution_ns, runs, smoke):
+def test_runs_ending_at_their_saved_networks_pass_the_scalar_checks(solution_ns, runs, smoke):
     results = run(solution_ns, runs_dir=fake_runs(solution_ns, runs, smoke), at_end=True)
     for check in ("scalars_in_runs", "runs_on_disk", "prediction_vs_run"):
         assert results[check].passed, results[check].message
+
+
+def test_events_written_without_training_fail(solution_ns, runs, smoke):
+    """Curves falling on schedule, written with the summary API alone: their last loss is not the
+    loss of the network saved for the run, which the grader recomputes."""
+    r = failing(run(solution_ns, "log_scalars", fake_runs(solution_ns, runs, smoke, by_hand=True), at_end=True),
+                "scalars_in_runs")
+    assert "was not written by the training" in r.message and "Run the notebook from the top" in r.hint
+
+
+def test_a_run_without_its_saved_network_fails(solution_ns, runs, smoke):
+    import shutil
+    fake_runs(solution_ns, runs, smoke)
+    shutil.rmtree(runs / "ch01" / "checkpoints" / "2nd")
+    r = failing(run(solution_ns, "log_scalars", runs, at_end=True), "scalars_in_runs")
+    assert "no saved weights of run '2nd'" in r.message
+
+
+def test_the_graders_probe_loss_is_the_chapters(solution_ns):
+    from checks.ch01 import probe_loss
+    ns = solution_ns
+    for params, forward in ((ns["fc_params"](3), ns["fc_forward"]), (ns["demo_params"](0.05, 3), ns["demo_forward"]),
+                            (ns["demo_params"](1.0, 3), ns["demo_forward"])):
+        chapters = float(ns["loss_fn"](forward(ns["probe_x"], params)["logits"], ns["probe_t"]))
+        graders = probe_loss({k: v.numpy() for k, v in params.items()})
+        assert abs(graders - chapters) <= 1e-4 * max(1.0, chapters), (graders, chapters)
 
 
 def test_missing_runs_say_which_cell_makes_them(solution_ns, runs):
@@ -436,3 +501,12 @@ def test_share_at_zero_reads_both_histogram_shapes():
         acc = load(Path(d))
         assert share_at_zero(histograms(acc, "dead")[1][0]) == 1.0
         assert 0.45 < share_at_zero(histograms(acc, "alive")[1][0]) < 0.6
+
+
+def test_tfbook_hint_shows_every_step(capsys):
+    import argparse
+    from booktools.cli import cmd_hint
+    assert cmd_hint(argparse.Namespace(chapter="01", exercise="read_scalars")) == 0
+    out = capsys.readouterr().out
+    ex = chapter.exercises["read_scalars"]
+    assert f"hint: {ex.hint}" in out and f"next hint: {ex.next_hints[0]}" in out
