@@ -348,7 +348,7 @@ def render_html(chapter, submission: str, matched, reference, ref_grade, grade) 
             rows = []
             for r in (x for x in grade.get("results", []) if x["exercise"] == name):
                 other = ref_by_check.get(r["check"], {})
-                cls = "full" if r["status"] == "passed" else "zero"
+                cls = "full" if r["status"] in ("passed", "not checked") else "zero"
                 rows.append(f"<tr><td class='{cls}'>{e(r['status'])} {r['earned']}/{r['points']}</td>"
                             f"<td>{e(other.get('status', '-'))}</td><td>{result_html(r)}</td></tr>")
             parts.append("<table><tr><th>submission</th><th>solution</th><th>check</th></tr>"

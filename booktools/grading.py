@@ -821,7 +821,7 @@ def feedback_html(chapter, payload: dict) -> str:
             row = payload["by_exercise"].get(current, {})
             rows.append(f"<tr id='{_anchor(current)}'><th colspan='3'>Exercise {e(r['number'])}: "
                         f"{e(current)} ({row.get('earned', 0)}/{row.get('points', 0)})</th></tr>")
-        cls = "full" if r["status"] == "passed" else "zero"
+        cls = "full" if r["status"] in ("passed", "not checked") else "zero"
         rows.append(f"<tr><td class='{cls}'>{e(r['status'])}</td><td class='num'>{r['earned']}/{r['points']}</td>"
                     f"<td>{result_html(r)}</td></tr>")
     parts.append("<table>" + "\n".join(rows) + "</table>")
