@@ -413,6 +413,13 @@ class Applier:
                     self._rollback()
                     raise
                 for w in in_txn:
+                    if w.kind == "sink":      # one transaction per table: one log's failure
+                        _, (project, dataset) = w.dest      # drops no other log's rows
+                        for rows_failed, message in self.bigquery.export_each_table(
+                                con, w.name, project, dataset, w.rows):
+                            failed.append((_Work(w.kind, w.project, w.name, w.obj,
+                                                 rows_failed, w.dest), message))
+                        continue
                     try:
                         con.execute("BEGIN")
                         self._apply(w)

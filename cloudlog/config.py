@@ -21,6 +21,10 @@ ERRORS_DDL = ("CREATE TABLE IF NOT EXISTS cloudlog.processing_errors (kind VARCH
 MAX_SINKS = 200     # Cloud Logging: 200 sinks per project
 MAX_METRICS = 500   # Cloud Logging: 500 user-defined log-based metrics per project
 MAX_ERRORS = 100    # kept in memory per sink/metric
+# local limits: every batch looks at every sink and metric, and each project costs memory
+MAX_SINKS_TOTAL = 1_000     # sinks in all projects together
+MAX_METRICS_TOTAL = 2_000   # metrics in all projects together
+MAX_PROJECTS = 1_000        # projects with entries, sinks or metrics
 
 
 class ConfigRepo:
@@ -59,6 +63,12 @@ class ConfigRepo:
 
     def count(self, kind: str, project: str) -> int:
         return sum(1 for (p, _) in self._snap[kind] if p == project)
+
+    def total(self, kind: str) -> int:
+        return len(self._snap[kind])
+
+    def projects(self) -> set[str]:
+        return {p for kind in self.KINDS for (p, _) in self._snap[kind]}
 
     def errors(self, kind: str, project: str, name: str) -> list[dict]:
         with self._lock:

@@ -25,6 +25,8 @@ MAX_LOG_ID_CHARS = 512                # Cloud Logging: LOG_ID under 512 characte
 MAX_ENTRIES_PER_REQUEST = 10_000      # entries in one entries.write request
 MAX_DEPTH = 64                        # nesting of any JSON value in a request
 MAX_FIELDS_PER_ENTRY = 1_000          # object keys in one entry (all levels together)
+MAX_TABLES_PER_REQUEST = 100          # distinct (log, UTC day) pairs in one entries.write request:
+#                                       each is a date-sharded table a BigQuery sink may create
 MIN_TS_US = -62135596800000000        # 0001-01-01T00:00:00Z
 MAX_TS_US = 253402300799999999        # 9999-12-31T23:59:59.999999Z
 
@@ -48,7 +50,7 @@ WRITE_FIELDS = {
     "partial_success": "partialSuccess", "dryRun": "dryRun", "dry_run": "dryRun",
 }
 
-_LOG_NAME = re.compile(r"^projects/([^/]+)/logs/(.+)$")
+_LOG_NAME = re.compile(r"projects/([^/]+)/logs/(.+)")     # used with fullmatch
 _TS = re.compile(
     r"^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?"
     r"(?:\.([0-9]{1,9}))?)?[ \t]*(Z|z|[+-][0-9]{2}:?[0-9]{2})?$")
@@ -61,15 +63,19 @@ class ApiError(Exception):
     STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS",
               413: "PAYLOAD_TOO_LARGE", 405: "METHOD_NOT_ALLOWED", 408: "DEADLINE_EXCEEDED",
               411: "INVALID_ARGUMENT", 414: "INVALID_ARGUMENT", 431: "INVALID_ARGUMENT",
-              429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+              429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE",
+              505: "HTTP_VERSION_NOT_SUPPORTED"}
 
-    def __init__(self, code: int, message: str, details: list | None = None):
+    def __init__(self, code: int, message: str, details: list | None = None,
+                 retry_after: int | None = None):
         super().__init__(message)
         self.code, self.message, self.details = code, message, details
+        self.retry_after = retry_after      # seconds: answered as a Retry-After header
 
     def body(self) -> dict:
         err = {"code": self.code, "message": self.message,
-               "status": self.STATUS.get(self.code, "UNKNOWN")}
+               "status": self.STATUS.get(self.code, "INVALID_ARGUMENT" if self.code < 500
+                                      else "INTERNAL")}
         if self.details:
             err["details"] = self.details
         return {"error": err}
@@ -135,7 +141,8 @@ def parse_severity(value) -> int:
 # ---------------------------------------------------------------- log names
 def split_log_name(log_name: str) -> tuple[str, str]:
     """``projects/P/logs/ID`` -> (P, decoded ID); ValueError otherwise."""
-    m = _LOG_NAME.match(log_name) if isinstance(log_name, str) else None
+    # fullmatch: `$` would also match before a trailing newline
+    m = _LOG_NAME.fullmatch(log_name) if isinstance(log_name, str) else None
     if not m or not m.group(2) or len(m.group(2)) > MAX_LOG_ID_CHARS \
             or len(m.group(1)) > 100:
         raise ValueError(f"invalid logName {log_name!r}; expected projects/PROJECT/logs/LOG_ID")
@@ -282,6 +289,9 @@ def normalize_entry(raw, defaults: dict, received: int) -> Row:
     labels = dict(defaults.get("labels") or {})
     if raw.get("labels") is not None:
         labels.update(_check_string_map(raw["labels"], "labels"))
+    if len(labels) > MAX_LABELS:         # the limit holds for what is stored: after merging
+        raise ValueError(f"labels has {len(labels)} labels once the request's labels are "
+                         f"merged with the entry's; at most {MAX_LABELS} are allowed")
     if labels:
         entry["labels"] = labels
     payloads = [p for p in PAYLOADS if raw.get(p) is not None]
@@ -357,6 +367,14 @@ def normalize_write(body) -> tuple[list[Row], dict[int, str], bool, bool]:
             rows.append(normalize_entry(raw, defaults, received))
         except (ValueError, TypeError, RecursionError) as e:
             errors[i] = str(e)
+    tables = {(r.log_id, r.ts // 86_400_000_000) for r in rows}
+    if len(tables) > MAX_TABLES_PER_REQUEST:
+        # every (log, day) is a table a BigQuery sink creates, all on the one applier thread
+        days = len({d for _, d in tables})
+        raise bad(f"the entries of this request fall into {len(tables)} distinct (log, UTC "
+                  f"day) pairs ({days} days); at most {MAX_TABLES_PER_REQUEST} are accepted "
+                  "in one request (each becomes a date-sharded table in a BigQuery sink): "
+                  "split the batch by log and date")
     return rows, errors, bool(body.get("partialSuccess")), bool(body.get("dryRun"))
 
 

@@ -15,6 +15,7 @@ The parse tree is plain tuples, so tests can build and evaluate it independently
 """
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections import OrderedDict
@@ -365,6 +366,8 @@ def check_cmp(node, fail):
             check_regex(v)
     except (ValueError, re.error) as e:
         fail(str(e))
+    if op not in ("=~", "!~") and _NUMBER.fullmatch(v) and not math.isfinite(float(v)):
+        fail(f"number {v[:40]}... is out of range (a finite double is required)")
     if "\x00" in v:
         fail("NUL character in a value")
     try:
@@ -540,7 +543,9 @@ def to_sql(node) -> str:
 
 
 def compile_filter(text: str | None) -> str:
-    """Filter text -> SQL (cached, the cache bounded in bytes). Raises FilterError."""
+    """Filter text -> SQL (cached, the cache bounded in bytes). Raises FilterError, also for
+    a filter that parses but that DuckDB cannot evaluate (checked once, on a sample entry),
+    so that such a filter is refused when it is given, not on every batch afterwards."""
     if text is not None and not isinstance(text, str):
         raise FilterError("the filter must be a string", 0, "")
     text = text or ""
@@ -548,5 +553,37 @@ def compile_filter(text: str | None) -> str:
     if hit is not None:
         return hit[0]
     sql = to_sql(parse(text))
+    trial_evaluate(sql, text)
     _COMPILED.put(text, sql, len(text) + len(sql) + 64)
     return sql
+
+
+# A one-row stand-in for cloudlog.entries (and the applier's __batch, which has the same
+# columns): binding and running a filter's SQL on it finds what can never be evaluated.
+_TRIAL_DDL = ("CREATE TABLE __trial (seq BIGINT, project VARCHAR, log_name VARCHAR, "
+              "log_id VARCHAR, ts BIGINT, receive_ts BIGINT, severity INTEGER, "
+              "insert_id VARCHAR, text_payload VARCHAR, entry VARCHAR, search VARCHAR)")
+_TRIAL_ROW = [1, "p", "projects/p/logs/l", "l", 0, 0, 200, "i", "t",
+              '{"logName":"projects/p/logs/l","resource":{"type":"global","labels":{"k":"v"}},'
+              '"timestamp":"1970-01-01T00:00:00.000000Z","severity":"INFO","insertId":"i",'
+              '"labels":{"k":"v"},"jsonPayload":{"s":"t","n":1.5,"b":true,"o":{"a":[1,"x"]}}}',
+              "t\nv\n1.5\ntrue\n1\nx"]
+_trial_ready = False
+
+
+def trial_evaluate(sql: str, text: str) -> None:
+    """Run ``sql`` on one sample entry; FilterError (with DuckDB's reason) if it fails."""
+    global _re2, _trial_ready
+    with _re2_lock:
+        if _re2 is None:
+            _re2 = duckdb.connect(":memory:", config={"threads": 1})
+        if not _trial_ready:
+            _re2.execute(_TRIAL_DDL)
+            _re2.execute("INSERT INTO __trial VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         _TRIAL_ROW)
+            _trial_ready = True
+        try:
+            _re2.execute(f"SELECT count(*) FROM __trial WHERE {sql}").fetchall()
+        except duckdb.Error as e:
+            msg = str(e).split("\n")[0]
+            raise FilterError(f"the filter cannot be evaluated ({msg})", 0, text) from None

@@ -7,7 +7,9 @@
   value of another type is written as NULL and the clash is recorded in ``"P.D"._sink_errors``
   (the entry itself is still exported). Growing a table costs one statement per changed
   top-level column, or - when the table is large - a new physical part (``T$1``, ``T$2``...)
-  behind a view named ``T``, so adding fields never rewrites a large table.
+  behind a view named ``T``, so adding fields never rewrites a large table. DuckDB names
+  ignore case, BigQuery's do not: upper-case letters in table, project and dataset names are
+  escaped with ``^`` (``App`` -> ``^App_20240501``, see :func:`duck_name`).
 * ``storage.googleapis.com/BUCKET`` -> JSON lines under ``<bucket_dir>/BUCKET/LOG_ID/YYYY/MM/DD/``.
 * ``pubsub.googleapis.com/projects/P/topics/T`` -> Python callbacks registered with
   ``handle.subscribe(topic, fn)``, called on a dispatcher thread after the commit.
@@ -20,10 +22,11 @@ import os
 import queue
 import re
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from cloudlog.model import Row, dumps
@@ -37,6 +40,7 @@ RESERVED_DATASETS = {"cloudlog", "main", "information_schema", "pg_catalog", "te
 MAX_TABLE_FIELDS = 500      # local (BigQuery allows 10,000): DuckDB statements on a table cost ~0.3 ms per field
 REWRITE_ROWS = 2_000        # a physical table up to this size grows in place, larger: a new part
 MAX_PARTS = 64
+MAX_CACHED_TABLES = 256     # table schemas the exporter keeps in memory (LRU; reloaded on a miss)
 _GCS = re.compile(r"^storage\.googleapis\.com/([a-z0-9][a-z0-9._\-]{1,220}[a-z0-9])$")
 _PUBSUB = re.compile(r"^pubsub\.googleapis\.com/(projects/[^/]+/topics/[A-Za-z][\w\-.~+%]{2,254})$")
 _EPOCH = datetime(1970, 1, 1)
@@ -46,7 +50,7 @@ def parse_destination(dest) -> tuple[str, tuple]:
     """-> ("bigquery", (project, dataset)) | ("storage", (bucket,)) | ("pubsub", (topic,))."""
     if isinstance(dest, str):
         for kind, rx in (("bigquery", _BQ), ("storage", _GCS), ("pubsub", _PUBSUB)):
-            m = rx.match(dest)
+            m = rx.fullmatch(dest)        # not match + `$`: that allows a trailing newline
             if m:
                 if kind == "bigquery" and m.group(2).lower() in RESERVED_DATASETS:
                     raise ValueError(f"dataset name {m.group(2)!r} is reserved by the local "
@@ -57,17 +61,49 @@ def parse_destination(dest) -> tuple[str, tuple]:
         "datasets/D, storage.googleapis.com/BUCKET or pubsub.googleapis.com/projects/P/topics/T")
 
 
-_SANE: dict[str, str] = {}
-_FIELD: dict[str, str] = {}
-_DAYS: dict[int, str] = {}
+class _NameCache:
+    """Names computed from JSON keys, log IDs and days, kept for reuse; bounded by the bytes
+    of what it holds (keys come from entries: a few long ones must not fill the memory).
+    When full it starts again empty - simple, and the names are cheap to recompute."""
+
+    def __init__(self, max_bytes: int = 4 * 1024 * 1024):
+        self.max_bytes, self.bytes = max_bytes, 0
+        self._d: dict = {}
+
+    def get(self, key):
+        return self._d.get(key)
+
+    def put(self, key, value) -> None:
+        size = _size(key) + _size(value) + 100      # ~ the dict slot and object headers
+        if size > self.max_bytes // 16:
+            return                                  # too big to be worth keeping
+        if self.bytes + size > self.max_bytes:
+            self._d = {}
+            self.bytes = 0
+        self._d[key] = value
+        self.bytes += size
+
+    def items(self):
+        return list(self._d.items())
+
+    def __len__(self):
+        return len(self._d)
+
+
+def _size(x) -> int:
+    return len(x) if isinstance(x, str) else 8
+
+
+_SANE = _NameCache()
+_FIELD = _NameCache()
+_DAYS = _NameCache(256 * 1024)
 
 
 def sanitize(name: str) -> str:
     out = _SANE.get(name)
     if out is None:
         out = re.sub(r"[^A-Za-z0-9]", "_", name)
-        if len(_SANE) < 100_000:
-            _SANE[name] = out
+        _SANE.put(name, out)
     return out
 
 
@@ -76,25 +112,49 @@ def field_name(key: str) -> str:
     out = _FIELD.get(key)
     if out is None:
         out = sanitize(key).lower() or "_"      # a column needs a name: "" becomes "_"
-        if len(_FIELD) < 100_000:
-            _FIELD[key] = out
+        _FIELD.put(key, out)
     return out
 
 
+_UPPER = re.compile(r"(?<!\^)([A-Z])")
+
+
+def duck_name(name: str) -> str:
+    """A BigQuery name (case-sensitive) as a DuckDB identifier (case-insensitive, even
+    quoted): every upper-case letter gets a ``^`` in front, so that ``app`` and ``App`` stay
+    two tables (``app_20240501`` and ``^App_20240501``) and lower-case names are unchanged.
+    One-to-one: BigQuery names never contain ``^``; a name already escaped is left as is."""
+    return _UPPER.sub(r"^\1", name) if not name.islower() else name
+
+
+def bigquery_name(name: str) -> str:
+    """The inverse of :func:`duck_name`: ``^App_20240501`` -> ``App_20240501``."""
+    return name.replace("^", "")
+
+
 def table_name(log_id: str, ts_us: int) -> str:
+    """The BigQuery-style table of a log and UTC day, as a DuckDB name: ``struct_log_20240501``
+    (non-alphanumerics of the log ID as ``_``, upper-case letters escaped by duck_name)."""
     d = ts_us // 86_400_000_000
     day = _DAYS.get(d)
     if day is None:
         t = _EPOCH + timedelta(days=d)
         day = f"{t.year:04d}{t.month:02d}{t.day:02d}"
-        if len(_DAYS) < 100_000:
-            _DAYS[d] = day
-    return f"{sanitize(log_id)}_{day}"
+        _DAYS.put(d, day)
+    return duck_name(f"{sanitize(log_id)}_{day}")
 
 
 def dataset_schema(project: str, dataset: str) -> str:
-    """The DuckDB schema a BigQuery destination writes to: ``P.D`` (datasets have no dots)."""
-    return f"{project}.{dataset}"
+    """The DuckDB schema a BigQuery destination writes to: ``P.D`` (datasets have no dots),
+    with upper-case letters escaped (``Team`` -> ``^Team.ds``): projects and datasets that
+    differ only in case are different schemas, as in BigQuery."""
+    return f"{duck_name(project)}.{duck_name(dataset)}"
+
+
+def split_schema(schema: str) -> tuple[str, str]:
+    """A DuckDB schema of a dataset -> (project, dataset) as BigQuery spells them."""
+    project, dataset = schema.rsplit(".", 1)
+    return bigquery_name(project), bigquery_name(dataset)
 
 
 def count_fields(t) -> int:
@@ -272,7 +332,7 @@ class BigQueryExporter:
     """Exports rows into BigQuery-style tables, in the caller's transaction."""
 
     def __init__(self):
-        self._tables: dict[tuple[str, str], _Table] = {}   # (schema, table) -> state
+        self._tables: OrderedDict[tuple[str, str], _Table] = OrderedDict()  # LRU
         self._datasets: set[str] = set()
 
     def reset(self):
@@ -288,15 +348,20 @@ class BigQueryExporter:
         key = (schema, table)
         t = self._tables.get(key)
         if t is not None:
+            self._tables.move_to_end(key)
             return t
+        # DuckDB matches names case-insensitively, so look them up that way too (a table
+        # made by an older version under another case is found, not created twice)
         found = con.execute(
-            "SELECT table_name, estimated_size FROM duckdb_tables() WHERE schema_name = ? "
-            "AND starts_with(table_name, ?)", [schema, table]).fetchall()
-        plain = [n for n, _ in found if n == table]
+            "SELECT table_name, estimated_size FROM duckdb_tables() WHERE lower(schema_name) "
+            "= lower(?) AND starts_with(lower(table_name), lower(?))", [schema, table]
+        ).fetchall()
+        low = table.lower()
+        plain = [size for n, size in found if n.lower() == low]
         parts = {int(n[len(table) + 1:]): size for n, size in found
-                 if n.startswith(table + "$") and n[len(table) + 1:].isdigit()}
+                 if n.lower().startswith(low + "$") and n[len(table) + 1:].isdigit()}
         if plain:
-            t = _Table({}, None, dict(found)[table])
+            t = _Table({}, None, plain[0])
         elif parts:
             last = max(parts)
             t = _Table({}, last, parts[last])
@@ -310,6 +375,8 @@ class BigQueryExporter:
         t.cols = {f.name: from_arrow(f.type) for f in at.schema}
         t.nfields = sum(1 + count_fields(x) for x in t.cols.values())
         self._tables[key] = t
+        if len(self._tables) > MAX_CACHED_TABLES:
+            self._tables.popitem(last=False)
         return t
 
     def _grow(self, con, schema: str, table: str, t: _Table, changed: list[str], new: set):
@@ -336,7 +403,7 @@ class BigQueryExporter:
             f"SELECT * FROM {qi(schema)}.{qi(table + '$' + str(i))}" for i in range(t.parts + 1))
         con.execute(f"CREATE OR REPLACE VIEW {qi(schema)}.{qi(table)} AS {union}")
 
-    def export(self, con, sink: str, project: str, dataset: str, rows: list[Row]) -> int:
+    def _dataset(self, con, project: str, dataset: str) -> str:
         schema = dataset_schema(project, dataset)
         if schema not in self._datasets:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {qi(schema)}")
@@ -344,64 +411,113 @@ class BigQueryExporter:
             con.execute(f"ALTER TABLE {qi(schema)}._sink_errors ADD COLUMN IF NOT EXISTS "
                         "message VARCHAR")
             self._datasets.add(schema)
-        by_table: dict[str, list[Row]] = defaultdict(list)
+        return schema
+
+    @staticmethod
+    def by_table(rows: list[Row]) -> dict[str, list[Row]]:
+        """The rows of a batch grouped by the table (log and UTC day) they go to."""
+        out: dict[str, list[Row]] = defaultdict(list)
         for r in rows:
-            by_table[table_name(r.log_id, r.ts)].append(r)
+            out[table_name(r.log_id, r.ts)].append(r)
+        return out
+
+    def export(self, con, sink: str, project: str, dataset: str, rows: list[Row]) -> int:
+        """Export rows in the caller's transaction (a DuckDB error aborts it: see
+        :meth:`export_each_table` for the retry that isolates tables from each other)."""
+        schema = self._dataset(con, project, dataset)
         errors = []
-        for table, trows in by_table.items():
-            t = self._table(con, schema, table)
-            cols = t.cols
-            before = {k: type_name(v) for k, v in cols.items()}
-            conf = _Conformer(MAX_TABLE_FIELDS - t.nfields)
-            entries = [r.entry for r in trows]
-            values = {"timestamp": [r.ts for r in trows],
-                      "receiveTimestamp": [r.receive_ts for r in trows]}
-            for k in ("logName", "severity", "insertId", "trace", "spanId", "textPayload"):
-                values[k] = [e.get(k) for e in entries]
-            for k in DYNAMIC:
-                raw = [e.get(k) for e in entries]
-                if all(v is None for v in raw):
-                    if k in cols:
-                        values[k] = raw
-                    continue
-                out = []
-                for i, v in enumerate(raw):
-                    if v is None:
-                        out.append(None)
-                        continue
-                    n_clash = len(conf.clashes)
-                    conf.capped = False
-                    if k in cols:
-                        out.append(conf._fit(cols[k], v, (k,), True))
-                    else:
-                        res = conf.conform(None, v, (k,))
-                        if res is None:
-                            out.append(None)
-                        else:
-                            cols[k] = res[1]
-                            out.append(res[0])
-                    r = trows[i]
-                    for field, exp, got in conf.clashes[n_clash:]:
-                        errors.append((sink, table, r.insert_id, r.ts, field, exp, got, r.text))
-                values[k] = out
-            for k in cols:    # a dynamic column no entry of this batch has
-                values.setdefault(k, [None] * len(trows))
-            if conf.additions:
-                changed = [k for k in cols if before.get(k) != type_name(cols[k])]
-                t.nfields = sum(1 + count_fields(x) for x in cols.values())
-                self._grow(con, schema, table, t, changed, set(cols) - set(before))
-            arrays = {k: pa.array(values[k], type=arrow_type(cols[k])) for k in cols}
-            batch = pa.table(arrays)
-            con.register("__bq_batch", batch)
+        for table, trows in self.by_table(rows).items():
             try:
-                con.execute(f"INSERT INTO {qi(schema)}.{qi(self._physical(table, t))} BY NAME "
-                            "SELECT * FROM __bq_batch")
-            finally:
-                con.unregister("__bq_batch")
-            t.rows += len(trows)
+                self._export_table(con, sink, schema, table, trows, errors)
+            except duckdb.Error:
+                raise                     # the transaction is aborted: the caller retries
+            except Exception as e:  # noqa: BLE001 - a bug in one table's conversion (before
+                # any of its rows reached DuckDB) must not drop the other tables' rows
+                log.exception("sink %s: cannot export to %s", sink, table)
+                self._tables.pop((schema, table), None)
+                self.record_errors(con, schema, [
+                    (sink, table, r.insert_id, r.ts, None, None, None, r.text) for r in trows],
+                    f"cannot export to {table}: {e!r}"[:2000])
         if errors:
             self.record_errors(con, schema, errors)
         return len(rows)
+
+    def export_each_table(self, con, sink: str, project: str, dataset: str,
+                          rows: list[Row]) -> list[tuple[list[Row], str]]:
+        """Export rows with one transaction per table (call it outside a transaction), so
+        that a table that cannot be written loses no other table's rows. Returns the
+        [(rows, message)] that failed; the caller records them as the sink's errors."""
+        failed = []
+        for table, trows in self.by_table(rows).items():
+            try:
+                con.execute("BEGIN")
+                errors = []
+                schema = self._dataset(con, project, dataset)
+                self._export_table(con, sink, schema, table, trows, errors)
+                if errors:
+                    self.record_errors(con, schema, errors)
+                con.execute("COMMIT")
+            except Exception as e:  # noqa: BLE001 - this table only
+                try:
+                    con.execute("ROLLBACK")
+                except Exception:  # noqa: BLE001
+                    pass
+                self.reset()
+                failed.append((trows, f"table {table}: {str(e).splitlines()[0] if str(e) else e!r}"))
+        return failed
+
+    def _export_table(self, con, sink: str, schema: str, table: str, trows: list[Row],
+                      errors: list) -> None:
+        t = self._table(con, schema, table)
+        cols = dict(t.cols)     # changed here; t.cols only once the table has them
+        before = {k: type_name(v) for k, v in cols.items()}
+        conf = _Conformer(MAX_TABLE_FIELDS - t.nfields)
+        entries = [r.entry for r in trows]
+        values = {"timestamp": [r.ts for r in trows],
+                  "receiveTimestamp": [r.receive_ts for r in trows]}
+        for k in ("logName", "severity", "insertId", "trace", "spanId", "textPayload"):
+            values[k] = [e.get(k) for e in entries]
+        for k in DYNAMIC:
+            raw = [e.get(k) for e in entries]
+            if all(v is None for v in raw):
+                if k in cols:
+                    values[k] = raw
+                continue
+            out = []
+            for i, v in enumerate(raw):
+                if v is None:
+                    out.append(None)
+                    continue
+                n_clash = len(conf.clashes)
+                conf.capped = False
+                if k in cols:
+                    out.append(conf._fit(cols[k], v, (k,), True))
+                else:
+                    res = conf.conform(None, v, (k,))
+                    if res is None:
+                        out.append(None)
+                    else:
+                        cols[k] = res[1]
+                        out.append(res[0])
+                r = trows[i]
+                for field, exp, got in conf.clashes[n_clash:]:
+                    errors.append((sink, table, r.insert_id, r.ts, field, exp, got, r.text))
+            values[k] = out
+        for k in cols:    # a dynamic column no entry of this batch has
+            values.setdefault(k, [None] * len(trows))
+        batch = pa.table({k: pa.array(values[k], type=arrow_type(cols[k])) for k in cols})
+        if conf.additions:
+            changed = [k for k in cols if before.get(k) != type_name(cols[k])]
+            t.cols = cols
+            t.nfields = sum(1 + count_fields(x) for x in cols.values())
+            self._grow(con, schema, table, t, changed, set(cols) - set(before))
+        con.register("__bq_batch", batch)
+        try:
+            con.execute(f"INSERT INTO {qi(schema)}.{qi(self._physical(table, t))} BY NAME "
+                        "SELECT * FROM __bq_batch")
+        finally:
+            con.unregister("__bq_batch")
+        t.rows += len(trows)
 
     @staticmethod
     def record_errors(con, schema: str, errors: list, message: str | None = None) -> None:

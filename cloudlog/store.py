@@ -30,7 +30,8 @@ from cloudlog.config import CONFIG_DDL, ERRORS_DDL, MAX_METRICS, MAX_SINKS, Conf
 from cloudlog.journal import Journal
 from cloudlog.model import ApiError, Row, format_timestamp, now_us
 from cloudlog.query import FilterError, compile_filter
-from cloudlog.sinks import FileExporter, PubSub, qi
+from cloudlog.sinks import (FileExporter, PubSub, bigquery_name, dataset_schema, duck_name, qi,
+                            split_schema)
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,10 @@ class Store:
     def sync(self, timeout: float = 60.0, projects=None) -> None:
         """Wait until DuckDB holds every write acknowledged before this call (of
         ``projects`` only, when given: another project's backlog does not delay a read)."""
-        self.applier.wait_applied(self.journal.last_seq(projects), timeout)
+        target = self.journal.last_seq(projects)
+        if self.applier.replaying():    # the journal's old lines may be any project's
+            target = max(target, self.applier.replay_to)
+        self.applier.wait_applied(target, timeout)
 
     def close(self) -> None:
         if self._closed:
@@ -221,18 +225,20 @@ class Store:
         for (name,) in self._read("SELECT schema_name FROM duckdb_schemas() "
                                   "WHERE database_name = current_database()"):
             if "." in name:
-                p, d = name.rsplit(".", 1)
-                out.append((p, d))
+                out.append(split_schema(name))      # as BigQuery spells them (case kept)
         return out
 
     def resolve_sql(self, sql: str, project: str | None = None) -> str:
         """BigQuery-style names -> this store's: ``dataset.table`` is resolved in ``project``
-        (like BigQuery's default project), ``project.dataset.table`` as written."""
+        (like BigQuery's default project), ``project.dataset.table`` as written. BigQuery's
+        backticks work too (`` `project.dataset.table` ``, `` `dataset.table` ``), and so do
+        wildcard tables: `` `dataset.struct_log_*` `` reads every table of the dataset whose
+        name starts with ``struct_log_``, with the rest of each name in the column
+        ``_TABLE_SUFFIX`` (``WHERE _TABLE_SUFFIX BETWEEN '20240101' AND '20240107'``)."""
         if not isinstance(sql, str):
             raise TypeError("sql must be a string")
+        sql = self._unbacktick(sql)
         pairs = set(self.datasets())
-        if not pairs and project is None:
-            return sql
         ast = json.loads(self._read("SELECT json_serialize_sql(?)", [sql])[0][0])
         if ast.get("error"):
             if project is None:
@@ -260,40 +266,142 @@ class Store:
             raw = raw[:start] + text.encode("utf-8") + raw[start + length:]
         return raw.decode("utf-8")
 
-    @staticmethod
-    def _resolve_table(node, project, pairs):
+    def _resolve_table(self, node, project, pairs):
         schema, catalog, table = node["schema_name"], node.get("catalog_name"), node["table_name"]
+        wildcard = table.endswith("*")
+        target = None
         if catalog:
-            if (catalog, schema) not in pairs:
-                return None
-            target = (catalog, schema)
+            if (catalog, schema) in pairs:
+                target = (catalog, schema)
         elif project is not None:
-            if (project, schema) not in pairs:
-                if any(d == schema for _, d in pairs):
-                    raise ValueError(f"project {project!r} has no dataset {schema!r} (a sink "
-                                     "creates it on its first export)")
-                return None
-            target = (project, schema)
+            if (project, schema) in pairs:
+                target = (project, schema)
+            elif any(d == schema for _, d in pairs):
+                raise ValueError(f"project {project!r} has no dataset {schema!r} (a sink "
+                                 "creates it on its first export)")
         else:
             owners = sorted(p for p, d in pairs if d == schema)
-            if not owners:
-                return None
             if len(owners) > 1:
                 raise ValueError(f"dataset {schema!r} exists in projects {owners}; say which "
                                  "with svc.query(sql, project=...)")
-            target = (owners[0], schema)
-        text = f"{qi(target[0] + '.' + target[1])}.{qi(table)}"
+            if owners:
+                target = (owners[0], schema)
+        if target is None:
+            if wildcard:  # DuckDB would only say that no table is named "struct_log_*"
+                raise ValueError(f"no table matches {schema}.{table}: there is no dataset "
+                                 f"{schema!r}" + (f" in project {catalog or project!r}"
+                                                  if catalog or project else ""))
+            return None
+        if wildcard:
+            text = self._wildcard_union(target, table)
+        else:
+            text = f"{qi(dataset_schema(*target))}.{qi(duck_name(table))}"
         if node.get("alias"):
             text += f" AS {qi(node['alias'])}"
         if node.get("column_name_alias"):
             text += "(" + ", ".join(qi(c) for c in node["column_name_alias"]) + ")"
         return node["query_location"], node["query_location_length"], text
 
+    def _wildcard_union(self, target, table: str) -> str:
+        """BigQuery's wildcard table ``dataset.prefix*`` as a subquery: the matching tables
+        stacked by column name (days whose columns differ still line up), each row with the
+        rest of its table's name in ``_TABLE_SUFFIX``."""
+        prefix = table[:-1]
+        if "*" in prefix:
+            raise ValueError(f"{table!r}: a wildcard table has one * at the end of its name")
+        schema = dataset_schema(*target)
+        names = sorted(n for (n,) in self._read(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = ?", [schema])
+            # internal tables such as _sink_errors only when the prefix asks for them
+            if bigquery_name(n).startswith(prefix) and
+            (prefix.startswith("_") or not n.startswith("_")))
+        if not names:
+            raise ValueError(f"no table matches {target[1]}.{table} in project {target[0]!r}")
+        def literal(text):
+            return "'" + text.replace("'", "''") + "'"
+        return "(" + " UNION ALL BY NAME ".join(
+            f"SELECT *, {literal(bigquery_name(n)[len(prefix):])} AS _TABLE_SUFFIX "
+            f"FROM {qi(schema)}.{qi(n)}"
+            for n in names) + ")"
+
+    @staticmethod
+    def _unbacktick(sql: str) -> str:
+        """BigQuery's backtick names -> DuckDB's quoted identifiers: `p.d.t` -> "p"."d"."t"
+        (strings, quoted identifiers and comments are copied as they are)."""
+        if "`" not in sql:
+            return sql
+        out, i, n = [], 0, len(sql)
+        while i < n:
+            c = sql[i]
+            if c in "'\"":                          # up to the closing quote ('' escapes one)
+                j = i + 1
+                while j < n and (sql[j] != c or sql[j + 1:j + 2] == c):
+                    j += 2 if sql[j] == c else 1
+                out.append(sql[i:j + 1])
+                i = j + 1
+            elif sql.startswith("--", i):
+                j = sql.find("\n", i)
+                j = n if j < 0 else j
+                out.append(sql[i:j])
+                i = j
+            elif sql.startswith("/*", i):
+                j = sql.find("*/", i + 2)
+                j = n if j < 0 else j + 2
+                out.append(sql[i:j])
+                i = j
+            elif c == "`":
+                j = sql.find("`", i + 1)
+                if j < 0:
+                    raise ValueError("a backtick (`) opens a name that is never closed")
+                out.append(".".join(qi(part) for part in sql[i + 1:j].split(".")))
+                i = j + 1
+            else:
+                out.append(c)
+                i += 1
+        return "".join(out)
+
     def query(self, sql: str, params=None, project: str | None = None):
-        """Read-only convenience for notebooks: run SQL on a fresh cursor, return the rows.
-        BigQuery-style ``dataset.table`` names are resolved in ``project``."""
+        """Run SQL on a fresh cursor and return the rows (a convenience for notebooks). Names
+        are resolved as :meth:`resolve_sql` says.
+
+        The SQL reaches the store's tables and nothing else: on the first query DuckDB's file
+        access (``read_text``, ``read_csv``, ``COPY ... TO``, ``ATTACH``, ``INSTALL``) is turned
+        off for the whole store and the setting locked, so SQL someone else wrote (a learner's,
+        graded in this process) cannot read or write this machine's files. The store itself
+        needs no file access from SQL: the journal and file sinks write with Python."""
         self.sync()
-        return self._read(self.resolve_sql(sql, project), params)
+        self._deny_file_access()
+        resolved = self.resolve_sql(sql, project)
+        try:
+            return self._read(resolved, params)
+        except duckdb.PermissionException as e:
+            raise PermissionError(
+                "svc.query runs SQL on the service's tables only; reading or writing files "
+                f"(read_text, read_csv, COPY ... TO, ATTACH, ...) is turned off: "
+                f"{str(e).splitlines()[0]}") from None
+
+    def _deny_file_access(self) -> None:
+        """DuckDB's enable_external_access off and lock_configuration on, once per store. Both
+        are database-wide settings: every cursor and connection of ``self.db`` gets them."""
+        if getattr(self, "_no_file_access", False):
+            return
+        cur = self.db.cursor()
+        try:
+            if not cur.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:
+                cur.execute("SET enable_external_access = false")
+                cur.execute("SET lock_configuration = true")
+        except duckdb.InvalidInputException:
+            pass  # another thread locked the configuration between the two lines
+        finally:
+            cur.close()
+        cur = self.db.cursor()
+        try:
+            if cur.execute("SELECT current_setting('enable_external_access')").fetchone()[0]:
+                raise RuntimeError("the store's configuration was locked with file access on")
+        finally:
+            cur.close()
+        self._no_file_access = True
 
     # ------------------------------------------------------------ logs, sinks, metrics
     def delete_log(self, project: str, log_name: str) -> int:
