@@ -29,8 +29,9 @@
 # or value, marked `raise NotImplementedError` or `...`. Run the `check("...")` cell under each
 # one for immediate feedback. The grade that counts comes from a terminal: `python -m checks 02`
 # runs this notebook in a fresh kernel, starts its *own* logging service and calls your
-# functions against it with data it picks at random. `tfbook hint 02 NAME` repeats an
-# exercise's hint.
+# functions against it with data it picks at random. A check that fails shows a hint, the idea
+# first; each further failed try shows one more step (what to look up). `tfbook hint 02 NAME`
+# shows every step at once. The prediction (2.3) gives no hint until you have written a guess.
 #
 # **Presets.** The sizes of the load test and of the simulated dashboard traffic come from the
 # active preset in `book.toml` (`quick` by default; `smoke` takes seconds, `full` a few
@@ -457,6 +458,18 @@ TABLE = f"structlog.struct_log_{today.replace('-', '')}"
 for row in bq(f"SELECT timestamp, jsonPayload.name, jsonPayload.key, jsonPayload.text FROM {TABLE} "
               "ORDER BY timestamp LIMIT 5"):
     print(row)
+
+# %% [markdown]
+# In BigQuery you would usually write such names in backticks, `` `structlog.struct_log_20261128` ``
+# (or with the project in front), and read several days at once through a *wildcard table*:
+# `` `structlog.struct_log_*` `` stands for every table whose name starts with `struct_log_`,
+# and the pseudo-column `_TABLE_SUFFIX` holds what the `*` matched, here the day, so a `WHERE`
+# on it picks the days. `bq` accepts both forms:
+
+# %%
+for day, entries in bq("SELECT _TABLE_SUFFIX AS day, COUNT(*) AS entries FROM `structlog.struct_log_*` "
+                       "GROUP BY day ORDER BY day"):
+    print(f"struct_log_{day}: {entries} rows")
 
 # %% [markdown]
 # ### Exercise 2.8: daily_sql

@@ -28,59 +28,86 @@ import uuid
 from pathlib import Path
 
 from checks import engine
-from checks.engine import Chapter, CheckFailed, Exercise, expect_equal
+from checks.engine import Chapter, CheckFailed, Exercise
 
 TEXT_LOG, STRUCT_LOG, OTHER_LOG = "my-flask-log", "struct_log", "audit_log"
+# logs whose names contain struct_log's: a log condition with ':' instead of '=' selects them too
+LOOKALIKE_LOGS = ("struct_log2", "old_struct_log")
 DATASET = "structlog"
 METRIC_NAME = "struct_log_minus_a"
-SEVERITIES = ["DEFAULT", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL"]
+SEVERITIES = ["DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"]
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+AT_LEAST_WARNING = SEVERITIES[SEVERITY_RANK["WARNING"]:]
 DIAGNOSTIC_KEY = "logging.googleapis.com/diagnostic"
+ROUTE_BUILDERS = ("add_text_route", "add_struct_route")  # the order create_app adds them in
 
+# Hints come in steps (checks/engine.py, Exercise): ``hint`` is the idea, shown when a check has
+# not been attempted yet; each ``next_hints`` step (the API to look up) appears after one more
+# failed try. No step is the code itself.
 chapter = Chapter("02", {
     "text_endpoint": Exercise(
-        "2.1", "Take the logger named after the post's text log from logging_client, and inside the "
-               "'/' route call its log_text with the text (the request's 'text' parameter, or a "
-               "generated one); return that same text as the response.",
-        "The '/' route writes a text entry"),
+        "2.1", "Inside add_text_route: get a logger for the post's text log from the client you are "
+               "given, register a view for '/' on app, and in the view write the text and return it. "
+               "Without a text in the request, make up a new one on every request.",
+        "The '/' route writes a text entry",
+        next_hints=("The client's logger(name) gives a logger, whose log_text writes a text entry; "
+                    "Flask's request.args holds the query parameters; uuid.uuid4() differs on every call.",)),
     "struct_endpoint": Exercise(
-        "2.2", "Same shape as 2.1, with the post's structured logger and log_struct: a dict with "
-               "exactly the keys name, text and key, taken from request.args (with defaults). "
-               "Return the text.",
-        "The '/slog' route writes a structured entry"),
+        "2.2", "Like 2.1, with the post's structured log: the view builds a dict with exactly the three "
+               "fields the exercise names, each from the query parameters or its default, and writes it "
+               "as one structured entry.",
+        "The '/slog' route writes a structured entry",
+        next_hints=("A logger's log_struct writes a dict as jsonPayload; request.args.get takes the "
+                    "default as its second argument. Flask names a route after its view function, so "
+                    "the two routes' views need different function names.",)),
     "predict_not": Exercise(
-        "2.3", "NOT f:v is true whenever f:v is not: also for entries that have no field f at all. "
-               "Which of the nine entries have no jsonPayload?",
-        "Predict what NOT selects"),
+        "2.3", "Go through the nine entries one by one: is the condition after NOT true or false for "
+               "each? NOT selects every entry for which it is false.",
+        "Predict what NOT selects",
+        next_hints=("A text entry has a textPayload and no jsonPayload at all: what can a condition on "
+                    "jsonPayload.text be for it?",),
+        prediction=True),
     "minus_a_filter": Exercise(
-        "2.4", "Two conditions joined with AND: the log name (logName=\"projects/PROJECT/logs/"
-               "struct_log\") and the has operator ':' on jsonPayload.text with the quoted value "
-               "\"-a\". '=' would compare the whole text.",
-        "A filter: struct_log entries whose text contains -a"),
+        "2.4", "Two conditions must both hold: the entry is in the struct_log log of the project you are "
+               "given, and its text contains -a anywhere.",
+        "A filter: struct_log entries whose text contains -a",
+        next_hints=("A log is named by its full logName, projects/PROJECT/logs/LOG_ID; '=' compares a whole "
+                    "value, so other logs whose names contain struct_log stay out.",
+                    "'Contains' is the has operator ':'; a value that starts with '-' needs quotes "
+                    "(a bare -a means NOT a).")),
     "key_alert_filter": Exercise(
-        "2.5", "Three conditions: the log name, jsonPayload.key compared with '=' (the whole value: "
-               "':' would also match longer keys), and severity>=WARNING (severities are ordered).",
-        "A filter: one key's warnings and worse"),
+        "2.5", "Three conditions: the log, a key that is exactly the one given (not merely containing "
+               "it), and a severity of WARNING or anything more severe.",
+        "A filter: one key's warnings and worse",
+        next_hints=("'=' compares the whole value, ':' looks for a substring; severities are ordered, so "
+                    "they compare with >, >=, < and <=.",)),
     "window_filter": Exercise(
-        "2.6", "timestamp>=\"START\" and timestamp<\"END\" (quoted RFC 3339 times; the end is "
-               "excluded), the log name, and NOT (or -) in front of the has-condition on the text.",
-        "A filter: a time window without -a"),
+        "2.6", "Four conditions: the log, a time at or after start, a time before end (the end itself is "
+               "excluded), and a text without -a.",
+        "A filter: a time window without -a",
+        next_hints=("The timestamp field compares with >= and < against quoted RFC 3339 times; NOT (or a "
+                    "leading -) negates the condition that follows it.",)),
     "create_sink": Exercise(
-        "2.7", "logging_client.sink(name, filter_=..., destination=...).create(). The destination "
-               "is bigquery.googleapis.com/projects/PROJECT/datasets/DATASET with the client's own "
-               "project (logging_client.project) and the post's dataset; the filter selects the "
-               "struct_log log only.",
-        "A sink exports struct_log to BigQuery"),
+        "2.7", "A sink is a filter plus a destination: describe one that takes the struct_log log only "
+               "and delivers it to the post's BigQuery dataset in the client's own project, create it on "
+               "the service, and return the sink itself (the next cell reads its name and destination).",
+        "A sink exports struct_log to BigQuery",
+        next_hints=("logging_client.sink builds a sink (filter_ and destination as keywords), its create() "
+                    "sends it and returns nothing; logging_client.project is the project, and the chapter "
+                    "shows the form of a BigQuery destination.",)),
     "daily_sql": Exercise(
-        "2.8", "The table is structlog.struct_log_ followed by the day without dashes (day.replace). "
-               "SELECT jsonPayload.key, COUNT(*), COUNTIF(jsonPayload.text LIKE '%-a%') ... GROUP BY "
-               "the key. Three columns, one row per key.",
-        "SQL on the day's table"),
+        "2.8", "One day's rows are in one table, named after the log and the date, in the post's dataset. "
+               "Group that table's rows by key and count two things per key: all rows, and the rows "
+               "whose text contains -a.",
+        "SQL on the day's table",
+        next_hints=("The table's date has no dashes (str.replace on day); GROUP BY the key column, with "
+                    "COUNT(*) and COUNTIF(condition), and LIKE with % for 'contains'.",)),
     "minus_a_metric": Exercise(
-        "2.9", "logging_client.metric(name, filter_=..., description=...).create() with the "
-               "exercise's metric name; the filter is the one you wrote in 2.4 (for the client's "
-               "project).",
-        "A log-based metric counts -a entries"),
+        "2.9", "A log-based metric is a name plus a filter: the exercise's name, and the filter you wrote "
+               "in 2.4 for the client's project; create it on the service and return it.",
+        "A log-based metric counts -a entries",
+        next_hints=("logging_client.metric builds one (filter_ and description as keywords) and its "
+                    "create() sends it; your minus_a_filter takes the client's project.",)),
 })
 
 
@@ -150,13 +177,17 @@ def write_dataset(client, rng: random.Random, now: dt.datetime, n_struct: int = 
     def when():
         return base + dt.timedelta(seconds=rng.randrange(span), microseconds=rng.randrange(10**6))
 
-    for i in range(n_struct):
-        minus_a = i % 3 == 0 or rng.random() < 0.2
-        # every key gets one WARNING entry without -a first: '>' and '>=' always differ
-        key = keys[i] if i < len(keys) else rng.choice(keys)
-        severity = "WARNING" if i < len(keys) else rng.choice(SEVERITIES)
-        add(STRUCT_LOG, {"name": _word(rng, 4), "text": _text(rng, minus_a and i >= len(keys)), "key": key},
-            severity, when())
+    # every key gets one entry at each severity from WARNING up, the WARNING one without -a: '>'
+    # and '>=' always differ, and so does a list of severities that stops short of EMERGENCY
+    fixed = [(key, severity) for key in keys for severity in AT_LEAST_WARNING]
+    for i in range(max(n_struct, len(fixed) + 8)):
+        if i < len(fixed):
+            key, severity = fixed[i]
+            minus_a = severity != "WARNING" and rng.random() < 0.4
+        else:
+            key, severity = rng.choice(keys), rng.choice(SEVERITIES)
+            minus_a = i % 3 == 0 or rng.random() < 0.2
+        add(STRUCT_LOG, {"name": _word(rng, 4), "text": _text(rng, minus_a), "key": key}, severity, when())
     if day is None:
         for i in range(8):
             add(TEXT_LOG, _text(rng, i % 2 == 0), rng.choice(SEVERITIES), when())
@@ -164,8 +195,17 @@ def write_dataset(client, rng: random.Random, now: dt.datetime, n_struct: int = 
             # every key also has a WARNING-or-worse entry in another log: a key filter without
             # the log name always selects one too many
             key = keys[i] if i < len(keys) else rng.choice(keys)
-            severity = rng.choice(SEVERITIES[SEVERITY_RANK["WARNING"]:] if i < len(keys) else SEVERITIES)
+            severity = rng.choice(AT_LEAST_WARNING if i < len(keys) else SEVERITIES)
             add(OTHER_LOG, {"name": _word(rng, 4), "text": _text(rng, i % 2 == 0), "key": key}, severity, when())
+        for log in LOOKALIKE_LOGS:
+            # struct_log's own kind of entries (the key that 2.5 asks for, with and without -a, at
+            # WARNING or worse) in logs whose names contain struct_log: only logName="..." leaves them out
+            for key, severity, minus_a in ((keys[0], "WARNING", True), (keys[0], "ERROR", False),
+                                           (rng.choice(keys), rng.choice(AT_LEAST_WARNING), True),
+                                           (rng.choice(keys), rng.choice(SEVERITIES), False)):
+                # near the middle of the span, so that 2.6's window (around the middle) holds them
+                middle = base + dt.timedelta(seconds=span * rng.uniform(0.45, 0.55))
+                add(log, {"name": _word(rng, 4), "text": _text(rng, minus_a), "key": key}, severity, middle)
     # one batch (one request) per log
     by_log: dict = {}
     for log, payload, kw in pending:
@@ -275,9 +315,23 @@ def _learner_string(learner, name: str, *args, kind: str = "filter") -> str:
 
 # --- 2.1, 2.2: the Flask routes --------------------------------------------------------------
 
-def _request(learner, svc, project, route_fn: str, path: str, params: dict) -> tuple[int, str]:
+def _requests(learner, svc, project, route_fn: str, path: str, *params: dict) -> list[tuple[int, str]]:
+    """GET ``path`` once per ``params`` (one app, in order): [(status, body)].
+
+    The door builds the app as the chapter's create_app does (both routes on one app, the text
+    route first), so a view name that the other route already uses fails here as it fails there."""
     reply = json.loads(_door(learner, "flask", svc.endpoint, project, route_fn, path, json.dumps(params)))
-    return reply["status"], reply["body"]
+    if "taken" in reply:
+        before = [name for name in reply["before"] if name != route_fn]
+        where = (f"as a view that {' and '.join(f'`{b}`' for b in before)} registered before it"
+                 if before else "as another view it registers")
+        raise CheckFailed(f"`{route_fn}` registers a view function named '{reply['taken']}', the same name "
+                          f"{where}: Flask names each route's endpoint after its view function, so "
+                          "create_app, which puts both routes on one app, fails with \"View function "
+                          "mapping is overwriting an existing endpoint function\"",
+                          expected="a view function with a name of its own", got=reply["taken"],
+                          hint="Give each route's view function its own name.")
+    return [(r["status"], r["body"]) for r in reply["replies"]]
 
 
 def _entries(client, project):
@@ -285,17 +339,23 @@ def _entries(client, project):
             if not (isinstance(e.payload, dict) and DIAGNOSTIC_KEY in e.payload)]
 
 
-def _one_entry(client, project, request: str, route: str):
+def _one_entry_each(client, project, requests: list[str], route: str):
+    """The entries that ``requests`` wrote, one each, in order."""
     entries = _entries(client, project)
     if not entries:
-        raise CheckFailed(f"after {request}, no entry reached the grader's service",
+        raise CheckFailed(f"after {' and '.join(requests)}, no entry reached the grader's service",
                           hint=f"The {route} route must write through the logging_client it is given "
                                "(not a client of its own, and not print).")
-    if len(entries) > 1:
-        raise CheckFailed(f"after {request}, {len(entries)} entries reached the service; expected one",
-                          expected="1 entry", got=", ".join(e.log_name.rsplit('/', 1)[-1] for e in entries),
+    if len(entries) != len(requests):
+        raise CheckFailed(f"after {' and '.join(requests)}, {_n_entries(len(entries))} reached the service; "
+                          f"expected {len(requests)}, one per request", expected=_n_entries(len(requests)),
+                          got=", ".join(e.log_name.rsplit('/', 1)[-1] for e in entries),
                           hint="Write exactly one entry per request.")
-    return entries[0]
+    return entries
+
+
+def _n_entries(n: int) -> str:
+    return f"{n} entr{'y' if n == 1 else 'ies'}"
 
 
 def _check_log_name(entry, project, log_id, request, method):
@@ -303,7 +363,48 @@ def _check_log_name(entry, project, log_id, request, method):
     if entry.log_name != expected:
         raise CheckFailed(f"after {request} the entry went to log '{entry.log_name.rsplit('/', 1)[-1]}'",
                           expected=log_id, got=entry.log_name.rsplit("/", 1)[-1],
-                          hint=f"Use the post's logger name: logging_client.logger(\"{log_id}\") and its {method}.")
+                          hint=f"Take the logger of the post's log name, {log_id}, and write with its {method}.")
+
+
+def _expect_ok(status, body, request, hint):
+    if status != 200:
+        raise CheckFailed(f"{request} answered HTTP {status}", expected=200, got=f"{status}: {body[:120]}",
+                          hint=hint)
+
+
+def _expect_text_entry(entry, request):
+    if isinstance(entry.payload, dict):
+        raise CheckFailed(f"{request} wrote a structured entry (jsonPayload {entry.payload}); "
+                          "'/' writes a text entry (textPayload)", expected="a text entry",
+                          got="a JSON entry", hint="Use log_text on '/', log_struct on '/slog'.")
+
+
+def _expect_struct_entry(entry, request):
+    if not isinstance(entry.payload, dict):
+        raise CheckFailed(f"{request} wrote a text entry (textPayload {entry.payload!r}); '/slog' "
+                          "writes a structured entry (jsonPayload)", expected="a JSON entry",
+                          got="a text entry", hint="Use log_struct with a dict on '/slog', log_text on '/'.")
+
+
+STRUCT_FIELDS = ("name", "text", "key")
+
+
+def _expect_struct_fields(payload: dict, request: str):
+    """Exactly the exercise's three fields: the sink's table and the SQL read those columns."""
+    extra = sorted(set(payload) - set(STRUCT_FIELDS))
+    if extra:
+        raise CheckFailed(f"the jsonPayload written for {request} has fields the exercise does not ask for: "
+                          f"{', '.join(extra)}", expected=", ".join(STRUCT_FIELDS), got=", ".join(payload),
+                          hint="Write a dict with exactly the three fields name, text and key.")
+
+
+def _expect_new_texts(texts: list, request: str, route: str):
+    if len(set(texts)) < len(texts):
+        raise CheckFailed(f"two {request} requests logged the same default text {texts[0]!r}; each request "
+                          "should make up a new one", expected="a different text per request",
+                          got=f"{texts[0]!r} twice"[:120],
+                          hint=f"Make the default text inside the {route} view, when a request arrives "
+                               "(a text made once, outside the view, is the same for every request).")
 
 
 @chapter.check("text_endpoint", 3, "GET /?text=... writes that text as a text entry to my-flask-log and returns it")
@@ -312,38 +413,31 @@ def text_route(learner):
     text = _text(rng, rng.random() < 0.5) + " " + uuid.uuid4().hex[:6]
     request = f"GET /?text={text}"
     with grader_service() as (svc, project, client):
-        status, body = _request(learner, svc, project, "add_text_route", "/", {"text": text})
-        if status != 200:
-            raise CheckFailed(f"{request} answered HTTP {status}", expected=200, got=f"{status}: {body[:120]}",
-                              hint="Register the view with @app.route(\"/\") inside add_text_route.")
-        entry = _one_entry(client, project, request, "'/'")
+        [(status, body)] = _requests(learner, svc, project, "add_text_route", "/", {"text": text})
+        _expect_ok(status, body, request, "Inside add_text_route, register a view for '/' on the app you are given (Flask's route decorator).")
+        [entry] = _one_entry_each(client, project, [request], "'/'")
         _check_log_name(entry, project, TEXT_LOG, request, "log_text")
-        if isinstance(entry.payload, dict):
-            raise CheckFailed(f"{request} wrote a structured entry (jsonPayload {entry.payload}); "
-                              "'/' writes a text entry (textPayload)", expected="a text entry",
-                              got="a JSON entry", hint="Use log_text on '/', log_struct on '/slog'.")
+        _expect_text_entry(entry, request)
         expect_equal_text(entry.payload, text, f"the textPayload written for {request}",
                           "Write the request's 'text' parameter itself (request.args.get(\"text\")).")
         expect_equal_text(body, text, f"the response body of {request}", "Return the text you logged.")
 
 
-@chapter.check("text_endpoint", 1, "GET / without parameters logs a generated text and returns the same text")
+@chapter.check("text_endpoint", 1, "GET / without parameters logs a new generated text per request and returns it")
 def text_route_default(learner):
     with grader_service() as (svc, project, client):
-        status, body = _request(learner, svc, project, "add_text_route", "/", {})
-        if status != 200:
-            raise CheckFailed(f"GET / answered HTTP {status}", expected=200, got=f"{status}: {body[:120]}",
-                              hint="Without a 'text' parameter, make one up (the post used a random uuid).")
-        entry = _one_entry(client, project, "GET /", "'/'")
-        _check_log_name(entry, project, TEXT_LOG, "GET /", "log_text")
-        if isinstance(entry.payload, dict):
-            raise CheckFailed(f"GET / wrote a structured entry (jsonPayload {entry.payload}); '/' writes a "
-                              "text entry (textPayload)", expected="a text entry", got="a JSON entry",
-                              hint="Use log_text on '/', log_struct on '/slog'.")
-        if not isinstance(entry.payload, str) or not entry.payload.strip():
-            raise CheckFailed("GET / must log a non-empty text", got=repr(entry.payload)[:80],
-                              hint="Without a 'text' parameter, make one up (the post used a random uuid).")
-        expect_equal_text(body, entry.payload, "the response body of GET /", "Return the text you logged.")
+        replies = _requests(learner, svc, project, "add_text_route", "/", {}, {})
+        for status, body in replies:
+            _expect_ok(status, body, "GET /", "Without a 'text' parameter, make one up (the post used a random uuid).")
+        entries = _one_entry_each(client, project, ["GET /", "GET /"], "'/'")
+        for entry, (_, body) in zip(entries, replies):
+            _check_log_name(entry, project, TEXT_LOG, "GET /", "log_text")
+            _expect_text_entry(entry, "GET /")
+            if not isinstance(entry.payload, str) or not entry.payload.strip():
+                raise CheckFailed("GET / must log a non-empty text", got=repr(entry.payload)[:80],
+                                  hint="Without a 'text' parameter, make one up (the post used a random uuid).")
+            expect_equal_text(body, entry.payload, "the response body of GET /", "Return the text you logged.")
+        _expect_new_texts([e.payload for e in entries], "GET /", "'/'")
 
 
 def expect_equal_text(got, expected, what, hint):
@@ -351,43 +445,43 @@ def expect_equal_text(got, expected, what, hint):
         raise CheckFailed(f"{what} is not right", expected=repr(expected), got=repr(got)[:120], hint=hint)
 
 
-@chapter.check("struct_endpoint", 3, "GET /slog?name=&text=&key= writes {name, text, key} as a JSON entry to struct_log")
+@chapter.check("struct_endpoint", 3, "GET /slog?name=&text=&key= writes exactly {name, text, key} as a JSON entry to struct_log")
 def struct_route(learner):
     rng = engine.py_random()
     params = {"name": _word(rng, 6), "text": _text(rng, rng.random() < 0.5), "key": rng.choice(_keys(rng))}
     request = "GET /slog?" + "&".join(f"{k}={v}" for k, v in params.items())
     with grader_service() as (svc, project, client):
-        status, body = _request(learner, svc, project, "add_struct_route", "/slog", params)
-        if status != 200:
-            raise CheckFailed(f"{request} answered HTTP {status}", expected=200, got=f"{status}: {body[:120]}",
-                              hint="Register the view with @app.route(\"/slog\") inside add_struct_route.")
-        entry = _one_entry(client, project, request, "'/slog'")
+        [(status, body)] = _requests(learner, svc, project, "add_struct_route", "/slog", params)
+        _expect_ok(status, body, request, "Inside add_struct_route, register a view for '/slog' on the app you are given (Flask's route decorator).")
+        [entry] = _one_entry_each(client, project, [request], "'/slog'")
         _check_log_name(entry, project, STRUCT_LOG, request, "log_struct")
-        if not isinstance(entry.payload, dict):
-            raise CheckFailed(f"{request} wrote a text entry (textPayload {entry.payload!r}); '/slog' "
-                              "writes a structured entry (jsonPayload)", expected="a JSON entry",
-                              got="a text entry", hint="Use log_struct with a dict on '/slog', log_text on '/'.")
+        _expect_struct_entry(entry, request)
         got = {k: entry.payload.get(k) for k in params}
         if got != params:
             wrong = [k for k in params if got[k] != params[k]]
             raise CheckFailed(f"the jsonPayload written for {request} has the wrong "
                               f"{', '.join(wrong)}", expected=json.dumps(params), got=json.dumps(entry.payload),
                               hint="Copy name, text and key from request.args into the dict, under those keys.")
+        _expect_struct_fields(entry.payload, request)
         expect_equal_text(body, params["text"], f"the response body of {request}", "Return the text you logged.")
 
 
-@chapter.check("struct_endpoint", 1, "GET /slog without parameters still writes name, text and key")
+@chapter.check("struct_endpoint", 1, "GET /slog without parameters still writes name, text and key, a new text per request")
 def struct_route_default(learner):
     with grader_service() as (svc, project, client):
-        status, body = _request(learner, svc, project, "add_struct_route", "/slog", {})
-        if status != 200:
-            raise CheckFailed(f"GET /slog answered HTTP {status}", expected=200, got=f"{status}: {body[:120]}",
-                              hint="Give every parameter a default (request.args.get(\"name\", \"myterry\")).")
-        entry = _one_entry(client, project, "GET /slog", "'/slog'")
-        _check_log_name(entry, project, STRUCT_LOG, "GET /slog", "log_struct")
-        if not isinstance(entry.payload, dict) or not all(entry.payload.get(k) for k in ("name", "text", "key")):
-            raise CheckFailed("GET /slog without parameters must still log name, text and key",
-                              got=repr(entry.payload)[:120], hint="Use the defaults the exercise gives.")
+        replies = _requests(learner, svc, project, "add_struct_route", "/slog", {}, {})
+        for status, body in replies:
+            _expect_ok(status, body, "GET /slog",
+                       "Give every parameter a default (request.args.get takes one as its second argument).")
+        entries = _one_entry_each(client, project, ["GET /slog", "GET /slog"], "'/slog'")
+        for entry in entries:
+            _check_log_name(entry, project, STRUCT_LOG, "GET /slog", "log_struct")
+            _expect_struct_entry(entry, "GET /slog")
+            if not all(entry.payload.get(k) for k in STRUCT_FIELDS):
+                raise CheckFailed("GET /slog without parameters must still log name, text and key",
+                                  got=repr(entry.payload)[:120], hint="Use the defaults the exercise gives.")
+            _expect_struct_fields(entry.payload, "GET /slog")
+        _expect_new_texts([e.payload.get("text") for e in entries], "GET /slog", "'/slog'")
 
 
 # --- 2.3: the prediction ---------------------------------------------------------------------
@@ -406,7 +500,6 @@ def predict_not(learner):
         for minus_a in (True, True, False, False, False):
             client.logger(STRUCT_LOG).log_struct({"name": _word(rng), "text": _text(rng, minus_a), "key": "k"})
         expected = len(selected_ids(client, project, PREDICT_FILTER, "the prediction's filter"))
-    hint = "Count the struct_log entries without -a, then ask what NOT does with the text entries."
     value = got.item() if getattr(got, "shape", None) == () else got
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or value != int(value):
@@ -414,15 +507,24 @@ def predict_not(learner):
                           f"not {repr(value) if isinstance(value, (bool, int, float)) else _what_is(got)}",
                           expected="a whole number", got=f"{value!r}"[:80],
                           hint="Write the count itself, e.g. PREDICTED_NOT_COUNT = 4: no quotes, no list.")
+    # a wrong guess learns which way and roughly how far, never the count: the next cell shows it
+    hint = chapter.exercises["predict_not"].hint
     if value == 3:
-        hint = ("3 counts only struct_log entries: the 4 text entries have no jsonPayload.text, so "
-                "jsonPayload.text:\"-a\" is false for them and NOT makes it true.")
+        hint = ("You counted only struct_log entries. What is jsonPayload.text:\"-a\" for an entry that has "
+                "no jsonPayload at all, and what does NOT make of that?")
     elif value == 6:
-        hint = ("The text entry that contains -a has it in textPayload, not in jsonPayload.text: "
-                "the condition is false for it too, so NOT selects it.")
+        hint = ("Where does the text entry \"ls -a\" keep its text? Is jsonPayload.text:\"-a\" true for it?")
     elif value == 2:
-        hint = "2 is what the condition itself selects; NOT selects every other entry."
-    expect_equal(got, expected, "PREDICTED_NOT_COUNT", hint=hint)
+        hint = "That is what the condition itself selects; NOT selects the other entries."
+    if value <= 0:
+        raise CheckFailed(f"PREDICTED_NOT_COUNT {value:g} is not right: it is too low, NOT selects some of "
+                          "the nine entries", expected="the number of entries NOT selects",
+                          got=f"{value:g} (too low)", hint=hint)
+    try:
+        engine.judge_prediction(float(value), float(expected), 0, "PREDICTED_NOT_COUNT", hint=hint)
+    except CheckFailed as e:
+        e.expected = "the number of entries NOT selects"
+        raise
 
 
 # --- 2.4 - 2.6: filters ------------------------------------------------------------------------
@@ -443,8 +545,12 @@ def _filter_case(learner, name, args_of, expected_of, meaning, hint_of):
 def _common_hint(filter_: str, rows, got, expected, default: str) -> str:
     by_id = {r["id"]: r for r in rows}
     extra_logs = {by_id[i]["log"] for i in got - expected if i in by_id}
-    if extra_logs - {STRUCT_LOG}:
-        return (f"Your filter also selects entries of {', '.join(sorted(extra_logs - {STRUCT_LOG}))}: "
+    others = extra_logs - {STRUCT_LOG}
+    if others and others <= set(LOOKALIKE_LOGS):
+        return (f"Your filter also selects entries of {', '.join(sorted(others))}, whose names contain "
+                "struct_log: ':' on logName looks for a substring; compare the whole log name with '='.")
+    if others:
+        return (f"Your filter also selects entries of {', '.join(sorted(others))}: "
                 "add the log name, logName=\"projects/PROJECT/logs/struct_log\", with the project you are given.")
     if re.search(r'jsonPayload\.text\s*=\s*"', filter_):
         return ("'=' compares the whole text, so only a text that is exactly -a matches; the has "
@@ -484,6 +590,9 @@ def key_alert_filter(learner):
                     "compare the key with '='.")
         if missing and all(r["severity"] == "WARNING" for r in missing):
             return "WARNING itself is missing: use >= rather than >."
+        if missing and all(SEVERITY_RANK[r["severity"]] > SEVERITY_RANK["WARNING"] for r in missing):
+            return (f"Entries at {', '.join(sorted({r['severity'] for r in missing}))} are missing: every "
+                    "severity above WARNING counts, up to EMERGENCY (severities are ordered).")
         return _common_hint(f, rows, got, expected, chapter.exercises["key_alert_filter"].hint)
 
     _filter_case(learner, "key_alert_filter", args_of, expected_of,
@@ -498,7 +607,8 @@ def window_filter(learner):
         def telling(i, j):  # the window holds entries that a filter without NOT / the log name would add
             inside = [r for r in rows if times[i] <= r["time"] < times[j]]
             return (any(r["log"] == STRUCT_LOG and _has_minus_a(r) for r in inside)
-                    and any(r["log"] != STRUCT_LOG and not _has_minus_a(r) for r in inside))
+                    and any(r["log"] in LOOKALIKE_LOGS and not _has_minus_a(r) for r in inside)
+                    and any(r["log"] in (TEXT_LOG, OTHER_LOG) and not _has_minus_a(r) for r in inside))
         n = len(times)  # first a window over the middle third, else any: an entry without -a stays outside
         good = ([(i, j) for i in range(1, n // 3) for j in range(2 * n // 3, n - 1) if telling(i, j)]
                 or [(i, j) for i in range(1, n - 2) for j in range(i + 1, n - 1) if telling(i, j)]
@@ -533,15 +643,30 @@ def _bigquery_destination(project: str) -> str:
 @chapter.check("create_sink", 2, "create_struct_sink(logging_client) creates a sink to the project's structlog dataset")
 def sink_destination(learner):
     with grader_service() as (svc, project, client):
-        _door(learner, "client", svc.endpoint, project, "create_struct_sink")
-        _the_sink(client, project)
+        returned = json.loads(_door(learner, "object", svc.endpoint, project, "create_struct_sink"))
+        sink = _the_sink(client, project)
+        _expect_the_sink_returned(returned, sink)
+
+
+def _expect_the_sink_returned(returned: dict, sink) -> None:
+    """The chapter's next cell reads the returned sink's name, filter_ and destination."""
+    if returned["type"] == "NoneType":
+        raise CheckFailed("create_struct_sink created the sink but returned None; the chapter's next cell "
+                          "reads the sink it returns (sink.name, sink.destination)", expected="the sink",
+                          got="None", hint="create() returns nothing: return the sink object you created.")
+    if returned["name"] != sink.name or returned["destination"] != sink.destination:
+        got = (f"a {returned['type']} named {returned['name']!r}" if returned["name"] is not None
+               else f"a {returned['type']} (no name, destination, filter_)")
+        raise CheckFailed(f"create_struct_sink must return the sink it created ({sink.name!r}, exporting to "
+                          f"{sink.destination}), not {got}", expected=f"the sink {sink.name!r}", got=got,
+                          hint="Return the sink object itself, the one you called create() on.")
 
 
 def _the_sink(client, project):
     sinks = list(client.list_sinks())
     if not sinks:
         raise CheckFailed("create_struct_sink created no sink in the grader's project",
-                          hint="Call .create() on the sink you build with logging_client.sink(...).")
+                          hint="Building a sink changes nothing on the service until you call its create().")
     expected = _bigquery_destination(project)
     for sink in sinks:
         if sink.destination == expected:
@@ -620,8 +745,14 @@ def daily_sql(learner):
         want_table = f"struct_log_{day.strftime('%Y%m%d')}"
         try:
             got = query(svc, sql, project)
+        except PermissionError:  # the service runs SQL without file access (the grader's machine)
+            raise CheckFailed(f"key_report_sql({day_str!r}) reads or writes a file; the SQL may read the "
+                              "exported tables only", expected="a SELECT on the day's table", got=sql[:200],
+                              hint="Read the day's table of the post's dataset, and nothing else.") from None
         except Exception as e:
             hint = chapter.exercises["daily_sql"].hint
+            if "one SELECT statement" in str(e):
+                hint = "Return one SELECT statement: no COPY, no second statement after a ';'."
             if tables and tables[0] != want_table[-8:]:
                 hint = f"For day {day_str} the table is {DATASET}.{want_table}; your SQL reads struct_log_{tables[0]}."
             raise CheckFailed(f"key_report_sql({day_str!r}) fails on the grader's tables: {str(e).splitlines()[0][:200]}",
@@ -706,10 +837,14 @@ def minus_a_metric(learner):
 def kernel_door(namespace: dict):
     """``door(kind, endpoint, project, function_name, *args)``, bound to a notebook's globals.
 
-    ``kind == "flask"``: a fresh Flask app, ``namespace[function_name](app, client)``, one GET of
-    ``args[0]`` with the query parameters in the JSON ``args[1]`` through Flask's test client;
-    returns ``{"status", "body"}`` as JSON. ``kind == "client"``: ``namespace[function_name](client,
-    *args)``; returns its result as text. Only literals cross; the grader reads its own service.
+    ``kind == "flask"``: a fresh Flask app with the chapter's routes added as create_app adds them
+    (``add_text_route`` then ``add_struct_route``; the one under test must work, the other is
+    added when it can be: its own check judges it), then one GET of ``args[0]`` per query-parameter
+    dict in the JSON list ``args[1]``, through Flask's test client; returns ``{"replies": [{"status",
+    "body"}, ...]}``, or ``{"taken": view name, "before": [...]}`` when the route under test reuses
+    a view name. ``kind == "client"``: ``namespace[function_name](client, *args)``; returns its
+    result as text. ``kind == "object"``: the same, returning the result's type and the attributes
+    the chapter's next cell reads. Only literals cross; the grader reads its own service.
     """
     def grader_door(kind: str, endpoint: str, project: str, function_name: str, *args) -> str:
         import cloudlog
@@ -720,12 +855,39 @@ def kernel_door(namespace: dict):
         logging_client = cloudlog.client(endpoint, project)
         if kind == "flask":
             from flask import Flask
-            app = Flask("grader_probe")
+            app = Flask("log_collector")
             app.testing = True  # an exception in a view reaches the grader with its message
-            func(app, logging_client)
+            added = []
+            for name in ROUTE_BUILDERS if function_name in ROUTE_BUILDERS else (function_name,):
+                if name == function_name:
+                    try:
+                        func(app, logging_client)
+                    except AssertionError as e:  # Flask: "View function mapping is overwriting ..."
+                        if "overwriting an existing endpoint" not in str(e):
+                            raise
+                        return json.dumps({"taken": str(e).rsplit(":", 1)[-1].strip(), "before": added})
+                elif callable(namespace.get(name)):
+                    try:
+                        namespace[name](app, logging_client)
+                    except Exception:  # not written yet, or broken: that route's own check says so
+                        continue
+                added.append(name)
             path, params = args
-            response = app.test_client().get(path, query_string=json.loads(params))
-            return json.dumps({"status": response.status_code, "body": response.get_data(as_text=True)[:2000]})
+            client = app.test_client()
+            replies = []
+            for query in json.loads(params):
+                response = client.get(path, query_string=query)
+                replies.append({"status": response.status_code, "body": response.get_data(as_text=True)[:2000]})
+            return json.dumps({"replies": replies})
         result = func(logging_client, *args)
+        if kind == "object":
+            def text(attribute):
+                try:
+                    value = getattr(result, attribute)
+                except Exception:  # missing, or a property that raises
+                    return None
+                return value if isinstance(value, str) else None
+            return json.dumps({"type": type(result).__name__,
+                               **{a: text(a) for a in ("name", "filter_", "destination")}})
         return result if isinstance(result, str) else type(result).__name__
     return grader_door

@@ -5,6 +5,7 @@ starts its own local logging service); two tests grade whole notebooks in a real
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 
@@ -14,7 +15,7 @@ from flask import Flask, request
 
 from booktools.release import BEGIN
 from checks.ch02 import chapter
-from checks.engine import NamespaceLearner
+from checks.engine import PREDICTION_FIRST, NamespaceLearner
 from tfbook.manifest import ROOT, load_book
 from helpers import failing, passing
 
@@ -77,6 +78,37 @@ def test_the_unsolved_edition_fails_every_exercise_as_not_done():
     assert all(r.hint for r in results.values())
     assert not any("door" in r.message for r in results.values())
 
+    for r in results.values():  # before any code is written: the first step (the idea) only
+        ex = chapter.exercises[r.exercise]
+        assert r.hint == (PREDICTION_FIRST if ex.prediction else ex.hint), (r.check, r.hint)
+
+
+# code a first hint must not give: calls, comparisons written out, SQL, the client's API
+CODE = re.compile(r"\w\(|[=:]\s*\\?\"|\bSELECT\b|\bCOUNT|\bGROUP BY|logName|log_text|log_struct|"
+                  r"\.sink|\.metric|\.logger|request\.args|bigquery\.googleapis")
+
+
+@pytest.mark.parametrize("exercise", list(chapter.exercises))
+def test_hints_come_in_steps_an_idea_first_then_names_to_look_up(exercise):
+    ex = chapter.exercises[exercise]
+    assert ex.next_hints, "a second step names the API to look up"
+    assert not CODE.search(ex.hint), f"the first hint gives code away: {ex.hint}"
+    for step in ex.next_hints:  # names to look up, never a whole line of the solution
+        assert not re.search(r"\w\([^)]*\w[^)]*\)\s*(\.|$)|f\"|return ", step), step
+
+
+def test_an_inline_check_reveals_one_more_hint_step_per_failed_try(solution_ns, capsys):
+    from checks import checker
+    ns = variant(solution_ns, minus_a_filter=lambda p: 'jsonPayload.text:"-a"')
+    check, _ = checker("02", ns)
+    ex = chapter.exercises["minus_a_filter"]
+    check("minus_a_filter")
+    first = capsys.readouterr().out
+    assert "FAIL" in first and ex.next_hints[0] not in first
+    check("minus_a_filter")
+    second = capsys.readouterr().out
+    assert ex.next_hints[0] in second and ex.next_hints[1] not in second
+
 
 # --- 2.1, 2.2 -------------------------------------------------------------------------------
 
@@ -113,7 +145,7 @@ def add_text_route(app, logging_client):
 ''')
     r = failing(run(ns, "text_endpoint"), "text_route")
     assert "went to log 'flask-log'" in r.message and r.expected == "my-flask-log"
-    assert 'logger("my-flask-log")' in r.hint
+    assert "my-flask-log" in r.hint and "log_text" in r.hint
 
 
 def test_struct_fields_not_taken_from_the_request(solution_ns):
@@ -140,12 +172,100 @@ def add_text_route(app, logging_client):
     assert "`add_text_route` raised ZeroDivisionError" in r.message
 
 
+class _NoClient:
+    """Enough of a logging client to register routes (they log only when a request comes)."""
+    def logger(self, name):
+        return None
+
+
+def test_a_struct_view_named_like_the_text_view_fails_the_struct_check_as_create_app_would(solution_ns):
+    ns = variant(solution_ns, '''
+def add_struct_route(app, logging_client):
+    @app.route("/slog")
+    def text_log():  # the text route's view name: create_app fails on it
+        text = request.args.get("text") or f"This is struct log {uuid.uuid4()}"
+        logging_client.logger("struct_log").log_struct(
+            {"name": request.args.get("name", "myterry"), "text": text, "key": request.args.get("key", "mykey")})
+        return text
+''')
+    with pytest.raises(AssertionError, match="overwriting an existing endpoint"):  # what the chapter meets
+        app = Flask("log_collector")
+        ns["add_text_route"](app, _NoClient())
+        ns["add_struct_route"](app, _NoClient())
+    for check in ("struct_route", "struct_route_default"):
+        r = failing(run(ns, "struct_endpoint"), check)
+        assert "named 'text_log'" in r.message and "`add_text_route`" in r.message and "create_app" in r.message
+        assert "its own name" in r.hint
+    passing(run(ns, "text_endpoint"))  # the text route itself is right: one slip, charged once
+
+
+def test_the_text_check_works_before_the_struct_route_is_written(solution_ns):
+    student = exercise_namespace("student")
+    ns = variant(student, add_text_route=solution_ns["add_text_route"])
+    passing(run(ns, "text_endpoint"))
+    assert {r.status for r in run(ns, "struct_endpoint").values()} == {"not done"}
+
+
+def test_a_struct_payload_with_more_fields_than_asked_fails(solution_ns):
+    ns = variant(solution_ns, '''
+def add_struct_route(app, logging_client):
+    @app.route("/slog")
+    def struct_log():
+        text = request.args.get("text") or f"This is struct log {uuid.uuid4()}"
+        logging_client.logger("struct_log").log_struct(
+            {"name": request.args.get("name", "myterry"), "text": text, "key": request.args.get("key", "mykey"),
+             "source": "flask"})
+        return text
+''')
+    for check in ("struct_route", "struct_route_default"):
+        r = failing(run(ns, "struct_endpoint"), check)
+        assert "fields the exercise does not ask for: source" in r.message
+
+
+@pytest.mark.parametrize("where", ["module", "builder"])
+def test_a_default_text_made_once_fails(solution_ns, where):
+    made = 'f"This is random log {uuid.uuid4()}"'
+    ns = variant(solution_ns, f'''
+DEFAULT = {made}
+def add_text_route(app, logging_client):
+    default = {"DEFAULT" if where == "module" else made}  # once, not per request
+    @app.route("/")
+    def text_log():
+        text = request.args.get("text") or default
+        logging_client.logger("my-flask-log").log_text(text)
+        return text
+
+def add_struct_route(app, logging_client):
+    default = {"DEFAULT" if where == "module" else made}
+    @app.route("/slog")
+    def struct_log():
+        text = request.args.get("text") or default
+        logging_client.logger("struct_log").log_struct(
+            {{"name": request.args.get("name", "myterry"), "text": text, "key": request.args.get("key", "mykey")}})
+        return text
+''')
+    for exercise, check in (("text_endpoint", "text_route_default"), ("struct_endpoint", "struct_route_default")):
+        results = run(ns, exercise)
+        r = failing(results, check)
+        assert "logged the same default text" in r.message and "inside the" in r.hint
+        assert results[check.replace("_default", "")].passed
+
+
 # --- 2.3 --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value, words", [(3, "no jsonPayload.text"), (6, "textPayload"), (2, "NOT selects")])
-def test_wrong_predictions(solution_ns, value, words):
+@pytest.mark.parametrize("value, direction, words", [
+    (3, "too low", "no jsonPayload at all"), (6, "too low", "keep its text"),
+    (2, "too low", "NOT selects the other"), (9, "too high", "one by one"), (0, "too low", "one by one")])
+def test_a_wrong_prediction_says_which_way_and_how_far_never_the_count(solution_ns, value, direction, words):
     r = failing(run(variant(solution_ns, PREDICTED_NOT_COUNT=value), "predict_not"), "predict_not")
-    assert r.expected == "7" and r.got == str(value) and words in r.hint
+    assert direction in r.message and r.got.startswith(str(value)) and words in r.hint
+    shown = " ".join([r.message, r.expected, r.got, r.hint])
+    assert "7" not in shown, shown  # the count is what the next cell shows
+
+
+def test_a_prediction_shows_no_hint_before_the_first_guess(solution_ns):
+    r = run(variant(solution_ns, PREDICTED_NOT_COUNT=...), "predict_not")["predict_not"]
+    assert r.status == "not done" and r.hint == PREDICTION_FIRST
 
 
 # --- 2.4 - 2.6 --------------------------------------------------------------------------------
@@ -196,6 +316,46 @@ def test_window_without_the_not(solution_ns):
                                                             f'timestamp>="{s}" timestamp<"{e}"')
     r = failing(run(ns, "window_filter"), "window_filter")
     assert "put NOT (or -)" in r.hint
+
+
+def test_severities_listed_only_up_to_critical_fail(solution_ns):
+    ns = variant(solution_ns, key_alert_filter=lambda p, k: f'logName="projects/{p}/logs/struct_log" '
+                                                            f'jsonPayload.key="{k}" severity=(WARNING OR ERROR OR CRITICAL)')
+    r = failing(run(ns, "key_alert_filter"), "key_alert_filter")
+    assert "it misses" in r.message and "ALERT" in r.hint and "EMERGENCY" in r.hint
+
+
+HAS_LOG = 'logName:"struct_log"'  # also matches struct_log2 and old_struct_log
+
+
+def test_a_log_condition_with_has_fails_every_filter(solution_ns):
+    ns = variant(
+        solution_ns,
+        minus_a_filter=lambda p: f'{HAS_LOG} jsonPayload.text:"-a"',
+        key_alert_filter=lambda p, k: f'{HAS_LOG} jsonPayload.key="{k}" severity>=WARNING',
+        window_filter=lambda p, s, e: f'{HAS_LOG} timestamp>="{s}" timestamp<"{e}" -jsonPayload.text:"-a"')
+    for exercise in ("minus_a_filter", "key_alert_filter", "window_filter"):
+        r = failing(run(ns, exercise), exercise)
+        assert "selected but wrong" in r.message and "compare the whole log name with '='" in r.hint, r.message
+
+
+def test_a_sink_and_a_metric_with_a_has_log_condition_fail(solution_ns):
+    ns = variant(solution_ns, f'''
+def create_struct_sink(logging_client):
+    p = logging_client.project
+    sink = logging_client.sink("s", filter_=\'{HAS_LOG}\',
+                               destination=f"bigquery.googleapis.com/projects/{{p}}/datasets/structlog")
+    sink.create()
+    return sink
+
+def create_minus_a_metric(logging_client):
+    m = logging_client.metric("struct_log_minus_a", filter_=\'{HAS_LOG} jsonPayload.text:"-a"\', description="d")
+    m.create()
+    return m
+''')
+    r = failing(run(ns, "create_sink"), "sink_export")
+    assert "struct_log2" in r.hint or "old_struct_log" in r.hint
+    failing(run(ns, "minus_a_metric"), "minus_a_metric")
 
 
 def test_equivalent_filters_written_another_way_pass(solution_ns):
@@ -261,6 +421,27 @@ def create_struct_sink(logging_client):
     passing(run(ns, "create_sink"))
 
 
+def test_a_sink_creator_that_returns_what_create_returns_fails(solution_ns):
+    ns = variant(solution_ns, '''
+def create_struct_sink(logging_client):
+    p = logging_client.project
+    return logging_client.sink("struct-log-to-bigquery", filter_=f'logName="projects/{p}/logs/struct_log"',
+                               destination=f"bigquery.googleapis.com/projects/{p}/datasets/structlog").create()
+''')
+    r = failing(run(ns, "create_sink"), "sink_destination")
+    assert "returned None" in r.message and "create() returns nothing" in r.hint
+
+
+def test_a_sink_creator_that_returns_something_else_fails(solution_ns):
+    ns = variant(solution_ns, '''
+_create = create_struct_sink
+def create_struct_sink(logging_client):
+    return _create(logging_client).name
+''')
+    r = failing(run(ns, "create_sink"), "sink_destination")
+    assert "must return the sink it created" in r.message and "a str" in r.got
+
+
 # --- 2.8 --------------------------------------------------------------------------------------
 
 def test_sql_against_yesterdays_table(solution_ns):
@@ -295,6 +476,49 @@ def test_sql_written_another_way_passes(solution_ns):
         "SUM(CASE WHEN t.jsonPayload.text LIKE '%-a%' THEN 1 ELSE 0 END) AS with_a "
         f"FROM structlog.struct_log_{''.join(day.split('-'))} AS t GROUP BY k"))
     passing(run(ns, "daily_sql"))
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT content, 1, 1 FROM read_text('/etc/passwd')",
+    "SELECT jsonPayload.key, COUNT(*), (SELECT COUNT(*) FROM read_csv('/etc/hostname')) FROM structlog.struct_log_{d} GROUP BY 1",
+])
+def test_sql_that_reads_a_file_of_the_grading_machine_is_refused(solution_ns, sql):
+    ns = variant(solution_ns, key_report_sql=lambda day: sql.format(d=day.replace("-", "")))
+    r = failing(run(ns, "daily_sql"), "daily_sql")
+    assert "reads or writes a file" in r.message and "exported tables only" in r.message
+    assert "root:" not in " ".join([r.message, r.expected, r.got, r.hint])
+
+
+@pytest.mark.parametrize("sql", [
+    "COPY (SELECT 1) TO '{target}'",
+    "SELECT 'k', 1, 1; COPY (SELECT 1) TO '{target}'",
+])
+def test_sql_that_writes_a_file_is_refused_and_writes_nothing(solution_ns, tmp_path, sql):
+    target = tmp_path / "written.csv"
+    ns = variant(solution_ns, key_report_sql=lambda day: sql.format(target=target))
+    r = failing(run(ns, "daily_sql"), "daily_sql")
+    assert "fails on the grader's tables" in r.message and "one SELECT statement" in r.hint
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("table, where", [
+    ("`structlog.struct_log_{d}`", ""),
+    ("`structlog.struct_log_*`", "WHERE _TABLE_SUFFIX = '{d}'"),
+    ("`structlog.struct_log_20*` AS t", "WHERE t._TABLE_SUFFIX = '{d2}'"),
+])
+def test_sql_with_bigquery_backticks_and_wildcard_tables_passes(solution_ns, table, where):
+    def key_report_sql(day):
+        d = day.replace("-", "")
+        return (f"SELECT jsonPayload.key, COUNT(*), COUNTIF(jsonPayload.text LIKE '%-a%') "
+                f"FROM {table} {where} GROUP BY 1").format(d=d, d2=d[2:])
+    passing(run(variant(solution_ns, key_report_sql=key_report_sql), "daily_sql"))
+
+
+def test_a_wildcard_without_a_table_suffix_condition_reads_every_day_and_fails(solution_ns):
+    ns = variant(solution_ns, key_report_sql=lambda day: (
+        "SELECT jsonPayload.key, COUNT(*), COUNTIF(jsonPayload.text LIKE '%-a%') FROM `structlog.struct_log_*` GROUP BY 1"))
+    r = failing(run(ns, "daily_sql"), "daily_sql")
+    assert "other rows than the grader's answer" in r.message
 
 
 # --- 2.9 --------------------------------------------------------------------------------------
