@@ -230,7 +230,8 @@ check("flatten")
 # adds a bias and applies ReLU. Dropout then switches off a random part of those 1024 units
 # at every training step, so that no unit can rely on a particular other one being there:
 # a cheap defence against overfitting. The post wrote it with `keep_prob`, the probability
-# of *keeping* a unit: 0.5 while training and 1.0 at evaluation, when we want the whole
+# of *keeping* a unit. While training it keeps a share of the units (its training step's
+# `feed_dict` says which share); at evaluation it keeps every unit, because we want the whole
 # network and the same answer every time. The surviving units are divided by `keep_prob`
 # so that the expected sum of the layer does not change between training and evaluation.
 # TensorFlow 2's `tf.nn.dropout` does not take `keep_prob` but `rate`, the probability of
@@ -271,8 +272,8 @@ check("dense_dropout")
 # every intermediate tensor: `x_image`, `h_conv1`, `h_pool1`, `h_conv2`, `h_pool2`, `h_flat`,
 # `h_fc1`, `h_drop` and `logits` (the output layer: fully connected with `W_fc2` and `b_fc2`,
 # but with neither ReLU nor softmax). The check runs it both ways the chapter does: eagerly
-# with `keep_prob` 1.0, as `evaluate` below, and inside a `tf.function` with `keep_prob` 0.5,
-# as the training step.
+# with `KEEP_PROB_EVAL`, as `evaluate` below, and inside a `tf.function` with
+# `KEEP_PROB_TRAIN`, as the training step.
 
 # %%
 def forward(x, params, keep_prob):
@@ -405,7 +406,7 @@ print(f"the fully connected layer W_fc1 alone: {counts['W_fc1']:,} "
 # %% [markdown]
 # ## Training
 #
-# The loop below is the post's: Adam on mini-batches, `keep_prob` 0.5 while training, and
+# The loop below is the post's: Adam on mini-batches, `KEEP_PROB_TRAIN` while training, and
 # every few hundred steps the loss and accuracy on the 10,000 test images, computed in 4
 # chunks to keep memory small. Two TensorFlow 2 details: `train_step` is a `tf.function`,
 # traced into a graph on the first call and then run without Python overhead, and the
@@ -843,7 +844,7 @@ else:
 #   it keeps height and width, and 2x2 max pooling with stride 2 halves them.
 # * The shapes go 28x28x1 -> 28x28x32 -> 14x14x32 -> 14x14x64 -> 7x7x64 -> 3136 -> 1024 -> 10.
 # * Dropout keeps each unit with probability `keep_prob` during training and scales the
-#   survivors by `1/keep_prob`; evaluation uses `keep_prob` 1.0. TF2's `rate` is the fraction dropped.
+#   survivors by `1/keep_prob`; evaluation keeps every unit. TF2's `rate` is the fraction dropped.
 # * The training step is a `tf.function`: what it calls must be written with TensorFlow ops.
 # * Almost all of the network's 3.3 million parameters are in the fully connected layer.
 # * The loss takes logits: `softmax_cross_entropy_with_logits` applies softmax itself.

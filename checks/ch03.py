@@ -25,8 +25,10 @@ chapter = Chapter("03", {
                "batch size. The last dimension is the number of colour channels (one, grey).",
         "Rows of 784 pixels become images"),
     "output_size": Exercise(
-        "3.2", "With SAME padding the output is ceil(n / stride); with VALID it is "
-               "ceil((n - window + 1) / stride). math.ceil helps; the answer is an int.",
+        "3.2", "Draw a row of n cells and slide the window along it. SAME pads the edges so "
+               "that every stride-th start counts, wherever the window ends; VALID counts only the "
+               "starts whose whole window fits inside. A partial last step still counts, so round "
+               "up (the math module can), and return an int.",
         "Output sizes under SAME/VALID and strides"),
     "conv_layer": Exercise(
         "3.3", "conv_layer is three steps: tf.nn.conv2d with stride 1 and the padding that keeps the "
@@ -40,7 +42,7 @@ chapter = Chapter("03", {
     "dense_dropout": Exercise(
         "3.5", "fully_connected: a matrix product, the bias, then ReLU. dropout: TF2's "
                "tf.nn.dropout asks for rate, the fraction to drop, while keep_prob is the fraction "
-               "to keep; at keep_prob 1.0 nothing changes. Which keep_prob did the post use for "
+               "to keep; when every unit is kept nothing changes. Which keep_prob did the post use for "
                "training, and which for evaluation?", "The fully connected layer and dropout"),
     "forward": Exercise(
         "3.6", "Call your own functions in the post's order (reshape, conv, pool, conv, pool, "
@@ -332,15 +334,16 @@ def dropout_eval(learner):
     expect_close(second, first, "a second call of dropout(h, keep_prob=1.0)", rtol=0, atol=0)
 
 
-@chapter.check("dense_dropout", 1, "KEEP_PROB_TRAIN is the post's 0.5 and KEEP_PROB_EVAL is 1.0")
+@chapter.check("dense_dropout", 1, "KEEP_PROB_TRAIN and KEEP_PROB_EVAL are the post's values for training and evaluation")
 def keep_prob_values(learner):
     train = learner.value("KEEP_PROB_TRAIN")
-    hint = "Training drops half the units (0.5); evaluation and prediction drop none (1.0)."
+    hint = ("Find the keep_prob the post feeds to its training step; evaluation and prediction "
+            "want the whole network, every unit kept.")
     if _item(train) == 1.0:
         hint = "With keep_prob 1.0 while training, dropout never happens and cannot fight overfitting."
     expect_equal(train, 0.5, "KEEP_PROB_TRAIN", hint=hint)
     expect_equal(learner.value("KEEP_PROB_EVAL"), 1.0, "KEEP_PROB_EVAL",
-                 hint="Evaluate with every unit: keep_prob 1.0.")
+                 hint="Evaluate with every unit kept: which keep_prob keeps them all?")
 
 
 # --- 3.6 ---------------------------------------------------------------------------------
@@ -367,7 +370,7 @@ def _forward(learner, keep_prob: float, traced: bool = False):
     return n, x, params, got
 
 
-@chapter.check("forward", 3, "every layer has the right shape for a grader-chosen batch, in evaluation (keep_prob 1.0) and in the traced training step (keep_prob 0.5)")
+@chapter.check("forward", 3, "every layer has the right shape for a grader-chosen batch, in evaluation and in the traced training step")
 def forward_shapes(learner):
     for keep_prob, traced in ((1.0, False), (0.5, True)):
         _forward_shapes(*_forward(learner, keep_prob, traced))
@@ -384,7 +387,7 @@ def _forward_shapes(n, _x, _params, got):
         expect_shape(got[name], (n, *shape), f"'{name}' for a batch of {n}", hint=hint)
 
 
-@chapter.check("forward", 2, "logits equal the reference network's for grader-chosen weights (keep_prob 1.0)")
+@chapter.check("forward", 2, "logits equal the reference network's for grader-chosen weights (evaluation)")
 def forward_values(learner):
     _, x, params, got = _forward(learner, 1.0)
     if "logits" not in got:  # the other layers are compared when present; forward_shapes lists the missing
@@ -398,7 +401,7 @@ def forward_values(learner):
                               "logits are h_drop @ W_fc2 + b_fc2, without softmax.")
 
 
-@chapter.check("forward", 2, "in the training step (inside tf.function, keep_prob 0.5) forward drops half of h_fc1, scales the rest, and computes every other layer as in evaluation")
+@chapter.check("forward", 2, "in the training step (inside tf.function) forward drops the training share of h_fc1, scales the rest, and computes every other layer as in evaluation")
 def forward_dropout(learner):
     _, x, params, got = _forward(learner, 0.5, traced=True)
     expected = reference.forward(x, params)

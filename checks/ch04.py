@@ -334,14 +334,15 @@ def plot_axes(learner):
     probs[int(_rng().integers(10))] = 0.82
     got = _figure_numbers(learner, probs)
     expect_close(got["ylim"], np.array([0.0, 1.0]), "the y axis limits", atol=1e-6,
-                 hint="Fix them with ax.set_ylim(0, 1): probabilities live in [0, 1], and fixed limits "
-                      "make charts comparable.")
+                 hint="Probabilities live in [0, 1]: fix the axis to that range (look up the Axes "
+                      "method that sets y limits), so that charts of different drawings compare.")
     ticks = np.asarray(got["xticks"], dtype=np.float64)
     labels = str(got["xticklabels"]).split()
     if ticks.shape != (10,) or not np.allclose(ticks, np.arange(10)) or labels != [str(d) for d in range(10)]:
         raise CheckFailed("the x ticks are not the ten digits", expected="ticks 0 1 2 ... 9",
                           got=f"ticks {' '.join(f'{t:g}' for t in ticks)} labelled {' '.join(labels)!r}",
-                          hint="ax.set_xticks(range(10)) puts one labelled tick under every bar.")
+                          hint="Put one tick under every bar, at the ten digit positions (the "
+                               "Axes method that sets x tick positions labels them too).")
 
 
 # --- 4.5 ---------------------------------------------------------------------------------

@@ -301,7 +301,7 @@ def _bars(probs, ylim=(0, 1), sort=False, ticks=True):
 def test_plot_without_fixed_y_limits(solution_ns):
     r = failing(run(variant(solution_ns, plot_probabilities=lambda p: _bars(p, ylim=None)),
                     "plot_probabilities"), "plot_axes")
-    assert "y axis limits" in r.message and "set_ylim(0, 1)" in r.hint
+    assert "y axis limits" in r.message and "sets y limits" in r.hint
 
 
 def test_plot_sorted_bars(solution_ns):
@@ -313,7 +313,7 @@ def test_plot_sorted_bars(solution_ns):
 def test_plot_without_digit_ticks(solution_ns):
     r = failing(run(variant(solution_ns, plot_probabilities=lambda p: _bars(p, ticks=False)),
                     "plot_probabilities"), "plot_axes")
-    assert "x ticks" in r.message and "set_xticks(range(10))" in r.hint
+    assert "x ticks" in r.message and "x tick positions" in r.hint
 
 
 def test_plot_returning_axes(solution_ns):
