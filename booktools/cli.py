@@ -1,4 +1,4 @@
-"""The `tfbook` command: check, hint, list, release, book, grade, compare, autograder (the
+"""The `tfbook` command: check, watch, hint, list, release, book, grade, compare, autograder (the
 applications layer: it uses the core `tfbook` and the `checks`; nothing imports it)."""
 from __future__ import annotations
 
@@ -99,6 +99,11 @@ def cmd_compare(args) -> int:
     return run_compare(args)
 
 
+def cmd_watch(args) -> int:
+    from booktools.watch import run_watch
+    return run_watch(args)
+
+
 def cmd_autograder(args) -> int:
     from booktools.autograder import run_autograder_command
     return run_autograder_command(args)
@@ -146,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grades", help="reuse the grades `tfbook grade` wrote (default: FOLDER/grades/ next to the submission, when present)")
     p.add_argument("--no-run", action="store_true", help="compare the code only; run nothing")
     p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("watch", help="re-check the exercise you edit each time you save the notebook")
+    p.add_argument("chapter")
+    p.add_argument("notebook", nargs="?", help="default: the chapter's student notebook in chapters/ (.py and .ipynb)")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between looks at the files (default 1)")
+    p.set_defaults(func=cmd_watch)
     p = sub.add_parser("autograder", help="a Gradescope autograder bundle for a chapter")
     p.add_argument("chapter")
     p.add_argument("--out", required=True, help="the .zip to write")

@@ -9,6 +9,7 @@ value is recomputed here with TensorFlow's own ops or the grader's reference mod
 """
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -346,6 +347,187 @@ def keep_prob_values(learner):
                  hint="Evaluate with every unit kept: which keep_prob keeps them all?")
 
 
+# --- one mistake, charged once ----------------------------------------------------------
+# forward (3.6) chains the functions of 3.1-3.5, and the training cells chain forward, the loss
+# (3.7) and the accuracy (3.8). A slip in conv_layer would otherwise fail forward's checks and
+# the trained checkpoint's as well. So when such a check fails and an earlier exercise fails
+# its own checks, the grader asks whether that earlier exercise explains the failure: for
+# forward, by running the same probe again with the grader's own versions of the failing
+# exercises' functions standing in for the learner's. If forward then passes, its own code is
+# right: the check reports "not checked" (Blocked: its points kept) and names the exercise
+# that does lose points. The trained checkpoint cannot be retrained with the grader's pieces:
+# when an exercise the training cells call is written but fails its own checks (and
+# save_checkpoint passes its own), a missing or poor checkpoint, or a reported accuracy lowered
+# by dropout at evaluation, is charged to that exercise instead of 3.9.
+
+def _grader_reshape_input(x):
+    return tf.reshape(x, [-1, 28, 28, 1])
+
+
+def _grader_conv_layer(x, W, b):
+    return tf.nn.relu(tf.nn.conv2d(x, W, strides=1, padding="SAME") + b)
+
+
+def _grader_max_pool_2x2(x):
+    return tf.nn.max_pool2d(x, ksize=2, strides=2, padding="SAME")
+
+
+def _grader_flatten(h):
+    return tf.reshape(h, [-1, 7 * 7 * 64])
+
+
+def _grader_fully_connected(h, W, b):
+    return tf.nn.relu(tf.matmul(h, W) + b)
+
+
+def _grader_dropout(h, keep_prob):
+    return h if keep_prob == 1.0 else tf.nn.dropout(h, rate=1.0 - keep_prob)
+
+
+# The names forward may read from the notebook, by the exercise that defines them.
+PIECES = {
+    "reshape_input": {"reshape_input": _grader_reshape_input},
+    "conv_layer": {"conv_layer": _grader_conv_layer, "max_pool_2x2": _grader_max_pool_2x2},
+    "flatten": {"flatten": _grader_flatten, "FLATTEN_SIZE": 7 * 7 * 64},
+    "dense_dropout": {"fully_connected": _grader_fully_connected, "dropout": _grader_dropout},
+}
+# What the training cells call: a failing one explains a missing or poor checkpoint.
+TRAINING_NEEDS = ("reshape_input", "conv_layer", "flatten", "dense_dropout", "forward", "loss", "accuracy")
+OWN_PIECES = "_tfbook_own_pieces"  # the learner's own functions, kept while the grader's stand in
+_ABSENT = object()
+
+
+def _stand_in(exercise: str):
+    """The factory ``learner.bind`` runs among the learner's globals (inline: the notebook's
+    namespace; graded: the kernel's globals, which import this module by the factory's name):
+    it keeps the learner's functions of ``exercise`` aside and puts the grader's in their place."""
+    def stand_in(namespace: dict) -> None:
+        own = namespace.setdefault(OWN_PIECES, {})
+        for name, grader_version in PIECES[exercise].items():
+            own.setdefault(name, namespace.get(name, _ABSENT))
+            namespace[name] = grader_version
+    stand_in.__name__ = stand_in.__qualname__ = f"_stand_in_{exercise}"
+    return stand_in
+
+
+for _exercise in PIECES:  # module-level names, so that a kernel can import each factory
+    globals()[f"_stand_in_{_exercise}"] = _stand_in(_exercise)
+
+
+def _put_back(namespace: dict) -> None:
+    """Undo every ``_stand_in``: the learner's own functions return (or stay undefined)."""
+    for name, own in namespace.pop(OWN_PIECES, {}).items():
+        if own is _ABSENT:
+            namespace.pop(name, None)
+        else:
+            namespace[name] = own
+
+
+def _exercise_label(exercise: str) -> str:
+    return f"exercise {chapter.exercises[exercise].number} ({exercise})"
+
+
+def _which_fail(exercises) -> tuple[str, str]:
+    """("exercise 3.1 (reshape_input)", "fails its own checks"), plural for several."""
+    which = " and ".join(_exercise_label(e) for e in exercises)
+    return which, "fails its own checks" if len(exercises) == 1 else "fail their own checks"
+
+
+def _charged(exercises) -> str:
+    return ("that exercise loses its points" if len(exercises) == 1 else "those exercises lose their points") \
+        + ", this check keeps its own"
+
+
+def _failing(learner, exercises) -> dict[str, str]:
+    """Those of ``exercises`` whose own (not at-end) checks fail for this learner, each with
+    "not done" (a stub, an undefined name) or "failed" (wrong, or raised)."""
+    failing = {}
+    for exercise in exercises:
+        for check in chapter.checks_for(exercise):
+            if check.at_end:
+                continue
+            try:
+                check.func(learner)
+            except engine.Stopped:
+                raise
+            except engine.Blocked:
+                continue  # an earlier exercise's mistake, already in the list; not this one's
+            except NotDone:
+                failing[exercise] = "not done"
+                break
+            except CheckFailed:
+                failing[exercise] = "failed"
+                break
+    return failing
+
+
+def _mistakes(learner, exercises) -> list[str]:
+    """The exercises among ``exercises`` that are written but wrong; none while any is still
+    to do: an unfinished chapter explains nothing (it could not have trained)."""
+    failing = _failing(learner, exercises)
+    return [] if "not done" in failing.values() else list(failing)
+
+
+def _failure_of(func, learner) -> CheckFailed | None:
+    try:
+        func(learner)
+    except engine.Stopped:
+        raise
+    except CheckFailed as e:
+        return e
+    return None
+
+
+def _put_back_all(bind) -> None:
+    try:
+        bind("_tfbook_stand_in", _put_back)
+    except engine.Stopped:
+        raise
+    except CheckFailed:
+        pass  # the kernel could not run it: the next call to it says so
+
+
+def _unless_explained_by_earlier_pieces(func):
+    """Wrap one of forward's checks: a failure that the grader's own 3.1-3.5 functions make go
+    away is the earlier exercises' (Blocked); one that stays is forward's own."""
+    @functools.wraps(func)
+    def check(learner):
+        draws = dict(engine._drawing)  # to replay the very same cases
+        try:
+            return func(learner)
+        except engine.Stopped:
+            raise
+        except CheckFailed as failure:
+            own_failure = failure
+        bind = getattr(learner, "bind", None)
+        culprits = list(_failing(learner, PIECES)) if bind is not None else []
+        if not culprits:
+            raise own_failure
+        names = [name for e in culprits for name in PIECES[e] if not name.isupper()]
+        which, fail = _which_fail(culprits)
+        engine._drawing.update(draws)  # the same cases again
+        try:
+            for exercise in culprits:
+                bind("_tfbook_stand_in", globals()[f"_stand_in_{exercise}"])
+            rerun_failure = _failure_of(func, learner)
+        except engine.Stopped:
+            raise
+        except CheckFailed:  # the grader's functions could not stand in: judge as before
+            raise own_failure from None
+        finally:
+            _put_back_all(bind)
+        if rerun_failure is None:
+            raise engine.Blocked(f"could not be checked because {which} {fail}: with the grader's "
+                                 f"{', '.join(names)} in place of yours, your forward passes this check; "
+                                 f"{_charged(culprits)}")
+        if isinstance(rerun_failure, NotDone):  # forward itself is still to write
+            raise own_failure
+        e = rerun_failure  # forward's own mistake, seen without the earlier ones
+        raise type(e)(f"(checked with the grader's {', '.join(names)} in place of yours, since "
+                      f"{which} {fail}) {e.message}", expected=e.expected, got=e.got, hint=e.hint)
+    return check
+
+
 # --- 3.6 ---------------------------------------------------------------------------------
 
 def _forward(learner, keep_prob: float, traced: bool = False):
@@ -371,6 +553,7 @@ def _forward(learner, keep_prob: float, traced: bool = False):
 
 
 @chapter.check("forward", 3, "every layer has the right shape for a grader-chosen batch, in evaluation and in the traced training step")
+@_unless_explained_by_earlier_pieces
 def forward_shapes(learner):
     for keep_prob, traced in ((1.0, False), (0.5, True)):
         _forward_shapes(*_forward(learner, keep_prob, traced))
@@ -388,6 +571,7 @@ def _forward_shapes(n, _x, _params, got):
 
 
 @chapter.check("forward", 2, "logits equal the reference network's for grader-chosen weights (evaluation)")
+@_unless_explained_by_earlier_pieces
 def forward_values(learner):
     _, x, params, got = _forward(learner, 1.0)
     if "logits" not in got:  # the other layers are compared when present; forward_shapes lists the missing
@@ -402,6 +586,7 @@ def forward_values(learner):
 
 
 @chapter.check("forward", 2, "in the training step (inside tf.function) forward drops the training share of h_fc1, scales the rest, and computes every other layer as in evaluation")
+@_unless_explained_by_earlier_pieces
 def forward_dropout(learner):
     _, x, params, got = _forward(learner, 0.5, traced=True)
     expected = reference.forward(x, params)
@@ -534,11 +719,16 @@ def checkpoint_accuracy(learner):
     try:
         params = reference.load_params(directory)
     except reference.CheckpointProblem as e:
+        _unless_training_was_blocked(learner, "the notebook left no checkpoint the grader could read",
+                                     TRAINING_NEEDS)
         raise CheckFailed(str(e), hint="Run the training section to the end: it calls save_checkpoint.") from None
     images, labels = load_mnist().flat("test")
     accuracy = reference.evaluate(params, images, labels)
     learner.figures["test_accuracy"] = accuracy  # shown under the grade table
     if accuracy < threshold:
+        _unless_training_was_blocked(learner, f"the checkpoint reaches {accuracy:.2%}, below the "
+                                              f"'{learner.preset}' preset's {threshold:.1%}",
+                                     [e for e in TRAINING_NEEDS if e != "accuracy"])
         raise CheckFailed(
             f"the checkpoint reaches {accuracy:.2%} on the 10,000 test images, below the "
             f"'{learner.preset}' preset's {threshold:.1%}",
@@ -548,9 +738,41 @@ def checkpoint_accuracy(learner):
     if metrics.exists():
         reported = json.loads(metrics.read_text()).get("test_accuracy")
         if reported is not None and abs(float(reported) - accuracy) > 0.0005:
-            raise CheckFailed("the accuracy the notebook reported differs from the checkpoint's",
-                              expected=f"{accuracy:.2%} (measured by the grader)", got=f"{float(reported):.2%}",
-                              hint="Save the same variables you evaluated, after the last training step.")
+            _reported_accuracy_differs(learner, float(reported), accuracy)
+
+
+def _unless_training_was_blocked(learner, what: str, needs) -> None:
+    """A missing or poor checkpoint explained by one of ``needs`` (exercises the training cells
+    call) that fails its own checks: the failure names that exercise as the cause. It still
+    scores 0 here: nothing shows that the network was trained, and keeping the points would let
+    a learner skip training by breaking a cheaper exercise on purpose. (accuracy_fn only
+    reports during training: a wrong one that runs cannot spoil the weights.)"""
+    culprits = _mistakes(learner, needs)
+    if culprits and not _failing(learner, ["checkpoint"]):
+        which, fail = _which_fail(culprits)
+        raise CheckFailed(f"{what}: the training cells need {which}, which {fail}",
+                          hint=f"Fix {which} first, then run the training section again: it "
+                               "saves the checkpoint this check measures.")
+
+
+def _reported_accuracy_differs(learner, reported: float, accuracy: float) -> None:
+    measured = f"{accuracy:.2%} (measured by the grader)"
+    if reported < accuracy:  # evaluate() saw a weaker network: dropout on while evaluating
+        culprits = _mistakes(learner, ["dense_dropout", "forward"])
+        if culprits:
+            which, fail = _which_fail(culprits)
+            raise engine.Blocked(
+                f"could not be checked because {which} {fail}: the notebook evaluated with dropout on "
+                f"and reported {reported:.2%}, below the {accuracy:.2%} its checkpoint reaches; "
+                f"{_charged(culprits)}")
+        raise CheckFailed("the accuracy the notebook reported differs from the checkpoint's: it is lower, "
+                          "as when dropout stays on while evaluating",
+                          expected=measured, got=f"{reported:.2%}",
+                          hint="Evaluate with dropout off: evaluate() must run forward with KEEP_PROB_EVAL, "
+                               "and dropout must change nothing at that keep_prob.")
+    raise CheckFailed("the accuracy the notebook reported differs from the checkpoint's",
+                      expected=measured, got=f"{reported:.2%}",
+                      hint="Save the same variables you evaluated, after the last training step.")
 
 
 # --- 3.10 ---------------------------------------------------------------------------------

@@ -64,9 +64,18 @@ def test_valid_instead_of_same(solution_ns):
     ns = variant(solution_ns, conv_layer=valid)
     r = failing(run(ns, "conv_layer"), "conv_layer_1")
     assert "wrong shape" in r.message and "24, 24, 32" in r.got and "SAME" in r.hint
-    r = failing(run(variant_forward(ns), "forward"), "forward_shapes")  # 24x24 cannot flatten to 3136
+    r = run(variant_forward(ns), "forward")["forward_shapes"]  # 3.3's mistake, charged to 3.3 only
+    assert r.status == "not checked" and "exercise 3.3 (conv_layer)" in r.message
+
+
+def test_valid_padding_in_forwards_own_code(solution_ns):
+    def wrong(x, params, keep_prob):  # forward's own convolution: 24x24 cannot flatten to 3136
+        out = _forward_without_helpers(x, params, keep_prob)
+        h = tf.nn.relu(tf.nn.conv2d(out["x_image"], params["W_conv1"], 1, "VALID") + params["b_conv1"])
+        return dict(out, h_flat=tf.reshape(tf.nn.max_pool2d(h, 2, 2, "SAME"), [-1, 3136]))
+    r = failing(run(variant(solution_ns, forward=wrong), "forward"), "forward_shapes")
     assert "raised InvalidArgumentError: Input to reshape" in r.message and "3136" in r.message
-    assert "function_node" not in r.message
+    assert "function_node" not in r.message and "grader's" not in r.message
 
 
 def variant_forward(ns):

