@@ -438,33 +438,10 @@ def _charged(exercises) -> str:
         + ", this check keeps its own"
 
 
-def _failing(learner, exercises) -> dict[str, str]:
-    """Those of ``exercises`` whose own (not at-end) checks fail for this learner, each with
-    "not done" (a stub, an undefined name) or "failed" (wrong, or raised)."""
-    failing = {}
-    for exercise in exercises:
-        for check in chapter.checks_for(exercise):
-            if check.at_end:
-                continue
-            try:
-                check.func(learner)
-            except engine.Stopped:
-                raise
-            except engine.Blocked:
-                continue  # an earlier exercise's mistake, already in the list; not this one's
-            except NotDone:
-                failing[exercise] = "not done"
-                break
-            except CheckFailed:
-                failing[exercise] = "failed"
-                break
-    return failing
-
-
 def _mistakes(learner, exercises) -> list[str]:
     """The exercises among ``exercises`` that are written but wrong; none while any is still
     to do: an unfinished chapter explains nothing (it could not have trained)."""
-    failing = _failing(learner, exercises)
+    failing = chapter.failing(learner, exercises)
     return [] if "not done" in failing.values() else list(failing)
 
 
@@ -500,7 +477,7 @@ def _unless_explained_by_earlier_pieces(func):
         except CheckFailed as failure:
             own_failure = failure
         bind = getattr(learner, "bind", None)
-        culprits = list(_failing(learner, PIECES)) if bind is not None else []
+        culprits = list(chapter.failing(learner, PIECES)) if bind is not None else []
         if not culprits:
             raise own_failure
         names = [name for e in culprits for name in PIECES[e] if not name.isupper()]
@@ -748,7 +725,7 @@ def _unless_training_was_blocked(learner, what: str, needs) -> None:
     a learner skip training by breaking a cheaper exercise on purpose. (accuracy_fn only
     reports during training: a wrong one that runs cannot spoil the weights.)"""
     culprits = _mistakes(learner, needs)
-    if culprits and not _failing(learner, ["checkpoint"]):
+    if culprits and not chapter.failing(learner, ["checkpoint"]):
         which, fail = _which_fail(culprits)
         raise CheckFailed(f"{what}: the training cells need {which}, which {fail}",
                           hint=f"Fix {which} first, then run the training section again: it "

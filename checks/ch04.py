@@ -171,18 +171,8 @@ def _unless_predict_explains(learner, what: str) -> None:
 def _fails(learner, exercise: str, count_not_done: bool = False) -> bool:
     """Does one of the exercise's own (not at-end) checks fail? A stub counts only when asked:
     a predict still to write explains nothing (the notebook could not have measured anything)."""
-    for check in chapter.checks_for(exercise):
-        if check.at_end:
-            continue
-        try:
-            check.func(learner)
-        except engine.Stopped:
-            raise
-        except NotDone:
-            return count_not_done
-        except CheckFailed:
-            return True
-    return False
+    status = chapter.failing(learner, [exercise]).get(exercise)
+    return status == "failed" or (count_not_done and status == "not done")
 
 
 # --- 4.2 ---------------------------------------------------------------------------------

@@ -323,6 +323,29 @@ class Chapter:
     def checks_for(self, exercise: str) -> list[Check]:
         return [c for c in self.checks if c.exercise == exercise]
 
+    def failing(self, learner, exercises) -> dict[str, str]:
+        """Those of ``exercises`` whose own (not at-end) checks fail for this learner, each with
+        "not done" (a stub, an undefined name) or "failed" (wrong, or raised). A check that is
+        Blocked by another exercise's mistake does not count against this one."""
+        failing = {}
+        for exercise in exercises:
+            for check in self.checks_for(exercise):
+                if check.at_end:
+                    continue
+                try:
+                    check.func(learner)
+                except Stopped:
+                    raise
+                except Blocked:
+                    continue
+                except NotDone:
+                    failing[exercise] = "not done"
+                    break
+                except CheckFailed:
+                    failing[exercise] = "failed"
+                    break
+        return failing
+
     def total_points(self) -> int:
         return sum(c.points for c in self.checks)
 
