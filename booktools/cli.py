@@ -22,8 +22,8 @@ def cmd_check(args) -> int:
 
 
 def cmd_hint(args) -> int:
-    from checks.registry import load_chapter_checks
-    chapter = load_chapter_checks(_chapter(args.chapter).id)
+    from checks.registry import chapter_outline  # hints and checks without importing TensorFlow
+    chapter = chapter_outline(_chapter(args.chapter).id)
     if args.exercise not in chapter.exercises:
         print(f"No exercise {args.exercise!r} in chapter {chapter.id}. Exercises: "
               + ", ".join(f"{e.number} {name}" for name, e in chapter.exercises.items()), file=sys.stderr)
@@ -38,7 +38,7 @@ def cmd_hint(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from checks.registry import load_chapter_checks
+    from checks.registry import chapter_outline  # the exercises without importing TensorFlow
     from tfbook.paths import runs_root
     book = load_book()
     print(f"{book.title}\n")
@@ -47,7 +47,7 @@ def cmd_list(args) -> int:
             print(f"  {chapter.id} {chapter.title}  (planned)")
             continue
         try:
-            checks = load_chapter_checks(chapter.id)
+            checks = chapter_outline(chapter.id)
         except ManifestError as e:  # one broken chapter must not hide the others
             print(f"  {chapter.id} {chapter.title}  (cannot list its exercises: {e})")
             continue
@@ -168,7 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command not in ("release", "grade", "compare", "autograder"):  # workers import TF
+    # TensorFlow's start-up lines are noise in a terminal: import it quietly first where the
+    # command runs checks in this process (`check` does so itself, once its arguments are
+    # valid). hint, list and release never import it; grade's and compare's workers do.
+    if args.command in ("book", "watch"):
         import_tensorflow_quietly()
     try:
         return args.func(args)

@@ -49,21 +49,24 @@ def figure_text(name: str, value) -> str:
 
 
 def run_check(args) -> int:
-    if getattr(args, "seed", None) is not None:      # replay the random cases of a report
-        import os
-        from checks.engine import SEED_ENV
-        os.environ[SEED_ENV] = str(args.seed)
-    from checks.grader import grade_notebook, missing_needs
-    from checks.report import format_results, write_json
     from tfbook.manifest import load_book
     from tfbook.paths import runs_root
 
+    # A wrong chapter or path is answered before TensorFlow is imported (seconds).
     chapter = load_book().chapter(args.chapter)
     requested = Path(args.notebook) if args.notebook else chapter.notebook("student")
     if not requested.exists() and not requested.with_suffix(".py").exists():
         print(f"error: {requested} does not exist. Pass the notebook's path: "
               f"python -m checks {chapter.id} PATH", file=sys.stderr)
         return 2
+    if getattr(args, "seed", None) is not None:      # replay the random cases of a report
+        import os
+        from checks.engine import SEED_ENV
+        os.environ[SEED_ENV] = str(args.seed)
+    import_tensorflow_quietly()  # the grader's own computations use it; its start-up lines are noise
+    from checks.grader import grade_notebook, missing_needs
+    from checks.report import format_results, write_json
+
     for message in missing_needs(chapter.id, runs_root()):
         print(f"MISSING: {message}", flush=True)
     notebook, note = pick_edited(requested if requested.exists() else requested.with_suffix(".py"))
@@ -99,7 +102,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seed is not None and args.seed < 0:
         parser.error("--seed must be a whole number >= 0 (the one a report printed)")
-    import_tensorflow_quietly()
     try:
         return run_check(args)
     except ManifestError as e:

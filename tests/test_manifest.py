@@ -3,9 +3,9 @@ import pytest
 from tfbook.manifest import ManifestError, load_book, parse_book, preset
 
 GOOD = {
-    "book": {"title": "t", "description": "d", "default_preset": "quick"},
+    "book": {"title": "t", "default_preset": "quick"},
     "presets": {"quick": {"description": "q", "seed": 1, "ch03": {"steps": 5}}},
-    "chapters": [{"id": "03", "slug": "s", "title": "T", "status": "planned"}],
+    "chapters": [{"id": "03", "title": "T", "status": "planned"}],
 }
 
 

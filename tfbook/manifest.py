@@ -27,7 +27,6 @@ class ManifestError(ValueError):
 @dataclass(frozen=True)
 class Chapter:
     id: str
-    slug: str
     title: str
     status: str
     solution: Path | None = None
@@ -50,7 +49,6 @@ class Chapter:
 @dataclass(frozen=True)
 class Book:
     title: str
-    description: str
     default_preset: str
     presets: dict[str, dict]
     chapters: tuple[Chapter, ...] = field(default_factory=tuple)
@@ -83,8 +81,8 @@ def _get(table: dict, key: str, kind: type, where: str, required: bool = True, d
 
 
 TOP_KEYS = {"book", "presets", "chapters"}
-BOOK_KEYS = {"title", "description", "default_preset"}
-CHAPTER_KEYS = {"id", "slug", "title", "status", "solution", "student", "check_module", "needs",
+BOOK_KEYS = {"title", "default_preset"}
+CHAPTER_KEYS = {"id", "title", "status", "solution", "student", "check_module", "needs",
                 "produces", "figures"}
 
 
@@ -144,7 +142,6 @@ def parse_book(data: dict, root: Path = ROOT) -> Book:
                 paths[key] = path
         chapter = Chapter(
             id=cid,
-            slug=_get(raw, "slug", str, where),
             title=_get(raw, "title", str, where),
             status=status,
             solution=paths.get("solution"),
@@ -160,7 +157,6 @@ def parse_book(data: dict, root: Path = ROOT) -> Book:
 
     return Book(
         title=_get(meta, "title", str, "book"),
-        description=_get(meta, "description", str, "book"),
         default_preset=default,
         presets=presets,
         chapters=tuple(chapters),

@@ -8,7 +8,7 @@ read before solving:
   code     the student edition's code cells (helpers, plots: a helper that is an exercise's answer)
   hints    the strings of the chapter's check module (book.toml's check_module): exercise hints
            and every hint=... a failing check shows
-  readme   README.md
+  readme   README.md and docs/*.md (what a learner reads about the book)
 
 and, for a value exercise set from a constant expression (`PREDICTED_X = math.log(10)`), its value
 written out (2.3, 2.30, 2.303) in the chapter's text, code or hints (not the README, where such
@@ -116,7 +116,8 @@ def written_out(value, text):
 def main():
     ids = sys.argv[1:] or sorted({p.name[:2] for p in Path("solutions").glob("[0-9][0-9]_*.py")})
     book = tomllib.loads(Path("book.toml").read_text())
-    readme = Path("README.md").read_text() if Path("README.md").exists() else ""
+    readme = "\n".join(p.read_text() for p in [Path("README.md"), *sorted(Path("docs").glob("*.md"))]
+                       if p.exists())
     total = hits = 0
     for nn in ids:
         entry = next(c for c in book["chapters"] if c["id"] == nn)
