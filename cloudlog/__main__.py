@@ -1,4 +1,8 @@
-"""``python -m cloudlog serve --db runs/logs.duckdb --port 8085``"""
+"""``python -m cloudlog serve --db runs/logs.duckdb --port 8085``
+
+``python -m cloudlog query --project my-project "SELECT ..."`` runs read-only SQL on a
+running server's sink datasets (DuckDB's file lock keeps other processes out of the file
+while the server runs), in the spirit of ``bq query``."""
 from __future__ import annotations
 
 import argparse
@@ -19,7 +23,24 @@ def main(argv=None) -> int:
     serve.add_argument("--bucket-dir", default=None,
                        help="where storage.googleapis.com sinks write (default: next to --db)")
     serve.add_argument("-v", "--verbose", action="store_true")
+    query = sub.add_parser("query", help="run read-only SQL on a running server's sink "
+                                         "datasets (like bq query) and print a table")
+    query.add_argument("sql", help='e.g. "SELECT count(*) FROM structlog.struct_log_20261128" '
+                                   "(dataset.table, `project.dataset.table`, wildcard tables)")
+    query.add_argument("--project", default=os.environ.get("CLOUDLOG_PROJECT"),
+                       help="whose datasets dataset.table names (default: $CLOUDLOG_PROJECT, else "
+                            "the one project whose sinks wrote datasets)")
+    query.add_argument("--endpoint", default=None,
+                       help="the server's URL (default: http://127.0.0.1:PORT, else "
+                            "$LOGGING_ENDPOINT, else http://127.0.0.1:8085)")
+    query.add_argument("--port", type=int, default=None,
+                       help="the server's port on 127.0.0.1 (default 8085)")
+    query.add_argument("--max-rows", type=int, default=100, help="rows to print (default 100)")
+    query.add_argument("--format", choices=("table", "json", "csv"), default="table")
     args = parser.parse_args(argv)
+    if args.cmd == "query":
+        from cloudlog.cli_query import run_query_command
+        return run_query_command(args)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
 
     # SIGTERM at any moment, start-up included, stops the service cleanly: the applied

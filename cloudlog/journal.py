@@ -14,7 +14,7 @@ import queue
 import threading
 from pathlib import Path
 
-from cloudlog.model import ApiError, Row, split_log_name
+from cloudlog.model import ApiError, Row, canonical_log_name, split_log_name
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ def decode_line(line: bytes) -> Row | None:
         seq, ts, rts, sev, text = line.decode("utf-8").rstrip("\n").split("\t", 4)
         entry = json.loads(text)
         project, log_id = split_log_name(entry["logName"])
+        # a journal written before logNames were stored URL-encoded replays encoded
+        entry["logName"] = canonical_log_name(project, log_id)
         row = Row(entry, project, log_id, int(ts), int(rts), int(sev))
         row.seq = int(seq)
         return row

@@ -149,6 +149,16 @@ def split_log_name(log_name: str) -> tuple[str, str]:
     return m.group(1), unquote(m.group(2))
 
 
+def canonical_log_name(project: str, log_id: str) -> str:
+    """``projects/P/logs/ID`` with the (decoded) log ID URL-encoded, as Cloud Logging stores and
+    returns it: ``my-app/requests`` -> ``projects/P/logs/my-app%2Frequests``. The real client
+    sends ``client.logger("my-app/requests")`` unencoded; Cloud Logging lists, filters and
+    exports the encoded form, so that is the one stored. Only ``/`` and ``%`` are encoded (the
+    characters a log ID may hold that a URL path segment cannot), so every other name is
+    stored exactly as written."""
+    return f"projects/{project}/logs/" + log_id.replace("%", "%25").replace("/", "%2F")
+
+
 _ids = itertools.count()
 _ID_PREFIX = f"{os.getpid() & 0xffff:04x}{time.time_ns() & 0xffffff:06x}"
 
@@ -274,7 +284,7 @@ def normalize_entry(raw, defaults: dict, received: int) -> Row:
     if not log_name:
         raise ValueError("logName is required (on the entry or the request)")
     project, log_id = split_log_name(log_name)
-    entry: dict = {"logName": log_name}
+    entry: dict = {"logName": canonical_log_name(project, log_id)}
     res = raw.get("resource") or defaults.get("resource") or {"type": "global"}
     entry["resource"] = _check_resource(res)
     ts = parse_timestamp(raw["timestamp"]) if raw.get("timestamp") else received

@@ -32,6 +32,13 @@ _OPS = ("=~", "!~", "!=", "<=", ">=", ":*", "=", "<", ">", ":")
 _STOP = set(' \t\r\n()"')
 _WORD_STOP = _STOP | set(":=<>!~,")
 KEYWORDS = ("AND", "OR", "NOT")
+# operators from other languages, typed as two comparison characters, and what to write
+_OP_HINTS = {">>": "'>' or '>='", "<<": "'<' or '<='", "=>": "'>='", "=<": "'<='", "==": "'='",
+             "!!": "'!='", "=!": "'!='", "<>": "'!='", "!=~": "'!~'", ":=": "'=' or ':'"}
+# what google-cloud-logging's list_entries appends to a filter that does not mention
+# timestamp (a 24-hour window): `<filter> AND timestamp>="2024-05-01T12:00:00.000000+0000"`
+_CLIENT_WINDOW = re.compile(r' AND timestamp>="[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+'
+                            r'(?:[+-][0-9]{2}:?[0-9]{2}|Z)?"\Z')
 MAX_FILTER_CHARS = 20_000   # Cloud Logging: a query is at most 20,000 characters
 MAX_FILTER_DEPTH = 32       # local: nesting of parentheses, NOT/- prefixes and value lists
 MAX_FILTER_TERMS = 500      # local: comparisons and searches in one filter
@@ -47,9 +54,16 @@ COLUMNS = {"logName": ("log_name", "str"), "insertId": ("insert_id", "str"),
 
 class FilterError(ValueError):
     def __init__(self, message: str, pos: int, text: str):
-        super().__init__(f"Unparseable filter: {message} at position {pos + 1} "
-                         f"(near {text[pos:pos + 20]!r})")
+        near = f"(near {text[pos:pos + 20]!r})" if pos < len(text) else "(at the end)"
+        super().__init__(f"Unparseable filter: {message} at position {pos + 1} {near}")
         self.pos = pos
+
+    @classmethod
+    def with_note(cls, error: "FilterError", note: str) -> "FilterError":
+        out = cls.__new__(cls)
+        ValueError.__init__(out, str(error) + note)
+        out.pos = error.pos
+        return out
 
 
 class _Parser:
@@ -209,6 +223,7 @@ class _Parser:
         if op is None:
             if not path:
                 self.err("unexpected " + repr(self.s[self.i]))
+            self._check_bare(path, start)
             self.count()
             return ("global", path)
         segs = self._segments(path, start)
@@ -216,6 +231,19 @@ class _Parser:
             self.count()
             return ("present", segs)
         return self.values(segs, op, pos)
+
+    def _check_bare(self, word, pos):
+        """Refuse what looks like another language's syntax instead of searching for it:
+        ``&&``/``||`` (Cloud Logging's operators are AND/OR) and single quotes (its strings
+        take double quotes; unquoted text must not hold special characters)."""
+        for bad_op, right in (("&&", "AND"), ("||", "OR")):
+            if bad_op in word:
+                self.err(f"{bad_op!r} is not an operator of the Logging query language: "
+                         f"write {right} (in capitals); to search for the text itself, quote "
+                         "it with double quotes", pos + word.index(bad_op))
+        if word.startswith("'"):
+            self.err("single quotes do not make a string in the Logging query language: "
+                     "quote text with double quotes (\"...\")", pos)
 
     def path(self):
         """A bare word, possibly a field path with quoted segments (labels."a/b")."""
@@ -301,6 +329,12 @@ class _Parser:
             v = self.word(_STOP)
             if not v:
                 self.err(f"expected a value after {op!r}")
+            if v[0] in "<>=!~" and op != ":*":     # severity>>300, severity=>300, a==b
+                typed = op + v[0]
+                hint = _OP_HINTS.get(typed, "one of = != < <= > >= : =~ !~")
+                self.err(f"{typed!r} is not an operator of the Logging query language; "
+                         f"use {hint}", pos - len(op))
+            self._check_bare(v, pos)
         return check_cmp(("cmp", segs, op, v), lambda m: self.err(m, pos))
 
     def function(self, name, start):
@@ -542,6 +576,25 @@ def to_sql(node) -> str:
     raise ValueError(f"unknown node {kind}")
 
 
+def _relative_to_own_filter(error: FilterError, text: str) -> FilterError:
+    """An error in a filter the Python client extended with its 24-hour window, told in
+    the learner's own filter: the client appends `` AND timestamp>="..."`` to a filter that
+    does not mention timestamp, so a position (or "near ...") past the learner's text would
+    point at words the learner never wrote."""
+    m = _CLIENT_WINDOW.search(text)
+    if not m or m.start() == 0:
+        return error
+    own, added = text[:m.start()], text[m.start():]
+    note = (f" [positions count in your filter; the client library appended "
+            f"{added.strip()!r} to it]")
+    try:
+        parse(own)
+    except FilterError as own_error:    # the learner's text alone: its "near" stops there
+        return (FilterError.with_note(own_error, note) if error.pos >= len(own)
+                else own_error)
+    return FilterError.with_note(error, note)
+
+
 def compile_filter(text: str | None) -> str:
     """Filter text -> SQL (cached, the cache bounded in bytes). Raises FilterError, also for
     a filter that parses but that DuckDB cannot evaluate (checked once, on a sample entry),
@@ -552,7 +605,11 @@ def compile_filter(text: str | None) -> str:
     hit = _COMPILED.get(text)
     if hit is not None:
         return hit[0]
-    sql = to_sql(parse(text))
+    try:
+        tree = parse(text)
+    except FilterError as e:
+        raise _relative_to_own_filter(e, text) from None
+    sql = to_sql(tree)
     trial_evaluate(sql, text)
     _COMPILED.put(text, sql, len(text) + len(sql) + 64)
     return sql

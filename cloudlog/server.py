@@ -27,7 +27,7 @@ from cloudlog.model import (MAX_DEPTH, MAX_REQUEST_BYTES, ApiError, bad, check_j
                             normalize_write, partial_errors, split_log_name)
 from cloudlog.query import FilterError, compile_filter
 from cloudlog.sinks import parse_destination
-from cloudlog.store import Store
+from cloudlog.store import MAX_QUERY_ROWS, SqlError, Store
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,8 @@ class App:
             ("GET", r"/local/v1/projects/([^/]+)/metrics/([^/]+)/series", self.series),
             ("GET", r"/local/v1/projects/([^/]+)/(sinks|metrics)/([^/]+)/errors", self.errors),
             ("GET", r"/local/v1/stats", self.stats),
+            ("POST", r"/local/v1/projects/([^/]+)/queries", self.run_query),
+            ("POST", r"/local/v1/queries", self.run_query_any),
         ]
         self.routes = [(m, re.compile(p), f) for m, p, f in self.routes]   # fullmatch
         self._projects: set[str] | None = None     # known projects (loaded on first use)
@@ -306,8 +308,8 @@ class App:
         return out
 
     def delete_log(self, project, log_id, data, query):
-        # log_id arrives decoded (my-app%2Frequests -> my-app/requests); entries keep their
-        # logName as written: delete every stored spelling of this log ID
+        # log_id arrives decoded (my-app%2Frequests -> my-app/requests); entries are stored
+        # with one spelling of it, the URL-encoded one (model.canonical_log_name)
         names = [n for n in self.store.list_logs(project) if _log_id(n) == log_id]
         if not names:
             raise ApiError(404, f"Log projects/{project}/logs/{log_id} does not exist")
@@ -412,6 +414,35 @@ class App:
         return {"points": [{"start": f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:"
                                      f"{t.minute:02d}:{t.second:02d}Z", "count": n}
                            for t, n in points]}
+
+    def run_query(self, project, data, query):
+        """Local extension, in the spirit of BigQuery's jobs.query: read-only SQL on the
+        project's sink datasets, while the server holds the DuckDB file (``python -m cloudlog
+        query``)."""
+        if not isinstance(data, dict) or set(data) - {"query", "maxResults"}:
+            raise bad('the body must be {"query": "SELECT ...", "maxResults": N}')
+        sql = data.get("query")
+        if not isinstance(sql, str) or not sql.strip():
+            raise bad("query must be a non-empty string of SQL")
+        limit = _int(data.get("maxResults"), "maxResults", MAX_QUERY_ROWS)
+        if not 0 < limit <= MAX_QUERY_ROWS:
+            raise bad(f"maxResults must be between 1 and {MAX_QUERY_ROWS}")
+        try:
+            return self.store.run_query(sql, project, limit)
+        except SqlError as e:
+            raise bad(e.describe(sql)) from None
+        except ValueError as e:         # names that resolve to no dataset
+            raise bad(str(e)) from None
+
+    def run_query_any(self, data, query):
+        """The query route without a project: the one project whose sinks wrote datasets."""
+        self.store.sync()          # every project's sinks: any of them may create a dataset
+        projects = sorted({p for p, _ in self.store.datasets()})
+        if len(projects) != 1:
+            raise bad("no sink has written a BigQuery-style dataset yet" if not projects else
+                      f"datasets exist in several projects ({', '.join(projects)}); say "
+                      "which one (python -m cloudlog query --project PROJECT ...)")
+        return self.run_query(projects[0], data=data, query=query)
 
     def stats(self, data, query):
         """Local extension: commits, entries, fsyncs, processing errors, longest apply

@@ -41,6 +41,7 @@ MAX_TABLE_FIELDS = 500      # local (BigQuery allows 10,000): DuckDB statements 
 REWRITE_ROWS = 2_000        # a physical table up to this size grows in place, larger: a new part
 MAX_PARTS = 64
 MAX_CACHED_TABLES = 256     # table schemas the exporter keeps in memory (LRU; reloaded on a miss)
+MAX_KNOWN_TABLES = 200_000  # table names it keeps (a few MB; beyond, it forgets and reloads)
 _GCS = re.compile(r"^storage\.googleapis\.com/([a-z0-9][a-z0-9._\-]{1,220}[a-z0-9])$")
 _PUBSUB = re.compile(r"^pubsub\.googleapis\.com/(projects/[^/]+/topics/[A-Za-z][\w\-.~+%]{2,254})$")
 _EPOCH = datetime(1970, 1, 1)
@@ -56,6 +57,19 @@ def parse_destination(dest) -> tuple[str, tuple]:
                     raise ValueError(f"dataset name {m.group(2)!r} is reserved by the local "
                                      "service; choose another dataset")
                 return kind, m.groups()
+        m = re.fullmatch(r"bigquery\.googleapis\.com/projects/([^/]*)/datasets/(.*)", dest,
+                         re.S)
+        if m and _BQ.fullmatch(f"bigquery.googleapis.com/projects/{m.group(1)}/datasets/d"):
+            dataset = m.group(2)      # the project is fine: say what is wrong with the dataset
+            bad = sorted({c for c in dataset if not re.fullmatch(r"[A-Za-z0-9_]", c)})
+            if not dataset or len(dataset) > 1024:
+                raise ValueError(f"invalid BigQuery dataset name {dataset!r} in the sink "
+                                 "destination: it must have 1 to 1024 characters")
+            raise ValueError(
+                f"invalid BigQuery dataset name {dataset!r} in the sink destination: it contains "
+                f"{', '.join(repr(c) for c in bad)}; a dataset name may hold only letters, "
+                "digits and underscores" + (" (a hyphen is allowed in project IDs, not in "
+                                            "dataset names)" if "-" in bad else ""))
     raise ValueError(
         f"unsupported sink destination {dest!r}; use bigquery.googleapis.com/projects/P/"
         "datasets/D, storage.googleapis.com/BUCKET or pubsub.googleapis.com/projects/P/topics/T")
@@ -334,11 +348,39 @@ class BigQueryExporter:
     def __init__(self):
         self._tables: OrderedDict[tuple[str, str], _Table] = OrderedDict()  # LRU
         self._datasets: set[str] = set()
+        # schema -> {lower-cased table name: None (a plain table) or its latest part}: the
+        # tables that exist, so that making a new one needs no look at all the others
+        # (DuckDB's duckdb_tables() lists every table of every schema: ~20 ms at 1,000)
+        self._known: dict[str, dict[str, int | None]] = {}
+        self._known_count = 0
 
     def reset(self):
-        """Forget cached schemas (after a rollback the tables may differ)."""
+        """Forget cached schemas and table names (after a rollback the tables may differ)."""
         self._tables.clear()
         self._datasets.clear()
+        self._known.clear()
+        self._known_count = 0
+
+    def _known_tables(self, con, schema: str) -> dict[str, int | None]:
+        known = self._known.get(schema)
+        if known is None:
+            if self._known_count > MAX_KNOWN_TABLES:    # bounded memory: start again
+                self._known.clear()
+                self._known_count = 0
+            known = {}
+            # DuckDB matches names case-insensitively, so keep them that way too (a table
+            # made by an older version under another case is found, not created twice)
+            for (name,) in con.execute(
+                    "SELECT table_name FROM duckdb_tables() WHERE database_name = "
+                    "current_database() AND lower(schema_name) = lower(?)", [schema]).fetchall():
+                base, _, part = name.lower().partition("$")
+                if part.isdigit():
+                    known[base] = max(int(part), known.get(base) or 0)
+                elif not part:
+                    known.setdefault(base, None)
+            self._known[schema] = known
+            self._known_count += len(known)
+        return known
 
     @staticmethod
     def _physical(table: str, t: _Table) -> str:
@@ -350,34 +392,31 @@ class BigQueryExporter:
         if t is not None:
             self._tables.move_to_end(key)
             return t
-        # DuckDB matches names case-insensitively, so look them up that way too (a table
-        # made by an older version under another case is found, not created twice)
-        found = con.execute(
-            "SELECT table_name, estimated_size FROM duckdb_tables() WHERE lower(schema_name) "
-            "= lower(?) AND starts_with(lower(table_name), lower(?))", [schema, table]
-        ).fetchall()
+        known = self._known_tables(con, schema)
         low = table.lower()
-        plain = [size for n, size in found if n.lower() == low]
-        parts = {int(n[len(table) + 1:]): size for n, size in found
-                 if n.lower().startswith(low + "$") and n[len(table) + 1:].isdigit()}
-        if plain:
-            t = _Table({}, None, plain[0])
-        elif parts:
-            last = max(parts)
-            t = _Table({}, last, parts[last])
-        else:
+        if low not in known:
             cols = ", ".join(f"{qi(k)} {v}" for k, v in FIXED.items())
             con.execute(f"CREATE TABLE {qi(schema)}.{qi(table)} ({cols})")
-            t = _Table({}, None, 0)
+            known[low] = None
+            self._known_count += 1
+            t = _Table(dict(FIXED), None, 0)    # its columns are known: no need to ask
+            self._cache(key, t)
+            return t
+        t = _Table({}, known[low], 0)
+        t.rows = con.execute(f"SELECT count(*) FROM {qi(schema)}."
+                             f"{qi(self._physical(table, t))}").fetchall()[0][0]
         # every earlier result on con is fully fetched (fetchall), so a new statement is safe
         at = con.sql(f"SELECT * FROM {qi(schema)}.{qi(self._physical(table, t))} LIMIT 0"
                      ).to_arrow_table()
         t.cols = {f.name: from_arrow(f.type) for f in at.schema}
         t.nfields = sum(1 + count_fields(x) for x in t.cols.values())
+        self._cache(key, t)
+        return t
+
+    def _cache(self, key, t: _Table) -> None:
         self._tables[key] = t
         if len(self._tables) > MAX_CACHED_TABLES:
             self._tables.popitem(last=False)
-        return t
 
     def _grow(self, con, schema: str, table: str, t: _Table, changed: list[str], new: set):
         """Give the table the columns in t.cols: bounded work however many fields arrive."""
@@ -397,6 +436,7 @@ class BigQueryExporter:
             t.parts = 0
         t.parts += 1
         t.rows = 0
+        self._known_tables(con, schema)[table.lower()] = t.parts
         cols = ", ".join(f"{qi(k)} {type_name(v)}" for k, v in t.cols.items())
         con.execute(f"CREATE TABLE {qi(schema)}.{qi(self._physical(table, t))} ({cols})")
         union = " UNION ALL BY NAME ".join(

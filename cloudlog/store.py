@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import json
 import logging
+import math
+import re
 import threading
 import zlib
 from pathlib import Path
@@ -28,7 +31,7 @@ from cloudlog import metrics as metrics_mod
 from cloudlog.applier import FILE_EXPORTS_DDL, Applier
 from cloudlog.config import CONFIG_DDL, ERRORS_DDL, MAX_METRICS, MAX_SINKS, ConfigRepo
 from cloudlog.journal import Journal
-from cloudlog.model import ApiError, Row, format_timestamp, now_us
+from cloudlog.model import ApiError, Row, canonical_log_name, dumps, format_timestamp, now_us
 from cloudlog.query import FilterError, compile_filter
 from cloudlog.sinks import (FileExporter, PubSub, bigquery_name, dataset_schema, duck_name, qi,
                             split_schema)
@@ -50,6 +53,8 @@ _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 # Acknowledged but not yet applied entries above which writes get 503 + Retry-After: the
 # backlog is held in memory until applied, and reads wait for it.
 MAX_BACKLOG_ROWS = 500_000
+MAX_QUERY_ROWS = 10_000   # rows one query-route answer returns (the rest is cut, truncated: true)
+MAX_QUERY_BYTES = 10 * 1024 * 1024   # and at most this much JSON of rows
 MEMORY_LIMIT = "2GB"      # DuckDB's memory_limit for the whole store
 _TOKEN_ERROR = ("invalid pageToken (it must come from a previous response with the same "
                 "resourceNames, filter and orderBy)")
@@ -74,6 +79,124 @@ def decode_page_token(token: str, fingerprint: int) -> tuple[int, int]:
     return value[1], value[2]
 
 
+class SqlError(ValueError):
+    """A query the query route refuses or DuckDB cannot run; ``position`` is a character
+    offset in the SQL as the caller wrote it (None when there is no place to point at)."""
+
+    def __init__(self, message: str, position: int | None):
+        super().__init__(message)
+        self.message, self.position = message, position
+
+    def describe(self, sql: str) -> str:
+        """The message, and where: line, column and the line with a caret under the place."""
+        if self.position is None:
+            return self.message
+        pos = max(0, min(self.position, len(sql)))
+        line_no = sql.count("\n", 0, pos) + 1
+        start = sql.rfind("\n", 0, pos) + 1
+        end = sql.find("\n", pos)
+        line = sql[start:end if end >= 0 else len(sql)]
+        col = pos - start
+        if len(line) > 100:                  # a window around the place, like DuckDB's
+            cut = max(0, col - 50)
+            shown = ("..." if cut else "") + line[cut:cut + 100]
+            caret = col - cut + (3 if cut else 0)
+        else:
+            shown, caret = line, col
+        return (f"{self.message}\nat line {line_no}, column {col + 1} of your SQL:\n"
+                f"  {shown}\n  {' ' * caret}^")
+
+
+def _origin_at(origin: list[int], pos: int, text: str | None = None) -> int:
+    """The position in the SQL as written of character ``pos`` of the rewritten SQL (``pos``
+    in bytes of UTF-8 when ``text`` is given, as DuckDB's query_location counts)."""
+    if text is not None:
+        pos = len(text.encode("utf-8")[:pos].decode("utf-8", errors="ignore"))
+    if not origin:
+        return 0
+    return origin[min(max(pos, 0), len(origin) - 1)] if pos < len(origin) else origin[-1] + 1
+
+
+_DUCK_LINE = re.compile(r"\n\nLINE (\d+): (.*)\n( *)\^+\s*$", re.S)
+
+
+def _duckdb_error(e: Exception, resolved: str, origin: list[int]) -> SqlError:
+    """DuckDB's error, its ``LINE n: ...`` pointer moved from the rewritten SQL back to the
+    SQL as written (DuckDB shows the line around the place, with ... where it cut it)."""
+    text = str(e)
+    m = _DUCK_LINE.search(text)
+    message = text[:m.start()] if m else text.strip()
+    if not m:
+        return SqlError(message, None)
+    line_no, shown, pad = int(m.group(1)), m.group(2), len(m.group(3))
+    caret = pad - len(f"LINE {line_no}: ")
+    lines = resolved.split("\n")
+    if not 0 < line_no <= len(lines):
+        return SqlError(message, None)
+    line = lines[line_no - 1]
+    body = shown[3:] if shown.startswith("...") else shown
+    skip = 3 if shown.startswith("...") else 0
+    body = body[:-3] if body.endswith("...") and body not in line else body
+    found = line.find(body)
+    if found < 0:
+        return SqlError(message, None)
+    pos = sum(len(x) + 1 for x in lines[:line_no - 1]) + found + caret - skip
+    return SqlError(message, _origin_at(origin, pos))
+
+
+def _jsonable(v):
+    """A DuckDB value as JSON: timestamps as RFC 3339 UTC, structs as objects."""
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else str(v)
+    if isinstance(v, datetime.datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return v.isoformat() + "Z"
+    if isinstance(v, (datetime.date, datetime.time)):
+        return v.isoformat()
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (bytes, bytearray)):
+        return base64.b64encode(v).decode("ascii")
+    return str(v)           # Decimal, UUID, intervals
+
+
+def _encode_stored_log_names(db) -> None:
+    """Once per database: entries stored before logNames were kept URL-encoded
+    (``projects/P/logs/my-app/requests``) get the encoded form Cloud Logging returns
+    (``my-app%2Frequests``) in ``log_name``, the entry's JSON and its search text, so old
+    data answers the same filters as new. A fresh database only records that it is done."""
+    done = db.execute("SELECT v FROM cloudlog.state WHERE k = 'log_names_encoded'").fetchall()
+    if done:
+        return
+    db.execute("BEGIN TRANSACTION")
+    try:
+        stale = [(p, n, i) for p, n, i in db.execute(
+            "SELECT DISTINCT project, log_name, log_id FROM cloudlog.entries").fetchall()
+            if n != canonical_log_name(p, i)]
+        for project, old, log_id in stale:
+            new = canonical_log_name(project, log_id)
+            # logName is the first key of every stored entry, and its value the first line
+            # of the search text (see model.normalize_entry and search_text)
+            old_json, new_json = '{"logName":' + dumps(old), '{"logName":' + dumps(new)
+            db.execute(
+                "UPDATE cloudlog.entries SET log_name = ?, "
+                "entry = CASE WHEN starts_with(entry, ?) THEN ? || entry[? + 1:] ELSE entry END, "
+                "search = CASE WHEN starts_with(search, ?) THEN ? || search[? + 1:] "
+                "ELSE search END WHERE project = ? AND log_name = ?",
+                [new, old_json, new_json, len(old_json), old.lower(), new.lower(),
+                 len(old.lower()), project, old])
+        db.execute("INSERT OR REPLACE INTO cloudlog.state VALUES ('log_names_encoded', 1)")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 class Store:
     def __init__(self, db_path: str | Path, bucket_dir: str | Path | None = None):
         self.path = str(db_path)
@@ -84,6 +207,7 @@ class Store:
         self.db = duckdb.connect(self.path, config={"threads": 2, "memory_limit": MEMORY_LIMIT})
         for stmt in SCHEMA:
             self.db.execute(stmt)
+        _encode_stored_log_names(self.db)
         applied = self.db.execute(
             "SELECT coalesce((SELECT v FROM cloudlog.state WHERE k = 'applied_seq'), "
             "(SELECT max(seq) FROM cloudlog.entries), 0)").fetchone()[0]
@@ -235,36 +359,88 @@ class Store:
         wildcard tables: `` `dataset.struct_log_*` `` reads every table of the dataset whose
         name starts with ``struct_log_``, with the rest of each name in the column
         ``_TABLE_SUFFIX`` (``WHERE _TABLE_SUFFIX BETWEEN '20240101' AND '20240107'``)."""
+        return self._resolve(sql, project)[0]
+
+    def _resolve(self, sql: str, project: str | None, only_project: bool = False
+                 ) -> tuple[str, list[int]]:
+        """:meth:`resolve_sql`, and for each character of the result the position in ``sql``
+        it came from (so that an error DuckDB reports in the rewritten SQL can be shown in
+        the SQL as written). With ``only_project`` every table must be one of ``project``'s
+        datasets (the query route: one project's sink tables, nothing else)."""
         if not isinstance(sql, str):
             raise TypeError("sql must be a string")
-        sql = self._unbacktick(sql)
+        sql, origin = self._unbacktick(sql)
         pairs = set(self.datasets())
         ast = json.loads(self._read("SELECT json_serialize_sql(?)", [sql])[0][0])
         if ast.get("error"):
             if project is None:
-                return sql        # not a single SELECT: run it as written
+                return sql, origin        # not a single SELECT: run it as written
+            if only_project and ast.get("error_type") == "parser":
+                raise SqlError("Parser Error: " + ast.get("error_message", ""),
+                               _origin_at(origin, int(ast.get("position") or 0)))
+            if only_project:
+                raise SqlError("the query route runs one read-only SELECT statement: "
+                               f"{ast.get('error_message')}", None)
             raise ValueError("svc.query(sql, project=...) runs one SELECT statement: "
                              f"{ast.get('error_message')}")
+        if only_project and len(ast.get("statements", [])) != 1:
+            raise SqlError("the query route runs one read-only SELECT statement", None)
         edits = []
+        ctes = set()
+
+        def collect_ctes(node):
+            if isinstance(node, dict):
+                for item in (node.get("cte_map") or {}).get("map", []):
+                    ctes.add(item["key"].lower())
+                for v in node.values():
+                    collect_ctes(v)
+            elif isinstance(node, list):
+                for v in node:
+                    collect_ctes(v)
 
         def walk(node):
             if isinstance(node, dict):
                 if node.get("type") == "BASE_TABLE" and node.get("schema_name"):
                     edit = self._resolve_table(node, project, pairs)
+                    if only_project and (edit is None or not edit[3]):
+                        raise SqlError(self._outside(node, project),
+                                       _origin_at(origin, node["query_location"], sql))
                     if edit:
-                        edits.append(edit)
+                        edits.append(edit[:3])
+                elif only_project and node.get("type") == "BASE_TABLE" and \
+                        node["table_name"].lower() not in ctes:
+                    raise SqlError(self._outside(node, project),
+                                   _origin_at(origin, node["query_location"], sql))
+                elif only_project and node.get("type") == "TABLE_FUNCTION":
+                    raise SqlError("the query route reads tables only, not table functions "
+                                   "(read_csv, duckdb_tables(), ...)",
+                                   _origin_at(origin, node["query_location"], sql))
                 for v in node.values():
                     walk(v)
             elif isinstance(node, list):
                 for v in node:
                     walk(v)
+        if only_project:
+            collect_ctes(ast)
         walk(ast)
         if not edits:
-            return sql
+            return sql, origin
+        # query_location counts bytes of the UTF-8 text; origin counts characters
         raw = sql.encode("utf-8")
         for start, length, text in sorted(edits, reverse=True):
+            c_start = len(raw[:start].decode("utf-8"))
+            c_end = len(raw[:start + length].decode("utf-8"))
+            origin = origin[:c_start] + [origin[c_start]] * len(text) + origin[c_end:]
             raw = raw[:start] + text.encode("utf-8") + raw[start + length:]
-        return raw.decode("utf-8")
+        return raw.decode("utf-8"), origin
+
+    @staticmethod
+    def _outside(node, project) -> str:
+        name = ".".join(x for x in (node.get("catalog_name"), node.get("schema_name"),
+                                    node["table_name"]) if x)
+        return (f"{name!r} is not a table of project {project}'s datasets: the query route "
+                "reads the tables its sinks wrote, named dataset.table (or "
+                "`project.dataset.table`, or a wildcard table `dataset.prefix*`)")
 
     def _resolve_table(self, node, project, pairs):
         schema, catalog, table = node["schema_name"], node.get("catalog_name"), node["table_name"]
@@ -300,7 +476,8 @@ class Store:
             text += f" AS {qi(node['alias'])}"
         if node.get("column_name_alias"):
             text += "(" + ", ".join(qi(c) for c in node["column_name_alias"]) + ")"
-        return node["query_location"], node["query_location_length"], text
+        return (node["query_location"], node["query_location_length"], text,
+                target[0] == project)
 
     def _wildcard_union(self, target, table: str) -> str:
         """BigQuery's wildcard table ``dataset.prefix*`` as a subquery: the matching tables
@@ -326,40 +503,47 @@ class Store:
             for n in names) + ")"
 
     @staticmethod
-    def _unbacktick(sql: str) -> str:
+    def _unbacktick(sql: str) -> tuple[str, list[int]]:
         """BigQuery's backtick names -> DuckDB's quoted identifiers: `p.d.t` -> "p"."d"."t"
-        (strings, quoted identifiers and comments are copied as they are)."""
+        (strings, quoted identifiers and comments are copied as they are); and for each
+        character of the result, its position in ``sql``."""
         if "`" not in sql:
-            return sql
-        out, i, n = [], 0, len(sql)
+            return sql, list(range(len(sql)))
+        out, origin, i, n = [], [], 0, len(sql)
+
+        def copy(a, b):
+            out.append(sql[a:b])
+            origin.extend(range(a, b))
         while i < n:
             c = sql[i]
             if c in "'\"":                          # up to the closing quote ('' escapes one)
                 j = i + 1
                 while j < n and (sql[j] != c or sql[j + 1:j + 2] == c):
                     j += 2 if sql[j] == c else 1
-                out.append(sql[i:j + 1])
+                copy(i, min(j + 1, n))
                 i = j + 1
             elif sql.startswith("--", i):
                 j = sql.find("\n", i)
                 j = n if j < 0 else j
-                out.append(sql[i:j])
+                copy(i, j)
                 i = j
             elif sql.startswith("/*", i):
                 j = sql.find("*/", i + 2)
                 j = n if j < 0 else j + 2
-                out.append(sql[i:j])
+                copy(i, j)
                 i = j
             elif c == "`":
                 j = sql.find("`", i + 1)
                 if j < 0:
-                    raise ValueError("a backtick (`) opens a name that is never closed")
-                out.append(".".join(qi(part) for part in sql[i + 1:j].split(".")))
+                    raise SqlError("a backtick (`) opens a name that is never closed", i)
+                text = ".".join(qi(part) for part in sql[i + 1:j].split("."))
+                out.append(text)
+                origin.extend([i] * len(text))
                 i = j + 1
             else:
-                out.append(c)
+                copy(i, i + 1)
                 i += 1
-        return "".join(out)
+        return "".join(out), origin
 
     def query(self, sql: str, params=None, project: str | None = None):
         """Run SQL on a fresh cursor and return the rows (a convenience for notebooks). Names
@@ -380,6 +564,54 @@ class Store:
                 "svc.query runs SQL on the service's tables only; reading or writing files "
                 f"(read_text, read_csv, COPY ... TO, ATTACH, ...) is turned off: "
                 f"{str(e).splitlines()[0]}") from None
+
+    def run_query(self, sql: str, project: str, max_rows: int = MAX_QUERY_ROWS) -> dict:
+        """The query route (``python -m cloudlog query``): one SELECT on ``project``'s sink
+        datasets, names resolved as in :meth:`resolve_sql`, no file access, in a transaction
+        that is rolled back. -> ``{"columns": [...], "rows": [[...]], "truncated": bool}``;
+        :class:`SqlError` (with a position in ``sql`` as written) for what cannot run."""
+        self.sync(projects=[project])
+        self._deny_file_access()
+        resolved, origin = self._resolve(sql, project, only_project=True)
+        if self._closed:
+            raise ApiError(503, "the log store is closed")
+        cur = self.db.cursor()
+        with self._readers_lock:
+            self._readers.add(cur)
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                cur.execute(resolved)
+                columns = [d[0] for d in cur.description or []]
+                rows = cur.fetchmany(max_rows + 1)
+            finally:
+                cur.execute("ROLLBACK")
+        except duckdb.InterruptException:
+            raise ApiError(503, "the log store is shutting down") from None
+        except duckdb.PermissionException as e:
+            raise SqlError("the query route reads the service's tables only; reading or "
+                           f"writing files is turned off: {str(e).splitlines()[0]}",
+                           None) from None
+        except duckdb.OutOfMemoryException as e:
+            raise ApiError(503, f"the query needs more memory than the store allows: "
+                                f"{str(e).splitlines()[0]}") from None
+        except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
+                duckdb.ConversionException, duckdb.InvalidInputException,
+                duckdb.NotImplementedException, duckdb.OutOfRangeException,
+                duckdb.TypeMismatchException) as e:
+            raise _duckdb_error(e, resolved, origin) from None
+        finally:
+            with self._readers_lock:
+                self._readers.discard(cur)
+            cur.close()
+        out, size = [], 0
+        for r in rows[:max_rows]:
+            row = [_jsonable(v) for v in r]
+            size += len(json.dumps(row))
+            if size > MAX_QUERY_BYTES and out:     # like an entries:list page: cut, say so
+                break
+            out.append(row)
+        return {"columns": columns, "rows": out, "truncated": len(out) < len(rows)}
 
     def _deny_file_access(self) -> None:
         """DuckDB's enable_external_access off and lock_configuration on, once per store. Both
