@@ -86,10 +86,14 @@ def _add_file(archive: zipfile.ZipFile, path: Path, name: str, executable: bool 
 
 
 def package_dirs(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
-    """The top-level packages that ``[tool.setuptools.packages.find]`` of ``pyproject`` finds."""
+    """The top-level packages that ``[tool.setuptools]`` of ``pyproject`` installs: its
+    ``packages`` list, or what ``packages.find`` finds."""
     import fnmatch
     import tomllib
-    find = tomllib.loads(Path(pyproject).read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = tomllib.loads(Path(pyproject).read_text())["tool"]["setuptools"]["packages"]
+    if isinstance(packages, list):  # "tfbook.edition" is tfbook's package data (book.toml, chapters/)
+        return sorted({name.split(".")[0] for name in packages})
+    find = packages["find"]
     include, exclude = find.get("include", ["*"]), find.get("exclude", [])
     root = Path(pyproject).parent
     return sorted(d.name for w in find.get("where", ["."]) for d in (root / w).iterdir()
@@ -192,9 +196,13 @@ def ensure_user(name: str = KERNEL_USER):
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--create-home", "--shell", "/usr/sbin/nologin", name],
-                       check=True, capture_output=True)
+        made = subprocess.run(["useradd", "--system", "--create-home", "--shell", "/usr/sbin/nologin",
+                               name], capture_output=True, text=True)
+    try:  # a grader started at the same moment may have made it first (useradd then fails)
         return pwd.getpwnam(name)
+    except KeyError:
+        raise RuntimeError(f"could not create the user {name} for learners' kernels: "
+                           f"{made.stderr.strip()}") from None
 
 
 def isolate_kernel(source: Path, private: Path) -> str | None:

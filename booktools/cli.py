@@ -1,4 +1,4 @@
-"""The `tfbook` command: check, watch, hint, list, release, book, grade, compare, autograder (the
+"""The `tfbook` command: start, check, watch, hint, list, release, book, grade, compare, autograder (the
 applications layer: it uses the core `tfbook` and the `checks`; nothing imports it)."""
 from __future__ import annotations
 
@@ -67,6 +67,11 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_start(args) -> int:
+    from booktools.start import run_start
+    return run_start(args)
+
+
 def cmd_release(args) -> int:
     from booktools.release import release
     changed = release(check=args.check)
@@ -119,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("chapter")
     p.add_argument("exercise")
     p.set_defaults(func=cmd_hint)
+    p = sub.add_parser("start", help="write the student edition into a folder of your own, fetch MNIST")
+    p.add_argument("folder", nargs="?", default="tfbook-book", help="default: ./tfbook-book")
+    p.add_argument("--no-mnist", action="store_true", help="write the chapters only")
+    p.set_defaults(func=cmd_start)
     p = sub.add_parser("list", help="chapters, exercises and your progress")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("release", help="regenerate chapters/ and the .ipynb pairs from solutions/")

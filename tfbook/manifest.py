@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tfbook.paths import MANIFEST, book_root
+
+# The book's folder when tfbook was imported (see tfbook/paths.py for the rule): a clone, a folder
+# made by `tfbook start`, or the edition installed with the package. Code that may run after a
+# change of working folder calls book_root() instead.
+ROOT = book_root()
 PRESET_ENV = "TFBOOK_PRESET"
 # Set by the grader (checks/grader.py) while it runs a notebook: a chapter's preset table may then
 # replace some of its keys with those of its `when_graded` table (shorter ungraded demonstrations).
@@ -43,6 +48,9 @@ class Chapter:
     def notebook(self, edition: str) -> Path:
         """The .ipynb of ``edition`` ("solution" or "student")."""
         py = self.solution if edition == "solution" else self.student
+        if py is None:
+            raise ManifestError(f"chapter {self.id} has no {edition} notebook here: this folder holds "
+                                f"the student edition (the solutions are in the instructor's clone)")
         return py.with_suffix(".ipynb")
 
 
@@ -93,6 +101,12 @@ def _no_unknown_keys(table: dict, known: set[str], where: str) -> None:
                             f"(known keys: {', '.join(sorted(known))})")
 
 
+def is_student_edition(root: Path) -> bool:
+    """A folder with chapters/ and no solutions/: made by `tfbook start`, or installed with the
+    package. Its chapters have no solution (learners do not get the answers)."""
+    return (root / "chapters").is_dir() and not (root / "solutions").is_dir()
+
+
 def parse_book(data: dict, root: Path = ROOT) -> Book:
     _no_unknown_keys(data, TOP_KEYS, "book.toml")
     meta = _get(data, "book", dict, "book.toml", True)
@@ -117,6 +131,7 @@ def parse_book(data: dict, root: Path = ROOT) -> Book:
             f"book.toml: book.default_preset: {default!r} is not a preset "
             f"(presets: {', '.join(presets)})")
 
+    student_edition = is_student_edition(root)
     chapters = []
     raw_chapters = _get(data, "chapters", list, "book.toml")
     for i, raw in enumerate(raw_chapters):
@@ -134,6 +149,9 @@ def parse_book(data: dict, root: Path = ROOT) -> Book:
         ready = status == "ready"
         paths = {}
         for key in ("solution", "student"):
+            if key == "solution" and student_edition:
+                _get(raw, key, str, where, required=False)  # typed, but no file to point to
+                continue
             value = _get(raw, key, str, where, required=ready)
             if value is not None:
                 path = root / value
@@ -164,9 +182,13 @@ def parse_book(data: dict, root: Path = ROOT) -> Book:
     )
 
 
+def load_book(path: Path | str | None = None) -> Book:
+    """The book at ``path`` (default: the book.toml of book_root(), see tfbook/paths.py)."""
+    return _load_book(Path(path) if path is not None else book_root() / MANIFEST)
+
+
 @lru_cache(maxsize=None)
-def load_book(path: Path | str = ROOT / "book.toml") -> Book:
-    path = Path(path)
+def _load_book(path: Path) -> Book:
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
