@@ -10,6 +10,11 @@ other cell identical:
 
 ``release()`` writes, for every ready chapter, the solution's .ipynb, the student .py and the
 student .ipynb; ``release(check=True)`` writes nothing and lists the files that would change.
+
+Translated editions (booktools/l10n.py): for every language LANG with a catalogue of the chapter
+(``i18n/LANG/NN_slug.toml``), it also writes ``solutions/LANG/`` and ``chapters/LANG/`` (.py and
+.ipynb), the same notebooks with the markdown translated. A missing or stale translation makes
+``release`` raise TranslationError naming the cells, after writing everything else.
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ from pathlib import Path
 import jupytext
 import nbformat
 
+from booktools.l10n import (TranslationError, catalogue_path, edition_path, languages,
+                            load_catalogue, problems, translate)
 from tfbook.manifest import Book, load_book
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -97,28 +104,56 @@ def _render(nb: nbformat.NotebookNode, fmt: str) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def planned_files(book: Book | None = None) -> dict[Path, str]:
-    """Every generated file and the text it must contain."""
+def planned_files(book: Book | None = None, errors: list[str] | None = None) -> dict[Path, str]:
+    """Every generated file and the text it must contain. A chapter whose translation has
+    problems gets no translated files: they are listed in ``errors`` if given, else raised."""
     book = book or load_book()
     files: dict[Path, str] = {}
+    found: list[str] = []
     for chapter in book.ready_chapters():
-        solution = _normalise(jupytext.read(chapter.solution), chapter.solution.stem)
+        english = jupytext.read(chapter.solution)
+        solution = _normalise(copy.deepcopy(english), chapter.solution.stem)
         where = str(chapter.solution.relative_to(book.root))
         student = _normalise(student_notebook(solution, where), chapter.student.stem)
         files[chapter.solution] = _render(solution, "py:percent")
         files[chapter.solution.with_suffix(".ipynb")] = _render(solution, "ipynb")
         files[chapter.student] = _render(student, "py:percent")
         files[chapter.student.with_suffix(".ipynb")] = _render(student, "ipynb")
+        for language in languages(book.root):
+            path = catalogue_path(book.root, language, chapter.solution)
+            if not path.exists():
+                continue  # no edition of this chapter in this language (yet)
+            try:
+                catalogue = load_catalogue(path)
+                trouble = problems(english, catalogue, where, str(path.relative_to(book.root)))
+            except TranslationError as e:
+                trouble = [str(e)]
+            if trouble:
+                found += trouble
+                continue
+            for source, edition in ((chapter.solution, solution), (chapter.student, student)):
+                # the English stem keeps the code cells' ids, so they are byte-identical too
+                translated = _normalise(translate(edition, catalogue, language, where), source.stem)
+                target = edition_path(source, language)
+                files[target] = _render(translated, "py:percent")
+                files[target.with_suffix(".ipynb")] = _render(translated, "ipynb")
+    if found and errors is None:
+        raise TranslationError("\n".join(found))
+    if errors is not None:
+        errors += found
     return files
 
 
 def release(check: bool = False, book: Book | None = None) -> list[Path]:
-    """Write the generated files (or, with check=True, only list those that differ)."""
-    changed = []
-    for path, text in planned_files(book).items():
-        if not path.exists() or path.read_text() != text:
+    """Write the generated files (or, with check=True, only list those that differ). Raises
+    TranslationError, after writing the rest, if a translated edition cannot be made."""
+    changed, errors = [], []
+    for path, text in planned_files(book, errors).items():
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
             changed.append(path)
             if not check:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
+                path.write_text(text, encoding="utf-8")
+    if errors:
+        raise TranslationError("translated editions not written:\n" + "\n".join(errors))
     return changed

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] i18n="overview"
 # # Predicting the digits you draw
 #
 # ## Overview
@@ -32,7 +32,7 @@
 # (grading chapter 03 keeps the checkpoint your notebook trains). `make book` keeps its
 # reference runs apart, in `build/runs/`.
 
-# %% [markdown]
+# %% [markdown] i18n="setup"
 # ## Setup
 
 # %%
@@ -79,7 +79,7 @@ class CheckpointMismatch(BookError):
     pass
 
 
-# %% [markdown]
+# %% [markdown] i18n="model"
 # ## The model from chapter 03
 #
 # A checkpoint holds numbers, not code: to use the trained network we need its forward pass
@@ -122,7 +122,7 @@ def forward(x, params, keep_prob):
     return out
 
 
-# %% [markdown]
+# %% [markdown] i18n="checkpoint-contents"
 # ## What a checkpoint stores
 #
 # Chapter 03 called `tf.train.Checkpoint(**params).write(prefix)`. That wrote two files next
@@ -166,7 +166,7 @@ print(f"restoring the checkpoint {prefix} (written {made})")
 for key, shape in tf.train.list_variables(prefix):
     print(f"  {key:45} {shape}")
 
-# %% [markdown]
+# %% [markdown] i18n="restore"
 # To restore, build variables with the same names, wrap them in a `tf.train.Checkpoint` the
 # same way as when saving (chapter 03's example, `tf.train.Checkpoint(step=counter,
 # w=weights)`, would need variables for `step` and `w` again), and call `.read(prefix)`: every
@@ -200,7 +200,7 @@ def restore_params(prefix):
 check("restore_checkpoint")
 
 
-# %% [markdown]
+# %% [markdown] i18n="mismatch"
 # When the checkpoint and the model disagree (a layer with another size, a renamed variable),
 # restoring fails. The helper below turns TensorFlow's error into a list of the variables
 # that differ, which says what to fix.
@@ -225,7 +225,7 @@ except (AssertionError, ValueError, tf.errors.OpError) as error:
                              + ". Re-run chapter 03 to the end with its model unchanged.") from None
 print({name: tuple(v.shape) for name, v in params.items()})
 
-# %% [markdown]
+# %% [markdown] i18n="predict"
 # ## Prediction: dropout off
 #
 # During training, dropout switched off half of the fully connected layer at random on every
@@ -251,7 +251,7 @@ def predict_probabilities(params, images):
 # %%
 check("predict")
 
-# %% [markdown]
+# %% [markdown] i18n="test-accuracy"
 # ## How good is the restored model?
 #
 # Before trusting it with drawings, measure it on the 10,000 test images, in chunks to keep
@@ -281,7 +281,7 @@ save_metrics(preset=settings["name"], checkpoint=prefix, test_accuracy=test_accu
              test_errors=int(np.sum(test_predicted != y_test)))
 print(f"test accuracy {test_accuracy:.2%}: {np.sum(test_predicted != y_test)} of {len(y_test):,} wrong")
 
-# %% [markdown]
+# %% [markdown] i18n="confusion-matrix"
 # A confusion matrix counts, for every true digit (row), what the network said (column). The
 # diagonal holds the right answers; everything else is a kind of mistake, so the bright
 # off-diagonal cells say which digits the network confuses.
@@ -307,7 +307,7 @@ fig.colorbar(image, ax=ax, label="mistakes")
 fig.savefig(tfbook.run_dir("04") / "confusion_matrix.png", dpi=80, bbox_inches="tight")
 plt.show()
 
-# %% [markdown]
+# %% [markdown] i18n="confident-mistakes"
 # The mistakes the network is *surest* about are the interesting ones: often the label
 # itself is debatable, or the digit is written in a style rare in the training set.
 
@@ -324,7 +324,7 @@ for ax, i in zip(np.atleast_1d(axes), confident_wrong):
     ax.axis("off")
 plt.show()
 
-# %% [markdown]
+# %% [markdown] i18n="drawing-vs-mnist"
 # ## A drawing is not an MNIST digit
 #
 # MNIST's digits were normalised before anyone trained on them: each was cropped to its ink,
@@ -354,7 +354,7 @@ ink_rows, ink_cols = np.flatnonzero(example.max(axis=1)), np.flatnonzero(example
 print(f"ink rows {ink_rows[0]}-{ink_rows[-1]}, columns {ink_cols[0]}-{ink_cols[-1]}; "
       "centre of mass (row, col) = ({:.1f}, {:.1f})".format(*centre_of_mass(example)))
 
-# %% [markdown]
+# %% [markdown] i18n="prepare"
 # Read the numbers as MNIST's recipe would. This 7's ink spans the rows and columns printed
 # above: *cropping* keeps only that box. Its longer side must then become 20 pixels, so a
 # box of 10 by 8 pixels would be *scaled* by 2 to 20 by 16 (keep the proportions; a resize
@@ -420,7 +420,7 @@ axes[0, 0].text(-6, 14, "drawn", rotation=90, va="center")
 axes[1, 0].text(-6, 14, "prepared", rotation=90, va="center")
 plt.show()
 
-# %% [markdown]
+# %% [markdown] i18n="preprocessing-gain"
 # What does preprocessing buy? Ask the network about all the sample drawings, as drawn and
 # as prepared:
 
@@ -431,7 +431,7 @@ save_metrics(sample_drawings=len(samples), sample_accuracy_raw=raw_accuracy,
              sample_accuracy_prepared=prepared_accuracy)
 print(f"sample drawings right: {raw_accuracy:.0%} as drawn, {prepared_accuracy:.0%} prepared like MNIST")
 
-# %% [markdown]
+# %% [markdown] i18n="draw"
 # ## Draw a digit
 #
 # The post drew on an HTML `<canvas>` and pushed the pixels into the kernel with
@@ -472,7 +472,7 @@ def show_live(pixels):
 canvas.on_change(show_live)
 display(ipywidgets.HBox([canvas, live]))
 
-# %% [markdown]
+# %% [markdown] i18n="take-drawing"
 # Then run the next cell: it takes your drawing from the canvas. If the canvas is empty (for
 # example when the notebook runs unattended, or when it is graded), it takes the sample
 # drawing the network is least sure about instead, so that everything below still runs and
@@ -489,7 +489,7 @@ x_drawing = prepare(drawing)
 probs = predict_probabilities(params, x_drawing[None]).numpy()[0]
 print(f"from {drawn_by}: predicted={int(probs.argmax())} p={probs.max():.3f}")
 
-# %% [markdown]
+# %% [markdown] i18n="probabilities"
 # ## The ten probabilities
 #
 # The softmax gives a probability for each digit, and they add up to 1. The post showed them
@@ -541,7 +541,7 @@ plt.show()
 for digit, p in top_k(probs):
     print(f"{digit}: {p:.1%}")
 
-# %% [markdown]
+# %% [markdown] i18n="first-layer"
 # ## Bonus: inside the first layer
 #
 # The post's bonus: look at what the first convolutional layer makes of the drawing. Each of
@@ -575,7 +575,7 @@ maps = first_layer_maps(params, x_drawing)
 print({name: tuple(m.shape) for name, m in maps.items()})
 
 
-# %% [markdown]
+# %% [markdown] i18n="maps-scale"
 # All 32 maps below share one colour scale, so a map that looks faint really responds less
 # than a bright one. The convolution alone is drawn on a diverging scale centred on zero
 # (red positive, blue negative, white zero); after ReLU nothing is negative, so black is
@@ -603,7 +603,7 @@ show_grid(np.moveaxis(maps["conv"].numpy()[0], -1, 0), "Layer 1, 32 feature maps
 show_grid(np.moveaxis(maps["relu"].numpy()[0], -1, 0), "After + bias and ReLU (one scale for all maps)",
           tfbook.run_dir("04") / "feature_maps.png", label="response after ReLU")
 
-# %% [markdown]
+# %% [markdown] i18n="filters"
 # Each map is the drawing seen through one filter. Here are the 32 learned filters themselves,
 # on the same kind of diverging scale: white is a weight of zero, red positive, blue
 # negative, and the colour bar says how large. Many look like small edge or stroke detectors
@@ -615,7 +615,7 @@ filters = params["W_conv1"].numpy()[:, :, 0, :]   # (5, 5, 32)
 show_grid(np.moveaxis(filters, -1, 0), "The 32 learned 5x5 filters of layer 1", cmap="RdBu_r",
           symmetric=True, label="weight")
 
-# %% [markdown]
+# %% [markdown] i18n="input-size"
 # ## Why the drawing must be 28x28
 #
 # Nothing in layers 1 and 2 depends on the size of the picture: a filter slides over any
@@ -646,7 +646,7 @@ flat_size = int(np.prod(h_pool2.shape[1:]))
 print(f"56x56 input -> h_pool2 {tuple(h_pool2.shape)} -> {flat_size:,} numbers per image; "
       f"W_fc1 expects {params['W_fc1'].shape[0]:,}")
 
-# %% [markdown]
+# %% [markdown] i18n="summary"
 # ## Summary
 #
 # * A checkpoint stores variables' values under names; `tf.train.Checkpoint(**params).read(prefix)`
@@ -669,7 +669,7 @@ print(f"56x56 input -> h_pool2 {tuple(h_pool2.shape)} -> {flat_size:,} numbers p
 # %%
 check_all()
 
-# %% [markdown]
+# %% [markdown] i18n="exercises"
 # ## Exercises
 #
 # 1. Change `prepare` to return the drawing unchanged and draw a small digit in a corner.

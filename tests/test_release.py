@@ -3,7 +3,8 @@ import pytest
 
 from checks.grader import load_chapter_checks
 from tfbook.manifest import load_book
-from booktools.release import BEGIN, END, ReleaseError, release, stub_cell_source, student_notebook
+from booktools.release import (BEGIN, END, ReleaseError, planned_files, release, stub_cell_source,
+                               student_notebook)
 
 
 def test_committed_editions_are_exactly_what_release_generates():
@@ -54,3 +55,22 @@ def test_no_answer_leaks_into_the_student_edition():
     for answer in ("tf.nn.conv2d(x, W, strides=1", "7 * 7 * 64\n", "rate=1.0 - keep_prob",
                    "softmax_cross_entropy_with_logits(labels=labels, logits=logits))"):
         assert answer not in text
+
+
+def test_a_chapter_with_a_korean_catalogue_is_released_in_korean_too():
+    import tomllib
+
+    from booktools.l10n import catalogue_path, edition_path
+    from tfbook.manifest import parse_book
+    root = load_book().root
+    data = tomllib.loads((root / "book.toml").read_text(encoding="utf-8"))
+    data["chapters"] = [c for c in data["chapters"] if c["id"] == "04"]  # one chapter: faster
+    book = parse_book(data, root)
+    chapter = book.chapter("04")
+    assert catalogue_path(root, "ko", chapter.solution).exists()
+    planned = planned_files(book)
+    for english in (chapter.solution, chapter.student):
+        for suffix in (".py", ".ipynb"):
+            korean = edition_path(english, "ko").with_suffix(suffix)
+            assert korean in planned and "ko" in korean.parts
+            assert korean.read_text(encoding="utf-8") == planned[korean]
