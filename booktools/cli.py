@@ -73,8 +73,13 @@ def cmd_start(args) -> int:
 
 
 def cmd_release(args) -> int:
-    from booktools.release import release
-    changed = release(check=args.check)
+    from booktools.l10n import TranslationError
+    from booktools.release import ReleaseError, release
+    try:
+        changed = release(check=args.check)
+    except (ReleaseError, TranslationError) as e:  # names the cell and what to do: no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     root = load_book().root
     for path in changed:
         print(("would change: " if args.check else "wrote: ") + str(path.relative_to(root)))

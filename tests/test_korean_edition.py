@@ -215,3 +215,16 @@ def test_the_glossary_check_reads_prose_only():
     assert uses("Two Checkpoints here.", term)
     assert not uses("Call `tf.train.Checkpoint` now; see [docs](https://x/checkpoint).", term)
     assert not uses("a checkpointing tool", term)
+
+
+def test_tfbook_release_reports_a_stale_translation_without_a_traceback(monkeypatch, capsys):
+    """The author sees the cell to translate again, not a traceback (tfbook release)."""
+    from booktools import cli, release as release_module
+    from booktools.l10n import TranslationError
+
+    def stale(check=False):
+        raise TranslationError("i18n/ko/04_prediction.toml: [cells.restore] stale: translate it again")
+    monkeypatch.setattr(release_module, "release", stale)
+    assert cli.main(["release", "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "[cells.restore] stale" in err and "Traceback" not in err
