@@ -18,13 +18,17 @@ $(STAMP): pyproject.toml constraints.txt
 book: $(STAMP)
 	TFBOOK_PRESET=$(PRESET) $(BIN)/tfbook book
 
-## make test: the import contracts, then the whole test suite (installs what it needs, Chromium included)
+## make test [TEST_JOBS=N]: the import contracts, then the whole test suite (installs what it needs,
+## Chromium included) in TEST_JOBS pytest-xdist workers (default 2, one per core of the CI machine);
+## the tests that must share a worker or run in order say so (tests/conftest.py, xdist_group)
+TEST_JOBS ?= 2
+XDIST := -n $(TEST_JOBS) --dist loadgroup
 test: $(STAMP) browser lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
 ## make test-fast: everything except the slow (training, whole notebooks) and browser tests
 test-fast: $(STAMP) lint
-	$(BIN)/python -m pytest -m "not slow and not browser" -p no:nbmake -o addopts="-ra -p no:cacheprovider"
+	$(BIN)/python -m pytest $(XDIST) -m "not slow and not browser" -p no:nbmake -o addopts="-ra -p no:cacheprovider"
 
 ## make lint: the layers' import contracts (pyproject.toml, [tool.importlinter])
 lint: $(STAMP)

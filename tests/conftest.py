@@ -26,21 +26,68 @@ def mnist():
     return load_mnist()
 
 
+def shared_folder(tmp_path_factory) -> Path:
+    """The temporary folder of the whole test run: under pytest-xdist (`make test` runs two
+    workers) each worker has a folder of its own below it; this one they share."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def once_per_run(tmp_path_factory, name: str, make):
+    """``make()``'s result, computed once per test run even with several xdist workers: each
+    worker has its own session, so a session fixture as costly as training chapter 03 would run
+    in each of them. The first worker to ask computes it under a file lock; the others wait and
+    read the pickled result."""
+    import fcntl
+    import pickle
+    folder = shared_folder(tmp_path_factory)
+    result = folder / f"{name}.pickle"
+    with open(folder / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if result.exists():
+            return pickle.loads(result.read_bytes())
+        value = make()
+        result.write_bytes(pickle.dumps(value))
+        return value
+
+
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory) -> Path:
     """A runs folder of its own for the trained chapter-03 solution: nbmake's smoke runs write
     to SESSION_RUNS, and must never replace the checkpoint other tests rely on, whatever the
-    order in which pytest runs the files."""
-    return tmp_path_factory.mktemp("trained-runs")
+    order in which pytest runs the files. Shared by all xdist workers."""
+    folder = shared_folder(tmp_path_factory) / "trained-runs"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="session")
-def solution_grade_03(trained_runs):
+def solution_grade_03(tmp_path_factory, trained_runs):
     """Chapter 03's solution graded in a fresh kernel with the `quick` preset; its runs (the
-    trained checkpoint) stay in `trained_runs`, where chapter 04's tests find them."""
+    trained checkpoint) stay in `trained_runs`, where chapter 04's tests find them. Trained once
+    per test run, whichever worker asks first."""
     from checks.grader import grade_notebook
-    return grade_notebook("03", ROOT / "solutions" / "03_cnn_training.ipynb", preset="quick",
-                          keep_runs=trained_runs)
+    return once_per_run(tmp_path_factory, "solution_grade_03", lambda: grade_notebook(
+        "03", ROOT / "solutions" / "03_cnn_training.ipynb", preset="quick", keep_runs=trained_runs))
+
+
+# Chapter 04's notebooks (English and Korean) restore the checkpoint chapter 03's notebook saved
+# in SESSION_RUNS (nbmake runs them as the book's reader does, in order): under xdist they all
+# go to one worker.
+ORDERED_NOTEBOOKS = {"03_cnn_training.ipynb", "04_prediction.ipynb"}
+
+
+# The tests that need the trained chapter-03 checkpoint run in one worker, one after the other,
+# so that the other worker goes on with the rest while it trains (instead of waiting for it).
+TRAINED_CHECKPOINT_FIXTURES = {"solution_grade_03", "trained_checkpoint_03"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in ORDERED_NOTEBOOKS and ROOT / "solutions" in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("chapters-03-then-04"))
+        elif TRAINED_CHECKPOINT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("trained-checkpoint-03"))
 
 
 @pytest.fixture(scope="session")

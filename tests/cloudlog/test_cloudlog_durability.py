@@ -26,8 +26,16 @@ def start(db: Path) -> tuple[subprocess.Popen, str]:
 def all_insert_ids(endpoint: str) -> list[str]:
     body = {"resourceNames": [f"projects/{PROJECT}"], "pageSize": 1000}
     out = []
+    deadline = time.monotonic() + 120
     for _ in range(1000):
-        r = requests.post(f"{endpoint}/v2/entries:list", json=body, timeout=30).json()
+        response = requests.post(f"{endpoint}/v2/entries:list", json=body, timeout=30)
+        # 503 + Retry-After while the restarted service is still replaying its journal (slow on
+        # a loaded machine): wait as a client should, rather than read "no entries"
+        while response.status_code == 503 and time.monotonic() < deadline:
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+            response = requests.post(f"{endpoint}/v2/entries:list", json=body, timeout=30)
+        assert response.status_code == 200, (response.status_code, response.text[:300])
+        r = response.json()
         out += [e["insertId"] for e in r.get("entries", [])]
         if "nextPageToken" not in r:
             return out
