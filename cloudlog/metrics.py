@@ -43,7 +43,9 @@ def series(con, project: str, metric: str, bucket_seconds: int = 60,
         raise ValueError("bucket_seconds must be a positive integer")
     b = bucket_seconds
     lo = math.floor(start.timestamp()) // b * b if start else None
-    hi = math.floor(end.timestamp()) // b * b if end else None
+    # end is exclusive: the last bucket is the one holding the last second before it (an end on
+    # a bucket boundary adds no bucket that starts at end, which would read as traffic stopping)
+    hi = (math.ceil(end.timestamp()) - 1) // b * b if end else None
     if lo is None or hi is None:
         first, last = con.execute(
             "SELECT min(sec), max(sec) FROM cloudlog.metric_counts WHERE project = ? "

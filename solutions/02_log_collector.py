@@ -628,11 +628,8 @@ batch.commit()
 svc.drain()
 
 end_minute = start_minute + dt.timedelta(minutes=minutes)  # the minute now under way: not simulated
-# the series also holds the bucket that starts at end_minute: keep [start_minute, end_minute) only,
-# or the chart ends in an empty minute that looks like traffic stopping
-series = {name: [(t, count) for t, count in svc.metric_series(name, bucket_seconds=60, project=PROJECT,
-                                                             start=start_minute, end=end_minute)
-                 if t < end_minute]
+# [start_minute, end_minute): end is exclusive, so the chart stops at the last simulated minute
+series = {name: svc.metric_series(name, bucket_seconds=60, project=PROJECT, start=start_minute, end=end_minute)
           for name in ("struct_log_all", "struct_log_minus_a")}
 print({name: sum(count for _, count in points) for name, points in series.items()})
 

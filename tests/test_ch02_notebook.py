@@ -157,7 +157,9 @@ def test_the_text_warns_that_a_uuid_can_contain_minus_a():
 def test_the_dashboard_has_a_utc_x_label_and_no_bucket_at_the_exclusive_end():
     source = code()
     assert re.search(r"set_xlabel\([^)]*UTC", source)
-    assert "if start < end_minute" in source or "t < end_minute" in source
+    # the series stops before end_minute because the service's end is exclusive (tested in
+    # tests/cloudlog/test_cloudlog_issue22.py::test_a_metric_series_end_is_exclusive)
+    assert re.search(r"metric_series\([^)]*end=end_minute", source)
 
 
 def test_the_load_tests_progress_bars_count_entries():

@@ -319,3 +319,21 @@ def test_a_large_table_split_into_parts_keeps_its_name_in_the_cache(tmp_path, mo
     rows = raw.execute(f'SELECT count(*), count(jsonPayload.new), count(jsonPayload.new2) '
                        f'FROM "{PROJECT}.ds".app_20240501').fetchone()
     assert rows == (10, 1, 1)
+
+
+def test_a_metric_series_end_is_exclusive(svc):
+    """[start, end): an end on a minute boundary adds no bucket starting at end (chapter 02's
+    dashboard would end in an empty minute that looks like traffic stopping)."""
+    from datetime import timedelta, timezone
+    r = post(svc, f"/v2/projects/{PROJECT}/metrics", {"name": "m", "filter": "severity>=DEFAULT"})
+    assert r.status_code == 200, r.text
+    start = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    stamps = [start + timedelta(minutes=m, seconds=30) for m in range(3)]
+    r = post(svc, "/v2/entries:write", {"logName": f"projects/{PROJECT}/logs/x", "entries": [
+        {"textPayload": "x", "timestamp": t.isoformat().replace("+00:00", "Z")} for t in stamps]})
+    assert r.status_code == 200, r.text
+    points = svc.metric_series("m", 60, project=PROJECT, start=start, end=start + timedelta(minutes=3))
+    assert [(t.minute, n) for t, n in points] == [(0, 1), (1, 1), (2, 1)]
+    # an end inside a minute keeps that minute
+    points = svc.metric_series("m", 60, project=PROJECT, start=start, end=start + timedelta(minutes=2, seconds=1))
+    assert [(t.minute, n) for t, n in points] == [(0, 1), (1, 1), (2, 1)]
