@@ -250,7 +250,7 @@ def _wrap(line: str | None, width: int) -> list[str]:
 
 def _result_lines(name: str, ref: dict, mine: dict, width: int = WIDTH) -> list[str]:
     from booktools.hidden import is_hidden
-    from checks.report import MARK
+    from checks.report import MARK, result_detail
     lines = []
     ref_by_check = {r["check"]: r for r in ref.get("results", []) if r["exercise"] == name}
     for r in (x for x in mine.get("results", []) if x["exercise"] == name):
@@ -260,12 +260,7 @@ def _result_lines(name: str, ref: dict, mine: dict, width: int = WIDTH) -> list[
         lines += textwrap.wrap(f"{MARK[r['status']]} {r['earned']}/{r['points']}{mark} {r['description']}{tail}",
                                width - 2, initial_indent="  ", subsequent_indent="      ")
         if r["status"] != "passed":
-            detail = [r.get("message", "")]
-            if r.get("expected") or r.get("got"):
-                detail.append(f"expected: {r.get('expected') or '-'}    got: {r.get('got') or '-'}")
-            if r.get("hint"):
-                detail.append(f"hint: {r['hint']}")
-            for d in filter(None, detail):
+            for d in result_detail(r):
                 lines += textwrap.wrap(d, width - 8, initial_indent=" " * 8, subsequent_indent=" " * 10)
     return lines
 

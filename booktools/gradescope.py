@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from booktools.hidden import is_hidden
+from checks.report import result_detail
 
 MAX_CELL_ERRORS = 3
 MAX_OUTPUT = 600
@@ -30,12 +31,7 @@ VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}
 
 
 def result_output(result: dict) -> str:
-    lines = [result.get("message", "")] if result.get("message") else []
-    if result.get("expected") or result.get("got"):
-        lines.append(f"expected: {result.get('expected') or '-'}    got: {result.get('got') or '-'}")
-    if result.get("hint") and result.get("status") != "passed":
-        lines.append(f"hint: {result['hint']}")
-    text = "\n".join(lines) or "passed"
+    text = "\n".join(result_detail(result)) or "passed"
     return text if len(text) <= MAX_OUTPUT else text[:MAX_OUTPUT - 3] + "..."
 
 

@@ -591,14 +591,10 @@ def result_html(r: dict) -> str:
     """One check result for a page: its description, a hidden-check mark, and what the learner
     reads (message, expected/got, hint) - shared by the feedback pages and `tfbook compare`."""
     from booktools.hidden import is_hidden
-    e = html.escape
-    detail = [e(r["message"])] if r.get("message") else []
-    if r.get("expected") or r.get("got"):
-        detail.append(f"expected: {e(r.get('expected') or '-')} &nbsp; got: {e(r.get('got') or '-')}")
-    if r.get("hint") and r["status"] != "passed":
-        detail.append(f"hint: {e(r['hint'])}")
+    from checks.report import result_detail
     mark = " <span class='hidden-mark'>[hidden check]</span>" if is_hidden(r["check"]) else ""
-    return f"{e(r['description'])}{mark}<div class='msg'>{'<br>'.join(detail)}</div>"
+    return (f"{html.escape(r['description'])}{mark}"
+            f"<div class='msg'>{'<br>'.join(result_detail(r, as_html=True))}</div>")
 
 
 def hidden_score(payload: dict) -> tuple[int, int]:

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from checks import reference
 from checks import engine
-from checks.engine import (Chapter, CheckFailed, Exercise, LearnerError, NotDone, expect_close,
+from checks.engine import (Chapter, CheckFailed, Exercise, NotDone, expect_close,
                            expect_equal, expect_shape, tensor, tensors, variables)
 
 chapter = Chapter("03", {
@@ -108,40 +108,13 @@ def _expect_scalar(got, what: str, hint: str) -> None:
     expect_shape(got, (), what, hint=hint)
 
 
-TRACED = ("works eagerly but fails inside tf.function (the training step is traced, so tensors are "
-          "symbolic there)")
-
-
-def _traced(learner, name: str, *args):
-    """``learner.call`` with the function inside a tf.function, as the chapter's train_step runs it.
-
-    NumPy on a symbolic tensor raises NotImplementedError, which would read as "not written yet":
-    when the function does run eagerly, say what really happened.
-    """
-    call_traced = getattr(learner, "call_traced", None)
-    if call_traced is None:  # a learner that cannot trace: probe eagerly
-        return learner.call(name, *args)
-    try:
-        return call_traced(name, *args)
-    except NotDone:
-        learner.call(name, *args)  # raises NotDone itself when the exercise is really not done
-        raise LearnerError(
-            f"`{name}` {TRACED}: it hands a tensor to NumPy (np.* or .numpy()), which only works "
-            "eagerly", hint="Write it with TensorFlow ops (tf.*) only: the training step runs "
-                            "it inside a tf.function.") from None
-    except LearnerError as traced_error:
-        # The message says "works eagerly but fails inside tf.function": true only if it does.
-        learner.call(name, *args)  # a function that fails eagerly too raises its own, plainer error
-        raise traced_error from None
-
-
 # --- 3.1 ---------------------------------------------------------------------------------
 
 @chapter.check("reshape_input", 2, "rows of 784 become (batch, 28, 28, 1) images, pixels in order")
 def reshape_input(learner):
     rng = _rng()
     for n, call in ((int(rng.integers(2, 10)), learner.call), (1, learner.call),
-                    (int(rng.integers(2, 10)), lambda *a: _traced(learner, *a))):
+                    (int(rng.integers(2, 10)), learner.call_traced)):
         x = _images(rng, n)
         got = call("reshape_input", tensor(x))
         expect_shape(got, (n, 28, 28, 1), f"reshape_input of a batch of {n} row{'s' * (n > 1)}",
@@ -223,7 +196,7 @@ def _conv_case(learner, n, size, channels_in, channels_out, label, traced=False)
     w = (rng.standard_normal((5, 5, channels_in, channels_out)) * 0.1).astype(np.float32)
     b = (rng.standard_normal(channels_out) * 0.1).astype(np.float32)
     expected = tf.nn.relu(tf.nn.conv2d(x, w, strides=1, padding="SAME") + b).numpy()
-    call = (lambda *a: _traced(learner, *a)) if traced else learner.call
+    call = learner.call_traced if traced else learner.call
     got = call("conv_layer", tensor(x), tensor(w), tensor(b))
     expect_shape(got, expected.shape, f"conv_layer on {label}",
                  hint="padding='SAME' with stride 1 keeps the height and width; 'VALID' would "
@@ -249,7 +222,7 @@ def conv_layer_traced(learner):
     _conv_case(learner, int(_rng().integers(2, 4)), 28, 1, 32,
                "a layer-1 batch inside tf.function", traced=True)
     x = _rng().standard_normal((2, 14, 14, 8)).astype(np.float32)
-    got = _traced(learner, "max_pool_2x2", tensor(x))
+    got = learner.call_traced("max_pool_2x2", tensor(x))
     expect_close(got, tf.nn.max_pool2d(x, ksize=2, strides=2, padding="SAME").numpy(),
                  "max_pool_2x2 of a (2, 14, 14, 8) tensor inside tf.function",
                  hint="Take the maximum of each 2x2 window: tf.nn.max_pool2d.")
@@ -284,7 +257,7 @@ def flatten_values(learner):
     rng = _rng()
     n = int(rng.integers(2, 8))
     h = rng.standard_normal((n, 7, 7, 64)).astype(np.float32)
-    for call, where in ((learner.call, ""), (lambda *a: _traced(learner, *a), " inside tf.function")):
+    for call, where in ((learner.call, ""), (learner.call_traced, " inside tf.function")):
         got = call("flatten", tensor(h))
         expect_shape(got, (n, 3136), f"flatten of a ({n}, 7, 7, 64) tensor{where}",
                      hint="Reshape to (batch, FLATTEN_SIZE); -1 can stand for the batch size.")
@@ -300,7 +273,7 @@ def fully_connected(learner):
     h = rng.standard_normal((n, 64)).astype(np.float32)
     w = rng.standard_normal((64, 32)).astype(np.float32)
     b = rng.standard_normal(32).astype(np.float32)
-    for call, where in ((learner.call, ""), (lambda *a: _traced(learner, *a), " inside tf.function")):
+    for call, where in ((learner.call, ""), (learner.call_traced, " inside tf.function")):
         got = call("fully_connected", tensor(h), tensor(w), tensor(b))
         expect_close(got, np.maximum(h @ w + b, 0), f"fully_connected{where}",
                      hint="Matrix product with W, plus b, then ReLU.")
@@ -310,7 +283,7 @@ def fully_connected(learner):
 def dropout_training(learner):
     for keep_prob in (0.5, 0.8):
         h = np.ones((200, 1000), np.float32)
-        got = _traced(learner, "dropout", tensor(h), keep_prob)  # the training step is traced
+        got = learner.call_traced("dropout", tensor(h), keep_prob)  # the training step is traced
         expect_shape(got, h.shape, f"dropout(h, keep_prob={keep_prob})")
         dropped = float(np.mean(got == 0))
         if abs(dropped - (1 - keep_prob)) > 0.01:
@@ -455,9 +428,9 @@ def _failure_of(func, learner) -> CheckFailed | None:
     return None
 
 
-def _put_back_all(bind) -> None:
+def _put_back_all(learner) -> None:
     try:
-        bind("_tfbook_stand_in", _put_back)
+        learner.bind("_tfbook_stand_in", _put_back)
     except engine.Stopped:
         raise
     except CheckFailed:
@@ -476,8 +449,7 @@ def _unless_explained_by_earlier_pieces(func):
             raise
         except CheckFailed as failure:
             own_failure = failure
-        bind = getattr(learner, "bind", None)
-        culprits = list(chapter.failing(learner, PIECES)) if bind is not None else []
+        culprits = list(chapter.failing(learner, PIECES))
         if not culprits:
             raise own_failure
         names = [name for e in culprits for name in PIECES[e] if not name.isupper()]
@@ -485,14 +457,14 @@ def _unless_explained_by_earlier_pieces(func):
         engine._drawing.update(draws)  # the same cases again
         try:
             for exercise in culprits:
-                bind("_tfbook_stand_in", globals()[f"_stand_in_{exercise}"])
+                learner.bind("_tfbook_stand_in", globals()[f"_stand_in_{exercise}"])
             rerun_failure = _failure_of(func, learner)
         except engine.Stopped:
             raise
         except CheckFailed:  # the grader's functions could not stand in: judge as before
             raise own_failure from None
         finally:
-            _put_back_all(bind)
+            _put_back_all(learner)
         if rerun_failure is None:
             raise engine.Blocked(f"could not be checked because {which} {fail}: with the grader's "
                                  f"{', '.join(names)} in place of yours, your forward passes this check; "
@@ -513,7 +485,7 @@ def _forward(learner, keep_prob: float, traced: bool = False):
     n = int(rng.integers(2, 8))
     x = rng.random((n, 784), dtype=np.float32)
     params = reference.random_params(int(rng.integers(1 << 30)), fc_init_stddev=0.02)
-    call = (lambda *a: _traced(learner, *a)) if traced else learner.call
+    call = learner.call_traced if traced else learner.call
     got = call("forward", tensor(x), tensors(params), keep_prob)
     if not isinstance(got, dict):
         raise CheckFailed("forward must return a dict of every layer's output",
@@ -605,7 +577,7 @@ def loss_value(learner):
     logits = (rng.standard_normal((n, 10)) * 4).astype(np.float32)
     labels = _one_hot(rng, n)
     expected = float(tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)))
-    got = _traced(learner, "loss_fn", tensor(logits), tensor(labels))
+    got = learner.call_traced("loss_fn", tensor(logits), tensor(labels))
     _expect_scalar(got, "loss_fn's result", hint="Average over the batch with tf.reduce_mean: one number.")
     on_softmax = float(tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
         labels=labels, logits=tf.nn.softmax(logits))))
@@ -671,9 +643,7 @@ def accuracy_value(learner):
 @chapter.check("checkpoint", 2, "save_checkpoint writes every variable under its name; the grader reads them back")
 def checkpoint_roundtrip(learner):
     params = reference.random_params(int(_rng().integers(1 << 30)))
-    fresh_dir = getattr(learner, "fresh_dir", None)  # an empty folder: nothing earlier can be read back
-    target = (fresh_dir("checkpoint") if fresh_dir else learner.runs_dir / "grader-probe") / "ckpt"
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = learner.fresh_dir("checkpoint") / "ckpt"  # an empty folder: nothing earlier can be read back
     written = learner.call("save_checkpoint", variables(params), str(target))
     # write() returns the prefix itself, save() the prefix with a counter ("ckpt-1"): both are right.
     if isinstance(written, str) and written.startswith(str(target)):

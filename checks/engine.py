@@ -1,4 +1,5 @@
-"""The check engine: checks, results, and the two ways of reaching the learner's code.
+"""The check engine: checks, results, and the one interface through which a check reaches the
+learner's code.
 
 A chapter's check module declares its exercises and checks::
 
@@ -9,14 +10,17 @@ A chapter's check module declares its exercises and checks::
         got = learner.call("reshape_input", probe)      # a plain numpy array, always
         expect_shape(got, (5, 28, 28, 1), hint="...")
 
-A check raises ``CheckFailed`` (expected vs got, a hint) or returns. The ``learner`` is either
+A check raises ``CheckFailed`` (expected vs got, a hint) or returns. The ``learner`` (``Learner``
+below) is either
 
-* ``NamespaceLearner``: the notebook's own globals, for the inline ``check("...")`` cells
-  (immediate feedback; it runs inside the learner's kernel, so it is advice, not a grade), or
-* ``KernelLearner`` (checks/grader.py): a kernel the grader started itself. Arguments travel
-  to the kernel and results come back as ``.npz`` files read with ``allow_pickle=False``, so
-  only plain numbers reach the check: an object whose ``__eq__`` always says True, a patched
-  checks module or a printed "passed" never does.
+* ``NamespaceLearner`` (checks/probe.py): the notebook's own globals, for the inline
+  ``check("...")`` cells (immediate feedback; it runs inside the learner's own kernel, so it is
+  advice, not a grade), or
+* ``KernelLearner`` (checks/grader.py): a kernel the grader started itself.
+
+Both run the same probe protocol (checks/probe.py); through a kernel the results come back as
+``.npz`` files read with ``allow_pickle=False``, so only plain numbers reach the check: an object
+whose ``__eq__`` always says True, a patched checks module or a printed "passed" never does.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ import traceback
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -125,19 +129,6 @@ def clean_error(text: str) -> str:
     return text.strip()[:300]
 
 
-def traced_message(name: str, error: str) -> str:
-    return (f"`{name}` works eagerly but fails inside tf.function (the training step is traced, "
-            f"so tensors are symbolic there: no .numpy(), no NumPy calls on them, no Python "
-            f"`if` on a tensor's value): {error}")
-
-
-def unknown_batch_spec(tensor):
-    """The TensorSpec of ``tensor`` with its first (batch) dimension unknown."""
-    import tensorflow as tf
-    shape = list(tensor.shape)
-    return tf.TensorSpec([None, *shape[1:]] if shape else [], tensor.dtype)
-
-
 def as_plain(value, name: str):
     """Turn a learner's result into plain numpy (or a dict of it); refuse anything else, with
     what was returned ("None", "a list", ...) in the CheckFailed's ``got``."""
@@ -166,6 +157,10 @@ def as_plain(value, name: str):
         return str(array)  # a path or a name: harmless to compare
     if array.dtype.kind not in NUMERIC_KINDS:
         text = array.dtype.kind in "SU" or (array.size > 0 and isinstance(array.flat[0], (str, bytes)))
+        if array.dtype.kind == "O" and not text:  # an object of the learner's, e.g. one equal to everything
+            raise CheckFailed(f"`{name}` returned a {type(value).__name__}, which is not a tensor of numbers",
+                              expected="a tensor of numbers", got=f"a {type(value).__name__}",
+                              hint="Return a tf.Tensor (or a number), not another kind of object.")
         what = "text (strings)" if text else f"{array.dtype} values"
         kind = "a tensor" if hasattr(value, "numpy") else f"a {type(value).__name__}"
         raise CheckFailed(f"`{name}` returned {kind} holding {what}, not numbers", expected="a tensor of numbers",
@@ -176,87 +171,36 @@ def as_plain(value, name: str):
 
 # --- the learner, as seen by a check ----------------------------------------------------
 
-class NamespaceLearner:
-    """The notebook's globals, for inline checks (feedback inside the learner's own kernel)."""
+class Learner(Protocol):
+    """What every chapter's checks use of the learner's code (``NamespaceLearner``,
+    ``checks.grader.KernelLearner``). ``call``, ``call_traced`` and ``value`` return plain numpy
+    (a str, or a dict of them) or raise ``NotDone`` / ``LearnerError`` / ``CheckFailed``."""
+    runs_dir: Path   # the notebook's runs folder
+    preset: str
+    figures: dict    # what checks measured, shown under the grade table
 
-    def __init__(self, namespace: dict, runs_dir: Path, preset: str):
-        self.namespace, self.runs_dir, self.preset = namespace, Path(runs_dir), preset
-        self.figures: dict = {}  # what checks measured, e.g. {"test_accuracy": 0.987}
+    def call(self, name: str, *args, **kwargs) -> Any: ...
 
-    def _lookup(self, name: str):
-        if name not in self.namespace:
-            raise NotDone(f"`{name}` is not defined yet", hint="Run the exercise's cell first.")
-        return self.namespace[name]
+    def call_traced(self, name: str, *args, **kwargs) -> Any:
+        """``call`` inside a ``tf.function``, batch size unknown, as the training step runs it."""
 
-    def call(self, name: str, *args, **kwargs):
-        func = self._lookup(name)
-        try:
-            result = func(*map(self._convert, args), **{k: self._convert(v) for k, v in kwargs.items()})
-        except NotImplementedError:
-            raise NotDone(f"`{name}` is not written yet (it raises NotImplementedError)") from None
-        except CheckFailed:
-            raise
-        except Exception as e:
-            raise LearnerError(f"`{name}` raised {type(e).__name__}: {clean_error(e)}") from None
-        return as_plain(result, name)
+    def value(self, name: str) -> Any: ...
 
-    def bind(self, name: str, factory) -> None:
-        """Define ``name`` among the learner's globals as ``factory(globals)``: a grader-side helper
-        that needs the learner's whole namespace (chapter 02's door to the learner's Flask routes)."""
-        self.namespace[name] = factory(self.namespace)
+    def bind(self, name: str, factory: Callable) -> None:
+        """Define ``name`` among the learner's globals as ``factory(globals)``; ``factory`` is a
+        module-level function of the book's own code."""
 
     def fresh_dir(self, label: str = "probe") -> Path:
-        """A new, empty folder for one probe (a checkpoint the grader asks the learner to
-        write, ...): nothing left by an earlier call can be read back by mistake."""
-        import tempfile
-        base = self.runs_dir / "grader-probes"
-        base.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=base))
+        """A new, empty folder for one probe: nothing an earlier call left can be read back."""
 
-    def call_traced(self, name: str, *args, **kwargs):
-        """``call``, but the learner's function runs inside a ``tf.function`` traced as the
-        chapter's training step is: tensor arguments with the batch size unknown (None), so
-        ``x.shape[0]`` or a NumPy mask built from a shape fails here as it does in training."""
-        import tensorflow as tf
-        func = self._lookup(name)
-        positions = [i for i, a in enumerate(args) if isinstance(a, Arg) and a.kind == "tensor"]
-        fixed = [self._convert(a) for a in args]
-        fixed_kwargs = {k: self._convert(v) for k, v in kwargs.items()}
 
-        def traced(*batch):
-            full = list(fixed)
-            for i, t in zip(positions, batch):
-                full[i] = t
-            return func(*full, **fixed_kwargs)
-        try:
-            result = tf.function(traced, input_signature=[unknown_batch_spec(fixed[i]) for i in positions])(
-                *[fixed[i] for i in positions])
-        except NotImplementedError as e:
-            if "symbolic" not in str(e):
-                raise NotDone(f"`{name}` is not written yet (it raises NotImplementedError)") from None
-            raise LearnerError(traced_message(name, f"NumPy was handed a symbolic tensor ({clean_error(e)})")) from None
-        except CheckFailed:
-            raise
-        except Exception as e:
-            raise LearnerError(traced_message(name, f"`{name}` raised {type(e).__name__}: {clean_error(e)}")) from None
-        return as_plain(result, name)
-
-    @staticmethod
-    def _convert(a):
-        if not isinstance(a, Arg):
-            return a  # literals: no TensorFlow needed (chapter 02 never imports it)
-        import tensorflow as tf
-        if a.kind == "tensor":
-            return tf.constant(a.value)
-        if a.kind == "variables":
-            return {k: tf.Variable(v, name=k) for k, v in a.value.items()}
-        return {k: tf.constant(v) for k, v in a.value.items()}
-
-    def value(self, name: str):
-        value = self._lookup(name)
-        if value is Ellipsis:
-            raise NotDone(f"`{name}` is still `...`: replace it with your value")
-        return as_plain(value, name)
+def __getattr__(name: str):
+    # The in-process learner lives with the protocol it runs (checks/probe.py imports this
+    # module); check modules and tests import it from here.
+    if name == "NamespaceLearner":
+        from checks.probe import NamespaceLearner
+        return NamespaceLearner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- checks, exercises, results ---------------------------------------------------------

@@ -30,15 +30,14 @@ import numpy as np  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 from nbclient.exceptions import CellTimeoutError, DeadKernelError  # noqa: E402
 
-from checks.engine import (Arg, Chapter, CheckFailed, LearnerError, NotDone, Result, Stopped,
-                           as_plain, clean_error, results_json, traced_message)
+from checks import probe
+from checks.engine import Chapter, LearnerError, Result, Stopped, clean_error, results_json
 from checks.kernel_user import kernel_name, shared_folders
 from checks.registry import load_chapter_checks
 from tfbook.manifest import active_preset_name, load_book, preset as preset_settings
 from tfbook.paths import runs_root
 
 CHECK_CELL = re.compile(r"""^\s*check\(\s*["'](\w+)["']\s*\)\s*$""", re.MULTILINE)
-PROBE_TIMEOUT_S = 120
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
@@ -52,7 +51,11 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
 
 
 class KernelLearner:
-    """The learner's code, reached through a kernel the grader controls."""
+    """The learner's code, reached through a kernel the grader controls (checks/probe.py).
+
+    Each probe is a request file in the grader's scratch folder and one line run in the kernel,
+    which imports ``checks.probe`` (as the notebook imports ``checks``) and writes its answer
+    next to the request; the answer is read here with ``allow_pickle=False``."""
 
     def __init__(self, client: NotebookClient, runs_dir: Path, scratch: Path, preset: str):
         self.client, self.runs_dir, self.scratch = client, Path(runs_dir), Path(scratch)
@@ -77,160 +80,44 @@ class KernelLearner:
             raise Stopped(f"the kernel died while the grader called `{what}`") from None
         finally:
             self.client.nb = learners_notebook
-        for out in cell.outputs:
+        for out in cell.outputs:  # the probe answers a learner's error itself: this is the rest
             if out.get("output_type") == "error":
                 ename, evalue = out.get("ename", ""), out.get("evalue", "")
                 raise LearnerError(f"`{what}` raised {ename}: {clean_error(evalue)}")
 
-    def _send(self, args: tuple, kwargs: dict) -> tuple[Path, list, dict]:
-        arrays: dict[str, np.ndarray] = {}
+    @staticmethod
+    def _line(function: str, *args) -> str:
+        """One call of ``checks.probe.function`` in the kernel. ``__import__`` leaves no name
+        behind among the learner's globals (an ``import`` would bind ``checks`` there)."""
+        return f"__import__('checks.probe', fromlist=['{function}']).{function}(globals(), " \
+               + ", ".join(map(repr, args)) + ")"
 
-        def spec(key: str, a):
-            if isinstance(a, Arg):
-                if a.kind == "tensor":
-                    arrays[key] = a.value
-                    return ("tensor", key)
-                for k, v in a.value.items():
-                    arrays[f"{key}/{k}"] = v
-                return (a.kind, key)
-            if a is None or isinstance(a, (bool, int, float, str)):
-                return ("literal", a)
-            raise TypeError(f"cannot send {type(a).__name__} to the kernel")
-        arg_specs = [spec(f"a{i}", a) for i, a in enumerate(args)]
-        kw_specs = {k: spec(f"k_{k}", v) for k, v in kwargs.items()}
-        path = self.scratch / f"in{self.calls}.npz"
-        np.savez(path, **arrays)
-        return path, arg_specs, kw_specs
-
-    def _receive(self, path: Path, what: str):
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                data = {k: f[k] for k in f.files}
-        except FileNotFoundError:
-            raise CheckFailed(f"`{what}` returned nothing the grader could read") from None
-        except ValueError:  # object arrays need pickle: the result was not numbers
-            raise CheckFailed(f"`{what}` returned something that is not a tensor of numbers",
-                              hint="Return a tf.Tensor (or a number), not another kind of object.") from None
-        status = str(data.pop(STATUS_KEY, "")) if STATUS_KEY in data else ""
-        if status == "none":
-            return as_plain(None, what)  # says that nothing was returned
-        if status in NOT_DONE:
-            raise NotDone(NOT_DONE[status].format(name=what),
-                          hint="Run the exercise's cell first." if status == "undefined" else "")
-        if "r" in data:
-            return as_plain(data["r"], what)
-        return {k[2:]: as_plain(v, what) for k, v in data.items()}
+    def _ask(self, kind: str, name: str, args: tuple = (), kwargs: dict | None = None):
+        self.calls += 1
+        request_file = self.scratch / f"request{self.calls}.npz"
+        answer_file = self.scratch / f"answer{self.calls}.npz"
+        np.savez(request_file, **probe.request(kind, name, args, kwargs))
+        self._run(self._line("serve", str(request_file), str(answer_file)), name)
+        return probe.read_answer(probe.load_answer(answer_file), name)
 
     def call(self, name: str, *args, **kwargs):
-        return self._call(name, args, kwargs, traced=False)
+        return self._ask("call", name, args, kwargs)
+
+    def call_traced(self, name: str, *args, **kwargs):
+        """``call``, but the learner's function runs inside a ``tf.function`` (as in training)."""
+        return self._ask("traced", name, args, kwargs)
+
+    def value(self, name: str):
+        return self._ask("value", name)
 
     def bind(self, name: str, factory) -> None:
         """Define ``name`` in the kernel as ``factory(globals())``; ``factory`` is a module-level
         function of the book's own code, imported there by its name (no learner code involved)."""
-        self._run(f"from {factory.__module__} import {factory.__name__} as _tfbook_factory\n"
-                  f"{name} = _tfbook_factory(globals())\ndel _tfbook_factory", f"the grader's {name}")
+        self._run(self._line("bind", name, probe.factory_path(factory)), f"the grader's {name}")
 
     def fresh_dir(self, label: str = "probe") -> Path:
         """A new, empty folder for one probe, outside the notebook's runs folder."""
         return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.scratch))
-
-    def call_traced(self, name: str, *args, **kwargs):
-        """``call``, but the learner's function runs inside a ``tf.function`` (as in training)."""
-        try:
-            return self._call(name, args, kwargs, traced=True)
-        except LearnerError as e:
-            raise LearnerError(traced_message(name, e.message)) from None
-
-    def _call(self, name: str, args: tuple, kwargs: dict, traced: bool):
-        self.calls += 1
-        inp, arg_specs, kw_specs = self._send(args, kwargs)
-        out = self.scratch / f"out{self.calls}.npz"
-        code = PROBE_TEMPLATE.format(inp=str(inp), out=str(out), args=arg_specs, kwargs=kw_specs,
-                                     name=name, traced=traced, status=STATUS_KEY)
-        self._run(code, name)
-        return self._receive(out, name)
-
-    def value(self, name: str):
-        self.calls += 1
-        out = self.scratch / f"out{self.calls}.npz"
-        code = VALUE_TEMPLATE.format(out=str(out), name=name, status=STATUS_KEY)
-        self._run(code, name)
-        return self._receive(out, name)
-
-
-# Runs inside the learner's kernel; it only moves numbers in and out (the checks run here).
-# "Not written yet" travels back as a status in the result file, not as the text of an error:
-# a learner can only forge a status that costs them the check.
-STATUS_KEY = "__tfbook_status__"
-NOT_DONE = {
-    "undefined": "`{name}` is not defined",
-    "not_implemented": "`{name}` is not written yet (it raises NotImplementedError)",
-    "ellipsis": "`{name}` is still `...`: replace it with your value",
-}
-
-PROBE_TEMPLATE = '''
-def _tfbook_probe():
-    import numpy as _np
-    if "{name}" not in globals():
-        _np.savez({out!r}, **{{"{status}": _np.asarray("undefined")}})
-        return
-    with _np.load({inp!r}, allow_pickle=False) as _f:
-        _data = {{_k: _f[_k] for _k in _f.files}}
-    def _arg(_spec):
-        _kind, _key = _spec
-        if _kind == "literal":
-            return _key
-        if _kind == "tensor":
-            return _tf.constant(_data[_key])
-        _part = {{_k.split("/", 1)[1]: _v for _k, _v in _data.items() if _k.startswith(_key + "/")}}
-        if _kind == "variables":
-            return {{_k: _tf.Variable(_v, name=_k) for _k, _v in _part.items()}}
-        return {{_k: _tf.constant(_v) for _k, _v in _part.items()}}
-    if {traced} or _data:  # TensorFlow only when tensors travel (chapter 02 sends strings)
-        import tensorflow as _tf
-    _args = [_arg(_s) for _s in {args!r}]
-    _kwargs = {{_k: _arg(_s) for _k, _s in {kwargs!r}.items()}}
-    _func = globals()["{name}"]
-    _positions = [_i for _i, _s in enumerate({args!r}) if _s[0] == "tensor"]
-    try:
-        if {traced}:  # traced as the training step is: the batch size unknown
-            def _traced(*_batch):
-                _full = list(_args)
-                for _i, _t in zip(_positions, _batch):
-                    _full[_i] = _t
-                return _func(*_full, **_kwargs)
-            _spec = [_tf.TensorSpec([None, *_args[_i].shape[1:]] if _args[_i].shape.rank else [],
-                                    _args[_i].dtype) for _i in _positions]
-            _result = _tf.function(_traced, input_signature=_spec)(*[_args[_i] for _i in _positions])
-        else:
-            _result = _func(*_args, **_kwargs)
-    except NotImplementedError as _e:
-        if "symbolic" in str(_e):
-            raise TypeError(f"NumPy was handed a symbolic tensor ({{_e}})") from None
-        _np.savez({out!r}, **{{"{status}": _np.asarray("not_implemented")}})
-        return
-    if _result is None:
-        _np.savez({out!r}, **{{"{status}": _np.asarray("none")}})
-    elif isinstance(_result, dict):
-        _np.savez({out!r}, **{{"d/" + str(_k): _np.asarray(_v) for _k, _v in _result.items()}})
-    else:
-        _np.savez({out!r}, r=_np.asarray(_result))
-_tfbook_probe()
-del _tfbook_probe
-'''
-
-VALUE_TEMPLATE = '''
-def _tfbook_value():
-    import numpy as _np
-    if "{name}" not in globals():
-        _np.savez({out!r}, **{{"{status}": _np.asarray("undefined")}})
-    elif globals()["{name}"] is Ellipsis:
-        _np.savez({out!r}, **{{"{status}": _np.asarray("ellipsis")}})
-    else:
-        _np.savez({out!r}, r=_np.asarray(globals()["{name}"]))
-_tfbook_value()
-del _tfbook_value
-'''
 
 
 @dataclass
@@ -330,80 +217,108 @@ def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None
     chapter_id = str(chapter_id).zfill(2)
     chapter = load_chapter_checks(chapter_id)
     preset = preset or active_preset_name()
-    settings = preset_settings(chapter_id, preset)
-    timeout = cell_timeout or int(settings.get("cell_timeout_s", 600))
+    timeout = cell_timeout or int(preset_settings(chapter_id, preset).get("cell_timeout_s", 600))
     nb = read_notebook(notebook)
     started = time.monotonic()
 
     with shared_folders() as shared, tempfile.TemporaryDirectory(prefix="tfbook-grade-") as tmp:
-        runs_dir = Path(keep_runs or Path(tmp) / "runs")
-        scratch = Path(tmp) / "scratch"
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        scratch.mkdir()
-        missing = provide_needs(chapter_id, runs_dir, needs_from or runs_root())
-        shared.add(runs_dir)  # no-ops unless the kernel runs as another user (checks.kernel_user)
-        shared.add(scratch)
-        env = dict(os.environ, TFBOOK_RUNS=str(runs_dir), TFBOOK_PRESET=preset, TFBOOK_GRADING="1",
-                   TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
-        if with_figures:  # the kernel's own default: matplotlib's inline backend, figures as outputs
-            del env["MPLBACKEND"]
+        runs_dir, scratch, missing = _prepare_run(chapter_id, Path(tmp), keep_runs, needs_from, shared)
         client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name(), allow_errors=True,
                                 interrupt_on_timeout=False,
                                 resources={"metadata": {"path": str(Path(notebook).resolve().parent)}})
         learner = KernelLearner(client, runs_dir, scratch, preset)
         learner.before_run = shared.refresh
-        results: dict[str, Result] = {}
-        stopped, cell_errors = "", []
-
-        def score(exercise: str, at_end: bool) -> None:
-            nonlocal stopped
-            for check in chapter.checks_for(exercise):
-                if check.id in results or check.at_end != at_end:
-                    continue
-                if stopped:
-                    results[check.id] = chapter.not_scored(check, stopped)
-                    continue
-                result = _run_check(chapter, check, learner)
-                if isinstance(result, str):
-                    stopped = result
-                    results[check.id] = chapter.not_scored(check, stopped)
-                else:
-                    results[check.id] = result
-                    if on_score is not None:
-                        on_score(result)
-
+        scoring = _Scoring(chapter, learner, on_score)
         # The kernel's own stderr is TensorFlow's start-up chatter; cell errors reach us as outputs.
-        with client.setup_kernel(env=env, stderr=subprocess.DEVNULL):
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type != "code":
-                    continue
-                try:
-                    client.execute_cell(cell, index)
-                except CellTimeoutError:
-                    stopped = (f"the notebook stopped: cell {index + 1} ran longer than {timeout} s "
-                               "(an endless loop, or a preset too large for the time limit?)")
-                    break
-                except DeadKernelError:
-                    stopped = f"the notebook stopped: the kernel died in cell {index + 1}"
-                    break
-                for out in cell.get("outputs", []):
-                    if out.get("output_type") == "error":
-                        cell_errors.append(cell_error(index, cell.source, out))
-                match = CHECK_CELL.search(cell.source)
-                if match and match.group(1) in chapter.exercises:
-                    score(match.group(1), at_end=False)
-                    if stopped:
-                        break
-            for exercise in chapter.exercises:
-                score(exercise, at_end=False)
-            for exercise in chapter.exercises:
-                score(exercise, at_end=True)
+        with client.setup_kernel(env=_kernel_env(runs_dir, preset, with_figures), stderr=subprocess.DEVNULL):
+            cell_errors = _execute(client, nb, scoring, timeout)
+            scoring.the_rest()
         if keep_in is not None and keep_runs is None:
             keep_products(chapter_id, runs_dir, keep_in)
 
-    ordered = [results[c.id] for c in chapter.checks]
-    return Grade(chapter_id, str(notebook), preset, ordered, time.monotonic() - started,
-                 stopped, cell_errors, missing, dict(learner.figures), nb)
+    return Grade(chapter_id, str(notebook), preset, scoring.ordered(), time.monotonic() - started,
+                 scoring.stopped, cell_errors, missing, dict(learner.figures), nb)
+
+
+def _prepare_run(chapter_id: str, tmp: Path, keep_runs: Path | None, needs_from: Path | None,
+                 shared) -> tuple[Path, Path, list[str]]:
+    """The run's empty runs folder (or ``keep_runs``) holding what the chapter needs, and the
+    grader's scratch folder, both given to the kernel's user; and the needs that were missing."""
+    runs_dir = Path(keep_runs or tmp / "runs")
+    scratch = tmp / "scratch"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    scratch.mkdir()
+    missing = provide_needs(chapter_id, runs_dir, needs_from or runs_root())
+    shared.add(runs_dir)  # no-ops unless the kernel runs as another user (checks.kernel_user)
+    shared.add(scratch)
+    return runs_dir, scratch, missing
+
+
+def _kernel_env(runs_dir: Path, preset: str, with_figures: bool) -> dict:
+    env = dict(os.environ, TFBOOK_RUNS=str(runs_dir), TFBOOK_PRESET=preset, TFBOOK_GRADING="1",
+               TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
+    if with_figures:  # the kernel's own default: matplotlib's inline backend, figures as outputs
+        del env["MPLBACKEND"]
+    return env
+
+
+class _Scoring:
+    """The results of one grade, scored check by check; once the kernel is gone (``stopped``),
+    every check not yet scored fails with the reason."""
+
+    def __init__(self, chapter: Chapter, learner: KernelLearner, on_score=None):
+        self.chapter, self.learner, self.on_score = chapter, learner, on_score
+        self.results: dict[str, Result] = {}
+        self.stopped = ""
+
+    def exercise(self, exercise: str, at_end: bool = False) -> None:
+        for check in self.chapter.checks_for(exercise):
+            if check.id in self.results or check.at_end != at_end:
+                continue
+            result = _run_check(self.chapter, check, self.learner) if not self.stopped else self.stopped
+            if isinstance(result, str):  # the kernel can no longer be used
+                self.stopped = result
+                self.results[check.id] = self.chapter.not_scored(check, self.stopped)
+                continue
+            self.results[check.id] = result
+            if self.on_score is not None:
+                self.on_score(result)
+
+    def the_rest(self) -> None:
+        """Every exercise not scored after its check cell, then the checks that need the whole
+        notebook (``at_end``: the trained checkpoint)."""
+        for at_end in (False, True):
+            for exercise in self.chapter.exercises:
+                self.exercise(exercise, at_end)
+
+    def ordered(self) -> list[Result]:
+        return [self.results[c.id] for c in self.chapter.checks]
+
+
+def _execute(client: NotebookClient, nb: nbformat.NotebookNode, scoring: _Scoring, timeout: int) -> list[str]:
+    """Run the code cells in order, scoring an exercise right after its ``check("name")`` cell;
+    stop at a cell past its limit or a dead kernel. Returns the cells' errors."""
+    cell_errors = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        try:
+            client.execute_cell(cell, index)
+        except CellTimeoutError:
+            scoring.stopped = (f"the notebook stopped: cell {index + 1} ran longer than {timeout} s "
+                               "(an endless loop, or a preset too large for the time limit?)")
+            break
+        except DeadKernelError:
+            scoring.stopped = f"the notebook stopped: the kernel died in cell {index + 1}"
+            break
+        cell_errors += [cell_error(index, cell.source, out) for out in cell.get("outputs", [])
+                        if out.get("output_type") == "error"]
+        match = CHECK_CELL.search(cell.source)
+        if match and match.group(1) in scoring.chapter.exercises:
+            scoring.exercise(match.group(1))
+            if scoring.stopped:
+                break
+    return cell_errors
 
 
 def cell_error(index: int, source: str, output: dict) -> str:

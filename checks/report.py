@@ -1,6 +1,7 @@
 """Results for people (a terminal table) and for programs (JSON)."""
 from __future__ import annotations
 
+import html
 import json
 import textwrap
 from pathlib import Path
@@ -9,6 +10,23 @@ from checks.engine import Result, check_seed, summary
 
 # "not checked": another exercise's mistake left nothing to judge; the check keeps its points
 MARK = {"passed": "PASS", "failed": "FAIL", "not done": "TODO", "not checked": "SKIP"}
+
+
+def result_detail(result, *, as_html: bool = False, hint: bool = True) -> list[str]:
+    """What a learner reads under one check result, a line each: its message, what was expected
+    and what was given, and its hint (never under a passed check; ``hint=False`` leaves it out,
+    e.g. when it was shown already). ``result`` is a Result or its JSON dict. The one rendering
+    of a result: the terminal table, ``tfbook compare``, the feedback pages and Gradescope all
+    use it; ``as_html`` escapes each part for a page."""
+    get = result.get if isinstance(result, dict) else lambda key: getattr(result, key, None)
+    text = (lambda value: html.escape(str(value))) if as_html else str
+    lines = [text(get("message"))] if get("message") else []
+    if get("expected") or get("got"):
+        gap = " &nbsp; " if as_html else "    "
+        lines.append(f"expected: {text(get('expected') or '-')}{gap}got: {text(get('got') or '-')}")
+    if hint and get("hint") and get("status") != "passed":
+        lines.append(f"hint: {text(get('hint'))}")
+    return lines
 
 
 def format_results(results: list[Result], title: str = "", footer: str = "") -> str:
@@ -20,14 +38,10 @@ def format_results(results: list[Result], title: str = "", footer: str = "") -> 
         lines.append(f"  {MARK[r.status]}  {name}  {r.earned}/{r.points}  {r.description}")
         if r.status == "passed":
             continue
-        detail = [r.message] if r.message else []
-        if r.expected or r.got:
-            detail.append(f"expected: {r.expected or '-'}    got: {r.got or '-'}")
-        if r.hint and (r.exercise, r.hint) not in hinted:
-            detail.append(f"hint: {r.hint}")
-            hinted.add((r.exercise, r.hint))
-        for d in detail:
+        for d in result_detail(r, hint=(r.exercise, r.hint) not in hinted):
             lines.extend(textwrap.wrap(d, 96, initial_indent=" " * 10, subsequent_indent=" " * 12))
+        if r.hint:
+            hinted.add((r.exercise, r.hint))
     s = summary(results)
     lines.append(f"  Score {s['earned']}/{s['points']} points; exercises passed "
                  f"{len(s['exercises_passed'])}/{len(s['exercises'])}")
