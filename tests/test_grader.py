@@ -92,16 +92,17 @@ def test_a_killed_kernel_fails_everything_not_yet_scored(tmp_path):
 
 def test_an_endless_cell_fails_with_the_reason(tmp_path):
     path = notebook(tmp_path, RESHAPE, "while True:\n    pass")
-    grade = grade_notebook("03", path, preset="quick", cell_timeout=10)
-    assert "cell 2 ran longer than 10 s" in grade.stopped
+    # 25 s: cell 1 imports TensorFlow, which takes over 10 s on a loaded 2-core machine
+    grade = grade_notebook("03", path, preset="quick", cell_timeout=25)
+    assert "cell 2 ran longer than 25 s" in grade.stopped
     assert all(not r.passed and "ran longer" in r.message for r in grade.results)
 
 
 def test_an_endless_function_fails_when_the_grader_calls_it(tmp_path):
     path = notebook(tmp_path, "def reshape_input(x):\n    while True:\n        pass", 'check("reshape_input")')
-    grade = grade_notebook("03", path, preset="quick", cell_timeout=10)
+    grade = grade_notebook("03", path, preset="quick", cell_timeout=25)
     first = by_exercise(grade)["reshape_input"][0]
-    assert not first.passed and "`reshape_input` ran longer than 10 s" in first.message
+    assert not first.passed and "`reshape_input` ran longer than 25 s" in first.message
     assert all(not r.passed for r in grade.results)
 
 
