@@ -455,7 +455,9 @@ def histograms_in_runs(learner):
         missing = [t for t in DEMO_TENSORS if t not in found]
         if missing:
             raise CheckFailed(f"run '{name}' has no histogram of {missing}", expected=list(DEMO_TENSORS),
-                              got=f"histograms {found}", hint="log_histograms must write every tensor of params.")
+                              got=f"histograms {found}",
+                              hint="The chapter's train writes them (with tfbook.summaries.histogram): run the demo "
+                                   "training cell as the chapter gives it.")
         for tag in DEMO_TENSORS:
             steps, buckets = histograms(accumulator, tag)
             if steps != expected_steps:

@@ -53,6 +53,7 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
+from tfbook import summaries
 from tfbook.data import load_mnist, one_hot
 from checks import checker
 
@@ -318,24 +319,17 @@ check("run_log_dir")
 # %% [markdown]
 # ## Training with summaries
 #
-# The training function below uses your three functions. The *step* is the number of updates
-# made so far: step 0 is the untrained network, so the first point of every curve and the
-# first histogram show where training started. Scalars are written every
+# The training function below uses your `log_scalars` and `log_graph`. The *step* is the
+# number of updates made so far: step 0 is the untrained network, so the first point of every
+# curve and the first histogram show where training started. Scalars are written every
 # `settings["scalar_every"]` steps and histograms every `settings["histogram_every"]`, both
 # measured on the fixed probe batch (dropout off). For the demo network the function also logs
 # histograms of the hidden layers' outputs, `activations/h` and `activations/h2`, because
 # they show what the weights do to the data.
 #
-# Histograms are not free. TensorFlow's histogram op sorts every value into one of 30 buckets
-# through a (values x buckets) matrix, so one histogram of the demo's 490,000 first-layer
-# weights takes about 30 ms on two cores, as long as five of its training steps. Even a scalar costs a
-# millisecond or so, as much as a training step of the small network. So the loop writes
-# summaries every few dozen steps, not every step (50 in the `quick` preset, the post's 100
-# in `full`), logs the activations of 200 images rather than all 1000, and the tutorial's
-# network logs only scalars: `bench/bench_ch01.py` measures what each choice costs.
-#
-# It also prints a line now and then, the way the post's examples did: compare that column
-# of numbers with the curves further down.
+# Its histograms do not go through your `log_histograms`, for a reason the next section
+# measures. It also prints a line now and then, the way the post's examples did: compare that
+# column of numbers with the curves further down.
 
 # %%
 def train(forward, params, steps, learning_rate, log_dir, seed, histograms=True, activations=False, graph=False):
@@ -361,11 +355,12 @@ def train(forward, params, steps, learning_rate, log_dir, seed, histograms=True,
         if step % settings["scalar_every"] == 0:
             log_scalars(log_dir, step, loss, accuracy)
         if histograms and step % settings["histogram_every"] == 0:
-            log_histograms(log_dir, step, params)
+            tensors = dict(params)  # every weight and bias, tagged with its key
             if activations:  # the first 200 probe images are enough to see a distribution
-                with writer_for(log_dir).as_default(step=step):
-                    for name in ("h", "h2"):
-                        tf.summary.histogram(f"activations/{name}", out[name][:200])
+                tensors.update({f"activations/{name}": out[name][:200] for name in ("h", "h2")})
+            with writer_for(log_dir).as_default(step=step):
+                for name, value in tensors.items():
+                    summaries.histogram(name, value)  # what tf.summary.histogram writes, faster
         if step % max(steps // 4, 1) == 0:
             print(f"  step {step:5}: loss {loss:9.4f}  accuracy {accuracy:.3f}")
         if step < steps:
@@ -373,6 +368,62 @@ def train(forward, params, steps, learning_rate, log_dir, seed, histograms=True,
             train_step(x_train[batch], t_train[batch])
     writer_for(log_dir).flush()
     return loss, accuracy
+
+
+# %% [markdown]
+# ### What summaries cost
+#
+# Summaries are not free, so the loop writes them every few dozen steps, not every step (50
+# in the `quick` preset, the post's 100 in `full`), and the tutorial's network logs scalars
+# only. Histograms cost the most. `tf.summary.histogram` finds the bucket of each value with a
+# subtraction and a division, and then counts the buckets by building a (values x 30) matrix
+# of zeros and ones and summing its columns. Every 50 steps the demo network logs its six
+# weights and biases and two layers' activations (of 200 probe images, not all 1000): more
+# than a million values, most of them in `w_h` and `w_h2`.
+#
+# Counting needs no matrix: one pass over the bucket numbers (`tf.math.bincount`) does it. The
+# book's `tfbook.summaries.histogram` (a short function in `tfbook/summaries.py`) takes the same
+# arguments as `tf.summary.histogram`, computes the same buckets with the same arithmetic,
+# counts them in that one pass, and writes the same `[left edge, right edge, count]` rows
+# under the same tag and plugin. TensorBoard cannot tell the two apart: the book's tests write
+# the same values both ways and compare what a running TensorBoard serves for each. The
+# training function above uses it for all its histograms.
+#
+# `bench/bench_ch01.py` measures the choice. It times `train` on both networks with no
+# summaries (a writer that writes nothing), with the chapter's summaries, and with
+# `tf.summary.histogram` in place of the book's function, each in turn, round after round, and
+# divides each time by the time without summaries. Other programs on the machine only ever
+# slow a round down, so the fastest rounds are compared. The target is a ratio of at most
+# 1.05: summaries costing 5% of the training or less. Its last run on the book's 2-core machine:
+
+# %%
+# extra code: the figures bench/bench_ch01.py saved on its last run (`python -m bench.bench_ch01 --save`)
+from IPython.display import Markdown, display
+
+bench_file = tfbook.ROOT / "assets" / "bench" / "ch01_summaries.json"
+if not bench_file.exists():
+    print(f"{bench_file} is missing: `python -m bench.bench_ch01 --save` writes it")
+else:
+    bench = json.loads(bench_file.read_text())
+    rows = [f"`{bench['command']}` ({bench['date']}; {bench['machine']}; summaries every {bench['scalar_every']} steps)",
+            "", "| network | summaries | fastest round (s) | ratio to none | per-round ratios: median (range) |",
+            "|---|---|---|---|---|"]
+    for row in bench["rows"]:
+        ratio, rounds = (f"{row['ratio']:.3f}", f"{row['median_ratio']:.3f} ({row['low']:.3f}-{row['high']:.3f})") \
+            if "ratio" in row else ("", "")
+        rows.append(f"| {row['network']} ({row['steps']:,} steps) | {row['variant']} | {row['best_seconds']:.2f} "
+                    f"| {ratio} | {rounds} |")
+    one = bench["histogram"]
+    rows += ["", f"One histogram of `w_h` ({one['values']:,} values): `tf.summary.histogram` {one['standard_ms']:.1f} ms, "
+                 f"`tfbook.summaries.histogram` {one['book_ms']:.1f} ms."]
+    display(Markdown("\n".join(rows)))
+
+# %% [markdown]
+# The `chapter` rows are the loop as this notebook runs it; the `fc +histograms` rows add
+# histograms of the tutorial network's weights, which its runs `1st` and `2nd` leave out.
+# Your `log_histograms` keeps `tf.summary.histogram`: it is the API you will meet in every
+# other codebase, and for a few histograms now and then its cost does not matter. Reach for a
+# faster writer only where a measurement shows the summaries slowing training down, as here.
 
 
 # %% [markdown]
@@ -699,6 +750,10 @@ print(json.dumps(metrics, indent=2))
 #   them on disk now. There is no `merge_all` and no session any more.
 # * The graph comes from tracing a `tf.function` (`get_concrete_function`) and writing its
 #   `.graph` with `tf.summary.graph`.
+# * A histogram costs far more than a scalar: `tf.summary.histogram` counts its buckets through
+#   a (values x 30) matrix. Measure what the summaries cost (`bench/bench_ch01.py`); where
+#   they slow training, the same histograms counted in one pass (`tfbook.summaries.histogram`)
+#   look identical in TensorBoard.
 # * One parent folder with one subfolder per run: TensorBoard overlays the runs and names
 #   them after the folders. `--logdir_spec name:path,...` is the post's old syntax.
 # * `%load_ext tensorboard` and `%tensorboard --logdir DIR` show TensorBoard in the notebook;

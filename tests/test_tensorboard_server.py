@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import jupytext
@@ -83,31 +84,31 @@ def _get(port: int, path: str, **query):
         return json.loads(response.read())
 
 
-@pytest.fixture(scope="module")
-def tensorboard(log_root, tmp_path_factory):
-    """A TensorBoard on a free loopback port, serving log_root; stopped at the end."""
+@contextmanager
+def serving(log_root: Path, runs, log_path: Path):
+    """A TensorBoard on a free loopback port serving log_root, once it lists ``runs``; yields
+    the port and stops the server at the end (tests/test_summaries.py starts one too)."""
     assert TENSORBOARD.exists(), f"{TENSORBOARD} is missing: the pinned tensorboard package installs it"
     port = free_port()
-    log_path = tmp_path_factory.mktemp("tb-log") / "tensorboard.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([str(TENSORBOARD), "--logdir", str(log_root), "--host", "127.0.0.1",
                                  "--port", str(port), "--reload_interval", "1"],
                                 stdout=log, stderr=subprocess.STDOUT,
                                 env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     try:
-        deadline, runs = time.monotonic() + START_S, []
+        deadline, listed = time.monotonic() + START_S, []
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise AssertionError(f"tensorboard exited ({proc.returncode}):\n{log_path.read_text()}")
             try:
-                runs = _get(port, "/data/runs")
-                if set(RUNS) <= set(runs):
+                listed = _get(port, "/data/runs")
+                if set(runs) <= set(listed):
                     break
             except OSError:
                 pass
             time.sleep(0.5)
         else:
-            raise AssertionError(f"TensorBoard did not list runs {RUNS} within {START_S} s (got {runs}):\n"
+            raise AssertionError(f"TensorBoard did not list runs {runs} within {START_S} s (got {listed}):\n"
                                  f"{log_path.read_text()[-3000:]}")
         yield port
     finally:
@@ -119,6 +120,13 @@ def tensorboard(log_root, tmp_path_factory):
             proc.wait(timeout=10)
     with socket.socket() as s:  # the port is free again: nothing left listening
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture(scope="module")
+def tensorboard(log_root, tmp_path_factory):
+    """A TensorBoard on a free loopback port, serving log_root; stopped at the end."""
+    with serving(log_root, RUNS, tmp_path_factory.mktemp("tb-log") / "tensorboard.log") as port:
+        yield port
 
 
 @pytest.mark.slow
