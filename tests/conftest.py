@@ -82,12 +82,21 @@ ORDERED_NOTEBOOKS = {"03_cnn_training.ipynb", "04_prediction.ipynb"}
 TRAINED_CHECKPOINT_FIXTURES = {"solution_grade_03", "trained_checkpoint_03"}
 
 
+def uses_a_module_fixture(item) -> bool:
+    """Whether the test needs a module-scoped fixture (a graded class, a started service...):
+    each xdist worker would build its own copy, so such a module's tests share one worker."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return any(defs and defs[-1].scope == "module" for defs in definitions.values())
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if item.path.name in ORDERED_NOTEBOOKS and ROOT / "solutions" in item.path.parents:
             item.add_marker(pytest.mark.xdist_group("chapters-03-then-04"))
         elif TRAINED_CHECKPOINT_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("trained-checkpoint-03"))
+        elif uses_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(f"module-{item.path.name}"))
 
 
 @pytest.fixture(scope="session")
