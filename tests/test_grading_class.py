@@ -235,7 +235,17 @@ def test_credit_scored_before_the_worker_was_killed_is_kept(tmp_path):
 
 # --- 3: rows as they are graded, Ctrl-C, --resume -----------------------------------------
 
-def test_ctrl_c_stops_the_queue_writes_a_partial_report_and_resume_grades_the_rest(tmp_path, fake, capsys):
+@pytest.fixture
+def python_ctrl_c():
+    """Python's own Ctrl-C handler, as `tfbook grade` has in a terminal: a pytest-xdist worker
+    ignores SIGINT (its controller handles Ctrl-C), which would make a test's Ctrl-C a no-op."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_the_queue_writes_a_partial_report_and_resume_grades_the_rest(tmp_path, fake, capsys,
+                                                                                  python_ctrl_c):
     names = [f"s{i}.ipynb" for i in range(1, 6)]
     for i, name in enumerate(names):
         submission(tmp_path, name, {"alpha": 2, "beta": i % 2})
