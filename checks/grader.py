@@ -50,7 +50,7 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     return nbformat.read(path, as_version=4)
 
 
-class KernelLearner:
+class KernelLearner(probe.AskingLearner):
     """The learner's code, reached through a kernel the grader controls (checks/probe.py).
 
     Each probe is a request file in the grader's scratch folder and one line run in the kernel,
@@ -99,16 +99,6 @@ class KernelLearner:
         np.savez(request_file, **probe.request(kind, name, args, kwargs))
         self._run(self._line("serve", str(request_file), str(answer_file)), name)
         return probe.read_answer(probe.load_answer(answer_file), name)
-
-    def call(self, name: str, *args, **kwargs):
-        return self._ask("call", name, args, kwargs)
-
-    def call_traced(self, name: str, *args, **kwargs):
-        """``call``, but the learner's function runs inside a ``tf.function`` (as in training)."""
-        return self._ask("traced", name, args, kwargs)
-
-    def value(self, name: str):
-        return self._ask("value", name)
 
     def bind(self, name: str, factory) -> None:
         """Define ``name`` in the kernel as ``factory(globals())``; ``factory`` is a module-level

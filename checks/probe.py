@@ -264,9 +264,27 @@ def factory_path(factory) -> str:
     return f"{factory.__module__}:{factory.__name__}"
 
 
-# --- the in-process learner ---------------------------------------------------------------------
+# --- the learners ----------------------------------------------------------------------------
 
-class NamespaceLearner:
+class AskingLearner:
+    """What the checks call on a learner (``engine.Learner``), each one request answered by
+    ``_ask``: in the grader's kernel (``grader.KernelLearner``) or in this process (below)."""
+
+    def _ask(self, kind: str, name: str, args: tuple = (), kwargs: Mapping | None = None):
+        raise NotImplementedError
+
+    def call(self, name: str, *args, **kwargs):
+        return self._ask("call", name, args, kwargs)
+
+    def call_traced(self, name: str, *args, **kwargs):
+        """``call``, inside a ``tf.function`` as the training step runs it (batch size unknown)."""
+        return self._ask("traced", name, args, kwargs)
+
+    def value(self, name: str):
+        return self._ask("value", name)
+
+
+class NamespaceLearner(AskingLearner):
     """The learner's code as a namespace of this process: the notebook's globals for its inline
     ``check("...")`` cells (feedback inside the learner's own kernel, advice, not a grade) and the
     in-process tests. It runs the same ``request``, ``answer`` and ``read_answer`` as a graded
@@ -278,16 +296,6 @@ class NamespaceLearner:
 
     def _ask(self, kind: str, name: str, args: tuple = (), kwargs: Mapping | None = None):
         return read_answer(answer(self.namespace, request(kind, name, args, kwargs)), name)
-
-    def call(self, name: str, *args, **kwargs):
-        return self._ask("call", name, args, kwargs)
-
-    def call_traced(self, name: str, *args, **kwargs):
-        """``call``, inside a ``tf.function`` as the training step runs it (batch size unknown)."""
-        return self._ask("traced", name, args, kwargs)
-
-    def value(self, name: str):
-        return self._ask("value", name)
 
     def bind(self, name: str, factory) -> None:
         """Define ``name`` among the learner's globals as ``factory(globals)``: a grader-side helper

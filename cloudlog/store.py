@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime
 import json
 import logging
@@ -293,20 +294,27 @@ class Store:
 
     # ------------------------------------------------------------ reads
     def _read(self, sql: str, params=None, filter_error: bool = False) -> list[tuple]:
+        with self._reader() as cur:
+            try:
+                return cur.execute(sql, params or []).fetchall()
+            except duckdb.InterruptException:
+                raise ApiError(503, "the log store is shutting down") from None
+            except duckdb.Error as e:
+                if filter_error:
+                    raise FilterError(f"cannot evaluate filter: {str(e).splitlines()[0]}", 0,
+                                      "") from None
+                raise
+
+    @contextlib.contextmanager
+    def _reader(self):
+        """A cursor of its own for one read, registered so that shutdown can interrupt it."""
         if self._closed:
             raise ApiError(503, "the log store is closed")
         cur = self.db.cursor()
         with self._readers_lock:
             self._readers.add(cur)
         try:
-            return cur.execute(sql, params or []).fetchall()
-        except duckdb.InterruptException:
-            raise ApiError(503, "the log store is shutting down") from None
-        except duckdb.Error as e:
-            if filter_error:
-                raise FilterError(f"cannot evaluate filter: {str(e).splitlines()[0]}", 0,
-                                  "") from None
-            raise
+            yield cur
         finally:
             with self._readers_lock:
                 self._readers.discard(cur)
@@ -573,37 +581,29 @@ class Store:
         self.sync(projects=[project])
         self._deny_file_access()
         resolved, origin = self._resolve(sql, project, only_project=True)
-        if self._closed:
-            raise ApiError(503, "the log store is closed")
-        cur = self.db.cursor()
-        with self._readers_lock:
-            self._readers.add(cur)
-        try:
-            cur.execute("BEGIN TRANSACTION")
+        with self._reader() as cur:
             try:
-                cur.execute(resolved)
-                columns = [d[0] for d in cur.description or []]
-                rows = cur.fetchmany(max_rows + 1)
-            finally:
-                cur.execute("ROLLBACK")
-        except duckdb.InterruptException:
-            raise ApiError(503, "the log store is shutting down") from None
-        except duckdb.PermissionException as e:
-            raise SqlError("the query route reads the service's tables only; reading or "
-                           f"writing files is turned off: {str(e).splitlines()[0]}",
-                           None) from None
-        except duckdb.OutOfMemoryException as e:
-            raise ApiError(503, f"the query needs more memory than the store allows: "
-                                f"{str(e).splitlines()[0]}") from None
-        except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
-                duckdb.ConversionException, duckdb.InvalidInputException,
-                duckdb.NotImplementedException, duckdb.OutOfRangeException,
-                duckdb.TypeMismatchException) as e:
-            raise _duckdb_error(e, resolved, origin) from None
-        finally:
-            with self._readers_lock:
-                self._readers.discard(cur)
-            cur.close()
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    cur.execute(resolved)
+                    columns = [d[0] for d in cur.description or []]
+                    rows = cur.fetchmany(max_rows + 1)
+                finally:
+                    cur.execute("ROLLBACK")
+            except duckdb.InterruptException:
+                raise ApiError(503, "the log store is shutting down") from None
+            except duckdb.PermissionException as e:
+                raise SqlError("the query route reads the service's tables only; reading or "
+                               f"writing files is turned off: {str(e).splitlines()[0]}",
+                               None) from None
+            except duckdb.OutOfMemoryException as e:
+                raise ApiError(503, f"the query needs more memory than the store allows: "
+                                    f"{str(e).splitlines()[0]}") from None
+            except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
+                    duckdb.ConversionException, duckdb.InvalidInputException,
+                    duckdb.NotImplementedException, duckdb.OutOfRangeException,
+                    duckdb.TypeMismatchException) as e:
+                raise _duckdb_error(e, resolved, origin) from None
         out, size = [], 0
         for r in rows[:max_rows]:
             row = [_jsonable(v) for v in r]
