@@ -172,20 +172,31 @@ def provide_needs(chapter_id: str, runs_dir: Path, source: Path) -> list[str]:
 
 
 def keep_products(chapter_id: str, runs_dir: Path, destination: Path) -> list[str]:
-    """Copy what the graded notebook made (book.toml's ``produces``) into ``destination``."""
+    """Copy what the graded notebook made (book.toml's ``produces``) into ``destination``.
+
+    A product the graded run did not make, or left as an empty folder (a notebook that stopped
+    before saving its checkpoint), never replaces the learner's earlier one; a folder is swapped
+    in whole, so a reader (chapter 04 restoring the checkpoint) never sees it half copied."""
     kept = []
     for product in load_book().chapter(chapter_id).produces:
         relative = product.removeprefix("runs/")
         origin, target = Path(runs_dir) / relative, Path(destination) / relative
         if not origin.exists() or origin.resolve() == target.resolve():
             continue
-        if target.is_dir():
-            shutil.rmtree(target)
+        if origin.is_dir() and not any(p.is_file() for p in origin.rglob("*")):
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
+        incoming = target.with_name(f".{target.name}.incoming-{os.getpid()}")
         if origin.is_dir():
-            shutil.copytree(origin, target)
+            shutil.copytree(origin, incoming)
+            outgoing = target.with_name(f".{target.name}.outgoing-{os.getpid()}")
+            if target.exists():
+                target.rename(outgoing)
+            incoming.rename(target)
+            shutil.rmtree(outgoing, ignore_errors=True)
         else:
-            shutil.copy2(origin, target)
+            shutil.copy2(origin, incoming)
+            incoming.replace(target)
         kept.append(product)
     return kept
 

@@ -4,6 +4,7 @@ the same holds through a real kernel (the tests marked slow at the end)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -404,8 +405,11 @@ def test_the_solution_passes_every_check_in_a_fresh_kernel(trained_checkpoint_03
 @pytest.mark.slow
 def test_the_unsolved_chapter_lists_every_exercise_as_not_done(tmp_path):
     out = tmp_path / "grade.json"
+    # its own runs/: what an unsolved run keeps must not land where the other tests read
+    env = dict(os.environ, TFBOOK_RUNS=str(tmp_path / "runs"))
     proc = subprocess.run([sys.executable, "-m", "checks", "04", str(ROOT / "chapters" / "04_prediction.ipynb"),
-                           "--json", str(out), "--preset", "quick"], capture_output=True, text=True, timeout=600)
+                           "--json", str(out), "--preset", "quick"], capture_output=True, text=True, timeout=600,
+                          env=env)
     assert proc.returncode == 1, proc.stderr[-2000:]
     data = json.loads(out.read_text())
     assert data["earned"] == 0 and data["exercises_passed"] == []

@@ -3,6 +3,7 @@ nothing done inside the learner's kernel turns a fail into a pass."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -42,9 +43,17 @@ def test_the_solution_passes_every_check(solution_grade_03):
 
 def test_the_unsolved_chapter_lists_every_exercise_as_not_done(tmp_path):
     out = tmp_path / "grade.json"
+    # The learner's runs/ holds a checkpoint from an earlier, solved run: grading the unsolved
+    # notebook (which saves none) must keep it (it replaced it with an empty folder once).
+    earlier = tmp_path / "runs" / "ch03" / "checkpoint" / "cnn.index"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"earlier run")
+    env = dict(os.environ, TFBOOK_RUNS=str(tmp_path / "runs"))
     proc = subprocess.run([sys.executable, "-m", "checks", "03", str(ROOT / "chapters" / "03_cnn_training.ipynb"),
-                           "--json", str(out), "--preset", "quick"], capture_output=True, text=True, timeout=600)
+                           "--json", str(out), "--preset", "quick"], capture_output=True, text=True, timeout=600,
+                          env=env)
     assert proc.returncode == 1, proc.stderr[-2000:]
+    assert earlier.read_bytes() == b"earlier run"
     data = json.loads(out.read_text())
     assert data["earned"] == 0 and data["exercises_passed"] == []
     for exercise in ("reshape_input", "output_size", "conv_layer", "flatten", "dense_dropout",
