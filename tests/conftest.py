@@ -89,6 +89,9 @@ def uses_a_module_fixture(item) -> bool:
     return any(defs and defs[-1].scope == "module" for defs in definitions.values())
 
 
+# tryfirst: pytest-xdist reads the xdist_group marks in its own hook (it appends "@group" to
+# each node id, which is what loadgroup schedules by); a mark added after it is ignored.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     for item in items:
         if item.path.name in ORDERED_NOTEBOOKS and ROOT / "solutions" in item.path.parents:
@@ -97,6 +100,22 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.xdist_group("trained-checkpoint-03"))
         elif uses_a_module_fixture(item):
             item.add_marker(pytest.mark.xdist_group(f"module-{item.path.name}"))
+
+
+def pytest_configure(config):
+    """Under `--dist loadgroup` pytest-xdist schedules by an "@group" suffix that it writes into
+    each grouped test's Node._nodeid; pytest 9.2 keeps the id elsewhere (Node._id), so with
+    pytest-xdist 3.8 and older the groups vanish without a word and the ordered tests race
+    (chapter 04's notebook ran before chapter 03's had saved its checkpoint). Stop instead."""
+    from importlib.metadata import version
+    if config.getoption("dist", "no") != "loadgroup":
+        return
+    as_tuple = lambda v: tuple(int(part) for part in v.split(".")[:2] if part.isdigit())  # noqa: E731
+    if as_tuple(version("pytest")) >= (9, 2) and as_tuple(version("pytest-xdist")) <= (3, 8):
+        raise pytest.UsageError(
+            f"pytest {version('pytest')} with pytest-xdist {version('pytest-xdist')} ignores every "
+            "xdist_group under --dist loadgroup; install the versions of constraints.txt "
+            "(make .venv/.installed), or run without -n")
 
 
 @pytest.fixture(scope="session")
