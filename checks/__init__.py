@@ -17,12 +17,20 @@ def checker(chapter_id: str, namespace: dict):
     """Inline feedback: ``check(exercise)`` and ``check_all()`` bound to the notebook's globals.
 
     These run inside the learner's own kernel, so they advise; ``python -m checks`` grades.
+    In a notebook that the grader runs they do nothing: the grader scores each exercise from
+    outside right after its ``check`` cell and writes its results under that cell, so no check
+    runs twice (chapter 02's would start a second logging service).
     """
+    import os
+
     from checks.engine import NamespaceLearner
     from checks.registry import load_chapter_checks
     from checks.report import format_results
-    from tfbook.manifest import active_preset_name
+    from tfbook.manifest import GRADING_ENV, active_preset_name
     from tfbook.paths import runs_root
+
+    if os.environ.get(GRADING_ENV) == "1":
+        return (lambda exercise: None), (lambda: None)
 
     chapter = load_chapter_checks(chapter_id)
 

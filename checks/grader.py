@@ -34,10 +34,12 @@ from checks import probe
 from checks.engine import Chapter, LearnerError, Result, Stopped, clean_error, results_json
 from checks.kernel_user import kernel_name, shared_folders
 from checks.registry import load_chapter_checks
+from checks.report import format_results
 from tfbook.manifest import active_preset_name, load_book, preset as preset_settings
 from tfbook.paths import runs_root
 
 CHECK_CELL = re.compile(r"""^\s*check\(\s*["'](\w+)["']\s*\)\s*$""", re.MULTILINE)
+CHECK_ALL_CELL = re.compile(r"^\s*check_all\(\s*\)\s*$", re.MULTILINE)
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
@@ -234,6 +236,9 @@ def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None
         with client.setup_kernel(env=_kernel_env(runs_dir, preset, with_figures), stderr=subprocess.DEVNULL):
             cell_errors = _execute(client, nb, scoring, timeout)
             scoring.the_rest()
+        for cell in nb.cells:  # check_all(): every result, the end-of-notebook checks included
+            if cell.cell_type == "code" and CHECK_ALL_CELL.search(cell.source) and "outputs" in cell:
+                show_under(cell, format_results(scoring.ordered(), title=f"Chapter {chapter_id}, every exercise:"))
         if keep_in is not None and keep_runs is None:
             keep_products(chapter_id, runs_dir, keep_in)
 
@@ -292,6 +297,10 @@ class _Scoring:
             for exercise in self.chapter.exercises:
                 self.exercise(exercise, at_end)
 
+    def scored(self, exercise: str) -> list[Result]:
+        """The exercise's results so far, in the chapter's order."""
+        return [self.results[c.id] for c in self.chapter.checks_for(exercise) if c.id in self.results]
+
     def ordered(self) -> list[Result]:
         return [self.results[c.id] for c in self.chapter.checks]
 
@@ -317,9 +326,16 @@ def _execute(client: NotebookClient, nb: nbformat.NotebookNode, scoring: _Scorin
         match = CHECK_CELL.search(cell.source)
         if match and match.group(1) in scoring.chapter.exercises:
             scoring.exercise(match.group(1))
+            # the learner's check() does nothing under the grader: the cell shows the grade instead
+            show_under(cell, format_results(scoring.scored(match.group(1))))
             if scoring.stopped:
                 break
     return cell_errors
+
+
+def show_under(cell, text: str) -> None:
+    """Add ``text`` to a code cell's outputs, as if the cell had printed it."""
+    cell.setdefault("outputs", []).append(nbformat.v4.new_output("stream", name="stdout", text=text + "\n"))
 
 
 def cell_error(index: int, source: str, output: dict) -> str:

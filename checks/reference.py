@@ -5,6 +5,8 @@ runs inside the learner's kernel during grading.
 """
 from __future__ import annotations
 
+import hashlib
+
 from pathlib import Path
 
 import numpy as np
@@ -103,8 +105,27 @@ def load_params(path: str | Path) -> dict[str, np.ndarray]:
     return {name: reader.get_tensor(stored[name][0]) for name in PARAM_SHAPES}
 
 
+# Accuracies already measured in this process, by content: `tfbook book` measures chapter 03's
+# checkpoint in chapter 03's check and again, restored, in chapter 04's (10,000 images through
+# the network: about 5 s of CPU each time), and the test suite measures the same few often.
+_MEASURED: dict[str, float] = {}
+
+
 def evaluate(params, images: np.ndarray, labels: np.ndarray, batch: int = 2000) -> float:
     """Accuracy over ``images`` (float rows in [0, 1]) with dropout off, in chunks."""
+    digest = hashlib.sha256()
+    for name in sorted(params):
+        digest.update(name.encode() + np.ascontiguousarray(params[name], np.float32).tobytes())
+    digest.update(np.ascontiguousarray(images, np.float32).tobytes() + np.asarray(labels).tobytes())
+    key = digest.hexdigest() + f"/{batch}"
+    if key not in _MEASURED:
+        if len(_MEASURED) >= 16:
+            _MEASURED.clear()
+        _MEASURED[key] = _evaluate(params, images, labels, batch)
+    return _MEASURED[key]
+
+
+def _evaluate(params, images: np.ndarray, labels: np.ndarray, batch: int) -> float:
     correct = 0
     for start in range(0, len(images), batch):
         logits = forward(images[start:start + batch], params)["logits"]

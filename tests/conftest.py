@@ -3,10 +3,16 @@ executed by nbmake use the `smoke` preset unless TFBOOK_PRESET says otherwise.""
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+# As in checks/grader.py: jsonschema (through nbformat and jupytext) would import the optional
+# rfc3987_syntax, which builds ~40 parsers (about 5 s on 2 cores) for formats no notebook uses;
+# each xdist worker paid it once.
+sys.modules.setdefault("rfc3987_syntax", None)
 
 ROOT = Path(__file__).resolve().parent.parent
 # Set before any test (and before nbmake's kernels start), so nothing touches the real runs/.
@@ -61,14 +67,24 @@ def trained_runs(tmp_path_factory) -> Path:
     return folder
 
 
+# The preset of the suite's one trained chapter 03 (book.toml: the quick recipe in fewer steps,
+# with its own pass mark); the tests that grade or restore that checkpoint use it too.
+TRAINED_PRESET = "short"
+
+
+@pytest.fixture(scope="session")
+def trained_preset() -> str:
+    return TRAINED_PRESET
+
+
 @pytest.fixture(scope="session")
 def solution_grade_03(tmp_path_factory, trained_runs):
-    """Chapter 03's solution graded in a fresh kernel with the `quick` preset; its runs (the
+    """Chapter 03's solution graded in a fresh kernel with the `short` preset; its runs (the
     trained checkpoint) stay in `trained_runs`, where chapter 04's tests find them. Trained once
     per test run, whichever worker asks first."""
     from checks.grader import grade_notebook
     return once_per_run(tmp_path_factory, "solution_grade_03", lambda: grade_notebook(
-        "03", ROOT / "solutions" / "03_cnn_training.ipynb", preset="quick", keep_runs=trained_runs))
+        "03", ROOT / "solutions" / "03_cnn_training.ipynb", preset=TRAINED_PRESET, keep_runs=trained_runs))
 
 
 # Chapter 04's notebooks (English and Korean) restore the checkpoint chapter 03's notebook saved

@@ -199,16 +199,17 @@ def test_no_checkpoint_says_how_to_make_one(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_trained_checkpoint_passes_and_matches_the_reported_accuracy(trained_checkpoint_03, tmp_path):
+def test_the_trained_checkpoint_passes_and_matches_the_reported_accuracy(trained_checkpoint_03, trained_preset,
+                                                                         tmp_path):
     import json
     import shutil
     runs = tmp_path / "runs"  # a copy: the session's trained runs are shared with other tests
     shutil.copytree(trained_checkpoint_03.parent, runs / "ch03")
-    assert run({}, "checkpoint", runs_dir=runs, at_end=True)["checkpoint_accuracy"].passed
+    assert run({}, "checkpoint", runs_dir=runs, at_end=True, preset=trained_preset)["checkpoint_accuracy"].passed
     metrics = json.loads((runs / "ch03" / "metrics.json").read_text())
     metrics["test_accuracy"] -= 0.01  # a notebook that reports a number it did not measure
     (runs / "ch03" / "metrics.json").write_text(json.dumps(metrics))
-    r = failing(run({}, "checkpoint", runs_dir=runs, at_end=True), "checkpoint_accuracy")
+    r = failing(run({}, "checkpoint", runs_dir=runs, at_end=True, preset=trained_preset), "checkpoint_accuracy")
     assert "differs from the checkpoint's" in r.message
 
 

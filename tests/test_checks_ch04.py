@@ -386,20 +386,21 @@ def test_relu_without_the_bias(solution_ns):
 # --- through a real kernel ------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_the_solution_passes_every_check_in_a_fresh_kernel(trained_checkpoint_03):
+def test_the_solution_passes_every_check_in_a_fresh_kernel(trained_checkpoint_03, trained_preset):
     from checks.grader import grade_notebook
-    # The session's runs folder, where the fixture left chapter 03's checkpoint (tests/conftest.py's
-    # SESSION_RUNS; importing tests.conftest here could load it a second time, with another folder).
-    SESSION_RUNS = trained_checkpoint_03.parent.parent
-    grade = grade_notebook("04", ROOT / "solutions" / "04_prediction.ipynb", preset="quick",
-                           keep_runs=SESSION_RUNS)
+    # The runs folder where the fixture left chapter 03's trained checkpoint: chapter 04 runs in it
+    # and takes its needs from it (by default the grader copies them from $TFBOOK_RUNS, where
+    # nbmake's smoke run of chapter 03 leaves a checkpoint of about 86%).
+    TRAINED_RUNS = trained_checkpoint_03.parent.parent
+    grade = grade_notebook("04", ROOT / "solutions" / "04_prediction.ipynb", preset=trained_preset,
+                           keep_runs=TRAINED_RUNS, needs_from=TRAINED_RUNS)
     failed = [(r.check, r.message) for r in grade.results if not r.passed]
     assert not failed and not grade.stopped and not grade.cell_errors
     assert sum(r.earned for r in grade.results) == chapter.total_points()
-    metrics = json.loads((SESSION_RUNS / "ch04" / "metrics.json").read_text())
+    metrics = json.loads((TRAINED_RUNS / "ch04" / "metrics.json").read_text())
     assert metrics["sample_accuracy_prepared"] > metrics["sample_accuracy_raw"]
     for produced in load_book().chapter("04").produces:
-        assert (SESSION_RUNS / produced.removeprefix("runs/")).exists(), produced
+        assert (TRAINED_RUNS / produced.removeprefix("runs/")).exists(), produced
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ def test_standard_split_with_verified_files(mnist):
 
 def test_explicit_directory_with_gzipped_files(tmp_path, mnist):
     for name in IDX_SHA256:
-        with open(CACHE_DIR / name, "rb") as src, gzip.open(tmp_path / f"{name}.gz", "wb") as dst:
+        with open(CACHE_DIR / name, "rb") as src, gzip.open(tmp_path / f"{name}.gz", "wb", compresslevel=1) as dst:
             shutil.copyfileobj(src, dst)
     loaded = load_mnist(tmp_path, use_keras=False, use_npm=False)
     assert loaded.source.startswith("directory")
