@@ -467,7 +467,7 @@ def estimate_text(count: int, seconds: float, jobs: int, chapter_id: str = "NN")
             f"{seconds:.0f} s measured on the solution / {jobs} worker{'s' if jobs != 1 else ''}). "
             f"For a large class, Gradescope grades many at once: `tfbook autograder {chapter_id} --out "
             f"ch{chapter_id}-autograder.zip` "
-            "(README, 'Gradescope').")
+            "(docs/grading.md, 'Gradescope').")
 
 
 # --- grading a folder --------------------------------------------------------------------

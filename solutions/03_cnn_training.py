@@ -698,7 +698,7 @@ else:
 # did not choose can change the scale of everything downstream, so look at activation
 # statistics; and measure before calling something a flaw. The benchmark
 # `python -m bench.bench_cnn` runs the post's whole recipe both ways, 10,000 steps each, and
-# the same recipe in TensorFlow 1 style for comparison (see the README).
+# the same recipe in TensorFlow 1 style for comparison (docs/benchmarks.md, "Chapter 03").
 
 # %% [markdown]
 # ## Going faster on this CPU

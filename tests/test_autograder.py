@@ -194,6 +194,7 @@ def test_a_cells_error_text_never_reaches_the_learner():
     assert f"and {29 - MAX_CELL_ERRORS} more" in data["output"]
 
 
+@pytest.mark.slow  # runs run_autograder in a subprocess that imports TensorFlow, about 7 s
 def test_no_submission_still_gets_a_results_json(gradescope_root, bundle):
     from booktools.gradescope import validate
     root = gradescope_root(bundle)
@@ -231,6 +232,7 @@ def accuracy_fn(logits, labels):
 '''
 
 
+@pytest.mark.slow  # runs run_autograder with a real kernel, about 20 s
 def test_a_submission_cannot_read_hidden_checks_or_solutions(gradescope_root, bundle, kernel_can_run):
     if os.geteuid() != 0:
         pytest.skip("the kernel runs as another user only when the autograder runs as root (as on Gradescope)")

@@ -27,6 +27,7 @@ def test_an_unknown_mode_is_refused():
         ch02_servers.make_app("fast", "http://127.0.0.1:1", "p")
 
 
+@pytest.mark.slow  # loads and kills a Flask server process, about 8 s
 def test_sync_server_every_200_is_stored_and_a_crash_loses_none(service):
     """The post's way answers after the write: whatever got a 200 is in the service, even when
     the server is killed under load."""

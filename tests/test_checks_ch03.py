@@ -185,6 +185,7 @@ def test_a_checkpoint_with_other_names(solution_ns, tmp_path):
     assert "W_conv1: missing" in r.message
 
 
+@pytest.mark.slow  # runs the CNN over the 10,000 test images, about 8 s of CPU
 def test_an_untrained_checkpoint_fails_the_accuracy_check(tmp_path, mnist):
     directory = tmp_path / "ch03" / "checkpoint"
     params = {k: tf.Variable(v) for k, v in reference.random_params(1).items()}

@@ -216,6 +216,7 @@ def test_a_wrong_number_is_4_1s_own_when_restore_fails_too(solution_ns, runs_wit
     failing(run(ns, runs_dir=runs_with_checkpoint, preset="smoke", at_end=True), "restored_accuracy")
 
 
+@pytest.mark.slow  # runs the CNN over the 10,000 test images, about 8 s of CPU
 def test_accuracy_below_the_preset_threshold_fails(solution_ns, tmp_path):
     runs = tmp_path / "runs"
     params = reference.random_params(3)

@@ -102,6 +102,7 @@ def test_grading_03_then_04_gives_full_marks_on_the_learners_own_checkpoint(tmp_
     assert "Score" in second.stdout and "exercises passed" in second.stdout
 
 
+@pytest.mark.slow  # starts a kernel that imports TensorFlow, about 5 s
 def test_importing_tfbook_first_keeps_tensorflow_start_up_lines_out_of_the_notebook(tmp_path):
     import nbformat
     from nbclient import NotebookClient

@@ -336,6 +336,7 @@ def test_filters_are_limited(svc, filt, text):
     still_healthy(svc, "after-filter")
 
 
+@pytest.mark.slow  # a stress test of the largest filters, about 10 s of CPU
 def test_largest_allowed_filters_are_quick_and_caches_are_bounded(svc):
     write(svc, [{"timestamp": DAY, "jsonPayload": {"a1": "x1"}}])
     regexes = " OR ".join(f'jsonPayload.a{i} =~ "^x{i}$"' for i in range(50))
@@ -422,6 +423,7 @@ def test_malformed_http_gets_json_errors(svc, request_bytes, code):
     still_healthy(svc, "after-http")
 
 
+@pytest.mark.slow  # starts the service as a process under load, about 6 s
 def test_sigterm_stops_quickly_with_status_0_and_keeps_acknowledged(tmp_path):
     db = tmp_path / "t.duckdb"
     proc = subprocess.Popen([sys.executable, "-m", "cloudlog", "serve", "--db", str(db),
@@ -492,6 +494,7 @@ def test_sigterm_stops_quickly_with_status_0_and_keeps_acknowledged(tmp_path):
 
 
 # ---------------------------------------------------------------- finding 9: config races
+@pytest.mark.slow  # a stress test: writes race config changes, about 13 s of CPU
 def test_sink_and_metric_changes_race_with_writes(svc):
     make_sink_and_metric(svc)
     errors, stop = [], threading.Event()

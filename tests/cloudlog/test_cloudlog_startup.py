@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +76,7 @@ def applied_position(db: Path) -> int:
         con.close()
 
 
+@pytest.mark.slow  # builds a large journal and replays it in a process, about 8 s
 def test_replay_in_the_background_and_sigterm_during_it(tmp_path):
     db = tmp_path / "logs.duckdb"
     write_journal(db, N_ENTRIES)
@@ -112,6 +114,7 @@ def test_replay_in_the_background_and_sigterm_during_it(tmp_path):
         assert term(proc) < 10
 
 
+@pytest.mark.slow  # builds a backlog in a service process, about 6 s
 def test_sigterm_with_a_backlog_stops_within_seconds(tmp_path):
     db = tmp_path / "logs.duckdb"
     proc, endpoint, _ = start(db)
