@@ -176,6 +176,7 @@ def _measured(runs) -> float:
     return reference.evaluate(reference.load_params(runs / "ch03" / "checkpoint"), images, labels)
 
 
+@pytest.mark.slow  # trains the module's small checkpoint, then runs the CNN over 10,000 test images
 def test_accuracy_reported_right_passes_and_wrong_fails(solution_ns, runs_with_checkpoint):
     accuracy = _measured(runs_with_checkpoint)
     assert accuracy > 0.5          # the smoke preset's pass mark
@@ -189,6 +190,7 @@ def test_accuracy_reported_right_passes_and_wrong_fails(solution_ns, runs_with_c
     assert "not the checkpoint's" in r.message and "measured by the grader" in r.expected
 
 
+@pytest.mark.slow  # trains the module's small checkpoint, then runs the CNN over 10,000 test images
 def test_dropout_on_in_predict_is_charged_to_4_2_only(solution_ns, runs_with_checkpoint):
     """The notebook measures the restored model with predict_probabilities: dropout left on there
     lowers the reported accuracy, which is 4.2's mistake, not 4.1's (tracker #22)."""
@@ -207,6 +209,7 @@ def test_dropout_on_in_predict_is_charged_to_4_2_only(solution_ns, runs_with_che
     assert r.status == "not checked" and "wrote no runs/ch04/metrics.json" in r.message
 
 
+@pytest.mark.slow  # trains the module's small checkpoint, then runs the CNN over 10,000 test images
 def test_a_wrong_number_is_4_1s_own_when_restore_fails_too(solution_ns, runs_with_checkpoint):
     forward = solution_ns["forward"]
     never_reads = lambda prefix: solution_ns["new_params"]()

@@ -232,6 +232,7 @@ def test_a_submission_that_is_not_a_notebook_is_rejected_with_the_reason(tmp_pat
         load_submission(tmp_path / "c.ipynb")
 
 
+@pytest.mark.slow  # a subprocess that imports TensorFlow and every check module, about 5 s
 def test_hidden_checks_stay_out_of_the_learners_checks():
     proc = subprocess.run([sys.executable, "-c", "from checks.registry import load_chapter_checks; "
                            "print(sum('.hidden.' in c.id for c in load_chapter_checks('03').checks))"],

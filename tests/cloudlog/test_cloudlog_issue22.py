@@ -125,6 +125,7 @@ def cli(*args, port):
                           env=dict(os.environ, LOGGING_ENDPOINT="", CLOUDLOG_PROJECT=""))
 
 
+@pytest.mark.slow  # starts the service as a process and runs the query command four times, about 5 s
 def test_query_command_runs_sql_against_a_running_server(tmp_path):
     port = free_port()
     r = cli("SELECT 1", port=port)            # nothing listens yet: say so, and how to start one
