@@ -183,9 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # TensorFlow's start-up lines are noise in a terminal: import it quietly first where the
-    # command runs checks in this process (`check` does so itself, once its arguments are
-    # valid). hint, list and release never import it; grade's and compare's workers do.
-    if args.command in ("book", "watch"):
+    # command runs checks in this process (`check` and `watch` do so themselves, once their
+    # arguments are valid). hint, list and release never import it; grade's and compare's workers do.
+    if args.command == "book":
         import_tensorflow_quietly()
     try:
         return args.func(args)

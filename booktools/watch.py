@@ -22,8 +22,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from booktools.release import EXERCISE_HEADING
-
 CHECK_CELL = re.compile(r"""^\s*check\(\s*["'](\w+)["']\s*\)\s*$""", re.MULTILINE)
 MAGIC = re.compile(r"^\s*[%!]")  # IPython-only lines (%tensorboard, !pip): nothing to check there
 
@@ -36,6 +34,7 @@ def read_cells(path: Path) -> list[tuple[str, str]]:
 
 def owners(cells: list[tuple[str, str]]) -> list[str | None]:
     """For each cell, the exercise whose heading it follows (None before the first heading)."""
+    from booktools.release import EXERCISE_HEADING  # imports jupytext: not before it is needed
     current, result = None, []
     for cell_type, source in cells:
         match = EXERCISE_HEADING.search(source) if cell_type == "markdown" else None
@@ -197,4 +196,6 @@ def run_watch(args) -> int:
         print(f"error: {paths[0]} does not exist. Pass the notebook's path: tfbook watch {chapter_id} PATH",
               file=sys.stderr)
         return 2
+    from tfbook.quiet import import_tensorflow_quietly  # the checks import it: quietly, once
+    import_tensorflow_quietly()
     return Watcher(chapter_id, paths).run_forever(args.interval)

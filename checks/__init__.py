@@ -25,7 +25,7 @@ def checker(chapter_id: str, namespace: dict):
 
     from checks.engine import NamespaceLearner
     from checks.registry import load_chapter_checks
-    from checks.report import format_results
+    from checks.report import format_chapter, format_results
     from tfbook.manifest import GRADING_ENV, active_preset_name
     from tfbook.paths import runs_root
 
@@ -62,8 +62,7 @@ def checker(chapter_id: str, namespace: dict):
         print(format_results(results, footer="\n".join(footer)))
 
     def check_all() -> None:
-        print(format_results(run(list(chapter.exercises), include_end=True),
-                             title=f"Chapter {chapter_id}, every exercise:",
+        print(format_chapter(chapter_id, run(list(chapter.exercises), include_end=True),
                              footer=f"  The grade that counts: python -m checks {chapter_id}"))
 
     return check, check_all

@@ -34,7 +34,7 @@ from checks import probe
 from checks.engine import Chapter, LearnerError, Result, Stopped, clean_error, results_json
 from checks.kernel_user import kernel_name, shared_folders
 from checks.registry import load_chapter_checks
-from checks.report import format_results
+from checks.report import format_chapter, format_results
 from tfbook.manifest import active_preset_name, load_book, preset as preset_settings
 from tfbook.paths import runs_root
 
@@ -151,6 +151,17 @@ def missing_needs(chapter_id: str, source: Path) -> list[str]:
     return missing
 
 
+def needs_source(chapter_id: str, keep_runs: Path | None, needs_from: Path | None) -> Path:
+    """Where a grading run takes the chapter's needs from: ``needs_from`` when given; else a
+    ``keep_runs`` folder that already holds them all (copying the learner's runs/ over it would
+    replace, say, the checkpoint the caller trained into it with another one); else runs/."""
+    if needs_from is not None:
+        return Path(needs_from)
+    if keep_runs is not None and not missing_needs(chapter_id, keep_runs):
+        return Path(keep_runs)
+    return runs_root()
+
+
 def provide_needs(chapter_id: str, runs_dir: Path, source: Path) -> list[str]:
     """Copy what the chapter needs from other chapters (book.toml's ``needs``) read-only from
     ``source`` (the learner's own runs folder) into the grading run's ``runs_dir``; return
@@ -210,7 +221,8 @@ def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None
     """Execute ``notebook`` in a fresh kernel and score every check of the chapter.
 
     ``keep_runs``: run in this runs folder instead of a fresh temporary one (``make book``).
-    ``needs_from``: where the chapter's needs are copied from (default: the learner's runs/).
+    ``needs_from``: where the chapter's needs are copied from (default: ``keep_runs`` when it
+    already holds every need, else the learner's runs/; see ``needs_source``).
     ``keep_in``: copy what the notebook produced there afterwards (``python -m checks``).
     ``with_figures``: keep the plots in the executed notebook (``make book``'s pages); a grade
     alone draws them off-screen (Agg), which is faster.
@@ -238,7 +250,7 @@ def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None
             scoring.the_rest()
         for cell in nb.cells:  # check_all(): every result, the end-of-notebook checks included
             if cell.cell_type == "code" and CHECK_ALL_CELL.search(cell.source) and "outputs" in cell:
-                show_under(cell, format_results(scoring.ordered(), title=f"Chapter {chapter_id}, every exercise:"))
+                show_under(cell, format_chapter(chapter_id, scoring.ordered()))
         if keep_in is not None and keep_runs is None:
             keep_products(chapter_id, runs_dir, keep_in)
 
@@ -254,7 +266,7 @@ def _prepare_run(chapter_id: str, tmp: Path, keep_runs: Path | None, needs_from:
     scratch = tmp / "scratch"
     runs_dir.mkdir(parents=True, exist_ok=True)
     scratch.mkdir()
-    missing = provide_needs(chapter_id, runs_dir, needs_from or runs_root())
+    missing = provide_needs(chapter_id, runs_dir, needs_source(chapter_id, keep_runs, needs_from))
     shared.add(runs_dir)  # no-ops unless the kernel runs as another user (checks.kernel_user)
     shared.add(scratch)
     return runs_dir, scratch, missing

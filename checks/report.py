@@ -29,6 +29,12 @@ def result_detail(result, *, as_html: bool = False, hint: bool = True) -> list[s
     return lines
 
 
+def format_chapter(chapter_id: str, results: list[Result], footer: str = "") -> str:
+    """The table of every exercise of a chapter: what check_all() prints in the learner's kernel
+    and what the grader writes under that cell."""
+    return format_results(results, title=f"Chapter {chapter_id}, every exercise:", footer=footer)
+
+
 def format_results(results: list[Result], title: str = "", footer: str = "") -> str:
     lines = [title] if title else []
     width = max((len(f"{r.number} {r.exercise}") for r in results), default=10)

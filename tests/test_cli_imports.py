@@ -42,6 +42,7 @@ def run_without_tensorflow(entry: str, *args: str) -> subprocess.CompletedProces
     ("tfbook", ("hint", "07", "x"), 2, "no chapter '07'"),
     ("tfbook", ("list",), 0, "3.9 checkpoint"),
     ("tfbook", ("check", "07"), 2, "no chapter '07'"),
+    ("tfbook", ("watch", "07"), 2, "no chapter '07'"),
     ("checks", ("07",), 2, "no chapter '07'"),
     ("checks", ("03", "no/such/notebook.ipynb"), 2, "does not exist"),
 ], ids=lambda v: " ".join(v) if isinstance(v, tuple) else str(v))

@@ -12,7 +12,7 @@ import jupytext
 import pytest
 
 from checks.cli import pick_edited
-from checks.grader import missing_needs, provide_needs
+from checks.grader import missing_needs, needs_source, provide_needs
 from tfbook.manifest import ROOT
 
 
@@ -69,6 +69,25 @@ def test_needs_are_copied_read_only_into_the_grading_run(tmp_path):
     copied = grading / "ch03" / "checkpoint" / "ckpt.index"
     assert copied.read_bytes() == b"index"
     assert oct(copied.stat().st_mode & 0o777) == oct(0o444)
+
+
+def test_a_kept_runs_folder_that_holds_the_needs_is_not_overwritten_from_the_learners(
+        tmp_path, monkeypatch):
+    # make book and the suite grade chapter 04 in a runs folder that already holds the checkpoint
+    # they trained; the learner's runs/ (another checkpoint, or none) must not replace it
+    learner, kept = tmp_path / "learner-runs", tmp_path / "kept-runs"
+    for folder, content in ((learner, b"learner's"), (kept, b"trained")):
+        (folder / "ch03" / "checkpoint").mkdir(parents=True)
+        (folder / "ch03" / "checkpoint" / "ckpt.index").write_bytes(content)
+    monkeypatch.setenv("TFBOOK_RUNS", str(learner))
+    source = needs_source("04", keep_runs=kept, needs_from=None)
+    assert source == kept
+    assert provide_needs("04", kept, source) == []
+    assert (kept / "ch03" / "checkpoint" / "ckpt.index").read_bytes() == b"trained"
+    # a kept folder without the needs still takes them from the learner's runs/, and an explicit
+    # needs_from always wins
+    assert needs_source("04", keep_runs=tmp_path / "empty", needs_from=None) == learner
+    assert needs_source("04", keep_runs=kept, needs_from=learner) == learner
 
 
 def _checks(*args, runs):
