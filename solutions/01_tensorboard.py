@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] i18n="overview"
 # # Watching training with TensorBoard
 #
 # ## Overview
@@ -35,7 +35,7 @@
 # default, about a minute for the whole notebook) or `full` (the post's 2,000 steps). Choose
 # one with the environment variable `TFBOOK_PRESET` before starting Jupyter.
 
-# %% [markdown]
+# %% [markdown] i18n="setup"
 # ## Setup
 
 # %%
@@ -70,7 +70,7 @@ t_train, t_test = one_hot(y_train), one_hot(y_test)
 probe_x, probe_t = x_test[:1000], t_test[:1000]   # a fixed batch: every logged number is measured on it
 print(f"MNIST from {mnist.source}: {len(x_train):,} training images; the probe batch is {len(probe_x)} test images")
 
-# %% [markdown]
+# %% [markdown] i18n="tf1-to-tf2"
 # ## From TensorFlow 1 to TensorFlow 2
 #
 # In 2016 a summary was a graph op. You declared `tf.summary.scalar("loss", loss)` next to the
@@ -101,14 +101,14 @@ print(f"MNIST from {mnist.source}: {len(x_train):,} training images; the probe b
 # and its `flush` method does it anywhere; a writer made the default for good with
 # `writer.set_as_default()` keeps its events in memory until one of those happens.
 
-# %% [markdown]
+# %% [markdown] i18n="tutorial-network"
 # ## The two networks of the post
 #
 # The post logs a `loss` scalar from TensorFlow's MNIST tutorial of the time, a fully
 # connected network: 784 pixels -> 128 ReLU units -> 32 ReLU units -> 10 logits, trained with
 # plain gradient descent on batches of 100 for 2,000 steps. The tutorial drew each weight
 # matrix from a truncated normal with standard deviation `1/sqrt(fan_in)` and started the
-# biases at zero. As in the post's other chapters, the layers are written with low-level ops:
+# biases at zero. As in the book's other chapters, the layers are written with low-level ops:
 # `tf.Variable`, `tf.matmul`, `tf.nn.relu`.
 
 # %%
@@ -137,13 +137,14 @@ def accuracy_fn(logits, labels):
     return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1), tf.argmax(labels, 1)), tf.float32))
 
 
-# %% [markdown]
+# %% [markdown] i18n="demo-network"
 # The post's histogram section borrows a second network from a public demo: the same 784
 # pixels through two hidden layers of 625 ReLU units to 10 logits, with dropout on the input
 # (keep 80%) and after each hidden layer (keep 50%). Its weights are called `w_h`, `w_h2` and
 # `w_o`, and those are the tensors whose histograms the post shows. (The post speaks of three
 # hidden layers; there are three weight matrices but two hidden layers.) The post itself
-# remarks that the demo forgot the biases: each layer is only `relu(x @ w)`. Here every layer
+# remarks that the demo forgot the biases: each hidden layer is only `relu(x @ w)` and the
+# output layer only `x @ w`. Here every layer
 # gets its bias, `b_h`, `b_h2` and `b_o`, so six tensors have histograms.
 #
 # How the weights start is the one thing the two demo runs below change, so it is an argument.
@@ -166,7 +167,7 @@ def demo_forward(x, params, training=False):
     return {"h": h, "h2": h2, "logits": tf.matmul(drop(h2, keep_hidden), params["w_o"]) + params["b_o"]}
 
 
-# %% [markdown]
+# %% [markdown] i18n="writing-scalars"
 # ## Writing scalars
 #
 # Every run gets its own folder and, in it, one writer that stays open for the whole run.
@@ -194,7 +195,7 @@ def reset_run(log_dir):
     Path(log_dir).mkdir(parents=True)
 
 
-# %% [markdown]
+# %% [markdown] i18n="exercise-1-1-log-scalars"
 # ### Exercise 1.1: log_scalars
 #
 # Write `log_scalars(log_dir, step, loss, accuracy)`: with the writer of `log_dir`, write two
@@ -216,7 +217,7 @@ def log_scalars(log_dir, step, loss, accuracy):
 # %%
 check("log_scalars")
 
-# %% [markdown]
+# %% [markdown] i18n="writing-histograms"
 # ## Writing histograms
 #
 # A scalar is one number per step. A weight matrix is thousands: a histogram summary keeps
@@ -244,7 +245,7 @@ def log_histograms(log_dir, step, params):
 # %%
 check("log_histograms")
 
-# %% [markdown]
+# %% [markdown] i18n="model-graph"
 # ## The model's graph
 #
 # The post's writer received `sess.graph`, and TensorBoard's Graphs tab drew the network from
@@ -279,7 +280,7 @@ def log_graph(log_dir, params):
 # %%
 check("log_graph")
 
-# %% [markdown]
+# %% [markdown] i18n="runs"
 # ## Runs: one folder per training
 #
 # The post compared two trainings, "1st" and "2nd", drawn on the same chart. TensorBoard
@@ -316,7 +317,7 @@ def run_log_dir(name):
 # %%
 check("run_log_dir")
 
-# %% [markdown]
+# %% [markdown] i18n="training-with-summaries"
 # ## Training with summaries
 #
 # The training function below uses your `log_scalars` and `log_graph`. The *step* is the
@@ -370,7 +371,7 @@ def train(forward, params, steps, learning_rate, log_dir, seed, histograms=True,
     return loss, accuracy
 
 
-# %% [markdown]
+# %% [markdown] i18n="summary-cost"
 # ### What summaries cost
 #
 # Summaries are not free, so the loop writes them every few dozen steps, not every step (50
@@ -418,7 +419,7 @@ else:
                  f"`tfbook.summaries.histogram` {one['book_ms']:.1f} ms."]
     display(Markdown("\n".join(rows)))
 
-# %% [markdown]
+# %% [markdown] i18n="summary-cost-results"
 # The `chapter` rows are the loop as this notebook runs it; the `fc +histograms` rows add
 # histograms of the tutorial network's weights, which its runs `1st` and `2nd` leave out.
 # Your `log_histograms` keeps `tf.summary.histogram`: it is the API you will meet in every
@@ -426,7 +427,7 @@ else:
 # faster writer only where a measurement shows the summaries slowing training down, as here.
 
 
-# %% [markdown]
+# %% [markdown] i18n="exercise-1-5-initial-loss"
 # ### Exercise 1.5: predict_initial_loss
 #
 # Predict before you run: what loss will the `1st` run log at step 0, when the network has
@@ -443,7 +444,7 @@ PREDICTED_INITIAL_LOSS = math.log(10)
 # %%
 check("predict_initial_loss")
 
-# %% [markdown]
+# %% [markdown] i18n="post-runs"
 # Now the two runs of the post. Both train the tutorial's network with the same seed, the same
 # batches and the same number of steps (the `full` preset runs the post's 2,000); they differ
 # in the learning rate only: the tutorial's 0.01 for `1st` and ten times that for `2nd`. The
@@ -461,7 +462,7 @@ for name, learning_rate in (("1st", 0.01), ("2nd", 0.1)):
     fc_runs[name] = (loss, accuracy, params)
 print(f"two runs in {time.perf_counter() - started:.1f} s; you predicted {PREDICTED_INITIAL_LOSS:.2f} for step 0")
 
-# %% [markdown]
+# %% [markdown] i18n="tensorboard-in-notebook"
 # ## TensorBoard in the notebook and in a terminal
 #
 # The `tensorboard` extension adds a `%tensorboard` magic that starts a TensorBoard server in
@@ -504,7 +505,7 @@ log_root = tfbook.run_dir("01", "logs")
 # %load_ext tensorboard
 # %tensorboard --logdir {log_root}
 
-# %% [markdown]
+# %% [markdown] i18n="tensorboard-in-terminal"
 # From a terminal at the project root the same is
 #
 # ```
@@ -528,7 +529,7 @@ log_root = tfbook.run_dir("01", "logs")
 # `demo` for the demo runs. The Graphs tab draws `1st`'s network: three `MatMul`, two `Relu` and
 # the additions of the biases.
 
-# %% [markdown]
+# %% [markdown] i18n="reading-event-files"
 # ## Reading event files back
 #
 # An event file is a sequence of records; each record holds one event, and an event holds a
@@ -561,7 +562,7 @@ def read_scalars(log_dir, tag):
 # %%
 check("read_scalars")
 
-# %% [markdown]
+# %% [markdown] i18n="plot-scalars"
 # With a reader, the two runs' curves can be drawn in the notebook too (and in a report, or a
 # test):
 
@@ -580,7 +581,7 @@ plt.tight_layout()
 plt.show()
 
 
-# %% [markdown]
+# %% [markdown] i18n="distribution-bands"
 # A histogram over the steps is what TensorBoard's Distributions tab draws: for every step,
 # bands between percentiles of the values: the edges are the percentiles 7, 16, 31, 69, 84 and
 # 93 (for a normal distribution, about 1.5, 1 and 0.5 standard deviations either side of the
@@ -618,7 +619,7 @@ def plot_distribution(ax, log_dir, tag, title, log_scale=False):
     ax.set(xlabel="step", ylabel="value", title=title)
 
 
-# %% [markdown]
+# %% [markdown] i18n="when-histograms-matter"
 # ## When histograms matter
 #
 # The post ends unsure whether a weight's distribution tells anything. Often it does not:
@@ -629,8 +630,8 @@ def plot_distribution(ax, log_dir, tag, title, log_scale=False):
 #
 # * `demo-good`: weights drawn with standard deviation 0.05, about `sqrt(2 / 784)`, the usual
 #   rule for ReLU layers (He initialisation);
-# * `demo-bad`: standard deviation 1.0, the default that post C's fully connected layer fell
-#   into by giving no `stddev` (a plain normal here rather than a truncated one, so the
+# * `demo-bad`: standard deviation 1.0, the default that chapter 03's post fell into for its
+#   fully connected layer by giving no `stddev` (a plain normal here rather than a truncated one, so the
 #   arithmetic stays simple).
 #
 # Each of the first layer's units sums 784 pixels times weights. With weights twenty times
@@ -648,7 +649,7 @@ for name, init_stddev in (("demo-good", 0.05), ("demo-bad", 1.0)):
     demo_runs[name] = (loss, accuracy, params)
 print(f"two demo runs in {time.perf_counter() - started:.1f} s")
 
-# %% [markdown]
+# %% [markdown] i18n="stuck-loss"
 # The bad run's loss begins in the thousands, far from what you predicted for an untrained
 # network, then falls to that prediction and stays there, while its accuracy sits near chance. The loss curve says *that*
 # it is stuck; the histograms say *why*:
@@ -663,7 +664,7 @@ fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=5, 
 plt.tight_layout(rect=(0, 0.05, 1, 1))
 plt.show()
 
-# %% [markdown]
+# %% [markdown] i18n="reading-histograms"
 # How to read them:
 #
 # * **Distributions tab** (the figure above; its activation plots have a y-axis that is
@@ -718,7 +719,7 @@ dead = {name: {layer: dead_fraction(demo_forward(probe_x, p)[layer]) for layer i
 for name, fractions in dead.items():
     print(f"{name}: dead units in h {fractions['h']:.1%}, in h2 {fractions['h2']:.1%}")
 
-# %% [markdown]
+# %% [markdown] i18n="saved-results"
 # The trained networks and the figures the book quotes are saved next to the logs (the
 # grader recomputes each run's last logged loss and the dead fraction from the saved weights):
 
@@ -740,7 +741,7 @@ metrics = {
 tfbook.run_dir("01").joinpath("metrics.json").write_text(json.dumps(metrics, indent=2))
 print(json.dumps(metrics, indent=2))
 
-# %% [markdown]
+# %% [markdown] i18n="summary"
 # ## Summary
 #
 # * Printed numbers show where training is; a curve shows how it got there. TensorFlow writes
@@ -761,14 +762,14 @@ print(json.dumps(metrics, indent=2))
 # * `EventAccumulator` (keep every tensor with `size_guidance`) or `summary_iterator` read the
 #   files back for plots and tests.
 # * Weight and activation histograms explain a stuck loss: an initialisation twenty times too
-#   wide made the first hidden layer's outputs explode and killed every unit of the second.
+#   wide made the first hidden layer's outputs explode and killed (almost) every unit of the second.
 #
 # Check everything at once (the last checks read the event files your runs wrote):
 
 # %%
 check_all()
 
-# %% [markdown]
+# %% [markdown] i18n="exercises"
 # ## Exercises
 #
 # 1. Add a third run, `3rd`, with learning rate 0.5. Where does its curve go, and how would

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] i18n="overview"
 # # Training a CNN on MNIST
 #
 # ## Overview
@@ -17,7 +17,7 @@
 #   its shape (28x28x1 -> 28x28x32 -> 14x14x32 -> 14x14x64 -> 7x7x64 -> one row -> 1024 -> 10);
 # * how padding (`SAME` vs `VALID`) and strides decide output sizes, and how many
 #   parameters each layer has;
-# * what dropout's `keep_prob` does during training and why it is 1.0 at evaluation;
+# * what dropout's `keep_prob` does during training, and what it must be at evaluation;
 # * why the loss is computed on logits rather than on softmax probabilities;
 # * how to train with Adam, evaluate on the test set in chunks, watch progress in
 #   TensorBoard, and save a checkpoint that chapter 04 restores;
@@ -36,7 +36,7 @@
 # steps, about ten minutes) or `best` (the optional section at the end, several minutes).
 # Choose one with the environment variable `TFBOOK_PRESET` before starting Jupyter.
 
-# %% [markdown]
+# %% [markdown] i18n="setup"
 # ## Setup
 
 # %%
@@ -77,7 +77,7 @@ for ax, image, label in zip(axes, x_train, y_train):
     ax.axis("off")
 plt.show()
 
-# %% [markdown]
+# %% [markdown] i18n="tf1-to-tf2"
 # ## From TensorFlow 1 to TensorFlow 2
 #
 # The post built a graph of placeholders and ran it in a session. The same network in
@@ -95,7 +95,7 @@ plt.show()
 # | `tf.train.Saver().save(sess, path)` | a `tf.train.Checkpoint` of the variables, written to a path (Exercise 3.9) |
 # | `tf.summary.FileWriter` + `merge_all` | `tf.summary.create_file_writer` + `tf.summary.scalar` |
 
-# %% [markdown]
+# %% [markdown] i18n="network-shapes"
 # ## The network, layer by layer
 #
 # | step | operation | output shape per image |
@@ -113,7 +113,7 @@ plt.show()
 #
 # A batch adds one dimension in front of every shape: 50 images of layer 1 are (50, 28, 28, 32).
 
-# %% [markdown]
+# %% [markdown] i18n="reshape-input"
 # ### Exercise 3.1: reshape_input
 #
 # Convolutions expect `(batch, height, width, channels)`. Write `reshape_input(x)` that turns
@@ -129,7 +129,7 @@ def reshape_input(x):
 # %%
 check("reshape_input")
 
-# %% [markdown]
+# %% [markdown] i18n="padding-strides"
 # ## Padding and strides
 #
 # A 5x5 filter centred on a pixel near the border hangs over the edge. `VALID` padding only
@@ -148,12 +148,12 @@ for padding in ("SAME", "VALID"):
 pooled = tf.nn.max_pool2d(tf.zeros([1, 7, 7, 1]), ksize=2, strides=2, padding="SAME")
 print(f"2x2 max-pool, SAME, stride 2: 7x7 -> {pooled.shape[1]}x{pooled.shape[2]} (an odd size rounds up)")
 
-# %% [markdown]
+# %% [markdown] i18n="output-size"
 # Read the numbers above as rules. With `VALID`, first count the places where the window
 # fits (28 - 5 + 1 = 24 for a 5x5 window), then let the stride skip some of them: stride 2
 # keeps every other place, and a last place that is left over still counts. With `SAME` the
-# window never hangs out of the picture as far as the size is concerned: only the stride
-# shrinks the output, and again a partial last step counts (7 pixels pooled with stride 2
+# window may hang over the edge (the missing pixels count as zeros), so every place counts:
+# only the stride shrinks the output, and again a partial last step counts (7 pixels pooled with stride 2
 # give 4).
 #
 # ### Exercise 3.2: output_size
@@ -177,7 +177,7 @@ def output_size(n, window, stride, padding):
 # %%
 check("output_size")
 
-# %% [markdown]
+# %% [markdown] i18n="conv-layer"
 # ## Layer 1: convolution, ReLU, pooling
 #
 # Layer 1 slides 32 different 5x5 filters over the image. Each filter produces one *feature
@@ -209,7 +209,7 @@ def max_pool_2x2(x):
 # %%
 check("conv_layer")
 
-# %% [markdown]
+# %% [markdown] i18n="flatten"
 # ## Layer 2 and the flatten
 #
 # Layer 2 is the same recipe with 64 filters, each 5x5 across all 32 maps of layer 1, so its
@@ -237,15 +237,15 @@ def flatten(h):
 # %%
 check("flatten")
 
-# %% [markdown]
+# %% [markdown] i18n="dense-dropout"
 # ## The fully connected layer and dropout
 #
 # The fully connected layer multiplies the flattened features by a (FLATTEN_SIZE, 1024) weight matrix,
 # adds a bias and applies ReLU. Dropout then switches off a random part of those 1024 units
 # at every training step, so that no unit can rely on a particular other one being there:
 # a cheap defence against overfitting. The post wrote it with `keep_prob`, the probability
-# of *keeping* a unit. While training it keeps a share of the units (its training step's
-# `feed_dict` says which share); at evaluation it keeps every unit, because we want the whole
+# of *keeping* a unit. While training, dropout keeps a share of the units (the post's training
+# step feeds that share through `feed_dict`); at evaluation it keeps every unit, because we want the whole
 # network and the same answer every time. The surviving units are divided by `keep_prob`
 # so that the expected sum of the layer does not change between training and evaluation.
 # TensorFlow 2's `tf.nn.dropout` does not take `keep_prob` but `rate`, the probability of
@@ -281,7 +281,7 @@ KEEP_PROB_EVAL = 1.0
 # %%
 check("dense_dropout")
 
-# %% [markdown]
+# %% [markdown] i18n="forward"
 # ## The whole forward pass
 #
 # The network's variables live in one dict, `params`, with the post's names: `W_conv1`,
@@ -316,7 +316,7 @@ def forward(x, params, keep_prob):
 # %%
 check("forward")
 
-# %% [markdown]
+# %% [markdown] i18n="initial-values"
 # The post's initial values: the convolution filters from a truncated normal distribution
 # with standard deviation 0.1, biases 0.1, the output layer all zeros, and the fully
 # connected weights from a truncated normal with the *default* standard deviation, 1.0
@@ -344,7 +344,7 @@ params = init_params(settings["fc_init_stddev"], settings["seed"])
 for name, value in forward(x_train[:50], params, KEEP_PROB_EVAL).items():
     print(f"{name:8} {str(tuple(value.shape)):18}")
 
-# %% [markdown]
+# %% [markdown] i18n="loss"
 # ## Loss and accuracy
 #
 # The output layer produces ten *logits*, unnormalised scores. Softmax turns them into
@@ -370,7 +370,7 @@ def loss_fn(logits, labels):
 # %%
 check("loss")
 
-# %% [markdown]
+# %% [markdown] i18n="accuracy"
 # ### Exercise 3.8: accuracy
 #
 # Write `accuracy_fn(logits, labels)`: the fraction of rows whose largest logit is at the
@@ -388,7 +388,7 @@ def accuracy_fn(logits, labels):
 # %%
 check("accuracy")
 
-# %% [markdown]
+# %% [markdown] i18n="checkpoint"
 # ## Saving the trained variables
 #
 # A checkpoint stores the *values* of variables, each under a name, and nothing about the
@@ -415,7 +415,7 @@ def save_checkpoint(params, prefix):
 # %%
 check("checkpoint")
 
-# %% [markdown]
+# %% [markdown] i18n="parameter-count"
 # ## How many numbers are you about to train?
 #
 # Every weight and every bias is one number the optimiser adjusts. Layer 1 has 32 filters of
@@ -445,7 +445,7 @@ print(f"layer 2: {counts['W_conv2'] + counts['b_conv2']:,} parameters; the netwo
 print(f"the fully connected layer W_fc1 alone: {counts['W_fc1']:,} "
       f"({counts['W_fc1'] / sum(counts.values()):.0%} of them)")
 
-# %% [markdown]
+# %% [markdown] i18n="training"
 # ## Training
 #
 # The loop below is the post's: Adam on mini-batches, `KEEP_PROB_TRAIN` while training, and
@@ -573,7 +573,7 @@ def bfloat16_rewrite(enabled=True):
         tf.config.optimizer.set_experimental_options({option: before})
 
 
-# %% [markdown]
+# %% [markdown] i18n="learning-rate-schedule"
 # ### 99% in half a minute: the learning rate over time
 #
 # The post kept Adam's learning rate at 1e-4 for all 10,000 steps. A fixed rate is a
@@ -644,7 +644,7 @@ ax2.set(xlabel="step", ylabel="test accuracy", title="Accuracy on the test set")
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] i18n="tensorboard"
 # To watch the same curves in TensorBoard, run this in a terminal at the project root and
 # open http://localhost:6006 (chapter 01 is all about TensorBoard):
 #
@@ -652,7 +652,7 @@ plt.show()
 # .venv/bin/tensorboard --logdir runs/ch03/logs
 # ```
 
-# %% [markdown]
+# %% [markdown] i18n="initialisation"
 # ## The post's initialisation, measured
 #
 # The post draws the fully connected weights `W_fc1` with `tf.truncated_normal(shape)` and
@@ -668,7 +668,7 @@ for stddev in (1.0, 0.1):
     print(f"W_fc1 stddev {stddev}: h_fc1 mean {h_fc1.mean():8.3f}, largest {h_fc1.max():8.2f}, "
           f"dead units {np.mean(h_fc1.max(axis=0) == 0):.0%}")
 
-# %% [markdown]
+# %% [markdown] i18n="initialisation-race"
 # Is that a flaw? Rather than guess, race the two with batch 50, once with the post's
 # learning rate 1e-4 and once with 1e-3, changing nothing else (the `full` preset runs
 # 1,000 steps per run here; `quick` runs fewer):
@@ -686,13 +686,13 @@ else:
             print(f"Adam {learning_rate:g}, W_fc1 stddev {stddev}: "
                   f"test accuracy after {race_steps} steps {race[-1][2]:.2%}")
 
-# %% [markdown]
+# %% [markdown] i18n="race-results"
 # What our runs on a 2-core machine showed (`python -m bench.bench_cnn --part full --steps 500`
 # prints the first one): with the post's learning rate the large initialisation was *ahead*
 # after 500 steps (95.9% against 94.0%). Adam scales every weight's step by that weight's own
 # gradient history, so the huge activations mostly make the output layer learn faster at
 # first. With Adam 1e-3 the order flipped in our runs: 0.1 ahead by about a point (the
-# table above is your own run). The post's long schedule comes mainly from its small learning rate: the `quick` preset
+# lines above are your own run). The post needs its many steps mainly because of its small learning rate: the `quick` preset
 # (stddev 0.1, batch 100, a higher rate that decays to 0) passes 99% in a tenth of the post's
 # steps. Two lessons: a default you
 # did not choose can change the scale of everything downstream, so look at activation
@@ -700,7 +700,7 @@ else:
 # `python -m bench.bench_cnn` runs the post's whole recipe both ways, 10,000 steps each, and
 # the same recipe in TensorFlow 1 style for comparison (docs/benchmarks.md, "Chapter 03").
 
-# %% [markdown]
+# %% [markdown] i18n="bfloat16"
 # ## Going faster on this CPU
 #
 # Every number in this network is a 32-bit float (fp32): 1 sign bit, 8 exponent bits and
@@ -715,7 +715,7 @@ values = tf.constant([1 / 3, 1000.1, 3e38, 1e-30])
 print("fp32:", values.numpy())
 print("bf16:", tf.cast(tf.cast(values, tf.bfloat16), tf.float32).numpy())
 
-# %% [markdown]
+# %% [markdown] i18n="bf16-units"
 # For training, 2 to 3 digits are mostly enough when they are used in the right places:
 # the products inside a convolution or a matrix multiplication can be bf16 as long as
 # they are added up, and the weights updated, in fp32. Some CPUs have units that do
@@ -727,7 +727,7 @@ print("bf16:", tf.cast(tf.cast(values, tf.bfloat16), tf.float32).numpy())
 # %%
 print(f"bfloat16 units on this CPU: {bf16_units() or 'none found'}")  # bf16_units: imported in Setup
 
-# %% [markdown]
+# %% [markdown] i18n="bf16-rewrite"
 # TensorFlow's oneDNN backend (on by default on x86 Linux) can rewrite a graph for them
 # without any change to the model: with the graph-optimizer option
 # `auto_mixed_precision_onednn_bfloat16`, it turns the convolutions and matrix
@@ -792,7 +792,7 @@ else:
 print("the rewrite is off again:",
       not tf.config.optimizer.get_experimental_options().get("auto_mixed_precision_onednn_bfloat16", False))
 
-# %% [markdown]
+# %% [markdown] i18n="bf16-accuracy"
 # Speed is half the question; the other half is whether the network learns as well.
 # `python -m bench.bench_cnn --part limits` trains the `quick` preset's recipe three ways
 # from the same start on the same mini-batches (fp32, the rewrite, and mixed precision by
@@ -824,7 +824,7 @@ print("the rewrite is off again:",
 # * on a GPU: there, Keras' mixed precision policies (`mixed_float16`, `mixed_bfloat16`)
 #   are the usual tool, not this CPU graph rewrite.
 
-# %% [markdown]
+# %% [markdown] i18n="how-far"
 # ## How far can this network go? (optional)
 #
 # The `quick` preset stops as soon as 99% is in reach. The network itself, unchanged, can do
@@ -852,7 +852,7 @@ for row, image in zip(axes, x_train[:3]):
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] i18n="best-preset"
 # The `best` preset in `book.toml` puts the three together. To train it yourself, start
 # Jupyter with `TFBOOK_PRESET=best` and run this notebook (chapter 04 then restores the
 # better checkpoint), or grade it from a terminal with `python -m checks 03 --preset best`.
@@ -879,7 +879,7 @@ else:
                     f"| {run['train_seconds']:,.0f} | {run['test_accuracy']:.2%} |")
     display(Markdown("\n".join(rows)))
 
-# %% [markdown]
+# %% [markdown] i18n="summary"
 # ## Summary
 #
 # * A convolutional layer is `tf.nn.conv2d` + bias + ReLU; with `SAME` padding and stride 1
@@ -902,7 +902,7 @@ else:
 # %%
 check_all()
 
-# %% [markdown]
+# %% [markdown] i18n="exercises"
 # ## Exercises
 #
 # 1. Change layer 1 to `VALID` padding. Which shapes change, and what must `FLATTEN_SIZE` become?

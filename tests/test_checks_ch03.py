@@ -280,7 +280,7 @@ def test_forward_whose_output_layer_skips_dropout_while_training(solution_ns):
     results = run(variant(ns, forward=wrong), "forward")
     assert results["forward_values"].passed and results["forward_shapes"].passed  # right in evaluation
     r = failing(results, "forward_dropout")
-    assert "'logits' with keep_prob=0.5" in r.message and "h_drop" in r.hint
+    assert "'logits' with keep_prob=0.75" in r.message and "h_drop" in r.hint
 
 
 def test_forward_that_changes_a_layer_only_while_training(solution_ns):
@@ -293,7 +293,35 @@ def test_forward_that_changes_a_layer_only_while_training(solution_ns):
     results = run(variant(ns, forward=wrong), "forward")
     assert results["forward_values"].passed
     r = failing(results, "forward_dropout")
-    assert "with keep_prob=0.5" in r.message and "Only dropout may differ" in r.hint
+    assert "with keep_prob=0.75" in r.message and "Only dropout may differ" in r.hint
+
+
+def test_forward_that_drops_the_posts_share_whatever_keep_prob_it_is_given(solution_ns):
+    ns = variant_forward(dict(solution_ns))
+    inner = ns["forward"]
+    def wrong(x, params, keep_prob):  # KEEP_PROB_TRAIN written into forward instead of its argument
+        return inner(x, params, 0.5 if keep_prob < 1 else keep_prob)
+    results = run(variant(ns, forward=wrong), "forward")
+    assert results["forward_values"].passed  # right in evaluation
+    r = failing(results, "forward_dropout")
+    assert "dropped" in r.message and "Pass forward's keep_prob on" in r.hint
+
+
+def test_no_check_message_of_forward_or_dropout_gives_the_posts_keep_prob_away(solution_ns):
+    # every message a failing forward or dropout can print, for answers that fail each way
+    ns = variant_forward(dict(solution_ns))
+    inner = ns["forward"]
+    broken = {
+        "forward": lambda x, params, keep_prob: dict(inner(x, params, keep_prob), h_drop=inner(x, params, 1.0)["h_fc1"]),
+        "dropout": lambda h, keep_prob: h * 2.0,
+    }
+    texts = []
+    for name, function in broken.items():
+        for result in run(variant(ns, **{name: function}), "forward" if name == "forward" else "dense_dropout").values():
+            if not result.passed:
+                texts.append(f"{result.message} {result.expected} {result.got} {result.hint}")
+    assert texts
+    assert not any("0.5" in text or "50%" in text for text in texts), texts
 
 
 def test_loss_through_softmax_then_log_overflows_on_a_confident_row(solution_ns):
