@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] i18n="overview"
 # # A log collector on a local Cloud Logging
 #
 # ## Overview
@@ -39,7 +39,7 @@
 # active preset in `book.toml` (`quick` by default; `smoke` takes seconds, `full` a few
 # minutes). Choose one with the environment variable `TFBOOK_PRESET` before starting Jupyter.
 
-# %% [markdown]
+# %% [markdown] i18n="setup"
 # ## Setup
 
 # %%
@@ -80,7 +80,7 @@ RUN_DIR = tfbook.run_dir("02")
 PROJECT = "log-collector-demo"
 print(f"preset {settings['name']!r}: {settings}; everything this notebook makes goes to {RUN_DIR}")
 
-# %% [markdown]
+# %% [markdown] i18n="classic-architecture"
 # ## The classic architecture
 #
 # A log collection system has five parts. An **API server** receives log lines from clients
@@ -96,7 +96,8 @@ print(f"preset {settings['name']!r}: {settings}; everything this notebook makes 
 # the consumer and the storage with configuration: the API server calls one client library,
 # and exports deliver the logs to BigQuery (SQL), to Pub/Sub or Dataflow (per-event or
 # streaming work) and to metrics (dashboards, alerts). You trade control and a bill for far
-# less operating effort and a system that works the same afternoon. The figure shows both.
+# less operating effort and a system that works the same afternoon. The figure shows the three
+# roads: the classic one, the file road and the managed one.
 
 # %%
 # extra code: draw the two architectures
@@ -133,7 +134,7 @@ ax.axis("off")
 fig.savefig(RUN_DIR / "architecture.png", dpi=100, bbox_inches="tight")
 plt.show()
 
-# %% [markdown]
+# %% [markdown] i18n="local-service"
 # ## A local Cloud Logging
 #
 # The `cloudlog` package that comes with this book is a small server that speaks the subset of
@@ -162,7 +163,7 @@ svc = cloudlog.start_local(DB_PATH)
 started.append(svc.stop)
 print(svc)
 
-# %% [markdown]
+# %% [markdown] i18n="client"
 # The client is Google's own `google.cloud.logging.Client`. Against Google Cloud you construct
 # it with just a project id (credentials come from the environment); against the local service
 # you give it the service's address and no credentials. `connect` chooses with one environment
@@ -184,7 +185,7 @@ os.environ["LOGGING_ENDPOINT"] = svc.endpoint
 logging_client = connect(PROJECT)
 print(type(logging_client), "project:", logging_client.project)
 
-# %% [markdown]
+# %% [markdown] i18n="api-server"
 # ## The API server
 #
 # The post's server has two routes. `/` writes one line of text to a log called
@@ -213,7 +214,7 @@ def add_text_route(app, logging_client):
 # %%
 check("text_endpoint")
 
-# %% [markdown]
+# %% [markdown] i18n="exercise-2-2-struct-endpoint"
 # ### Exercise 2.2: struct_endpoint
 #
 # Write `add_struct_route(app, logging_client)`. It registers `/slog`. The view reads the
@@ -229,7 +230,7 @@ def add_struct_route(app, logging_client):
 # %%
 check("struct_endpoint")
 
-# %% [markdown]
+# %% [markdown] i18n="create-app"
 # The application itself is a factory that puts the two routes together. The post ran it with
 # `app.run('0.0.0.0', 7001)`, which blocks and listens on every network interface. A notebook
 # needs its cell back, and nothing here should be reachable from other machines, so we serve
@@ -265,7 +266,7 @@ server, _ = serve_in_thread(app, "flask-log-server")
 BASE_URL = f"http://127.0.0.1:{server.server_port}"
 print(f"the log API server listens on {BASE_URL} (the post used port 7001)")
 
-# %% [markdown]
+# %% [markdown] i18n="sample-requests"
 # Drive it as a client would, with `requests`. Some texts carry the option `-a` (like
 # `ls -a`); the post later picks exactly those out with a filter, a metric and a chart.
 #
@@ -290,7 +291,7 @@ default_text = requests.get(f"{BASE_URL}/slog").text  # the post's defaults
 print(default_text, '<- contains "-a": counted as an -a entry below' if "-a" in default_text else "")
 written["struct_log"] += len(samples) + 1
 
-# %% [markdown]
+# %% [markdown] i18n="viewing-entries"
 # ## Viewing entries
 #
 # `logging_client.list_entries(filter_=...)` returns the entries a filter selects, newest last
@@ -315,12 +316,14 @@ STRUCT = f'logName="projects/{PROJECT}/logs/struct_log"'
 _ = show(f'logName="projects/{PROJECT}/logs/my-flask-log"')
 _ = show(STRUCT)
 
-# %% [markdown]
+# %% [markdown] i18n="log-names-and-operators"
 # A log name is always `projects/PROJECT/logs/LOG_ID`. One entry you did not write may show
 # up in `struct_log` or `my-flask-log`: the client library adds a *diagnostic* entry (its own
 # version) the first time a process logs. Structured fields are addressed with dots, and
 # `AND`, `OR`, `NOT` (upper case) combine conditions; writing two conditions side by side
-# means `AND`. Let us add a few entries with severities, then try the operators:
+# means `AND`. In lower case, `and`, `or` and `not` are words to search for, so a filter that
+# uses them as operators quietly selects (almost) nothing, here as on Google Cloud. Let us add
+# a few entries with severities, then try the operators:
 
 # %%
 struct_logger = logging_client.logger("struct_log")
@@ -336,7 +339,7 @@ _ = show(f'{STRUCT} jsonPayload.key:"web"')          # has: a substring, so web2
 _ = show(f"{STRUCT} severity>=WARNING")              # severities are ordered
 _ = show(f'{STRUCT} jsonPayload.text:"crash"')       # has, on a field of jsonPayload
 
-# %% [markdown]
+# %% [markdown] i18n="filter-details"
 # Three details matter. `=` compares the whole value and `:` ("has") looks for a substring;
 # both ignore case. Quote the value `"-a"`: on its own, a `-` in front of a term means `NOT`
 # (a bare `-a` would select the entries that do *not* contain "a").
@@ -368,7 +371,7 @@ selected = list(demo.list_entries(resource_names=["projects/predict-demo"],
 print(f"selected {len(selected)}:", [e.payload if isinstance(e.payload, str) else e.payload.get("text")
                                      for e in selected])
 
-# %% [markdown]
+# %% [markdown] i18n="not-and-missing-fields"
 # The text entries have no `jsonPayload.text`, so the condition is false for all four of them
 # (even for `"ls -a"`, whose `-a` sits in `textPayload`) and `NOT` turns that into true. To ask
 # "struct_log entries without -a", name the log as well. Now write the three filters the rest
@@ -389,7 +392,7 @@ def minus_a_filter(project):
 check("minus_a_filter")
 _ = show(minus_a_filter(PROJECT))
 
-# %% [markdown]
+# %% [markdown] i18n="exercise-2-5-key-alert-filter"
 # ### Exercise 2.5: key_alert_filter
 #
 # Write `key_alert_filter(project, key)`: the `struct_log` entries in `project` whose
@@ -405,7 +408,7 @@ def key_alert_filter(project, key):
 check("key_alert_filter")
 _ = show(key_alert_filter(PROJECT, "web"))
 
-# %% [markdown]
+# %% [markdown] i18n="time-windows"
 # Times are written in RFC 3339, e.g. `timestamp>="2026-11-28T09:00:00Z"`, and compare as
 # times. Let us mark the time, write a second batch of entries, and look at the window:
 
@@ -421,7 +424,7 @@ written["struct_log"] += 3
 window_end = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
 _ = show(f'{STRUCT} timestamp>="{rfc3339(window_start)}" timestamp<"{rfc3339(window_end)}"')
 
-# %% [markdown]
+# %% [markdown] i18n="exercise-2-6-window-filter"
 # ### Exercise 2.6: window_filter
 #
 # Write `window_filter(project, start, end)`, where `start` and `end` are RFC 3339 strings:
@@ -437,7 +440,7 @@ def window_filter(project, start, end):
 check("window_filter")
 _ = show(window_filter(PROJECT, rfc3339(window_start), rfc3339(window_end)))
 
-# %% [markdown]
+# %% [markdown] i18n="export-to-bigquery"
 # ## Export to BigQuery
 #
 # The post's next step was an *export*: a **sink** has a filter and a destination, and from
@@ -467,10 +470,10 @@ sink = create_struct_sink(logging_client)
 print(f"sink {sink.name}: {sink.filter_!r} -> {sink.destination}")
 print("writer identity:", sink.writer_identity)
 
-# %% [markdown]
+# %% [markdown] i18n="daily-table"
 # (Running that cell a second time raises `Conflict` (HTTP 409): the sink exists already, as it
-# would on Google Cloud; re-run the notebook from the top for a fresh service, whose first cell
-# stops the old one.)
+# would on Google Cloud; re-run the notebook from the top for a fresh service: the cell that
+# starts the service stops the old one first.)
 #
 # A sink only exports what arrives after it was created, so write some more traffic through
 # the API server, then look at the day's table. `bq` runs BigQuery-style SQL in the project;
@@ -502,7 +505,7 @@ for row in bq(f"SELECT timestamp, jsonPayload.name, jsonPayload.key, jsonPayload
               "ORDER BY timestamp LIMIT 5"):
     print(row)
 
-# %% [markdown]
+# %% [markdown] i18n="wildcard-tables"
 # In BigQuery you would usually write such names in backticks, `` `structlog.struct_log_20261128` ``
 # (or with the project in front), and read several days at once through a *wildcard table*:
 # `` `structlog.struct_log_*` `` stands for every table whose name starts with `struct_log_`,
@@ -514,7 +517,7 @@ for day, entries in bq("SELECT _TABLE_SUFFIX AS day, COUNT(*) AS entries FROM `s
                        "GROUP BY day ORDER BY day"):
     print(f"struct_log_{day}: {entries} rows")
 
-# %% [markdown]
+# %% [markdown] i18n="exercise-2-8-daily-sql"
 # ### Exercise 2.8: daily_sql
 #
 # Write `key_report_sql(day)`, where `day` is a date written `"YYYY-MM-DD"`. It returns SQL
@@ -532,7 +535,7 @@ check("daily_sql")
 for key, entries, minus_a in bq(key_report_sql(today)):
     print(f"{key:8} {entries:4} entries, {minus_a:3} with -a")
 
-# %% [markdown]
+# %% [markdown] i18n="metric-and-dashboard"
 # ## A metric and the dashboard
 #
 # A log-based **metric** counts the entries that match a filter, from its creation on; the
@@ -555,7 +558,7 @@ def create_minus_a_metric(logging_client):
 # %%
 check("minus_a_metric")
 
-# %% [markdown]
+# %% [markdown] i18n="replay-traffic"
 # Create both metrics, then replay a stretch of traffic: each minute of the last
 # `dashboard_minutes` minutes gets a random number of entries with timestamps inside that
 # minute, with a burst of `-a` entries in the middle. (A metric buckets by the entry's own
@@ -606,7 +609,7 @@ fig.autofmt_xdate()
 fig.savefig(RUN_DIR / "dashboard.png", dpi=100, bbox_inches="tight")
 plt.show()
 
-# %% [markdown]
+# %% [markdown] i18n="sql-versus-metric"
 # The same chart can come from the exported table, with a `GROUP BY` on the minute (BigQuery
 # writes `TIMESTAMP_TRUNC(timestamp, MINUTE)`, DuckDB `date_trunc('minute', timestamp)`). The
 # wildcard table reads every day, so a window that crosses midnight UTC is covered. Will SQL
@@ -628,7 +631,7 @@ print(f"{len(per_minute)} minutes with rows; -a entries in the window by SQL: {s
       f"of which received since the metric existed: {sum(r[3] for r in per_minute)}; "
       f"the metric counted {metric_total}")
 
-# %% [markdown]
+# %% [markdown] i18n="pubsub-export"
 # ## Per-event handling: the Pub/Sub road
 #
 # A sink can also send each entry to a Pub/Sub topic, where a subscriber (a Cloud Function, a
@@ -658,7 +661,7 @@ written["struct_log"] += 20
 svc.drain()
 print("-a entries per key, counted as they arrived:", dict(minus_a_per_key))
 
-# %% [markdown]
+# %% [markdown] i18n="how-fast"
 # ## How fast is it?
 #
 # The post promised "more than 500 entries per second" and then corrected itself: BigQuery
@@ -728,7 +731,7 @@ for path, (n, seconds) in load.items():
           f"{rates[path] * 86400 / 1e6:10.1f} M")
 print("post's figures: 500 entries/s write quota, 25 M entries/day, 100,000 rows/s BigQuery streaming per table")
 
-# %% [markdown]
+# %% [markdown] i18n="what-the-numbers-mean"
 # What the numbers mean. 500 entries per second sustained would be 43 million a day, so the
 # daily 25 million was the tighter of the post's two limits: about 290 per second on average.
 # On a two-core laptop, where the clients, Flask and the logging service share the cores,
@@ -742,7 +745,7 @@ print("post's figures: 500 entries/s write quota, 25 M entries/day, 100,000 rows
 # rows per second per table is far above every path here; on Google Cloud the quota, not the
 # storage, was the ceiling, and raising it is a support request, not an engineering project.
 
-# %% [markdown]
+# %% [markdown] i18n="serving-faster"
 # ## Serving it faster
 #
 # The post's server, and yours, writes one entry per request and answers once the service has
@@ -793,7 +796,7 @@ batched_server, stop_batched_server = serve_in_thread(batched_app, "flask-log-se
 BATCHED_URL = f"http://127.0.0.1:{batched_server.server_port}/slog"
 print("the batched server listens on", BATCHED_URL)
 
-# %% [markdown]
+# %% [markdown] i18n="batched-load"
 # The same load as before, against the batched server, then a flush (wait until the queue is
 # written) and a count of what the service holds:
 
@@ -818,7 +821,7 @@ for stop in (stop_batched_server, close_batched_handler):
 print("handler threads left:",
       [t.name for t in threading.enumerate() if t.name.startswith("google.cloud.logging")] or "none")
 
-# %% [markdown]
+# %% [markdown] i18n="benchmark-table"
 # In this notebook the load, both servers and the logging service share one Python process,
 # so the rates above say how the two servers compare, not how fast either can go. The
 # benchmark `python -m bench.bench_ch02` runs each part in its own process and measures six
@@ -847,7 +850,7 @@ print("handler threads left:",
 # audit or billing records are answered after the write (more workers, group commit);
 # debugging and analytics traffic can be batched in the background.
 
-# %% [markdown]
+# %% [markdown] i18n="google-cloud"
 # ## Run it on Google Cloud
 #
 # The code in this chapter is the code you would deploy. What changes:
@@ -911,7 +914,7 @@ finally:
 written["struct_log"] += 1
 _ = show(f'{STRUCT} jsonPayload.key="cli"')
 
-# %% [markdown]
+# %% [markdown] i18n="cloud-differences"
 # What differs in behaviour: **quotas** (writes per second and per day per project; the local
 # service has none), **latency** (an export to BigQuery takes seconds, not milliseconds, and
 # `list_entries` results can lag writes slightly), **cost** (ingestion is billed per GiB
@@ -921,7 +924,7 @@ _ = show(f'{STRUCT} jsonPayload.key="cli"')
 # copy stays). Everything else (loggers, `log_text`, `log_struct`, filters, sinks, metrics)
 # is the same API, which is the point of the managed service, and of this chapter's local one.
 
-# %% [markdown]
+# %% [markdown] i18n="summary"
 # ## Summary
 #
 # * A classic log pipeline has an API server, a queue, a consumer, storage and reporting; a
@@ -957,7 +960,7 @@ metrics = {"entries_written": sum(written.values()), "exported_rows": exported_r
 (RUN_DIR / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 print(json.dumps(metrics, indent=2))
 
-# %% [markdown]
+# %% [markdown] i18n="exercises"
 # ## Exercises
 #
 # 1. Add a route `/error` that writes a structured entry with severity `ERROR`, and a metric

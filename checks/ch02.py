@@ -247,10 +247,38 @@ def selected_ids(client, project: str, filter_: str, what: str) -> set[str]:
     return {e.insert_id for e in entries if not (isinstance(e.payload, dict) and DIAGNOSTIC_KEY in e.payload)}
 
 
+# a lower-case and/or/not standing as a word of its own (outside double quotes)
+_LOWER_KEYWORD = re.compile(r"(?<![^\s()])(and|or|not)(?![^\s()])")
+
+
+def lowercase_keywords(filter_: str) -> list[str]:
+    """The lower-case ``and``/``or``/``not`` a filter uses as words. Cloud Logging reads them as
+    search words (every entry must contain "and" somewhere), not as operators, and its answer
+    cannot warn: such a filter quietly selects nothing, so the check says why."""
+    bare = re.sub(r'"(?:[^"\\]|\\.)*"?', " ", filter_)  # strings hold text, not operators
+    return list(dict.fromkeys(_LOWER_KEYWORD.findall(bare)))
+
+
+def lowercase_note(filter_: str) -> tuple[str, str] | None:
+    """(a sentence for the message, the hint) when ``filter_`` has lower-case keywords."""
+    words = lowercase_keywords(filter_)
+    if not words:
+        return None
+    quoted = " and ".join(repr(w) for w in words)
+    one = len(words) == 1
+    return (f"; it writes {quoted} in lower case, which the Logging query language reads as "
+            f"{'a word' if one else 'words'} to search for (every selected entry must contain "
+            f"{'it' if one else 'each'}), not as {'an operator' if one else 'operators'}",
+            f"Write AND, OR and NOT in capitals. In lower case, {quoted} "
+            f"{'is a search word' if one else 'are search words'}, here as on Google Cloud: "
+            f"the filter then selects only entries that contain {'it' if one else 'them'}, usually none.")
+
+
 def compare_selection(rows: list[dict], got: set[str], expected: set[str], what: str,
                       meaning: str, filter_: str, hint: str) -> None:
     if got == expected:
         return
+    lowercase = lowercase_note(filter_)
     by_id = {r["id"]: r for r in rows}
     extra, missing = sorted(got - expected), sorted(expected - got)
     parts = []
@@ -260,9 +288,10 @@ def compare_selection(rows: list[dict], got: set[str], expected: set[str], what:
     if missing:
         parts.append(f"it misses {len(missing)}, e.g. {_describe(by_id[missing[0]])}")
     raise CheckFailed(f"{what} selects {len(got)} of the grader's {len(rows)} entries; the right "
-                      f"answer is {len(expected)} ({meaning}). " + "; ".join(parts),
+                      f"answer is {len(expected)} ({meaning}). " + "; ".join(parts)
+                      + (lowercase[0] if lowercase else ""),
                       expected=f"{len(expected)} entries", got=f"{len(got)} entries from {filter_!r}",
-                      hint=hint)
+                      hint=lowercase[1] if lowercase else hint)
 
 
 DOOR = "_tfbook_grader_door"  # a name no learner would choose, defined in the learner's globals
@@ -822,13 +851,17 @@ def minus_a_metric(learner):
         elif extra and all(r["log"] == STRUCT_LOG for r in extra):
             hint = ("The metric counts every struct_log entry, not only those whose text contains -a: "
                     "add the has-condition on jsonPayload.text (your 2.4 filter).")
+        lowercase = lowercase_note(metric.filter_ or "")
+        if lowercase:
+            hint = lowercase[1]
         if counted == len(expected_ids):  # the right number by chance: the filter selects other entries
             raise CheckFailed(f"the metric counted {counted} entries, as many as there are struct_log entries "
                               f"with -a, but its filter selects others: {len(got_ids - expected_ids)} it should "
                               f"not, and it misses {len(expected_ids - got_ids)}", expected=f"{len(expected_ids)} entries",
                               got=f"{len(got_ids)} entries from {metric.filter_!r}", hint=hint)
         raise CheckFailed(f"the metric counted {counted} of the grader's {len(rows)} entries; "
-                          f"{len(expected_ids)} are struct_log entries whose text contains -a",
+                          f"{len(expected_ids)} are struct_log entries whose text contains -a"
+                          + (lowercase[0] if lowercase else ""),
                           expected=len(expected_ids), got=counted, hint=hint)
 
 

@@ -123,8 +123,11 @@ def tensors(d: dict) -> Arg:
 
 
 def clean_error(text: str) -> str:
-    """TensorFlow's error text without its internal node names, for a learner to read."""
+    """An error's text for a learner to read: without TensorFlow's internal node names, and
+    without the request line an API client puts in front (``400 POST http://...: message``),
+    which tells a learner nothing and would push the service's explanation past the cut."""
     text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(text))
+    text = re.sub(r"^(\d{3}) [A-Z]+ https?://\S+: ", r"\1 ", text)
     text = re.sub(r"\s*\[Op:\w+\].*$", "", text, flags=re.DOTALL)
     return text.strip()[:300]
 

@@ -36,8 +36,10 @@ KEYWORDS = ("AND", "OR", "NOT")
 _OP_HINTS = {">>": "'>' or '>='", "<<": "'<' or '<='", "=>": "'>='", "=<": "'<='", "==": "'='",
              "!!": "'!='", "=!": "'!='", "<>": "'!='", "!=~": "'!~'", ":=": "'=' or ':'"}
 # what google-cloud-logging's list_entries appends to a filter that does not mention
-# timestamp (a 24-hour window): `<filter> AND timestamp>="2024-05-01T12:00:00.000000+0000"`
-_CLIENT_WINDOW = re.compile(r' AND timestamp>="[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+'
+# timestamp (a 24-hour window): `<filter> AND timestamp>="2024-05-01T12:00:00.000000+0000"`;
+# a Logger's list_entries puts its own log in between: `<filter> AND logName=projects/P/logs/L AND ...`
+_CLIENT_WINDOW = re.compile(r'(?: AND logName=projects/[^\s"]+/logs/[^\s"]+)?'
+                            r' AND timestamp>="[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+'
                             r'(?:[+-][0-9]{2}:?[0-9]{2}|Z)?"\Z')
 MAX_FILTER_CHARS = 20_000   # Cloud Logging: a query is at most 20,000 characters
 MAX_FILTER_DEPTH = 32       # local: nesting of parentheses, NOT/- prefixes and value lists
@@ -330,10 +332,17 @@ class _Parser:
             if not v:
                 self.err(f"expected a value after {op!r}")
             if v[0] in "<>=!~" and op != ":*":     # severity>>300, severity=>300, a==b
-                typed = op + v[0]
-                hint = _OP_HINTS.get(typed, "one of = != < <= > >= : =~ !~")
-                self.err(f"{typed!r} is not an operator of the Logging query language; "
-                         f"use {hint}", pos - len(op))
+                joined = op + v[0]
+                hint = _OP_HINTS.get(joined, "one of = != < <= > >= : =~ !~")
+                start = len(self.s[:pos].rstrip())    # the operator right before the value?
+                if self.s[start - len(op):start] == op:
+                    start -= len(op)
+                    if start + len(op) < pos and joined in _OPS:   # severity > = ERROR
+                        hint = f"{joined!r}, without the space"
+                else:                                  # in a value list: (ERROR OR >3)
+                    self.err(f"a value cannot start with {v[0]!r}; quote it if it is text", pos)
+                self.err(f"{self.s[start:pos + 1]!r} is not an operator of the Logging query "
+                         f"language; use {hint}", start)
             self._check_bare(v, pos)
         return check_cmp(("cmp", segs, op, v), lambda m: self.err(m, pos))
 

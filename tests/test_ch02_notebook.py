@@ -148,6 +148,13 @@ def test_the_text_says_sql_and_the_metric_differ_by_what_came_before_the_metric(
     assert "before the metric existed" in text
 
 
+def test_the_text_says_lowercase_keywords_are_search_words():
+    """Cloud Logging's answer cannot warn about `a and b`, so the text does, before the exercises."""
+    text = markdown()
+    assert re.search(r"lower case, `and`, `or` and `not` are words to search for", text)
+    assert text.index("words to search for") < text.index("Exercise 2.4")
+
+
 def test_the_text_warns_that_a_uuid_can_contain_minus_a():
     text = markdown()
     assert re.search(r'uuid.{0,200}"-a"|"-a".{0,200}uuid', text, re.S | re.I), \

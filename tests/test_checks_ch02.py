@@ -325,6 +325,30 @@ def test_severities_listed_only_up_to_critical_fail(solution_ns):
     assert "it misses" in r.message and "ALERT" in r.hint and "EMERGENCY" in r.hint
 
 
+LOG = 'logName="projects/{p}/logs/struct_log"'
+
+
+@pytest.mark.parametrize("exercise, function, words", [
+    ("minus_a_filter", lambda p: LOG.format(p=p) + ' and jsonPayload.text:"-a"', "'and'"),
+    ("key_alert_filter", lambda p, k: LOG.format(p=p) + f' jsonPayload.key="{k}" '
+                                                        'severity=WARNING or severity>WARNING', "'or'"),
+    ("window_filter", lambda p, s, e: LOG.format(p=p) + f' timestamp>="{s}" timestamp<"{e}" '
+                                                        'and not jsonPayload.text:"-a"', "'and' and 'not'"),
+])
+def test_a_lowercase_keyword_that_makes_a_filter_select_nothing_is_named(solution_ns, exercise, function, words):
+    """Cloud Logging reads lower-case and/or/not as search words and cannot warn; the check does."""
+    r = failing(run(variant(solution_ns, **{exercise: function}), exercise), exercise)
+    assert "selects 0 of the grader's" in r.message and f"it writes {words} in lower case" in r.message, r.message
+    assert "in capitals" in r.hint and "search word" in r.hint, r.hint
+
+
+def test_lowercase_keywords_in_strings_or_inside_words_are_not_flagged():
+    from checks.ch02 import lowercase_keywords
+    assert lowercase_keywords('jsonPayload.text:"this and that" AND NOT x:android') == []
+    assert lowercase_keywords('x:"a \\" or" not-y') == []
+    assert lowercase_keywords('(a and b) or c') == ["and", "or"]
+
+
 HAS_LOG = 'logName:"struct_log"'  # also matches struct_log2 and old_struct_log
 
 
@@ -383,6 +407,21 @@ def create_struct_sink(logging_client):
 ''')
     r = failing(run(ns, "create_sink"), "sink_destination")
     assert "wrong destination" in r.message and "'structlog', not 'logs'" in r.hint
+
+
+def test_a_sink_to_a_dataset_with_a_hyphen_is_told_why_in_full(solution_ns):
+    """The service names the hyphen; the check shows its whole explanation, without the request line."""
+    ns = variant(solution_ns, '''
+def create_struct_sink(logging_client):
+    p = logging_client.project
+    sink = logging_client.sink("struct-log-to-bigquery", filter_=f'logName="projects/{p}/logs/struct_log"',
+                               destination=f"bigquery.googleapis.com/projects/{p}/datasets/struct-log")
+    sink.create()
+    return sink
+''')
+    r = failing(run(ns, "create_sink"), "sink_destination")
+    assert "it contains '-'" in r.message and "not in dataset names" in r.message, r.message
+    assert "http://" not in r.message, r.message
 
 
 def test_a_sink_with_a_hard_coded_project(solution_ns):
@@ -534,6 +573,20 @@ def create_minus_a_metric(logging_client):
 ''')
     r = failing(run(ns, "minus_a_metric"), "minus_a_metric")
     assert "the metric counted" in r.message and "counts every struct_log entry" in r.hint
+
+
+def test_a_metric_with_a_lowercase_and_is_told_why_it_counts_nothing(solution_ns):
+    ns = variant(solution_ns, '''
+def create_minus_a_metric(logging_client):
+    p = logging_client.project
+    m = logging_client.metric("struct_log_minus_a", description="d",
+                              filter_=f'logName="projects/{p}/logs/struct_log" and jsonPayload.text:"-a"')
+    m.create()
+    return m
+''')
+    r = failing(run(ns, "minus_a_metric"), "minus_a_metric")
+    assert "the metric counted 0" in r.message and "'and' in lower case" in r.message, r.message
+    assert "in capitals" in r.hint, r.hint
 
 
 def test_a_metric_with_another_name(solution_ns):

@@ -214,6 +214,20 @@ def test_filter_errors_point_into_the_learners_own_filter(client):
     assert "at position 36 (near 'BAD')" in msg and "timestamp" not in msg, msg
 
 
+def test_a_loggers_list_entries_errors_point_into_the_learners_own_filter(client):
+    """Logger.list_entries puts ` AND logName=projects/P/logs/NAME` before the 24 h window."""
+    from google.api_core.exceptions import BadRequest
+    logger = client.logger("struct_log")
+    with pytest.raises(BadRequest) as info:
+        list(logger.list_entries(filter_="severity>=WARNING AND ("))
+    msg = info.value.message
+    assert "at position 24 (at the end)" in msg, msg
+    assert "the client library appended 'AND logName=projects/" in msg, msg
+    with pytest.raises(BadRequest) as info:
+        list(logger.list_entries(filter_="severity>>300"))
+    assert "(near '>>300')" in info.value.message, info.value.message
+
+
 @pytest.mark.parametrize("filter_, expected", [
     ('jsonPayload.a="x" && severity>=ERROR', "'&&' is not an operator of the Logging query "
                                              "language: write AND"),
@@ -223,6 +237,9 @@ def test_filter_errors_point_into_the_learners_own_filter(client):
     ("severity=>WARNING", "'=>' is not an operator of the Logging query language; use '>='"),
     ("textPayload=='hi'", "'==' is not an operator"),
     ("textPayload='hi'", "single quotes do not make a string"),
+    ("severity > = ERROR", "'> =' is not an operator of the Logging query language; use '>=', "
+                           "without the space at position 10"),
+    ("severity=(ERROR OR >3)", "a value cannot start with '>'"),
     ("'hi'", "single quotes do not make a string"),
 ])
 def test_other_languages_operators_and_quotes_are_refused_with_the_right_one(client, filter_,
