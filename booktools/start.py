@@ -1,7 +1,7 @@
 """``tfbook start [DIR]``: the student edition in a folder of the learner's own.
 
 Writes into DIR the book's book.toml (without the solutions' paths: a learner's folder has no
-solutions), each chapter's .ipynb and .py, and assets/; fetches MNIST through the book's loader
+solutions), each chapter's .ipynb and .py (and its translations, chapters/LANG/), and assets/; fetches MNIST through the book's loader
 (tfbook.data) into DIR/data/mnist; prints what to run next. From DIR, ``tfbook list``,
 ``tfbook hint``, ``tfbook check NN`` and ``python -m checks NN`` find the book as they do in a
 clone (tfbook/paths.py says how).
@@ -42,6 +42,10 @@ def edition_units(source: Path) -> list[dict[str, bytes]]:
     for chapter in book.ready_chapters():
         pair = (chapter.notebook("student"), chapter.student)
         units.append({p.relative_to(source).as_posix(): p.read_bytes() for p in pair})
+        # its translated editions, chapters/LANG/ (booktools/l10n.py): the same code, other prose
+        for translated in sorted(chapter.student.parent.glob(f"*/{chapter.student.name}")):
+            pair = (translated.with_suffix(".ipynb"), translated)
+            units.append({p.relative_to(source).as_posix(): p.read_bytes() for p in pair if p.exists()})
     for path in sorted((source / "assets").rglob("*")):
         if path.is_file() and not {"__pycache__", ".ipynb_checkpoints"} & set(path.parts):
             units.append({path.relative_to(source).as_posix(): path.read_bytes()})

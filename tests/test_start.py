@@ -66,6 +66,15 @@ def test_start_writes_the_student_edition_and_no_solution(learner, capsys):
         book.chapter("03").notebook("solution")
 
 
+def test_start_writes_the_translated_editions_too(learner):
+    translated = sorted((ROOT / "chapters").glob("*/*_*.ipynb"))
+    assert any(p.parent.name == "ko" for p in translated)  # the Korean edition exists
+    for path in translated + [p.with_suffix(".py") for p in translated]:
+        mine = learner / path.relative_to(ROOT)
+        assert mine.read_bytes() == path.read_bytes(), f"{mine} differs from the edition"
+    assert not list(learner.glob("solutions*/**/*.py"))
+
+
 def test_start_prints_the_next_commands(tmp_path, capsys):
     code, out = start(tmp_path / "b", capsys)
     assert code == 0

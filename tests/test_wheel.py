@@ -50,6 +50,8 @@ def test_the_wheel_holds_the_book_and_no_answers(dist):
     for chapter in load_book(ROOT / "book.toml").ready_chapters():
         for path in (chapter.student, chapter.notebook("student")):
             assert path.relative_to(ROOT).as_posix() in edition
+    for translated in (ROOT / "chapters").glob("*/*_*.ipynb"):  # chapters/ko/: the Korean edition
+        assert translated.relative_to(ROOT).as_posix() in edition
     leaked = [n for n in names if any(part in n for part in FORBIDDEN)]
     assert leaked == [], f"the wheel would give learners these: {leaked}"
 
