@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PRESET ?= quick
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-fast lint lab tensorboard release check-editions browser bench clean
+.PHONY: book site test test-fast lint lab tensorboard release i18n check-editions browser bench matrix clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,17 @@ $(STAMP): pyproject.toml constraints.txt
 book: $(STAMP)
 	TFBOOK_PRESET=$(PRESET) $(BIN)/tfbook book
 
+# The site's generator (pyproject.toml's `site` extra: Sphinx, MyST-NB, sphinx-book-theme)
+SITE_STAMP := $(VENV)/.installed-site
+$(SITE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[site]'
+	touch $@
+
+## make site: the book as a static website in build/site/ (English, and Korean where i18n/ko/ translates
+## a chapter), made from `make book`'s executed notebooks in build/ (nothing is executed again)
+site: $(SITE_STAMP)
+	$(BIN)/python -m booktools.site
+
 ## make test [TEST_JOBS=N]: the import contracts, then the whole test suite (installs what it needs,
 ## Chromium included) in TEST_JOBS pytest-xdist workers (default 3 on the CI machine's 2 cores: many
 ## tests wait on a kernel or a server, so a third worker keeps both cores busy: 16.2 min against
@@ -25,7 +36,7 @@ book: $(STAMP)
 ## (tests/conftest.py, xdist_group)
 TEST_JOBS ?= 3
 XDIST := -n $(TEST_JOBS) --dist loadgroup
-test: $(STAMP) browser lint
+test: $(STAMP) $(SITE_STAMP) browser lint
 	$(BIN)/python -m pytest $(XDIST)
 
 ## make test-fast: everything except the slow (training, whole notebooks) and browser tests
@@ -50,16 +61,27 @@ PORT ?=
 tensorboard: $(STAMP)
 	$(BIN)/tensorboard --logdir runs --port $(or $(PORT),default)
 
-## make release: regenerate chapters/ (student edition) and every .ipynb pair from solutions/
-release: $(STAMP)
+## make release: regenerate chapters/ (student edition) and every .ipynb pair from solutions/, and the
+## message catalogues (make i18n)
+release: $(STAMP) i18n
 	$(BIN)/tfbook release
 
-## make browser: Debian's Chromium for the canvas browser test (Playwright drives it; no browser download)
+## make i18n: extract the learner-facing messages (babel.cfg) and bring tfbook/locale/LANG/LC_MESSAGES/tfbook.po
+## up to date (new messages untranslated, changed ones fuzzy), then compile each .mo; lists what is left to translate
+i18n: $(STAMP)
+	$(BIN)/python -m booktools.messages
+
+## make browser: Debian's Chromium for the browser tests (Playwright drives it; no browser download), and a
+## Korean font for the site's Korean pages
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Debian's chromium for the browser test"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "WARNING: could not install chromium; the browser test will be skipped with a reason"; }
+	@fc-list :lang=ko 2>/dev/null | grep -q . || { \
+	  echo "Installing a Korean font (Debian's fonts-nanum): the site's Korean pages in the browser test's screenshots"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-nanum >/dev/null) \
+	  || echo "WARNING: could not install fonts-nanum; Korean text shows as boxes in screenshots"; }
 
 ## make bench: the benchmarks quoted in the README (bench_cnn's full part takes ~30 min on 2 cores, its limits part ~10)
 bench: $(STAMP)
@@ -69,6 +91,15 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_ch02
 	$(BIN)/python -m bench.bench_cnn
 	$(BIN)/python -m bench.bench_cnn --part limits
+
+## make matrix [CELLS=3.11:2.18,3.13:2.21]: the supported range (docs/compatibility.md). For each cell in turn
+## (Python:TensorFlow; default both ends and a middle), a fresh venv in build/matrix/ with pip's own pick in
+## pyproject.toml's ranges (not constraints.txt), the fast test lane, chapters 03 and 04's solutions graded
+## from a `tfbook start` folder; one table row per cell. About 10 min a cell on 2 cores, plus downloads
+CELLS ?=
+STEPS ?=
+matrix:
+	$(PYTHON) tools/matrix.py $(if $(CELLS),--cells $(CELLS)) $(if $(STEPS),--steps $(STEPS))
 
 clean:
 	rm -rf build runs

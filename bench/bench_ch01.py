@@ -2,9 +2,9 @@
 
     python -m bench.bench_ch01 [--rounds R] [--steps S] [--preset NAME] [--save]
 
-Runs the chapter's own code (the definition cells of solutions/01_tensorboard.py, executed in
-this process; no copy) and times its `train` function on both of the chapter's networks, at
-the preset's logging frequency: the tutorial's network as runs 1st/2nd log it (scalars every
+Runs the chapter's own code (solutions/01_tensorboard.py without its training cells, run in this
+process by tfbook.chapter_code; no copy) and times its `train` function on both of the chapter's
+networks, at the preset's logging frequency: the tutorial's network as runs 1st/2nd log it (scalars every
 `scalar_every` steps) and the demo network as demo-good logs it (scalars, plus histograms of
 every weight and bias and of 200 images' activations every `histogram_every` steps). Variants:
 
@@ -44,11 +44,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import jupytext  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from tfbook.chapter_code import load_chapter  # noqa: E402
+
 TARGET = 1.05
-DEFINITIONS = ("import", "mnist =", "_writers", "def ")
 SAVED = Path(__file__).resolve().parent.parent / "assets" / "bench" / "ch01_summaries.json"
 # variant: (summaries written, histogram function in the loop, fc network logs histograms)
 VARIANTS = {
@@ -60,22 +60,6 @@ VARIANTS = {
 }
 NETWORK_VARIANTS = {"fc": ("none", "chapter", "fc +histograms (book's)", "fc +histograms (tf.summary)"),
                     "demo": ("none", "chapter", "tf.summary.histogram")}
-
-
-def load_chapter(preset: str) -> dict:
-    """The chapter's imports, data and definitions (no training, no TensorBoard), in a namespace."""
-    os.environ["TFBOOK_PRESET"] = preset
-    os.environ["TFBOOK_RUNS"] = tempfile.mkdtemp(prefix="bench-ch01-")
-    from tfbook.manifest import load_book
-    ns: dict = {}
-    for cell in jupytext.read(load_book().chapter("01").solution).cells:
-        if cell.cell_type == "code" and cell.source.startswith(DEFINITIONS):
-            try:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    exec(cell.source, ns)
-            except NameError:
-                pass  # the 1.7 cell's use of the trained runs, after its definition
-    return ns
 
 
 def network_setup(ns: dict, network: str):
@@ -121,7 +105,7 @@ def main(argv=None) -> int:
     parser.add_argument("--save", action="store_true", help=f"write the figures to {SAVED.name} for chapter 01")
     args = parser.parse_args(argv)
 
-    ns = load_chapter(args.preset)
+    ns = load_chapter("01", preset=args.preset).namespace  # the lesson's code, without its training
     settings = ns["settings"]
     noop = tf.summary.create_noop_writer()
     tools = {"writer_for": ns["writer_for"], "noop": lambda log_dir: noop, "book": ns["summaries"],

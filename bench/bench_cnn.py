@@ -3,8 +3,8 @@
     python -m bench.bench_cnn [--part quick|throughput|full|all|limits] [--steps N]
                               [--rounds R] [--round-steps S] [--block B] [--no-best] [--no-grading]
 
-Variant (a) is the chapter's own code, not a copy: bench/chapter_code.py runs the code cells
-of solutions/03_cnn_training.py in this process, up to its training cell, and (a) calls the
+Variant (a) is the chapter's own code, not a copy: tfbook.chapter_code runs the code cells
+of solutions/03_cnn_training.py in this process, without its training cells, and (a) calls the
 chapter's init_params, make_train_step and evaluate in the chapter's loop (its seeded
 batches, the loss read every step); the alternatives to (a) change one thing and keep the
 chapter's forward and loss_fn. Every variant trains and tests on the chapter's MNIST arrays.
@@ -81,14 +81,14 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench.chapter_code import default_path, load_chapter  # noqa: E402
+from tfbook.chapter_code import load_chapter, notebook_path  # noqa: E402
 from tfbook.hardware import bf16_units  # noqa: E402
 from tfbook.manifest import preset  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # the post's keep_prob= and v1 ops print deprecation notices
 
-# The chapter's own code: its cells up to the training cell, run here (about 5 s).
-chapter = load_chapter(preset="quick")
+# The chapter's own code: its lesson's cells without the training ones, run here (about 5 s).
+chapter = load_chapter("03", preset="quick")
 SEED = chapter.settings["seed"]  # 20160704, the post's date
 BATCH, LEARNING_RATE, KEEP_PROB_TRAIN = 50, 1e-4, chapter.KEEP_PROB_TRAIN  # the post's recipe
 EVAL_EVERY, EVAL_CHUNKS = 500, 4
@@ -564,10 +564,10 @@ def limits(rounds, steps, block, run_best=True, run_grading=True):
     # 3d: grading the solution on quick, from command to table, in a fresh process as a learner would
     if run_grading:
         print("\n### 3d: python -m checks 03 on the solution, quick preset (wall time, command to table)", flush=True)
-        command = [sys.executable, "-m", "checks", "03", str(default_path())]
+        command = [sys.executable, "-m", "checks", "03", str(notebook_path("03"))]
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True,
-                              env=dict(os.environ, TFBOOK_PRESET="quick"), cwd=default_path().parent.parent)
+                              env=dict(os.environ, TFBOOK_PRESET="quick"), cwd=notebook_path("03").parent.parent)
         wall = time.perf_counter() - started
         score = next((line.strip() for line in done.stdout.splitlines() if line.strip().startswith("Score")),
                      f"no score line (exit {done.returncode})")

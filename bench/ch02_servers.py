@@ -18,7 +18,6 @@ CH02_PROJECT. ``GET /flush`` (bench only) returns once this process's queue is w
 """
 from __future__ import annotations
 
-import ast
 import functools
 import logging
 import os
@@ -28,10 +27,10 @@ import uuid
 from pathlib import Path
 
 import google.cloud.logging_v2 as gcl_v2
-import jupytext
 from flask import Flask, request
 
 import cloudlog
+from tfbook.chapter_code import load_chapter
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "solutions" / "02_log_collector.py"
@@ -41,15 +40,10 @@ gcl_v2._instrumentation_emitted = True   # no extra diagnostic entry
 
 
 def chapter_create_app(solution: Path = SOLUTION):
-    """The chapter's ``create_app`` with its two route exercises, taken from the notebook's cells."""
-    ns = {"Flask": Flask, "request": request, "uuid": uuid}
-    for cell in jupytext.read(solution).cells:
-        if cell.cell_type == "code":
-            for node in ast.parse(cell.source).body:
-                if isinstance(node, ast.FunctionDef) and node.name in ("add_text_route", "add_struct_route",
-                                                                       "create_app"):
-                    exec(compile(ast.Module([node], []), "chapter", "exec"), ns)
-    return ns["create_app"]
+    """The chapter's ``create_app`` with its two route exercises: the notebook's exercises part
+    (tfbook/chapter_code.py: its support and exercise cells; of the create_app cell, which also
+    starts the chapter's server, its definitions only)."""
+    return load_chapter(solution, part="exercises").create_app
 
 
 def entry_from_request() -> dict:

@@ -16,6 +16,7 @@ import re
 
 from booktools.hidden import is_hidden
 from checks.report import result_detail
+from tfbook.i18n import _, language
 
 MAX_CELL_ERRORS = 3
 MAX_OUTPUT = 600
@@ -31,7 +32,7 @@ VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}
 
 
 def result_output(result: dict) -> str:
-    text = "\n".join(result_detail(result)) or "passed"
+    text = "\n".join(result_detail(result)) or _("passed")
     return text if len(text) <= MAX_OUTPUT else text[:MAX_OUTPUT - 3] + "..."
 
 
@@ -41,19 +42,26 @@ def cell_errors_summary(errors: list[str]) -> list[str]:
     lines = []
     for error in errors[:MAX_CELL_ERRORS]:
         match = CELL_ERROR.match(error)
-        lines.append(f"cell {match.group(1)} raised {match.group(2)} (run the notebook to see the message)"
-                     if match else "a cell raised an error (run the notebook to see it)")
+        lines.append(_("cell {cell} raised {error} (run the notebook to see the message)").format(
+                         cell=match.group(1), error=match.group(2))
+                     if match else _("a cell raised an error (run the notebook to see it)"))
     if len(errors) > MAX_CELL_ERRORS:
-        lines.append(f"... and {len(errors) - MAX_CELL_ERRORS} more cells raised errors")
+        lines.append(_("... and {count} more cells raised errors").format(count=len(errors) - MAX_CELL_ERRORS))
     return lines
 
 
 def results_json(payload: dict, notes: list[str] | None = None) -> dict:
+    """What the learner reads on Gradescope, in the language of the learner's notebook."""
+    with language(payload.get("language")):
+        return _results_json(payload, notes)
+
+
+def _results_json(payload: dict, notes: list[str] | None = None) -> dict:
     tests = []
     for r in payload.get("results", []):
         hidden = is_hidden(r["check"])
         tests.append({
-            "name": f"{r['number']} {r['exercise']}: {r['description']}" + (" (hidden check)" if hidden else ""),
+            "name": f"{r['number']} {r['exercise']}: {r['description']}" + (_(" (hidden check)") if hidden else ""),
             "number": r["number"],
             "score": r["earned"],
             "max_score": r["points"],
@@ -63,8 +71,9 @@ def results_json(payload: dict, notes: list[str] | None = None) -> dict:
             "visibility": "after_published" if hidden else "visible",
             "tags": [r["exercise"]] + (["hidden"] if hidden else []),
         })
-    summary = [f"Score {payload.get('earned', 0)}/{payload.get('points', 0)} "
-               f"(chapter {payload.get('chapter', '?')}, preset {payload.get('preset', '?')})"]
+    summary = [_("Score {earned}/{points} (chapter {chapter}, preset {preset})").format(
+        earned=payload.get("earned", 0), points=payload.get("points", 0), chapter=payload.get("chapter", "?"),
+        preset=payload.get("preset", "?"))]
     for key in ("problem", "stopped"):
         if payload.get(key):
             summary.append(payload[key][:MAX_OUTPUT])

@@ -154,6 +154,8 @@ def grade(spec: dict) -> dict:
             for result in grade.results:
                 if result.message == grade.stopped:
                     result.message = stopped
+            if grade.english.get("stopped"):  # a Korean notebook's grade keeps its English too
+                grade.english["stopped"] += f": {watchdog.killed}"
         grade.stopped = stopped
     elif any("MemoryError" in e for e in grade.cell_errors):
         problem = "a cell ran out of memory (MemoryError)"

@@ -592,7 +592,9 @@ def result_html(r: dict) -> str:
     reads (message, expected/got, hint) - shared by the feedback pages and `tfbook compare`."""
     from booktools.hidden import is_hidden
     from checks.report import result_detail
-    mark = " <span class='hidden-mark'>[hidden check]</span>" if is_hidden(r["check"]) else ""
+    from tfbook.i18n import _
+    hidden = html.escape(_("[hidden check]"))
+    mark = f" <span class='hidden-mark'>{hidden}</span>" if is_hidden(r["check"]) else ""
     return (f"{html.escape(r['description'])}{mark}"
             f"<div class='msg'>{'<br>'.join(result_detail(r, as_html=True))}</div>")
 
@@ -603,6 +605,13 @@ def hidden_score(payload: dict) -> tuple[int, int]:
     return sum(r["earned"] for r in rows), sum(r["points"] for r in rows)
 
 
+def in_english(payload: dict, key: str):
+    """A grade's ``stopped`` or ``missing`` in English, for the instructor's CSV and class
+    report, whatever language the learner's notebook (and so the grade) is in."""
+    english = payload.get("english") or {}
+    return english[key] if key in english else payload.get(key)
+
+
 def grader_problem(job: Job) -> str:
     """What went wrong on the grader's side for this row: the grader failed, MNIST could not be
     loaded in the kernel, or what the chapter needs was missing ('' when nothing)."""
@@ -611,15 +620,16 @@ def grader_problem(job: Job) -> str:
     data = [e for e in payload.get("cell_errors", []) if "MnistUnavailable" in e]
     if data:
         parts.append(f"MNIST could not be loaded in the grading kernel ({data[0]})")
-    if payload.get("missing"):
-        parts.append("what the chapter needs was missing: " + "; ".join(payload["missing"]))
+    if in_english(payload, "missing"):
+        parts.append("what the chapter needs was missing: " + "; ".join(in_english(payload, "missing")))
     return "; ".join(parts)
 
 
 def row_problem(job: Job) -> str:
     payload = job.payload or {}
     grader = grader_problem(job)
-    parts = [x for x in dict.fromkeys([job.problem, payload.get("problem", ""), payload.get("stopped", "")]) if x]
+    parts = [x for x in dict.fromkeys([job.problem, payload.get("problem", ""),
+                                       in_english(payload, "stopped") or ""]) if x]
     learner = "; ".join(x for x in parts if not any(x != y and x in y for y in parts) and x not in grader)
     if grader:  # first, and said to be the grader's, so that nobody reads it as the learner's
         return GRADER_PROBLEM + grader + (f"; {learner}" if learner else "")
@@ -784,8 +794,8 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 """
 
 
-def _page(title: str, body: str, script: str = "") -> str:
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+def _page(title: str, body: str, script: str = "", language: str = "en") -> str:
+    return (f"<!DOCTYPE html>\n<html lang='{language}'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n{body}\n{script}</body></html>\n")
 
 
@@ -798,31 +808,47 @@ def _warning_html(warning: str) -> str:
 
 
 def feedback_html(chapter, payload: dict) -> str:
-    """One submission's feedback: every check, grouped by exercise, with the learner's messages."""
+    """One submission's feedback: every check, grouped by exercise, with the learner's messages,
+    in the language of the learner's notebook (the grade's ``language``; tfbook/i18n.py)."""
+    from tfbook.i18n import language
+    with language(payload.get("language")) as code:
+        return _feedback_html(chapter, payload, code)
+
+
+def _feedback_html(chapter, payload: dict, code: str) -> str:
+    from checks.report import status_text
+    from tfbook.i18n import _
     e = html.escape
     parts = [_warning_html(payload.get("warning", "")),
-             f"<p>Score <b>{payload['earned']}/{payload['points']}</b> (preset {e(str(payload.get('preset')))})</p>"]
+             "<p>" + _("Score {score} (preset {preset})").format(
+                 score=f"<b>{payload['earned']}/{payload['points']}</b>", preset=e(str(payload.get("preset"))))
+             + "</p>"]
     for key in ("problem", "stopped"):
-        if payload.get(key) and not (key == "stopped" and payload[key] in payload.get("problem", "")):
+        if payload.get(key) and not (key == "stopped" and in_english(payload, key) in payload.get("problem", "")):
             parts.append(f"<p class='problem'>{e(payload[key])}</p>")
     for note in payload.get("notes", []):
-        parts.append(f"<p class='msg'>note: {e(note.removeprefix('note: '))}</p>")
+        note = _("note: {note}").format(note=note.removeprefix("note: "))
+        parts.append(f"<p class='msg'>{e(note)}</p>")
     for error in payload.get("cell_errors", []):
-        parts.append(f"<p class='msg'>cell error: {e(error)}</p>")
+        error = _("cell error: {error}").format(error=error)
+        parts.append(f"<p class='msg'>{e(error)}</p>")
     current = None
     rows = []
     for r in payload.get("results", []):
         if r["exercise"] != current:
             current = r["exercise"]
             row = payload["by_exercise"].get(current, {})
-            rows.append(f"<tr id='{_anchor(current)}'><th colspan='3'>Exercise {e(r['number'])}: "
-                        f"{e(current)} ({row.get('earned', 0)}/{row.get('points', 0)})</th></tr>")
+            rows.append(f"<tr id='{_anchor(current)}'><th colspan='3'>"
+                        + e(_("Exercise {number}: {name} ({earned}/{points})").format(
+                            number=r["number"], name=current, earned=row.get("earned", 0),
+                            points=row.get("points", 0))) + "</th></tr>")
         cls = "full" if r["status"] in ("passed", "not checked") else "zero"
-        rows.append(f"<tr><td class='{cls}'>{e(r['status'])}</td><td class='num'>{r['earned']}/{r['points']}</td>"
+        rows.append(f"<tr><td class='{cls}'>{e(status_text(r['status']))}</td><td class='num'>{r['earned']}/{r['points']}</td>"
                     f"<td>{result_html(r)}</td></tr>")
     parts.append("<table>" + "\n".join(rows) + "</table>")
     name = payload.get("submission", "")
-    return _page(f"Chapter {chapter.id}: {name}", "\n".join(p for p in parts if p))
+    return _page(_("Chapter {chapter}: {name}").format(chapter=chapter.id, name=name),
+                 "\n".join(p for p in parts if p), language=code)
 
 
 def exercise_summary(graded: list[Job], exercise: str, points: int) -> tuple[float, int]:

@@ -11,6 +11,10 @@ other cell identical:
 ``release()`` writes, for every ready chapter, the solution's .ipynb, the student .py and the
 student .ipynb; ``release(check=True)`` writes nothing and lists the files that would change.
 
+Each chapter's first code cell, tagged ``install``, is written from book.toml (``install_cell``):
+opened on its own (Colab, a Jupyter without the book) it pip-installs the book, anywhere else it
+does nothing. Its code is plain Python (no ``%pip``), so the .py files stay Python.
+
 Translated editions (booktools/l10n.py): for every language LANG with a catalogue of the chapter
 (``i18n/LANG/NN_slug.toml``), it also writes ``solutions/LANG/`` and ``chapters/LANG/`` (.py and
 .ipynb), the same notebooks with the markdown translated. A missing or stale translation makes
@@ -20,7 +24,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import re
+import shlex
 from pathlib import Path
 
 import jupytext
@@ -91,6 +97,11 @@ def _normalise(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookNode:
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata.setdefault("jupytext", {})["formats"] = "ipynb,py:percent"
     nb.metadata["jupytext"].pop("text_representation", None)
+    cell_filter = nb.metadata["jupytext"].get("cell_metadata_filter")
+    if cell_filter:  # jupytext lists the cell metadata keys it found (i18n, tags) in a set's order
+        keys = cell_filter.split(",")
+        nb.metadata["jupytext"]["cell_metadata_filter"] = ",".join(
+            sorted(k for k in keys if not k.startswith("-")) + [k for k in keys if k.startswith("-")])
     for index, cell in enumerate(nb.cells):
         digest = hashlib.sha1(f"{stem}:{index}:{cell.source}".encode()).hexdigest()[:8]
         cell["id"] = f"c{index:03d}-{digest}"
@@ -104,16 +115,62 @@ def _render(nb: nbformat.NotebookNode, fmt: str) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+INSTALL_TAG = "install"
+
+
+def install_arguments(book: Book) -> list[str]:
+    """What the install cell passes to `pip install`: book.toml's ``install``, else the book's
+    repository at its version tag, else nothing (the cell then says how to install the book)."""
+    if book.install.strip():
+        return shlex.split(book.install)
+    repository = re.sub(r"/tree/.*$", "", book.repository.strip()).rstrip("/")
+    if not repository:
+        return []
+    from importlib.metadata import version
+    return [f"tfbook @ git+{repository}@v{version('tfbook')}"]
+
+
+def install_cell(book: Book) -> str:
+    """The source of every chapter's first code cell."""
+    arguments = install_arguments(book)
+    head = ("# Opened on its own (Colab, a Jupyter without the book)? This cell installs the book first;\n"
+            "# in a clone, or where the book is installed, it does nothing. `make release` writes it\n"
+            "# from book.toml ([book] install, else repository).\n"
+            "import importlib.util\n\n"
+            "if importlib.util.find_spec(\"tfbook\") is None:\n")
+    if not arguments:
+        return head + ('    raise ModuleNotFoundError("this notebook needs the book\'s package, tfbook, which is not "\n'
+                       '                              "installed here: pip install it (the wheel or the repository "\n'
+                       '                              "your course names), then run this cell again")')
+    pip_arguments = ", ".join(json.dumps(a) for a in ["-m", "pip", "install", "--quiet", *arguments])
+    return head + ("    import subprocess\n"
+                   "    import sys\n\n"
+                   f"    subprocess.run([sys.executable, {pip_arguments}], check=True)\n"
+                   "    importlib.invalidate_caches()  # the new package is importable in this kernel now")
+
+
+def _write_install_cell(nb: nbformat.NotebookNode, source: str, where: str) -> None:
+    cells = [c for c in nb.cells if c.cell_type == "code" and INSTALL_TAG in c.metadata.get("tags", [])]
+    first_code = next((c for c in nb.cells if c.cell_type == "code"), None)
+    if len(cells) != 1 or cells[0] is not first_code:
+        raise ReleaseError(f"{where}: the first code cell must be the one install cell "
+                           f"(`# %% tags=[\"{INSTALL_TAG}\"]`, found {len(cells)}): a chapter opened on "
+                           "its own installs the book there")
+    cells[0].source = source
+
+
 def planned_files(book: Book | None = None, errors: list[str] | None = None) -> dict[Path, str]:
     """Every generated file and the text it must contain. A chapter whose translation has
     problems gets no translated files: they are listed in ``errors`` if given, else raised."""
     book = book or load_book()
     files: dict[Path, str] = {}
     found: list[str] = []
+    install = install_cell(book)
     for chapter in book.ready_chapters():
         english = jupytext.read(chapter.solution)
-        solution = _normalise(copy.deepcopy(english), chapter.solution.stem)
         where = str(chapter.solution.relative_to(book.root))
+        _write_install_cell(english, install, where)
+        solution = _normalise(copy.deepcopy(english), chapter.solution.stem)
         student = _normalise(student_notebook(solution, where), chapter.student.stem)
         files[chapter.solution] = _render(solution, "py:percent")
         files[chapter.solution.with_suffix(".ipynb")] = _render(solution, "ipynb")

@@ -22,11 +22,14 @@ import re
 import sys
 from pathlib import Path
 
+from tfbook.i18n import N_, _
 from tfbook.manifest import load_book
 from tfbook.paths import MANIFEST, shipped_edition
 
 DEFAULT_DIR = "tfbook-book"
 RECORD = ".tfbook-edition.json"  # what `tfbook start` wrote: {relative path: sha256}
+COUNTED = {"written": N_("{count} written"), "refreshed": N_("{count} refreshed"),
+           "unchanged": N_("{count} unchanged")}  # what write_edition did, as run_start says it
 
 
 def learner_manifest(text: str) -> str:
@@ -111,12 +114,13 @@ def next_steps(folder: Path) -> str:
     root = " --allow-root" if hasattr(os, "getuid") and os.getuid() == 0 else ""  # Jupyter refuses root otherwise
     shown = os.path.relpath(folder)
     steps = [] if shown == "." else [(f"cd {folder if shown.startswith('..') else shown}", "")]
-    steps += [(f"jupyter lab{root}", f"then open {notebook}"),
-              ("tfbook list", "the chapters, their exercises and your progress"),
-              (f"tfbook hint {first.id} {exercise}", "an exercise's hint"),
-              (f"tfbook check {first.id}", f"grade a chapter in a fresh kernel (or: python -m checks {first.id})")]
-    width = max(len(command) for command, _ in steps)
-    return "Next:\n" + "\n".join(f"  {command:<{width}}  # {why}" if why else f"  {command}"
+    steps += [(f"jupyter lab{root}", _("then open {notebook}").format(notebook=notebook)),
+              ("tfbook list", _("the chapters, their exercises and your progress")),
+              (f"tfbook hint {first.id} {exercise}", _("an exercise's hint")),
+              (f"tfbook check {first.id}", _("grade a chapter in a fresh kernel (or: python -m checks "
+                                             "{chapter})").format(chapter=first.id))]
+    width = max(len(command) for command, _why in steps)
+    return _("Next:") + "\n" + "\n".join(f"  {command:<{width}}  # {why}" if why else f"  {command}"
                                   for command, why in steps)
 
 
@@ -124,34 +128,38 @@ def run_start(args) -> int:
     folder = Path(args.folder).resolve()
     source = shipped_edition()
     if folder == source.resolve() or (folder / "solutions").is_dir():
-        print(f"error: {folder} holds the book's own sources (it has solutions/): "
-              f"start a learner's copy in another folder, e.g. tfbook start ~/{DEFAULT_DIR}", file=sys.stderr)
+        print(_("error: {folder} holds the book's own sources (it has solutions/): start a learner's copy in "
+                "another folder, e.g. tfbook start ~/{default}").format(folder=folder, default=DEFAULT_DIR),
+              file=sys.stderr)
         return 2
     if folder.exists() and not folder.is_dir():
-        print(f"error: {folder} is a file: pass a folder to write the book into", file=sys.stderr)
+        print(_("error: {folder} is a file: pass a folder to write the book into").format(folder=folder),
+              file=sys.stderr)
         return 2
     folder.mkdir(parents=True, exist_ok=True)
     done = write_edition(folder, source)
     book = load_book(folder / MANIFEST)
     title = book.title
-    needing = "chapters " + ", ".join(c.id for c in book.ready_chapters() if "mnist" in c.needs) + " need it"
-    counts = ", ".join(f"{len(done[k])} {k}" for k in ("written", "refreshed", "unchanged") if done[k])
-    print(f"{title}: student edition in {folder} ({counts})")
+    needing = _("chapters {chapters} need it").format(
+        chapters=", ".join(c.id for c in book.ready_chapters() if "mnist" in c.needs))
+    counts = ", ".join(_(COUNTED[k]).format(count=len(done[k])) for k in COUNTED if done[k])
+    print(_("{title}: student edition in {folder} ({counts})").format(title=title, folder=folder, counts=counts))
     if done["kept"]:
-        print("Kept as you changed them (the new edition was not written over them):")
+        print(_("Kept as you changed them (the new edition was not written over them):"))
         for name in done["kept"]:
             print(f"  {name}")
-        print("  To get the edition's version of one, rename yours and run tfbook start again.")
+        print("  " + _("To get the edition's version of one, rename yours and run tfbook start again."))
     status = 0
     if args.no_mnist:
-        print(f"MNIST: not fetched (--no-mnist); {needing}")
+        print(_("MNIST: not fetched (--no-mnist); {needing}").format(needing=needing))
     else:
         from tfbook.data import MnistUnavailable
         try:
-            print(f"MNIST: ready ({fetch_mnist(folder)})")
+            print(_("MNIST: ready ({source})").format(source=fetch_mnist(folder)))
         except MnistUnavailable as e:
-            print(f"MNIST: not fetched; {needing}. {e}\n"
-                  f"Run `tfbook start {args.folder}` again once one of these works.", file=sys.stderr)
+            print(_("MNIST: not fetched; {needing}. {error}").format(needing=needing, error=e) + "\n"
+                  + _("Run `tfbook start {folder}` again once one of these works.").format(folder=args.folder),
+                  file=sys.stderr)
             status = 1
     print(next_steps(folder))
     return status

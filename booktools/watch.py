@@ -22,6 +22,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from tfbook.i18n import _
+
 CHECK_CELL = re.compile(r"""^\s*check\(\s*["'](\w+)["']\s*\)\s*$""", re.MULTILINE)
 MAGIC = re.compile(r"^\s*[%!]")  # IPython-only lines (%tensorboard, !pip): nothing to check there
 
@@ -90,7 +92,7 @@ class Watcher:
         # One namespace object, refilled for every check: the inline checker stays bound to it,
         # so its hints come one step further with every failed try, as in the notebook.
         self.namespace: dict = {}
-        self.check, _ = checker(chapter_id, self.namespace)
+        self.check, _check_all = checker(chapter_id, self.namespace)
         self.mtimes = self._mtimes()
         self.cells = read_cells(self._newest()) if self.mtimes else []
 
@@ -113,7 +115,8 @@ class Watcher:
         try:
             cells = read_cells(path)
         except Exception as e:  # half-written, or not a notebook (yet): wait for the next save
-            self.say(f"could not read {path} ({type(e).__name__}: {e}); waiting for the next save")
+            self.say(_("could not read {path} ({error}: {text}); waiting for the next save").format(
+                path=path, error=type(e).__name__, text=e))
             return []
         changed = changed_code_cells(self.cells, cells)
         self.cells = cells
@@ -121,7 +124,8 @@ class Watcher:
         edited = [e for e in dict.fromkeys(cell_owners[i] for i in changed) if e in self.exercises]
         if not edited:
             if changed:
-                self.say(f"{path.name} saved: the code you changed belongs to no exercise, nothing to check")
+                self.say(_("{file} saved: the code you changed belongs to no exercise, nothing to "
+                           "check").format(file=path.name))
             return []
         self.run_and_check(cells, edited, path)
         return edited
@@ -129,14 +133,15 @@ class Watcher:
     def run_and_check(self, cells, exercises: list[str], path: Path) -> None:
         stop = max(last_cell_of(cells, e) for e in exercises)
         labels = ", ".join(f"{self.exercises[e].number} {e}" for e in exercises)
-        self.say(f"\n--- {datetime.now():%H:%M:%S} {path.name} saved: checking {labels} ---")
+        self.say("\n" + _("--- {time} {file} saved: checking {exercises} ---").format(
+            time=f"{datetime.now():%H:%M:%S}", file=path.name, exercises=labels))
         errors = self.execute(cells[:stop + 1])
         for message in errors:  # a cell that raised explains checks that find nothing defined
-            self.say(f"  cell {message}")
+            self.say(f"  {message}")
         with contextlib.redirect_stdout(self.out):
             for exercise in exercises:
                 self.check(exercise)
-        self.say("Watching; save again to re-check, Ctrl-C to stop.")
+        self.say(_("Watching; save again to re-check, Ctrl-C to stop."))
 
     def execute(self, cells) -> list[str]:
         """Run the code cells in a fresh namespace, quietly (their own output and plots are
@@ -162,19 +167,22 @@ class Watcher:
                 except (Exception, SystemExit) as e:  # shown; the next cell runs, as in Jupyter's "run all"
                     first = next((line for line in source.splitlines() if line.strip()
                                   and not line.lstrip().startswith("#")), "")[:60]
-                    errors.append(f"{index + 1} (`{first}`) raised {type(e).__name__}: {str(e)[:200]}")
+                    errors.append(_("cell {number} (`{line}`) raised {error}: {text}").format(
+                        number=index + 1, line=first, error=type(e).__name__, text=str(e)[:200]))
         plt.close("all")
         return errors
 
     def run_forever(self, interval: float = 1.0) -> int:
-        names = " and ".join(str(p) for p in self.paths if p.exists()) or " or ".join(map(str, self.paths))
-        self.say(f"Watching {names}: save it to check the exercise you edited (Ctrl-C to stop).")
+        names = (_(" and ").join(str(p) for p in self.paths if p.exists())
+                 or _(" or ").join(map(str, self.paths)))
+        self.say(_("Watching {names}: save it to check the exercise you edited (Ctrl-C to stop).").format(
+            names=names))
         try:
             while True:
                 time.sleep(interval)
                 self.poll()
         except KeyboardInterrupt:
-            self.say("\nStopped watching.")
+            self.say("\n" + _("Stopped watching."))
             return 0
 
 
@@ -193,8 +201,8 @@ def run_watch(args) -> int:
     chapter_id = load_book().chapter(args.chapter).id
     paths = notebook_paths(chapter_id, args.notebook)
     if not any(p.exists() for p in paths):
-        print(f"error: {paths[0]} does not exist. Pass the notebook's path: tfbook watch {chapter_id} PATH",
-              file=sys.stderr)
+        print(_("error: {path} does not exist. Pass the notebook's path: tfbook watch {chapter} PATH").format(
+            path=paths[0], chapter=chapter_id), file=sys.stderr)
         return 2
     from tfbook.quiet import import_tensorflow_quietly  # the checks import it: quietly, once
     import_tensorflow_quietly()

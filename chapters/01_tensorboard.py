@@ -38,7 +38,18 @@
 # %% [markdown] i18n="setup"
 # ## Setup
 
-# %%
+# %% tags=["install"]
+# Opened on its own (Colab, a Jupyter without the book)? This cell installs the book first;
+# in a clone, or where the book is installed, it does nothing. `make release` writes it
+# from book.toml ([book] install, else repository).
+import importlib.util
+
+if importlib.util.find_spec("tfbook") is None:
+    raise ModuleNotFoundError("this notebook needs the book's package, tfbook, which is not "
+                              "installed here: pip install it (the wheel or the repository "
+                              "your course names), then run this cell again")
+
+# %% tags=["support"]
 import tfbook  # first: in a notebook it imports TensorFlow without its start-up log lines
 
 import json
@@ -174,7 +185,7 @@ def demo_forward(x, params, training=False):
 # Creating a new writer for the same folder would start a second event file each time, so the
 # helper below keeps one writer per folder and hands out the same one on every call.
 
-# %%
+# %% tags=["support"]
 _writers = {}
 
 
@@ -203,12 +214,12 @@ def reset_run(log_dir):
 # When the function returns, both values must be on disk: the grader reads the event file
 # right after calling it, with TensorBoard's own reader.
 
-# %%
+# %% tags=["exercise"]
 def log_scalars(log_dir, step, loss, accuracy):
     raise NotImplementedError("Exercise 1.1: log_scalars")
 
 
-# %%
+# %% tags=["feedback"]
 check("log_scalars")
 
 # %% [markdown] i18n="writing-histograms"
@@ -225,12 +236,12 @@ check("log_scalars")
 # (weights and biases of all layers), write a histogram at `step`, tagged with the tensor's key
 # in the dict (`w_h`, `b_h`, ...). As before, everything must be on disk when it returns.
 
-# %%
+# %% tags=["exercise"]
 def log_histograms(log_dir, step, params):
     raise NotImplementedError("Exercise 1.2: log_histograms")
 
 
-# %%
+# %% tags=["feedback"]
 check("log_histograms")
 
 # %% [markdown] i18n="model-graph"
@@ -253,12 +264,12 @@ check("log_histograms")
 # `params` on a batch of images (any number of them, 784 pixels each), trace it, and write its
 # graph, one graph only, with the writer of `log_dir`, flushed.
 
-# %%
+# %% tags=["exercise"]
 def log_graph(log_dir, params):
     raise NotImplementedError("Exercise 1.3: log_graph")
 
 
-# %%
+# %% tags=["feedback"]
 check("log_graph")
 
 # %% [markdown] i18n="runs"
@@ -288,12 +299,12 @@ check("log_graph")
 # folder `tfbook.run_dir("01", "logs")` (which follows the grader's `TFBOOK_RUNS`, so never
 # write the path by hand). Return it as a `str`.
 
-# %%
+# %% tags=["exercise"]
 def run_log_dir(name):
     raise NotImplementedError("Exercise 1.4: run_log_dir")
 
 
-# %%
+# %% tags=["feedback"]
 check("run_log_dir")
 
 # %% [markdown] i18n="training-with-summaries"
@@ -376,7 +387,7 @@ def train(forward, params, steps, learning_rate, log_dir, seed, histograms=True,
 # slow a round down, so the fastest rounds are compared. The target is a ratio of at most
 # 1.05: summaries costing 5% of the training or less. Its last run on the book's 2-core machine:
 
-# %%
+# %% tags=["extra"]
 # extra code: the figures bench/bench_ch01.py saved on its last run (`python -m bench.bench_ch01 --save`)
 from IPython.display import Markdown, display
 
@@ -415,10 +426,10 @@ else:
 # and what the cross-entropy makes of it. Set `PREDICTED_INITIAL_LOSS` to your number (to two
 # decimals); the training below prints the real one.
 
-# %%
+# %% tags=["exercise"]
 PREDICTED_INITIAL_LOSS = ...  # Exercise 1.5: predict_initial_loss: your value here
 
-# %%
+# %% tags=["feedback"]
 check("predict_initial_loss")
 
 # %% [markdown] i18n="post-runs"
@@ -428,7 +439,7 @@ check("predict_initial_loss")
 # `1st` run also writes the model's graph. These runs log scalars only; the histograms come
 # with the demo network below.
 
-# %%
+# %% tags=["train"]
 started = time.perf_counter()
 fc_runs = {}
 for name, learning_rate in (("1st", 0.01), ("2nd", 0.1)):
@@ -453,7 +464,7 @@ print(f"two runs in {time.perf_counter() - started:.1f} s; you predicted {PREDIC
 # through Jupyter itself with `jupyter-server-proxy` installed and
 # `TENSORBOARD_PROXY_URL=/proxy/%PORT%/` set in Jupyter's environment.
 
-# %%
+# %% tags=["extra"]
 # extra code: the magic starts the `tensorboard` program: use the one installed beside this
 # kernel's Python (a kernel of .venv/bin/jupyter has no .venv/bin on its PATH unless the venv
 # is activated), and stop what this kernel started when the kernel shuts down, so that a
@@ -477,7 +488,7 @@ def _stop_tensorboards():
         except psutil.Error:
             pass
 
-# %%
+# %% tags=["train"]
 log_root = tfbook.run_dir("01", "logs")
 # %load_ext tensorboard
 # %tensorboard --logdir {log_root}
@@ -523,19 +534,19 @@ log_root = tfbook.run_dir("01", "logs")
 # run folder, as a pair of NumPy arrays, the steps and then the values, ordered by step, containing every point of
 # that tag and nothing from other tags. The grader tries it on event files it writes itself.
 
-# %%
+# %% tags=["exercise"]
 def read_scalars(log_dir, tag):
     raise NotImplementedError("Exercise 1.6: read_scalars")
 
 
-# %%
+# %% tags=["feedback"]
 check("read_scalars")
 
 # %% [markdown] i18n="plot-scalars"
 # With a reader, the two runs' curves can be drawn in the notebook too (and in a report, or a
 # test):
 
-# %%
+# %% tags=["extra"]
 # extra code: the two runs' loss curves, read back from their event files
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3))
 for name in fc_runs:
@@ -558,7 +569,7 @@ plt.show()
 # reaches the minimum and the maximum. The functions below rebuild those percentiles from the
 # stored buckets and draw the bands.
 
-# %%
+# %% tags=["extra"]
 # extra code: reading histograms back takes the same few lines as your read_scalars, so the
 # book keeps its reader in tfbook/events.py: read_histograms(log_dir, tag) returns the steps
 # and, per step, the (left edge, right edge, count) rows of the buckets
@@ -607,7 +618,7 @@ def plot_distribution(ax, log_dir, tag, title, log_scale=False):
 # larger, every pre-activation is twenty times larger, and the second layer multiplies that
 # again: the first logits are in the thousands instead of near zero.
 
-# %%
+# %% tags=["train"]
 started = time.perf_counter()
 demo_runs = {}
 for name, init_stddev in (("demo-good", 0.05), ("demo-bad", 1.0)):
@@ -623,7 +634,7 @@ print(f"two demo runs in {time.perf_counter() - started:.1f} s")
 # network, then falls to that prediction and stays there, while its accuracy sits near chance. The loss curve says *that*
 # it is stuck; the histograms say *why*:
 
-# %%
+# %% tags=["extra"]
 # extra code: the good and the bad run side by side, as TensorBoard's Distributions tab shows them
 fig, axes = plt.subplots(2, 3, figsize=(12, 5.5))
 for row, name in enumerate(("demo-good", "demo-bad")):
@@ -666,7 +677,7 @@ plt.show()
 # first hidden layer (`h`) of the trained `demo-bad` network on the probe batch, with dropout
 # off. (The second layer's answer, you already know from the picture.)
 
-# %%
+# %% tags=["exercise", "train"]
 def dead_fraction(h):
     raise NotImplementedError("Exercise 1.7: dead_units")
 
@@ -675,10 +686,10 @@ bad_params = demo_runs["demo-bad"][2]
 good_params = demo_runs["demo-good"][2]
 DEAD_FRACTION_BAD = ...  # Exercise 1.7: dead_units: your value here
 
-# %%
+# %% tags=["feedback"]
 check("dead_units")
 
-# %%
+# %% tags=["train"]
 dead = {name: {layer: dead_fraction(demo_forward(probe_x, p)[layer]) for layer in ("h", "h2")}
         for name, p in (("demo-good", good_params), ("demo-bad", bad_params))}
 for name, fractions in dead.items():
@@ -688,7 +699,7 @@ for name, fractions in dead.items():
 # The trained networks and the figures the book quotes are saved next to the logs (the
 # grader recomputes each run's last logged loss and the dead fraction from the saved weights):
 
-# %%
+# %% tags=["train"]
 checkpoints = tfbook.run_dir("01", "checkpoints")
 for name, params in (("1st", fc_runs["1st"][2]), ("2nd", fc_runs["2nd"][2]),
                      ("demo-good", good_params), ("demo-bad", bad_params)):
@@ -731,7 +742,7 @@ print(json.dumps(metrics, indent=2))
 #
 # Check everything at once (the last checks read the event files your runs wrote):
 
-# %%
+# %% tags=["feedback"]
 check_all()
 
 # %% [markdown] i18n="exercises"

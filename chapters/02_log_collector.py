@@ -42,7 +42,18 @@
 # %% [markdown] i18n="setup"
 # ## Setup
 
-# %%
+# %% tags=["install"]
+# Opened on its own (Colab, a Jupyter without the book)? This cell installs the book first;
+# in a clone, or where the book is installed, it does nothing. `make release` writes it
+# from book.toml ([book] install, else repository).
+import importlib.util
+
+if importlib.util.find_spec("tfbook") is None:
+    raise ModuleNotFoundError("this notebook needs the book's package, tfbook, which is not "
+                              "installed here: pip install it (the wheel or the repository "
+                              "your course names), then run this cell again")
+
+# %% tags=["support"]
 import datetime as dt
 import functools
 import inspect
@@ -99,7 +110,7 @@ print(f"preset {settings['name']!r}: {settings}; everything this notebook makes 
 # less operating effort and a system that works the same afternoon. The figure shows the three
 # roads: the classic one, the file road and the managed one.
 
-# %%
+# %% tags=["extra"]
 # extra code: draw the two architectures
 def draw_boxes(ax, y, boxes, color):
     centres = []
@@ -145,7 +156,7 @@ plt.show()
 # the last cell calls it, and so does this cell when you run the notebook again from the top
 # in the same kernel (a service still running would hold the old file open and keep writing).
 
-# %%
+# %% tags=["train"]
 if "stop_all" in globals():
     stop_all()  # a re-run in this kernel: stop the previous run's servers before deleting their files
 started = []  # a function that stops it, for each server this run starts
@@ -170,7 +181,7 @@ print(svc)
 # variable, `LOGGING_ENDPOINT`: set, it is the address of a local service; unset, the client
 # talks to Google Cloud. The notebook sets it to the service it just started.
 
-# %%
+# %% tags=["train"]
 def connect(project):
     """The real google.cloud.logging client: local if LOGGING_ENDPOINT is set, Google Cloud if not."""
     endpoint = os.environ.get("LOGGING_ENDPOINT")
@@ -206,12 +217,12 @@ print(type(logging_client), "project:", logging_client.project)
 # as the post did (`"This is random log "` followed by a fresh uuid). It writes the text as a
 # *text* entry to the log `my-flask-log` and returns the same text as the response.
 
-# %%
+# %% tags=["exercise"]
 def add_text_route(app, logging_client):
     raise NotImplementedError("Exercise 2.1: text_endpoint")
 
 
-# %%
+# %% tags=["feedback"]
 check("text_endpoint")
 
 # %% [markdown] i18n="exercise-2-2-struct-endpoint"
@@ -222,12 +233,12 @@ check("text_endpoint")
 # followed by a fresh uuid, and `"mykey"`, the post's values), writes them as one *structured*
 # entry with exactly those three fields to the log `struct_log`, and returns the text.
 
-# %%
+# %% tags=["exercise"]
 def add_struct_route(app, logging_client):
     raise NotImplementedError("Exercise 2.2: struct_endpoint")
 
 
-# %%
+# %% tags=["feedback"]
 check("struct_endpoint")
 
 # %% [markdown] i18n="create-app"
@@ -237,7 +248,7 @@ check("struct_endpoint")
 # it from a background thread on `127.0.0.1` and let the operating system pick a free port
 # (two notebooks, or a second run, never collide on 7001).
 
-# %%
+# %% tags=["support", "train"]
 def create_app(logging_client):
     app = Flask("log_collector")
     add_text_route(app, logging_client)
@@ -276,7 +287,7 @@ print(f"the log API server listens on {BASE_URL} (the post used port 7001)")
 # an entry counts as an `-a` entry in every filter, table and metric below, though no user
 # typed `-a`. The last request below uses the defaults and says whether its uuid did that.
 
-# %%
+# %% tags=["train"]
 written = Counter()  # entries this notebook wrote, per log (for the summary at the end)
 print(requests.get(f"{BASE_URL}/").text)
 print(requests.get(f"{BASE_URL}/", params={"text": "GET /index.html 200"}).text)
@@ -298,7 +309,7 @@ written["struct_log"] += len(samples) + 1
 # unless you ask otherwise. The filter is the same query language as the Logs Explorer's
 # search box. A small helper prints what a filter selects:
 
-# %%
+# %% tags=["train"]
 def log_id(entry):
     return entry.log_name.rsplit("/", 1)[-1]
 
@@ -325,7 +336,7 @@ _ = show(STRUCT)
 # uses them as operators quietly selects (almost) nothing, here as on Google Cloud. Let us add
 # a few entries with severities, then try the operators:
 
-# %%
+# %% tags=["train"]
 struct_logger = logging_client.logger("struct_log")
 for name, text, key, severity in [("gil", "disk -a almost full", "batch", "WARNING"),
                                   ("hal", "timeout calling payments", "web", "ERROR"),
@@ -353,13 +364,13 @@ _ = show(f'{STRUCT} jsonPayload.text:"crash"')       # has, on a field of jsonPa
 # two of whose texts contain `-a`. How many entries does the filter
 # `NOT jsonPayload.text:"-a"` select, over all logs? Set `PREDICTED_NOT_COUNT` to your number.
 
-# %%
+# %% tags=["exercise"]
 PREDICTED_NOT_COUNT = ...  # Exercise 2.3: predict_not: your value here
 
-# %%
+# %% tags=["feedback"]
 check("predict_not")
 
-# %%
+# %% tags=["train"]
 # extra code: the experiment, in a separate project so that nothing else interferes
 demo = connect("predict-demo")
 for text in ("ls -a", "GET /", "GET /about", "POST /login"):
@@ -383,12 +394,12 @@ print(f"selected {len(selected)}:", [e.payload if isinstance(e.payload, str) els
 # Write `minus_a_filter(project)`: the filter for the entries of the log `struct_log` in
 # `project` whose `jsonPayload.text` contains `-a` anywhere.
 
-# %%
+# %% tags=["exercise"]
 def minus_a_filter(project):
     raise NotImplementedError("Exercise 2.4: minus_a_filter")
 
 
-# %%
+# %% tags=["train"]
 check("minus_a_filter")
 _ = show(minus_a_filter(PROJECT))
 
@@ -399,12 +410,12 @@ _ = show(minus_a_filter(PROJECT))
 # `jsonPayload.key` is exactly `key` (not merely contains it) and whose severity is `WARNING`
 # or more severe.
 
-# %%
+# %% tags=["exercise"]
 def key_alert_filter(project, key):
     raise NotImplementedError("Exercise 2.5: key_alert_filter")
 
 
-# %%
+# %% tags=["train"]
 check("key_alert_filter")
 _ = show(key_alert_filter(PROJECT, "web"))
 
@@ -412,7 +423,7 @@ _ = show(key_alert_filter(PROJECT, "web"))
 # Times are written in RFC 3339, e.g. `timestamp>="2026-11-28T09:00:00Z"`, and compare as
 # times. Let us mark the time, write a second batch of entries, and look at the window:
 
-# %%
+# %% tags=["train"]
 def rfc3339(t):
     return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -431,12 +442,12 @@ _ = show(f'{STRUCT} timestamp>="{rfc3339(window_start)}" timestamp<"{rfc3339(win
 # the `struct_log` entries in `project` written from `start` (included) up to `end`
 # (excluded) whose text does **not** contain `-a`.
 
-# %%
+# %% tags=["exercise"]
 def window_filter(project, start, end):
     raise NotImplementedError("Exercise 2.6: window_filter")
 
 
-# %%
+# %% tags=["train"]
 check("window_filter")
 _ = show(window_filter(PROJECT, rfc3339(window_start), rfc3339(window_end)))
 
@@ -457,15 +468,15 @@ _ = show(window_filter(PROJECT, rfc3339(window_start), rfc3339(window_end)))
 # that exports the entries of the `struct_log` log (and nothing else) to the BigQuery
 # dataset `structlog` of the client's own project, and return the sink.
 
-# %%
+# %% tags=["exercise"]
 def create_struct_sink(logging_client):
     raise NotImplementedError("Exercise 2.7: create_sink")
 
 
-# %%
+# %% tags=["feedback"]
 check("create_sink")
 
-# %%
+# %% tags=["train"]
 sink = create_struct_sink(logging_client)
 print(f"sink {sink.name}: {sink.filter_!r} -> {sink.destination}")
 print("writer identity:", sink.writer_identity)
@@ -480,7 +491,7 @@ print("writer identity:", sink.writer_identity)
 # names like `structlog.struct_log_20261128` are resolved in the project, as BigQuery does
 # with its default project.
 
-# %%
+# %% tags=["train"]
 def bq(sql):
     """SQL on the exported tables of PROJECT (project-scoped where the service supports it)."""
     try:
@@ -512,7 +523,7 @@ for row in bq(f"SELECT timestamp, jsonPayload.name, jsonPayload.key, jsonPayload
 # and the pseudo-column `_TABLE_SUFFIX` holds what the `*` matched, here the day, so a `WHERE`
 # on it picks the days. `bq` accepts both forms:
 
-# %%
+# %% tags=["train"]
 for day, entries in bq("SELECT _TABLE_SUFFIX AS day, COUNT(*) AS entries FROM `structlog.struct_log_*` "
                        "GROUP BY day ORDER BY day"):
     print(f"struct_log_{day}: {entries} rows")
@@ -525,12 +536,12 @@ for day, entries in bq("SELECT _TABLE_SUFFIX AS day, COUNT(*) AS entries FROM `s
 # columns: the key, the number of entries, and the number of entries whose text contains
 # `-a`. (BigQuery and DuckDB both know `COUNTIF(condition)` and `LIKE`.)
 
-# %%
+# %% tags=["exercise"]
 def key_report_sql(day):
     raise NotImplementedError("Exercise 2.8: daily_sql")
 
 
-# %%
+# %% tags=["train"]
 check("daily_sql")
 for key, entries, minus_a in bq(key_report_sql(today)):
     print(f"{key:8} {entries:4} entries, {minus_a:3} with -a")
@@ -550,12 +561,12 @@ for key, entries, minus_a in bq(key_report_sql(today)):
 # `struct_log_minus_a` that counts the `struct_log` entries of the client's project whose
 # text contains `-a`, and return it.
 
-# %%
+# %% tags=["exercise"]
 def create_minus_a_metric(logging_client):
     raise NotImplementedError("Exercise 2.9: minus_a_metric")
 
 
-# %%
+# %% tags=["feedback"]
 check("minus_a_metric")
 
 # %% [markdown] i18n="replay-traffic"
@@ -565,7 +576,7 @@ check("minus_a_metric")
 # timestamp, so the chart shows the simulated minutes even though we write them in a second.)
 # The entries go through the client in batches: one request carries many entries.
 
-# %%
+# %% tags=["train"]
 metric_created = dt.datetime.now(dt.timezone.utc)  # a metric counts what arrives from now on
 all_metric = logging_client.metric("struct_log_all", filter_=STRUCT, description="every struct_log entry")
 all_metric.create()
@@ -592,7 +603,7 @@ series = {name: svc.metric_series(name, bucket_seconds=60, project=PROJECT, star
           for name in ("struct_log_all", "struct_log_minus_a")}
 print({name: sum(count for _, count in points) for name, points in series.items()})
 
-# %%
+# %% tags=["extra"]
 # extra code: the dashboard chart
 fig, ax = plt.subplots(figsize=(9, 3.2))
 for name, label in (("struct_log_all", "all struct_log entries"), ("struct_log_minus_a", 'entries containing "-a"')):
@@ -620,7 +631,7 @@ plt.show()
 # Run All when a minute boundary passed in between. `receiveTimestamp`, the time the service
 # received an entry, tells them apart: counted from the metric's creation, SQL agrees with it.
 
-# %%
+# %% tags=["train"]
 window = f"timestamp >= '{rfc3339(start_minute)}' AND timestamp < '{rfc3339(end_minute)}'"
 per_minute = bq(f"SELECT date_trunc('minute', timestamp) AS minute, COUNT(*) AS entries, "
                 f"COUNTIF(jsonPayload.text LIKE '%-a%') AS minus_a, "
@@ -640,7 +651,7 @@ print(f"{len(per_minute)} minutes with rows; -a entries in the window by SQL: {s
 # `svc.subscribe(topic, callback)` calls `callback(entry)` for every entry the sink publishes,
 # with the entry as a dict in the REST API's shape.
 
-# %%
+# %% tags=["train"]
 TOPIC = f"projects/{PROJECT}/topics/struct-log-events"
 events = logging_client.sink("struct-log-events", filter_=STRUCT, destination=f"pubsub.googleapis.com/{TOPIC}")
 events.create()
@@ -677,7 +688,7 @@ print("-a entries per key, counted as they arrived:", dict(minus_a_per_key))
 # Everything (clients, Flask, the logging service, DuckDB) shares this machine's cores, so
 # the numbers are a floor for a real deployment, where each part has its own machines.
 
-# %%
+# %% tags=["train"]
 def load_through_flask(n, threads, url=None, name="load", desc="through Flask"):
     """n requests to url (the chapter's /slog) from `threads` clients: (entries acknowledged, seconds)."""
     url = url or f"{BASE_URL}/slog"
@@ -768,7 +779,7 @@ print("post's figures: 500 entries/s write quota, 25 M entries/day, 100,000 rows
 # as they come (the load below always sends the three) and answers "queued", which is what its
 # 200 now means.
 
-# %%
+# %% tags=["train"]
 batched_handler = CloudLoggingHandler(
     logging_client, name="struct_log",
     resource=Resource(type="global", labels={}),  # given, so the handler does not look for a cloud VM
@@ -800,7 +811,7 @@ print("the batched server listens on", BATCHED_URL)
 # The same load as before, against the batched server, then a flush (wait until the queue is
 # written) and a count of what the service holds:
 
-# %%
+# %% tags=["train"]
 acked, seconds = load_through_flask(settings["load_flask"], 4, url=BATCHED_URL, name="batched",
                                     desc="batched server")
 batched_handler.flush()  # the queue is written: every acknowledged entry should now be stored
@@ -812,7 +823,7 @@ print(f"batched server: {acked:,} acknowledged, {stored:,} stored, {batched_rate
       f"({batched_rate / rates['through Flask, 4 client threads']:.1f}x the one-write-per-request server "
       "measured above, in this same process)")
 
-# %%
+# %% tags=["train"]
 # clean-up: stop the batched server, then its handler's thread (stop_all() at the end would too);
 # the client reports on stderr that it sent what was still queued
 for stop in (stop_batched_server, close_batched_handler):
@@ -881,7 +892,7 @@ print("handler threads left:",
 # `app` is what App Engine or a WSGI server serves (e.g. `gunicorn -b :8080 log_server:app`),
 # unchanged, with the variable unset and `GOOGLE_CLOUD_PROJECT` set.
 
-# %%
+# %% tags=["train"]
 server_file = RUN_DIR / "log_server.py"
 server_file.write_text("\n\n".join([
     '"""The log API server of chapter 02. LOGGING_ENDPOINT set: a local service; unset: Google Cloud."""',
@@ -946,10 +957,10 @@ _ = show(f'{STRUCT} jsonPayload.key="cli"')
 #
 # Check everything at once, then write the figures the book's build reports:
 
-# %%
+# %% tags=["feedback"]
 check_all()
 
-# %%
+# %% tags=["train"]
 exported_rows = sum(bq(f"SELECT COUNT(*) FROM structlog.struct_log_{day}")[0][0]
                     for day in sorted({today.replace("-", ""),
                                        start_minute.strftime("%Y%m%d")}))
@@ -977,7 +988,7 @@ print(json.dumps(metrics, indent=2))
 # Finally, stop the API server and the logging service; nothing of this chapter keeps
 # running after this cell (no port, no thread):
 
-# %%
+# %% tags=["train"]
 stop_all()  # newest first: the API server, then the logging service
 
 

@@ -35,7 +35,18 @@
 # %% [markdown] i18n="setup"
 # ## Setup
 
-# %%
+# %% tags=["install"]
+# Opened on its own (Colab, a Jupyter without the book)? This cell installs the book first;
+# in a clone, or where the book is installed, it does nothing. `make release` writes it
+# from book.toml ([book] install, else repository).
+import importlib.util
+
+if importlib.util.find_spec("tfbook") is None:
+    raise ModuleNotFoundError("this notebook needs the book's package, tfbook, which is not "
+                              "installed here: pip install it (the wheel or the repository "
+                              "your course names), then run this cell again")
+
+# %% tags=["support"]
 import tfbook  # first: in a notebook it imports TensorFlow without its start-up log lines
 
 import json
@@ -87,7 +98,7 @@ class CheckpointMismatch(BookError):
 # variable names), plus `new_params`, a function that makes the eight variables with the
 # right shapes and placeholder values (zeros) for the checkpoint to overwrite.
 
-# %%
+# %% tags=["support"]
 PARAM_SHAPES = {
     "W_conv1": (5, 5, 1, 32), "b_conv1": (32,),
     "W_conv2": (5, 5, 32, 64), "b_conv2": (64,),
@@ -145,7 +156,7 @@ def forward(x, params, keep_prob):
 # | `sess.run(h_conv1, feed_dict=...)` for the feature maps | call the layer's ops directly: the tensors are plain values |
 # | `IPython.notebook.kernel.execute(...)` from the canvas's JavaScript | an anywidget (`DigitCanvas`) syncing its strokes to the kernel |
 
-# %%
+# %% tags=["train"]
 def find_checkpoint():
     """The prefix of chapter 03's checkpoint under runs/ch03/checkpoint/ (or $TFBOOK_RUNS)."""
     directory = tfbook.run_dir("03", "checkpoint", create=False)
@@ -187,12 +198,12 @@ for key, shape in tf.train.list_variables(prefix):
 # in a dict like the one `new_params` makes. Use the `prefix` you are given, not a path of
 # your own: the check gives your function checkpoints it wrote itself.
 
-# %%
+# %% tags=["exercise"]
 def restore_params(prefix):
     raise NotImplementedError("Exercise 4.1: restore_checkpoint")
 
 
-# %%
+# %% tags=["feedback"]
 check("restore_checkpoint")
 
 
@@ -201,7 +212,7 @@ check("restore_checkpoint")
 # restoring fails. The helper below turns TensorFlow's error into a list of the variables
 # that differ, which says what to fix.
 
-# %%
+# %% tags=["train"]
 # extra code: name the variables that differ between a checkpoint and the model
 def checkpoint_mismatch(prefix):
     stored = {key.split("/")[0]: tuple(shape) for key, shape in tf.train.list_variables(prefix)
@@ -236,12 +247,12 @@ print({name: tuple(v.shape) for name, v in params.items()})
 # Write `predict_probabilities(params, images)`: the network's `(N, 10)` probabilities for a
 # batch of images (rows of 784 pixels, or (N, 28, 28) images), the same answer on every call.
 
-# %%
+# %% tags=["exercise"]
 def predict_probabilities(params, images):
     raise NotImplementedError("Exercise 4.2: predict")
 
 
-# %%
+# %% tags=["feedback"]
 check("predict")
 
 # %% [markdown] i18n="test-accuracy"
@@ -252,7 +263,7 @@ check("predict")
 # restore went wrong. It goes into `runs/ch04/metrics.json` (the grader measures the same
 # checkpoint itself and compares).
 
-# %%
+# %% tags=["train"]
 def predict_in_chunks(params, images, chunk=2000):
     return np.concatenate([predict_probabilities(params, images[i:i + chunk]).numpy()
                            for i in range(0, len(images), chunk)])
@@ -279,14 +290,14 @@ print(f"test accuracy {test_accuracy:.2%}: {np.sum(test_predicted != y_test)} of
 # diagonal holds the right answers; everything else is a kind of mistake, so the bright
 # off-diagonal cells say which digits the network confuses.
 
-# %%
+# %% tags=["train"]
 confusion = tf.math.confusion_matrix(y_test, test_predicted, num_classes=10).numpy()
 errors = confusion.copy()
 np.fill_diagonal(errors, 0)
 true_digit, said = np.unravel_index(errors.argmax(), errors.shape)
 print(f"most frequent mistake: {errors.max()} times a {true_digit} taken for a {said}")
 
-# %%
+# %% tags=["extra"]
 # extra code: plot the mistakes of the confusion matrix (the diagonal is left out: it would drown them)
 fig, ax = plt.subplots(figsize=(5, 4.5))
 image = ax.imshow(errors, cmap="Reds")
@@ -304,11 +315,11 @@ plt.show()
 # The mistakes the network is *surest* about are the interesting ones: often the label
 # itself is debatable, or the digit is written in a style rare in the training set.
 
-# %%
+# %% tags=["train"]
 wrong = np.flatnonzero(test_predicted != y_test)
 confident_wrong = wrong[np.argsort(-test_probs[wrong].max(axis=1))][:10]
 
-# %%
+# %% tags=["extra"]
 # extra code: show them
 fig, axes = plt.subplots(1, len(confident_wrong), figsize=(12, 1.9))
 for ax, i in zip(np.atleast_1d(axes), confident_wrong):
@@ -366,12 +377,12 @@ print(f"ink rows {ink_rows[0]}-{ink_rows[-1]}, columns {ink_cols[0]}-{ink_cols[-
 # relies on it). The check draws digits of its own, off-centre, small and large, and
 # measures where your result puts them.
 
-# %%
+# %% tags=["exercise"]
 def prepare(img28):
     raise NotImplementedError("Exercise 4.3: prepare")
 
 
-# %%
+# %% tags=["feedback"]
 check("prepare")
 
 # %%
@@ -379,7 +390,7 @@ prepared = np.stack([prepare(img) for img in raw])
 print("the 7 after prepare: centre of mass (row, col) = ({:.1f}, {:.1f})".format(
     *centre_of_mass(prepare(example))))
 
-# %%
+# %% tags=["extra"]
 # extra code: before and after, for one drawing of each digit
 firsts = [list(labels).index(d) for d in range(10)]
 fig, axes = plt.subplots(2, 10, figsize=(12, 2.8))
@@ -396,7 +407,7 @@ plt.show()
 # What does preprocessing buy? Ask the network about all the sample drawings, as drawn and
 # as prepared:
 
-# %%
+# %% tags=["train"]
 raw_accuracy = float(np.mean(predict_probabilities(params, raw).numpy().argmax(axis=1) == labels))
 prepared_accuracy = float(np.mean(predict_probabilities(params, prepared).numpy().argmax(axis=1) == labels))
 save_metrics(sample_drawings=len(samples), sample_accuracy_raw=raw_accuracy,
@@ -416,7 +427,7 @@ print(f"sample drawings right: {raw_accuracy:.0%} as drawn, {prepared_accuracy:.
 # Draw a digit below (press the mouse button and drag), about as big as the box; **Clear**
 # starts again.
 
-# %%
+# %% tags=["extra"]
 canvas = DigitCanvas()
 live = ipywidgets.HTML("draw a digit")
 live.add_class("tfbook-live")
@@ -450,7 +461,7 @@ display(ipywidgets.HBox([canvas, live]))
 # drawing the network is least sure about instead, so that everything below still runs and
 # has more than one probability to show. Re-run it after each new drawing.
 
-# %%
+# %% tags=["train"]
 if canvas.strokes:
     drawing, drawn_by = canvas.pixels(), "the canvas"
 else:  # the sample whose most likely digit gets the lowest probability
@@ -475,12 +486,12 @@ print(f"from {drawn_by}: predicted={int(probs.argmax())} p={probs.max():.3f}")
 # from 0 to 1, and a title or axis labels. Return the matplotlib `Figure` (`plt.subplots()`
 # gives you one) and do not call `plt.show()` inside: the cell below shows it.
 
-# %%
+# %% tags=["exercise"]
 def plot_probabilities(probs):
     raise NotImplementedError("Exercise 4.4: plot_probabilities")
 
 
-# %%
+# %% tags=["support"]
 # extra code: what the check reads from your figure (a figure is not a number, so the grader asks for these)
 def figure_numbers(probs):
     fig = plot_probabilities(np.asarray(probs))
@@ -497,10 +508,10 @@ def figure_numbers(probs):
     return numbers
 
 
-# %%
+# %% tags=["feedback"]
 check("plot_probabilities")
 
-# %%
+# %% tags=["train"]
 fig = plot_probabilities(probs)
 plt.show()
 for digit, p in top_k(probs):
@@ -523,15 +534,15 @@ for digit, p in top_k(probs):
 # `b_conv1` and applying ReLU. Both have shape (1, 28, 28, 32). Use `tf.nn.conv2d` with the
 # network's stride and padding.
 
-# %%
+# %% tags=["exercise"]
 def first_layer_maps(params, image):
     raise NotImplementedError("Exercise 4.5: feature_maps")
 
 
-# %%
+# %% tags=["feedback"]
 check("feature_maps")
 
-# %%
+# %% tags=["train"]
 maps = first_layer_maps(params, x_drawing)
 print({name: tuple(m.shape) for name, m in maps.items()})
 
@@ -542,7 +553,7 @@ print({name: tuple(m.shape) for name, m in maps.items()})
 # (red positive, blue negative, white zero); after ReLU nothing is negative, so black is
 # zero and white the strongest response of any map.
 
-# %%
+# %% tags=["train"]
 # extra code: a grid of 32 images on one colour scale, with a colour bar
 def show_grid(images, title, path=None, cmap="gray", symmetric=False, label="value"):
     images = np.asarray(images)
@@ -571,7 +582,7 @@ show_grid(np.moveaxis(maps["relu"].numpy()[0], -1, 0), "After + bias and ReLU (o
 # at different angles: a map lights up where the drawing has an edge of that orientation,
 # and ReLU keeps only those places.
 
-# %%
+# %% tags=["train"]
 filters = params["W_conv1"].numpy()[:, :, 0, :]   # (5, 5, 32)
 show_grid(np.moveaxis(filters, -1, 0), "The 32 learned 5x5 filters of layer 1", cmap="RdBu_r",
           symmetric=True, label="weight")
@@ -591,13 +602,13 @@ show_grid(np.moveaxis(filters, -1, 0), "The 32 learned 5x5 filters of layer 1", 
 # (and the convolution and pooling layers stayed as they are), how many numbers would the
 # flattened block after layer 2's pooling hold per image? Set `FLAT_SIZE_56` to it.
 
-# %%
+# %% tags=["exercise"]
 FLAT_SIZE_56 = ...  # Exercise 4.6: bigger_canvas: your value here
 
-# %%
+# %% tags=["feedback"]
 check("bigger_canvas")
 
-# %%
+# %% tags=["train"]
 big = tf.zeros([1, 56, 56, 1])
 h_pool2 = max_pool_2x2(conv_layer(max_pool_2x2(conv_layer(big, params["W_conv1"], params["b_conv1"])),
                                   params["W_conv2"], params["b_conv2"]))
@@ -625,7 +636,7 @@ print(f"56x56 input -> h_pool2 {tuple(h_pool2.shape)} -> {flat_size:,} numbers p
 # As the post concluded, recognising real images takes much more than this: larger networks,
 # more careful pre- and post-processing, and more machines. Check everything at once:
 
-# %%
+# %% tags=["feedback"]
 check_all()
 
 # %% [markdown] i18n="exercises"

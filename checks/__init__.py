@@ -26,6 +26,7 @@ def checker(chapter_id: str, namespace: dict):
     from checks.engine import NamespaceLearner
     from checks.registry import load_chapter_checks
     from checks.report import format_chapter, format_results
+    from tfbook.i18n import _, language, of_running_notebook
     from tfbook.manifest import GRADING_ENV, active_preset_name
     from tfbook.paths import runs_root
 
@@ -33,6 +34,8 @@ def checker(chapter_id: str, namespace: dict):
         return (lambda exercise: None), (lambda: None)
 
     chapter = load_chapter_checks(chapter_id)
+    # the notebook's own language (its metadata) wins over $TFBOOK_LANG and the locale
+    notebook_language = of_running_notebook(namespace)
 
     def run(exercises, include_end: bool):
         learner = NamespaceLearner(namespace, runs_root(), active_preset_name())
@@ -43,26 +46,32 @@ def checker(chapter_id: str, namespace: dict):
     failed_tries: dict[str, int] = {}  # hints come in steps: one more step per failed try
 
     def check(exercise: str) -> None:
+        with language(notebook_language):
+            print(feedback(exercise))
+
+    def feedback(exercise: str) -> str:
         if exercise not in chapter.exercises:
-            print(f"No exercise {exercise!r} in chapter {chapter_id}; "
-                  f"exercises: {', '.join(chapter.exercises)}")
-            return
+            return _("No exercise {exercise!r} in chapter {chapter}; exercises: {exercises}").format(
+                exercise=exercise, chapter=chapter_id, exercises=", ".join(chapter.exercises))
         results = run([exercise], include_end=False)
         footer = []
         if any(r.status == "failed" for r in results):
             failed_tries[exercise] = failed_tries.get(exercise, 0) + 1
             steps = chapter.exercises[exercise].next_hints
-            footer += [f"  next hint: {step}" for step in steps[:failed_tries[exercise] - 1]]
+            footer += ["  " + _("next hint: {hint}").format(hint=_(step))
+                       for step in steps[:failed_tries[exercise] - 1]]
             if len(steps) >= failed_tries[exercise]:
-                footer.append("  (another try that fails shows the next hint)")
+                footer.append("  " + _("(another try that fails shows the next hint)"))
         later = [c for c in chapter.checks_for(exercise) if c.at_end]
         if later:
-            footer.append("  (also checked when the whole notebook is graded: "
-                          + "; ".join(c.description for c in later) + ")")
-        print(format_results(results, footer="\n".join(footer)))
+            footer.append("  " + _("(also checked when the whole notebook is graded: {checks})").format(
+                checks="; ".join(_(c.description) for c in later)))
+        return format_results(results, footer="\n".join(footer))
 
     def check_all() -> None:
-        print(format_chapter(chapter_id, run(list(chapter.exercises), include_end=True),
-                             footer=f"  The grade that counts: python -m checks {chapter_id}"))
+        with language(notebook_language):
+            print(format_chapter(chapter_id, run(list(chapter.exercises), include_end=True),
+                                 footer="  " + _("The grade that counts: python -m checks {chapter}").format(
+                                     chapter=chapter_id)))
 
     return check, check_all

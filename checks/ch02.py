@@ -29,6 +29,7 @@ from pathlib import Path
 
 from checks import engine
 from checks.engine import Chapter, CheckFailed, Exercise
+from tfbook.i18n import N_, _, ngettext
 
 TEXT_LOG, STRUCT_LOG, OTHER_LOG = "my-flask-log", "struct_log", "audit_log"
 # logs whose names contain struct_log's: a log condition with ':' instead of '=' selects them too
@@ -46,68 +47,68 @@ ROUTE_BUILDERS = ("add_text_route", "add_struct_route")  # the order create_app 
 # failed try. No step is the code itself.
 chapter = Chapter("02", {
     "text_endpoint": Exercise(
-        "2.1", "Inside add_text_route: get a logger for the post's text log from the client you are "
-               "given, register a view for '/' on app, and in the view write the text and return it. "
-               "Without a text in the request, make up a new one on every request.",
-        "The '/' route writes a text entry",
-        next_hints=("The client's logger(name) gives a logger, whose log_text writes a text entry; "
-                    "Flask's request.args holds the query parameters; uuid.uuid4() differs on every call.",)),
+        "2.1", N_("Inside add_text_route: get a logger for the post's text log from the client you are "
+                  "given, register a view for '/' on app, and in the view write the text and return it. "
+                  "Without a text in the request, make up a new one on every request."),
+        N_("The '/' route writes a text entry"),
+        next_hints=(N_("The client's logger(name) gives a logger, whose log_text writes a text entry; "
+                       "Flask's request.args holds the query parameters; uuid.uuid4() differs on every call."),)),
     "struct_endpoint": Exercise(
-        "2.2", "Like 2.1, with the post's structured log: the view builds a dict with exactly the three "
-               "fields the exercise names, each from the query parameters or its default, and writes it "
-               "as one structured entry.",
-        "The '/slog' route writes a structured entry",
-        next_hints=("A logger's log_struct writes a dict as jsonPayload; request.args.get takes the "
-                    "default as its second argument. Flask names a route after its view function, so "
-                    "the two routes' views need different function names.",)),
+        "2.2", N_("Like 2.1, with the post's structured log: the view builds a dict with exactly the three "
+                  "fields the exercise names, each from the query parameters or its default, and writes it "
+                  "as one structured entry."),
+        N_("The '/slog' route writes a structured entry"),
+        next_hints=(N_("A logger's log_struct writes a dict as jsonPayload; request.args.get takes the "
+                       "default as its second argument. Flask names a route after its view function, so "
+                       "the two routes' views need different function names."),)),
     "predict_not": Exercise(
-        "2.3", "Go through the nine entries one by one: is the condition after NOT true or false for "
-               "each? NOT selects every entry for which it is false.",
-        "Predict what NOT selects",
-        next_hints=("A text entry has a textPayload and no jsonPayload at all: what can a condition on "
-                    "jsonPayload.text be for it?",),
+        "2.3", N_("Go through the nine entries one by one: is the condition after NOT true or false for "
+                  "each? NOT selects every entry for which it is false."),
+        N_("Predict what NOT selects"),
+        next_hints=(N_("A text entry has a textPayload and no jsonPayload at all: what can a condition on "
+                       "jsonPayload.text be for it?"),),
         prediction=True),
     "minus_a_filter": Exercise(
-        "2.4", "Two conditions must both hold: the entry is in the struct_log log of the project you are "
-               "given, and its text contains -a anywhere.",
-        "A filter: struct_log entries whose text contains -a",
-        next_hints=("A log is named by its full logName, projects/PROJECT/logs/LOG_ID; '=' compares a whole "
-                    "value, so other logs whose names contain struct_log stay out.",
-                    "'Contains' is the has operator ':'; a value that starts with '-' needs quotes "
-                    "(a bare -a means NOT a).")),
+        "2.4", N_("Two conditions must both hold: the entry is in the struct_log log of the project you are "
+                  "given, and its text contains -a anywhere."),
+        N_("A filter: struct_log entries whose text contains -a"),
+        next_hints=(N_("A log is named by its full logName, projects/PROJECT/logs/LOG_ID; '=' compares a whole "
+                       "value, so other logs whose names contain struct_log stay out."),
+                    N_("'Contains' is the has operator ':'; a value that starts with '-' needs quotes "
+                       "(a bare -a means NOT a)."))),
     "key_alert_filter": Exercise(
-        "2.5", "Three conditions: the log, a key that is exactly the one given (not merely containing "
-               "it), and a severity of WARNING or anything more severe.",
-        "A filter: one key's warnings and worse",
-        next_hints=("'=' compares the whole value, ':' looks for a substring; severities are ordered, so "
-                    "they compare with >, >=, < and <=.",)),
+        "2.5", N_("Three conditions: the log, a key that is exactly the one given (not merely containing "
+                  "it), and a severity of WARNING or anything more severe."),
+        N_("A filter: one key's warnings and worse"),
+        next_hints=(N_("'=' compares the whole value, ':' looks for a substring; severities are ordered, so "
+                       "they compare with >, >=, < and <=."),)),
     "window_filter": Exercise(
-        "2.6", "Four conditions: the log, a time at or after start, a time before end (the end itself is "
-               "excluded), and a text without -a.",
-        "A filter: a time window without -a",
-        next_hints=("The timestamp field compares with >= and < against quoted RFC 3339 times; NOT (or a "
-                    "leading -) negates the condition that follows it.",)),
+        "2.6", N_("Four conditions: the log, a time at or after start, a time before end (the end itself is "
+                  "excluded), and a text without -a."),
+        N_("A filter: a time window without -a"),
+        next_hints=(N_("The timestamp field compares with >= and < against quoted RFC 3339 times; NOT (or a "
+                       "leading -) negates the condition that follows it."),)),
     "create_sink": Exercise(
-        "2.7", "A sink is a filter plus a destination: describe one that takes the struct_log log only "
-               "and delivers it to the post's BigQuery dataset in the client's own project, create it on "
-               "the service, and return the sink itself (the next cell reads its name and destination).",
-        "A sink exports struct_log to BigQuery",
-        next_hints=("logging_client.sink builds a sink (filter_ and destination as keywords), its create() "
-                    "sends it and returns nothing; logging_client.project is the project, and the chapter "
-                    "shows the form of a BigQuery destination.",)),
+        "2.7", N_("A sink is a filter plus a destination: describe one that takes the struct_log log only "
+                  "and delivers it to the post's BigQuery dataset in the client's own project, create it on "
+                  "the service, and return the sink itself (the next cell reads its name and destination)."),
+        N_("A sink exports struct_log to BigQuery"),
+        next_hints=(N_("logging_client.sink builds a sink (filter_ and destination as keywords), its create() "
+                       "sends it and returns nothing; logging_client.project is the project, and the chapter "
+                       "shows the form of a BigQuery destination."),)),
     "daily_sql": Exercise(
-        "2.8", "One day's rows are in one table, named after the log and the date, in the post's dataset. "
-               "Group that table's rows by key and count two things per key: all rows, and the rows "
-               "whose text contains -a.",
-        "SQL on the day's table",
-        next_hints=("The table's date has no dashes (str.replace on day); GROUP BY the key column, with "
-                    "COUNT(*) and COUNTIF(condition), and LIKE with % for 'contains'.",)),
+        "2.8", N_("One day's rows are in one table, named after the log and the date, in the post's dataset. "
+                  "Group that table's rows by key and count two things per key: all rows, and the rows "
+                  "whose text contains -a."),
+        N_("SQL on the day's table"),
+        next_hints=(N_("The table's date has no dashes (str.replace on day); GROUP BY the key column, with "
+                       "COUNT(*) and COUNTIF(condition), and LIKE with % for 'contains'."),)),
     "minus_a_metric": Exercise(
-        "2.9", "A log-based metric is a name plus a filter: the exercise's name, and the filter you wrote "
-               "in 2.4 for the client's project; create it on the service and return it.",
-        "A log-based metric counts -a entries",
-        next_hints=("logging_client.metric builds one (filter_ and description as keywords) and its "
-                    "create() sends it; your minus_a_filter takes the client's project.",)),
+        "2.9", N_("A log-based metric is a name plus a filter: the exercise's name, and the filter you wrote "
+                  "in 2.4 for the client's project; create it on the service and return it."),
+        N_("A log-based metric counts -a entries"),
+        next_hints=(N_("logging_client.metric builds one (filter_ and description as keywords) and its "
+                       "create() sends it; your minus_a_filter takes the client's project."),)),
 })
 
 
@@ -230,8 +231,10 @@ def _has_minus_a(row) -> bool:
 
 def _describe(row) -> str:
     payload = row["payload"]
-    what = f"text {payload.get('text')!r}" if isinstance(payload, dict) else f"textPayload {payload!r}"
-    return f"{row['log']} {row['severity']} at {rfc3339(row['time'])} {what}"
+    what = (_("text {text}").format(text=repr(payload.get('text'))) if isinstance(payload, dict)
+            else f"textPayload {payload!r}")
+    return _("{log} {severity} at {time} {what}").format(log=row['log'], severity=row['severity'],
+                                                          time=rfc3339(row['time']), what=what)
 
 
 def selected_ids(client, project: str, filter_: str, what: str) -> set[str]:
@@ -242,10 +245,13 @@ def selected_ids(client, project: str, filter_: str, what: str) -> set[str]:
                                            filter_=filter_.strip() or None, page_size=1000))
     except exceptions.GoogleAPICallError as e:
         reason = re.sub(r"^[A-Z]+ https?://\S+: ", "", str(getattr(e, "message", e)))  # no request line
-        raise CheckFailed(f"the service refused {what}: {reason}",
-                          got=filter_, hint="Check the quotes and the operators (= : >= AND OR NOT).") from None
+        raise CheckFailed(_("the service refused {what}: {reason}").format(what=what, reason=reason),
+                          got=filter_, hint=_("Check the quotes and the operators (= : >= AND OR NOT).")) from None
     return {e.insert_id for e in entries if not (isinstance(e.payload, dict) and DIAGNOSTIC_KEY in e.payload)}
 
+
+# TRANSLATORS: joins two or three names or requests: 'and' and 'or'; GET / and GET /
+AND = N_(" and ")
 
 # a lower-case and/or/not standing as a word of its own (outside double quotes)
 _LOWER_KEYWORD = re.compile(r"(?<![^\s()])(and|or|not)(?![^\s()])")
@@ -264,14 +270,21 @@ def lowercase_note(filter_: str) -> tuple[str, str] | None:
     words = lowercase_keywords(filter_)
     if not words:
         return None
-    quoted = " and ".join(repr(w) for w in words)
-    one = len(words) == 1
-    return (f"; it writes {quoted} in lower case, which the Logging query language reads as "
-            f"{'a word' if one else 'words'} to search for (every selected entry must contain "
-            f"{'it' if one else 'each'}), not as {'an operator' if one else 'operators'}",
-            f"Write AND, OR and NOT in capitals. In lower case, {quoted} "
-            f"{'is a search word' if one else 'are search words'}, here as on Google Cloud: "
-            f"the filter then selects only entries that contain {'it' if one else 'them'}, usually none.")
+    quoted = _(AND).join(repr(w) for w in words)
+    return (ngettext("; it writes {quoted} in lower case, which the Logging query language reads as a word to "
+                     "search for (every selected entry must contain it), not as an operator",
+                     "; it writes {quoted} in lower case, which the Logging query language reads as words to "
+                     "search for (every selected entry must contain each), not as operators",
+                     len(words)).format(quoted=quoted),
+            ngettext("Write AND, OR and NOT in capitals. In lower case, {quoted} is a search word, here as on "
+                     "Google Cloud: the filter then selects only entries that contain it, usually none.",
+                     "Write AND, OR and NOT in capitals. In lower case, {quoted} are search words, here as on "
+                     "Google Cloud: the filter then selects only entries that contain them, usually none.",
+                     len(words)).format(quoted=quoted))
+
+
+ENTRIES = N_("{count} entries")
+ENTRIES_FROM = N_("{count} entries from {filter}")
 
 
 def compare_selection(rows: list[dict], got: set[str], expected: set[str], what: str,
@@ -283,14 +296,19 @@ def compare_selection(rows: list[dict], got: set[str], expected: set[str], what:
     extra, missing = sorted(got - expected), sorted(expected - got)
     parts = []
     if extra:
-        parts.append(f"selected but wrong: {len(extra)}, e.g. {_describe(by_id[extra[0]])}"
-                     if extra[0] in by_id else f"{len(extra)} entries the grader did not write")
+        parts.append(_("selected but wrong: {count}, e.g. {entry}").format(count=len(extra),
+                                                                          entry=_describe(by_id[extra[0]]))
+                     if extra[0] in by_id else
+                     _("{count} entries the grader did not write").format(count=len(extra)))
     if missing:
-        parts.append(f"it misses {len(missing)}, e.g. {_describe(by_id[missing[0]])}")
-    raise CheckFailed(f"{what} selects {len(got)} of the grader's {len(rows)} entries; the right "
-                      f"answer is {len(expected)} ({meaning}). " + "; ".join(parts)
-                      + (lowercase[0] if lowercase else ""),
-                      expected=f"{len(expected)} entries", got=f"{len(got)} entries from {filter_!r}",
+        parts.append(_("it misses {count}, e.g. {entry}").format(count=len(missing),
+                                                                entry=_describe(by_id[missing[0]])))
+    raise CheckFailed(_("{what} selects {got} of the grader's {total} entries; the right answer is {expected} "
+                        "({meaning}). ").format(what=what, got=len(got), total=len(rows),
+                                                expected=len(expected), meaning=meaning)
+                      + "; ".join(parts) + (lowercase[0] if lowercase else ""),
+                      expected=_(ENTRIES).format(count=len(expected)),
+                      got=_(ENTRIES_FROM).format(count=len(got), filter=repr(filter_)),
                       hint=lowercase[1] if lowercase else hint)
 
 
@@ -311,34 +329,39 @@ def _door(learner, kind, endpoint, project, function_name, *args) -> str:
 def _what_is(value) -> str:
     """A learner's value as the learner wrote it (``as_plain`` made numbers numpy arrays)."""
     if isinstance(value, dict):
-        return "a dict"
+        return _("a dict")
     shape = getattr(value, "shape", None)
     if shape == ():
-        return f"a number ({value.item()!r})"
+        return _("a number ({value})").format(value=repr(value.item()))
     if shape is not None:
-        return f"a list or array of shape {shape}"
-    return f"a {type(value).__name__}"
+        return _("a list or array of shape {shape}").format(shape=shape)
+    return _("a {type}").format(type=type(value).__name__)
+
+
+MUST_RETURN_TEXT = N_("`{name}` must return a string (the {kind} text), not {returned}")
 
 
 def _learner_string(learner, name: str, *args, kind: str = "filter") -> str:
     """The learner's filter (``kind="filter"``) or SQL (``kind="SQL"``) text; anything else fails."""
-    hint = f"Build the {kind} as text (an f-string) and return it: `return f\"...\"`."
+    shown = _("filter") if kind == "filter" else kind  # SQL is SQL in every language
+    hint = _("Build the {kind} as text (an f-string) and return it: `return f\"...\"`.").format(kind=shown)
     try:
         got = learner.call(name, *args)
     except CheckFailed as e:  # as_plain refused the result: not numbers, and not a str either
         if type(e) is not CheckFailed or e.got == "None":
             raise  # not written yet, raised, a dead kernel, a missing `return`: said well already
-        returned = e.got or "another kind of object"
-        raise CheckFailed(f"`{name}` must return a string (the {kind} text), not {returned}",
-                          expected="a str", got=returned, hint=hint) from None
+        returned = e.got or _("another kind of object")
+        raise CheckFailed(_(MUST_RETURN_TEXT).format(name=name, kind=shown, returned=returned),
+                          expected=_("a {type}").format(type="str"), got=returned, hint=hint) from None
     if not isinstance(got, str):
-        raise CheckFailed(f"`{name}` must return a string (the {kind} text), not {_what_is(got)}",
-                          expected="a str", got=f"{got!r}"[:80], hint=hint)
+        raise CheckFailed(_(MUST_RETURN_TEXT).format(name=name, kind=shown, returned=_what_is(got)),
+                          expected=_("a {type}").format(type="str"), got=f"{got!r}"[:80], hint=hint)
     bare = re.sub(r"--[^\n]*|/\*.*?\*/" + ("|;" if kind == "SQL" else ""), "", got, flags=re.DOTALL)
     if not bare.strip():  # nothing but blanks and comments
-        raise CheckFailed(f"`{name}` returned an empty {kind}"
-                          + (": an empty filter selects every entry" if kind == "filter" else ": nothing to run"),
-                          expected=f"the {kind} text", got=repr(got)[:80], hint=hint)
+        empty = (_("`{name}` returned an empty filter: an empty filter selects every entry") if kind == "filter"
+                 else _("`{name}` returned an empty SQL: nothing to run"))
+        raise CheckFailed(empty.format(name=name), expected=_("the {kind} text").format(kind=shown),
+                          got=repr(got)[:80], hint=hint)
     return got
 
 
@@ -352,14 +375,16 @@ def _requests(learner, svc, project, route_fn: str, path: str, *params: dict) ->
     reply = json.loads(_door(learner, "flask", svc.endpoint, project, route_fn, path, json.dumps(params)))
     if "taken" in reply:
         before = [name for name in reply["before"] if name != route_fn]
-        where = (f"as a view that {' and '.join(f'`{b}`' for b in before)} registered before it"
-                 if before else "as another view it registers")
-        raise CheckFailed(f"`{route_fn}` registers a view function named '{reply['taken']}', the same name "
-                          f"{where}: Flask names each route's endpoint after its view function, so "
-                          "create_app, which puts both routes on one app, fails with \"View function "
-                          "mapping is overwriting an existing endpoint function\"",
-                          expected="a view function with a name of its own", got=reply["taken"],
-                          hint="Give each route's view function its own name.")
+        where = (_("as a view that {names} registered before it").format(
+                     names=_(AND).join(f"`{b}`" for b in before))
+                 if before else _("as another view it registers"))
+        raise CheckFailed(_("`{function}` registers a view function named '{view}', the same name {where}: "
+                            "Flask names each route's endpoint after its view function, so create_app, which "
+                            "puts both routes on one app, fails with \"View function mapping is overwriting "
+                            "an existing endpoint function\"").format(function=route_fn, view=reply["taken"],
+                                                                      where=where),
+                          expected=_("a view function with a name of its own"), got=reply["taken"],
+                          hint=_("Give each route's view function its own name."))
     return [(r["status"], r["body"]) for r in reply["replies"]]
 
 
@@ -371,48 +396,59 @@ def _entries(client, project):
 def _one_entry_each(client, project, requests: list[str], route: str):
     """The entries that ``requests`` wrote, one each, in order."""
     entries = _entries(client, project)
+    sent = _(AND).join(requests)
     if not entries:
-        raise CheckFailed(f"after {' and '.join(requests)}, no entry reached the grader's service",
-                          hint=f"The {route} route must write through the logging_client it is given "
-                               "(not a client of its own, and not print).")
+        raise CheckFailed(_("after {requests}, no entry reached the grader's service").format(requests=sent),
+                          hint=_("The {route} route must write through the logging_client it is given "
+                                 "(not a client of its own, and not print).").format(route=route))
     if len(entries) != len(requests):
-        raise CheckFailed(f"after {' and '.join(requests)}, {_n_entries(len(entries))} reached the service; "
-                          f"expected {len(requests)}, one per request", expected=_n_entries(len(requests)),
+        raise CheckFailed(_("after {requests}, {entries} reached the service; "
+                            "expected {expected}, one per request").format(
+                                requests=sent, entries=_n_entries(len(entries)), expected=len(requests)),
+                          expected=_n_entries(len(requests)),
                           got=", ".join(e.log_name.rsplit('/', 1)[-1] for e in entries),
-                          hint="Write exactly one entry per request.")
+                          hint=_("Write exactly one entry per request."))
     return entries
 
 
 def _n_entries(n: int) -> str:
-    return f"{n} entr{'y' if n == 1 else 'ies'}"
+    return ngettext("{n} entry", "{n} entries", n).format(n=n)
 
 
 def _check_log_name(entry, project, log_id, request, method):
     expected = f"projects/{project}/logs/{log_id}"
     if entry.log_name != expected:
-        raise CheckFailed(f"after {request} the entry went to log '{entry.log_name.rsplit('/', 1)[-1]}'",
+        raise CheckFailed(_("after {request} the entry went to log '{log}'").format(
+                              request=request, log=entry.log_name.rsplit('/', 1)[-1]),
                           expected=log_id, got=entry.log_name.rsplit("/", 1)[-1],
-                          hint=f"Take the logger of the post's log name, {log_id}, and write with its {method}.")
+                          hint=_("Take the logger of the post's log name, {log}, and write with its "
+                                 "{method}.").format(log=log_id, method=method))
 
 
 def _expect_ok(status, body, request, hint):
     if status != 200:
-        raise CheckFailed(f"{request} answered HTTP {status}", expected=200, got=f"{status}: {body[:120]}",
+        raise CheckFailed(_("{request} answered HTTP {status}").format(request=request, status=status),
+                          expected=200, got=f"{status}: {body[:120]}",
                           hint=hint)
+
+
+A_TEXT_ENTRY, A_JSON_ENTRY = N_("a text entry"), N_("a JSON entry")
 
 
 def _expect_text_entry(entry, request):
     if isinstance(entry.payload, dict):
-        raise CheckFailed(f"{request} wrote a structured entry (jsonPayload {entry.payload}); "
-                          "'/' writes a text entry (textPayload)", expected="a text entry",
-                          got="a JSON entry", hint="Use log_text on '/', log_struct on '/slog'.")
+        raise CheckFailed(_("{request} wrote a structured entry (jsonPayload {payload}); '/' writes a text "
+                            "entry (textPayload)").format(request=request, payload=entry.payload),
+                          expected=_(A_TEXT_ENTRY), got=_(A_JSON_ENTRY),
+                          hint=_("Use log_text on '/', log_struct on '/slog'."))
 
 
 def _expect_struct_entry(entry, request):
     if not isinstance(entry.payload, dict):
-        raise CheckFailed(f"{request} wrote a text entry (textPayload {entry.payload!r}); '/slog' "
-                          "writes a structured entry (jsonPayload)", expected="a JSON entry",
-                          got="a text entry", hint="Use log_struct with a dict on '/slog', log_text on '/'.")
+        raise CheckFailed(_("{request} wrote a text entry (textPayload {payload}); '/slog' writes a structured "
+                            "entry (jsonPayload)").format(request=request, payload=repr(entry.payload)),
+                          expected=_(A_JSON_ENTRY), got=_(A_TEXT_ENTRY),
+                          hint=_("Use log_struct with a dict on '/slog', log_text on '/'."))
 
 
 STRUCT_FIELDS = ("name", "text", "key")
@@ -422,93 +458,105 @@ def _expect_struct_fields(payload: dict, request: str):
     """Exactly the exercise's three fields: the sink's table and the SQL read those columns."""
     extra = sorted(set(payload) - set(STRUCT_FIELDS))
     if extra:
-        raise CheckFailed(f"the jsonPayload written for {request} has fields the exercise does not ask for: "
-                          f"{', '.join(extra)}", expected=", ".join(STRUCT_FIELDS), got=", ".join(payload),
-                          hint="Write a dict with exactly the three fields name, text and key.")
+        raise CheckFailed(_("the jsonPayload written for {request} has fields the exercise does not ask for: "
+                            "{fields}").format(request=request, fields=", ".join(extra)),
+                          expected=", ".join(STRUCT_FIELDS), got=", ".join(payload),
+                          hint=_("Write a dict with exactly the three fields name, text and key."))
 
 
 def _expect_new_texts(texts: list, request: str, route: str):
     if len(set(texts)) < len(texts):
-        raise CheckFailed(f"two {request} requests logged the same default text {texts[0]!r}; each request "
-                          "should make up a new one", expected="a different text per request",
-                          got=f"{texts[0]!r} twice"[:120],
-                          hint=f"Make the default text inside the {route} view, when a request arrives "
-                               "(a text made once, outside the view, is the same for every request).")
+        raise CheckFailed(_("two {request} requests logged the same default text {text}; each request "
+                            "should make up a new one").format(request=request, text=repr(texts[0])),
+                          expected=_("a different text per request"),
+                          got=_("{text} twice").format(text=repr(texts[0]))[:120],
+                          hint=_("Make the default text inside the {route} view, when a request arrives "
+                                 "(a text made once, outside the view, is the same for every "
+                                 "request).").format(route=route))
 
 
-@chapter.check("text_endpoint", 3, "GET /?text=... writes that text as a text entry to my-flask-log and returns it")
+RESPONSE_BODY = N_("the response body of {request}")
+RETURN_THE_TEXT = N_("Return the text you logged.")
+MAKE_ONE_UP = N_("Without a 'text' parameter, make one up (the post used a random uuid).")
+
+
+@chapter.check("text_endpoint", 3, N_("GET /?text=... writes that text as a text entry to my-flask-log and returns it"))
 def text_route(learner):
     rng = engine.py_random()
     text = _text(rng, rng.random() < 0.5) + " " + uuid.uuid4().hex[:6]
     request = f"GET /?text={text}"
     with grader_service() as (svc, project, client):
         [(status, body)] = _requests(learner, svc, project, "add_text_route", "/", {"text": text})
-        _expect_ok(status, body, request, "Inside add_text_route, register a view for '/' on the app you are given (Flask's route decorator).")
+        _expect_ok(status, body, request, _("Inside add_text_route, register a view for '/' on the app you "
+                                            "are given (Flask's route decorator)."))
         [entry] = _one_entry_each(client, project, [request], "'/'")
         _check_log_name(entry, project, TEXT_LOG, request, "log_text")
         _expect_text_entry(entry, request)
-        expect_equal_text(entry.payload, text, f"the textPayload written for {request}",
-                          "Write the request's 'text' parameter itself (request.args.get(\"text\")).")
-        expect_equal_text(body, text, f"the response body of {request}", "Return the text you logged.")
+        expect_equal_text(entry.payload, text, _("the textPayload written for {request}").format(request=request),
+                          _("Write the request's 'text' parameter itself (request.args.get(\"text\"))."))
+        expect_equal_text(body, text, _(RESPONSE_BODY).format(request=request), _(RETURN_THE_TEXT))
 
 
-@chapter.check("text_endpoint", 1, "GET / without parameters logs a new generated text per request and returns it")
+@chapter.check("text_endpoint", 1, N_("GET / without parameters logs a new generated text per request and returns it"))
 def text_route_default(learner):
     with grader_service() as (svc, project, client):
         replies = _requests(learner, svc, project, "add_text_route", "/", {}, {})
         for status, body in replies:
-            _expect_ok(status, body, "GET /", "Without a 'text' parameter, make one up (the post used a random uuid).")
+            _expect_ok(status, body, "GET /", _(MAKE_ONE_UP))
         entries = _one_entry_each(client, project, ["GET /", "GET /"], "'/'")
-        for entry, (_, body) in zip(entries, replies):
+        for entry, (_status, body) in zip(entries, replies):
             _check_log_name(entry, project, TEXT_LOG, "GET /", "log_text")
             _expect_text_entry(entry, "GET /")
             if not isinstance(entry.payload, str) or not entry.payload.strip():
-                raise CheckFailed("GET / must log a non-empty text", got=repr(entry.payload)[:80],
-                                  hint="Without a 'text' parameter, make one up (the post used a random uuid).")
-            expect_equal_text(body, entry.payload, "the response body of GET /", "Return the text you logged.")
+                raise CheckFailed(_("GET / must log a non-empty text"), got=repr(entry.payload)[:80],
+                                  hint=_(MAKE_ONE_UP))
+            expect_equal_text(body, entry.payload, _(RESPONSE_BODY).format(request="GET /"), _(RETURN_THE_TEXT))
         _expect_new_texts([e.payload for e in entries], "GET /", "'/'")
 
 
 def expect_equal_text(got, expected, what, hint):
     if got != expected:
-        raise CheckFailed(f"{what} is not right", expected=repr(expected), got=repr(got)[:120], hint=hint)
+        raise CheckFailed(_("{what} is not right").format(what=what), expected=repr(expected),
+                          got=repr(got)[:120], hint=hint)
 
 
-@chapter.check("struct_endpoint", 3, "GET /slog?name=&text=&key= writes exactly {name, text, key} as a JSON entry to struct_log")
+@chapter.check("struct_endpoint", 3, N_("GET /slog?name=&text=&key= writes exactly {name, text, key} as a JSON entry to struct_log"))
 def struct_route(learner):
     rng = engine.py_random()
     params = {"name": _word(rng, 6), "text": _text(rng, rng.random() < 0.5), "key": rng.choice(_keys(rng))}
     request = "GET /slog?" + "&".join(f"{k}={v}" for k, v in params.items())
     with grader_service() as (svc, project, client):
         [(status, body)] = _requests(learner, svc, project, "add_struct_route", "/slog", params)
-        _expect_ok(status, body, request, "Inside add_struct_route, register a view for '/slog' on the app you are given (Flask's route decorator).")
+        _expect_ok(status, body, request, _("Inside add_struct_route, register a view for '/slog' on the app "
+                                            "you are given (Flask's route decorator)."))
         [entry] = _one_entry_each(client, project, [request], "'/slog'")
         _check_log_name(entry, project, STRUCT_LOG, request, "log_struct")
         _expect_struct_entry(entry, request)
         got = {k: entry.payload.get(k) for k in params}
         if got != params:
             wrong = [k for k in params if got[k] != params[k]]
-            raise CheckFailed(f"the jsonPayload written for {request} has the wrong "
-                              f"{', '.join(wrong)}", expected=json.dumps(params), got=json.dumps(entry.payload),
-                              hint="Copy name, text and key from request.args into the dict, under those keys.")
+            raise CheckFailed(_("the jsonPayload written for {request} has the wrong {fields}").format(
+                                  request=request, fields=", ".join(wrong)),
+                              expected=json.dumps(params), got=json.dumps(entry.payload),
+                              hint=_("Copy name, text and key from request.args into the dict, under those keys."))
         _expect_struct_fields(entry.payload, request)
-        expect_equal_text(body, params["text"], f"the response body of {request}", "Return the text you logged.")
+        expect_equal_text(body, params["text"], _(RESPONSE_BODY).format(request=request), _(RETURN_THE_TEXT))
 
 
-@chapter.check("struct_endpoint", 1, "GET /slog without parameters still writes name, text and key, a new text per request")
+@chapter.check("struct_endpoint", 1, N_("GET /slog without parameters still writes name, text and key, a new text per request"))
 def struct_route_default(learner):
     with grader_service() as (svc, project, client):
         replies = _requests(learner, svc, project, "add_struct_route", "/slog", {}, {})
         for status, body in replies:
             _expect_ok(status, body, "GET /slog",
-                       "Give every parameter a default (request.args.get takes one as its second argument).")
+                       _("Give every parameter a default (request.args.get takes one as its second argument)."))
         entries = _one_entry_each(client, project, ["GET /slog", "GET /slog"], "'/slog'")
         for entry in entries:
             _check_log_name(entry, project, STRUCT_LOG, "GET /slog", "log_struct")
             _expect_struct_entry(entry, "GET /slog")
             if not all(entry.payload.get(k) for k in STRUCT_FIELDS):
-                raise CheckFailed("GET /slog without parameters must still log name, text and key",
-                                  got=repr(entry.payload)[:120], hint="Use the defaults the exercise gives.")
+                raise CheckFailed(_("GET /slog without parameters must still log name, text and key"),
+                                  got=repr(entry.payload)[:120], hint=_("Use the defaults the exercise gives."))
             _expect_struct_fields(entry.payload, "GET /slog")
         _expect_new_texts([e.payload.get("text") for e in entries], "GET /slog", "'/slog'")
 
@@ -516,9 +564,10 @@ def struct_route_default(learner):
 # --- 2.3: the prediction ---------------------------------------------------------------------
 
 PREDICT_FILTER = 'NOT jsonPayload.text:"-a"'
+NOT_SELECTS = N_("the number of entries NOT selects")
 
 
-@chapter.check("predict_not", 2, "the predicted count matches what the service selects for NOT jsonPayload.text:\"-a\"")
+@chapter.check("predict_not", 2, N_("the predicted count matches what the service selects for NOT jsonPayload.text:\"-a\""))
 def predict_not(learner):
     got = learner.value("PREDICTED_NOT_COUNT")
     rng = engine.py_random()
@@ -528,31 +577,32 @@ def predict_not(learner):
             client.logger(TEXT_LOG).log_text(t)
         for minus_a in (True, True, False, False, False):
             client.logger(STRUCT_LOG).log_struct({"name": _word(rng), "text": _text(rng, minus_a), "key": "k"})
-        expected = len(selected_ids(client, project, PREDICT_FILTER, "the prediction's filter"))
+        expected = len(selected_ids(client, project, PREDICT_FILTER, _("the prediction's filter")))
     value = got.item() if getattr(got, "shape", None) == () else got
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or value != int(value):
-        raise CheckFailed(f"PREDICTED_NOT_COUNT must be a whole number (how many entries NOT selects), "
-                          f"not {repr(value) if isinstance(value, (bool, int, float)) else _what_is(got)}",
-                          expected="a whole number", got=f"{value!r}"[:80],
-                          hint="Write the count itself, e.g. PREDICTED_NOT_COUNT = 4: no quotes, no list.")
+        raise CheckFailed(_("PREDICTED_NOT_COUNT must be a whole number (how many entries NOT selects), "
+                            "not {value}").format(
+                              value=repr(value) if isinstance(value, (bool, int, float)) else _what_is(got)),
+                          expected=_("a whole number"), got=f"{value!r}"[:80],
+                          hint=_("Write the count itself, e.g. PREDICTED_NOT_COUNT = 4: no quotes, no list."))
     # a wrong guess learns which way and roughly how far, never the count: the next cell shows it
     hint = chapter.exercises["predict_not"].hint
     if value == 3:
-        hint = ("You counted only struct_log entries. What is jsonPayload.text:\"-a\" for an entry that has "
-                "no jsonPayload at all, and what does NOT make of that?")
+        hint = _("You counted only struct_log entries. What is jsonPayload.text:\"-a\" for an entry that has "
+                 "no jsonPayload at all, and what does NOT make of that?")
     elif value == 6:
-        hint = ("Where does the text entry \"ls -a\" keep its text? Is jsonPayload.text:\"-a\" true for it?")
+        hint = _("Where does the text entry \"ls -a\" keep its text? Is jsonPayload.text:\"-a\" true for it?")
     elif value == 2:
-        hint = "That is what the condition itself selects; NOT selects the other entries."
+        hint = _("That is what the condition itself selects; NOT selects the other entries.")
     if value <= 0:
-        raise CheckFailed(f"PREDICTED_NOT_COUNT {value:g} is not right: it is too low, NOT selects some of "
-                          "the nine entries", expected="the number of entries NOT selects",
-                          got=f"{value:g} (too low)", hint=hint)
+        raise CheckFailed(_("PREDICTED_NOT_COUNT {value} is not right: it is too low, NOT selects some of "
+                            "the nine entries").format(value=f"{value:g}"), expected=_(NOT_SELECTS),
+                          got=_("{value} (too low)").format(value=f"{value:g}"), hint=hint)
     try:
         engine.judge_prediction(float(value), float(expected), 0, "PREDICTED_NOT_COUNT", hint=hint)
     except CheckFailed as e:
-        e.expected = "the number of entries NOT selects"
+        e.expected = _(NOT_SELECTS)
         raise
 
 
@@ -566,7 +616,7 @@ def _filter_case(learner, name, args_of, expected_of, meaning, hint_of):
         args = args_of(project, rows, rng, now)
         filter_ = _learner_string(learner, name, *args)
         expected = {r["id"] for r in rows if expected_of(r, *args)}
-        got = selected_ids(client, project, filter_, f"{name}(...)'s filter")
+        got = selected_ids(client, project, filter_, _("{name}(...)'s filter").format(name=name))
         compare_selection(rows, got, expected, f"{name}({', '.join(map(repr, args))})", meaning, filter_,
                           hint_of(filter_, rows, got, expected))
 
@@ -576,26 +626,27 @@ def _common_hint(filter_: str, rows, got, expected, default: str) -> str:
     extra_logs = {by_id[i]["log"] for i in got - expected if i in by_id}
     others = extra_logs - {STRUCT_LOG}
     if others and others <= set(LOOKALIKE_LOGS):
-        return (f"Your filter also selects entries of {', '.join(sorted(others))}, whose names contain "
-                "struct_log: ':' on logName looks for a substring; compare the whole log name with '='.")
+        return _("Your filter also selects entries of {logs}, whose names contain struct_log: ':' on logName "
+                 "looks for a substring; compare the whole log name with '='.").format(logs=", ".join(sorted(others)))
     if others:
-        return (f"Your filter also selects entries of {', '.join(sorted(others))}: "
-                "add the log name, logName=\"projects/PROJECT/logs/struct_log\", with the project you are given.")
+        return _("Your filter also selects entries of {logs}: add the log name, "
+                 "logName=\"projects/PROJECT/logs/struct_log\", with the project you are "
+                 "given.").format(logs=", ".join(sorted(others)))
     if re.search(r'jsonPayload\.text\s*=\s*"', filter_):
-        return ("'=' compares the whole text, so only a text that is exactly -a matches; the has "
-                "operator ':' tests for a substring.")
+        return _("'=' compares the whole text, so only a text that is exactly -a matches; the has "
+                 "operator ':' tests for a substring.")
     return default
 
 
-@chapter.check("minus_a_filter", 3, "minus_a_filter(project) selects exactly the struct_log entries whose text contains -a")
+@chapter.check("minus_a_filter", 3, N_("minus_a_filter(project) selects exactly the struct_log entries whose text contains -a"))
 def minus_a_filter(learner):
     _filter_case(learner, "minus_a_filter", lambda project, rows, rng, now: (project,),
                  lambda r, project: r["log"] == STRUCT_LOG and _has_minus_a(r),
-                 "struct_log entries whose jsonPayload.text contains -a",
+                 _("struct_log entries whose jsonPayload.text contains -a"),
                  lambda f, rows, got, exp: _common_hint(f, rows, got, exp, chapter.exercises["minus_a_filter"].hint))
 
 
-@chapter.check("key_alert_filter", 3, "key_alert_filter(project, key) selects one key's struct_log entries at WARNING or worse")
+@chapter.check("key_alert_filter", 3, N_("key_alert_filter(project, key) selects one key's struct_log entries at WARNING or worse"))
 def key_alert_filter(learner):
     def args_of(project, rows, rng, now):
         # always a key that another key contains (the stem of stem2): ':' then selects that key's
@@ -613,22 +664,22 @@ def key_alert_filter(learner):
         extra = [by_id[i] for i in got - expected if i in by_id]
         missing = [by_id[i] for i in expected - got if i in by_id]
         if any(r["log"] == STRUCT_LOG and SEVERITY_RANK[r["severity"]] < SEVERITY_RANK["WARNING"] for r in extra):
-            return "Some selected entries are below WARNING: severity>=WARNING keeps WARNING, ERROR, CRITICAL..."
+            return _("Some selected entries are below WARNING: severity>=WARNING keeps WARNING, ERROR, CRITICAL...")
         if any(r["log"] == STRUCT_LOG and SEVERITY_RANK[r["severity"]] >= SEVERITY_RANK["WARNING"] for r in extra):
-            return ("Entries of another key slipped in: ':' matches any key that contains yours; "
-                    "compare the key with '='.")
+            return _("Entries of another key slipped in: ':' matches any key that contains yours; "
+                     "compare the key with '='.")
         if missing and all(r["severity"] == "WARNING" for r in missing):
-            return "WARNING itself is missing: use >= rather than >."
+            return _("WARNING itself is missing: use >= rather than >.")
         if missing and all(SEVERITY_RANK[r["severity"]] > SEVERITY_RANK["WARNING"] for r in missing):
-            return (f"Entries at {', '.join(sorted({r['severity'] for r in missing}))} are missing: every "
-                    "severity above WARNING counts, up to EMERGENCY (severities are ordered).")
+            return _("Entries at {severities} are missing: every severity above WARNING counts, up to EMERGENCY "
+                     "(severities are ordered).").format(severities=", ".join(sorted({r['severity'] for r in missing})))
         return _common_hint(f, rows, got, expected, chapter.exercises["key_alert_filter"].hint)
 
     _filter_case(learner, "key_alert_filter", args_of, expected_of,
-                 "struct_log entries with exactly that key and severity WARNING or above", hint_of)
+                 _("struct_log entries with exactly that key and severity WARNING or above"), hint_of)
 
 
-@chapter.check("window_filter", 3, "window_filter(project, start, end) selects struct_log entries in [start, end) without -a")
+@chapter.check("window_filter", 3, N_("window_filter(project, start, end) selects struct_log entries in [start, end) without -a"))
 def window_filter(learner):
     def args_of(project, rows, rng, now):
         times = sorted(r["time"] for r in rows if r["log"] == STRUCT_LOG and not _has_minus_a(r))
@@ -653,14 +704,14 @@ def window_filter(learner):
         by_id = {r["id"]: r for r in rows}
         wrong = [by_id[i] for i in (got ^ expected) if i in by_id]
         if any(_has_minus_a(r) for r in wrong if r["id"] in got):
-            return "Entries with -a are selected: put NOT (or -) in front of jsonPayload.text:\"-a\"."
+            return _("Entries with -a are selected: put NOT (or -) in front of jsonPayload.text:\"-a\".")
         if wrong and all(r["log"] == STRUCT_LOG and not _has_minus_a(r) for r in wrong):
-            return ("The difference is at the window's edges: the start is included (>=), the end is "
-                    "excluded (<). Quote both times.")
+            return _("The difference is at the window's edges: the start is included (>=), the end is "
+                     "excluded (<). Quote both times.")
         return _common_hint(f, rows, got, expected, chapter.exercises["window_filter"].hint)
 
     _filter_case(learner, "window_filter", args_of, expected_of,
-                 "struct_log entries from start (included) to end (excluded) whose text has no -a", hint_of)
+                 _("struct_log entries from start (included) to end (excluded) whose text has no -a"), hint_of)
 
 
 # --- 2.7: the sink -----------------------------------------------------------------------------
@@ -669,7 +720,7 @@ def _bigquery_destination(project: str) -> str:
     return f"bigquery.googleapis.com/projects/{project}/datasets/{DATASET}"
 
 
-@chapter.check("create_sink", 2, "create_struct_sink(logging_client) creates a sink to the project's structlog dataset")
+@chapter.check("create_sink", 2, N_("create_struct_sink(logging_client) creates a sink to the project's structlog dataset"))
 def sink_destination(learner):
     with grader_service() as (svc, project, client):
         returned = json.loads(_door(learner, "object", svc.endpoint, project, "create_struct_sink"))
@@ -680,22 +731,25 @@ def sink_destination(learner):
 def _expect_the_sink_returned(returned: dict, sink) -> None:
     """The chapter's next cell reads the returned sink's name, filter_ and destination."""
     if returned["type"] == "NoneType":
-        raise CheckFailed("create_struct_sink created the sink but returned None; the chapter's next cell "
-                          "reads the sink it returns (sink.name, sink.destination)", expected="the sink",
-                          got="None", hint="create() returns nothing: return the sink object you created.")
+        raise CheckFailed(_("create_struct_sink created the sink but returned None; the chapter's next cell "
+                            "reads the sink it returns (sink.name, sink.destination)"), expected=_("the sink"),
+                          got="None", hint=_("create() returns nothing: return the sink object you created."))
     if returned["name"] != sink.name or returned["destination"] != sink.destination:
-        got = (f"a {returned['type']} named {returned['name']!r}" if returned["name"] is not None
-               else f"a {returned['type']} (no name, destination, filter_)")
-        raise CheckFailed(f"create_struct_sink must return the sink it created ({sink.name!r}, exporting to "
-                          f"{sink.destination}), not {got}", expected=f"the sink {sink.name!r}", got=got,
-                          hint="Return the sink object itself, the one you called create() on.")
+        got = (_("a {type} named {name}").format(type=returned['type'], name=repr(returned['name']))
+               if returned["name"] is not None
+               else _("a {type} (no name, destination, filter_)").format(type=returned['type']))
+        raise CheckFailed(_("create_struct_sink must return the sink it created ({name}, exporting to "
+                            "{destination}), not {got}").format(name=repr(sink.name), destination=sink.destination,
+                                                               got=got),
+                          expected=_("the sink {name}").format(name=repr(sink.name)), got=got,
+                          hint=_("Return the sink object itself, the one you called create() on."))
 
 
 def _the_sink(client, project):
     sinks = list(client.list_sinks())
     if not sinks:
-        raise CheckFailed("create_struct_sink created no sink in the grader's project",
-                          hint="Building a sink changes nothing on the service until you call its create().")
+        raise CheckFailed(_("create_struct_sink created no sink in the grader's project"),
+                          hint=_("Building a sink changes nothing on the service until you call its create()."))
     expected = _bigquery_destination(project)
     for sink in sinks:
         if sink.destination == expected:
@@ -703,16 +757,17 @@ def _the_sink(client, project):
     got = sinks[0].destination
     m = re.match(r"bigquery\.googleapis\.com/projects/([^/]+)/datasets/([^/]+)$", got or "")
     if not m:
-        hint = "A BigQuery destination reads bigquery.googleapis.com/projects/PROJECT/datasets/DATASET."
+        hint = _("A BigQuery destination reads bigquery.googleapis.com/projects/PROJECT/datasets/DATASET.")
     elif m.group(1) != project:
-        hint = (f"The destination names project '{m.group(1)}', but the client you were given belongs to "
-                f"'{project}': use logging_client.project.")
+        hint = _("The destination names project '{named}', but the client you were given belongs to "
+                 "'{project}': use logging_client.project.").format(named=m.group(1), project=project)
     else:
-        hint = f"The post exported to the dataset '{DATASET}', not '{m.group(2)}'."
-    raise CheckFailed("the sink exports to the wrong destination", expected=expected, got=got, hint=hint)
+        hint = _("The post exported to the dataset '{dataset}', not '{named}'.").format(dataset=DATASET,
+                                                                                      named=m.group(2))
+    raise CheckFailed(_("the sink exports to the wrong destination"), expected=expected, got=got, hint=hint)
 
 
-@chapter.check("create_sink", 3, "the sink exports exactly the struct_log entries, with name, key and text columns")
+@chapter.check("create_sink", 3, N_("the sink exports exactly the struct_log entries, with name, key and text columns"))
 def sink_export(learner):
     rng = engine.py_random()
     now = dt.datetime.now(dt.timezone.utc)
@@ -721,10 +776,10 @@ def sink_export(learner):
         sink = _the_sink(client, project)
         rows = write_dataset(client, rng, now)
         expected = {r["id"] for r in rows if r["log"] == STRUCT_LOG}
-        got = selected_ids(client, project, sink.filter_ or "", "the sink's filter")
-        compare_selection(rows, got, expected, "the sink's filter", "the struct_log entries", sink.filter_ or "",
+        got = selected_ids(client, project, sink.filter_ or "", _("the sink's filter"))
+        compare_selection(rows, got, expected, _("the sink's filter"), _("the struct_log entries"), sink.filter_ or "",
                           _common_hint(sink.filter_ or "", rows, got, expected,
-                                       "The sink's filter is the log name of struct_log, for the client's project."))
+                                       _("The sink's filter is the log name of struct_log, for the client's project.")))
         svc.drain()
         days = sorted({r["time"].strftime("%Y%m%d") for r in rows if r["log"] == STRUCT_LOG})
         exported = {}
@@ -735,20 +790,27 @@ def sink_export(learner):
                         svc, f"SELECT insertId, jsonPayload.name, jsonPayload.key, jsonPayload.text FROM {table}", project):
                     exported[insert_id] = {"name": name, "key": key, "text": text}
             except Exception as e:
-                raise CheckFailed(f"the exported table {table} cannot be read: {str(e).splitlines()[0]}",
-                                  hint="Create the sink before the entries are written; it exports from then on.") from None
+                raise CheckFailed(_("the exported table {table} cannot be read: {error}").format(
+                                      table=table, error=str(e).splitlines()[0]),
+                                  hint=_("Create the sink before the entries are written; it exports from then "
+                                         "on.")) from None
         want = {r["id"]: r["payload"] for r in rows if r["log"] == STRUCT_LOG}
         if set(exported) != set(want):
-            raise CheckFailed(f"the daily table holds {len(exported)} rows; the grader wrote {len(want)} struct_log entries",
+            raise CheckFailed(_("the daily table holds {rows} rows; the grader wrote {entries} struct_log "
+                                "entries").format(rows=len(exported), entries=len(want)),
                               expected=len(want), got=len(exported))
         bad = [i for i in want if exported[i] != want[i]]
         if bad:
-            raise CheckFailed("exported rows differ from what was written", expected=want[bad[0]], got=exported[bad[0]])
+            raise CheckFailed(_("exported rows differ from what was written"), expected=want[bad[0]],
+                              got=exported[bad[0]])
 
 
 # --- 2.8: SQL on the day's table -------------------------------------------------------------
 
-@chapter.check("daily_sql", 4, "key_report_sql(day) gives (key, entries, entries with -a) per key from that day's table")
+COLUMNS = N_("{count} columns")
+
+
+@chapter.check("daily_sql", 4, N_("key_report_sql(day) gives (key, entries, entries with -a) per key from that day's table"))
 def daily_sql(learner):
     rng = engine.py_random()
     day = dt.datetime(rng.randrange(2024, 2026), rng.randrange(1, 13), rng.randrange(1, 28), tzinfo=dt.timezone.utc)
@@ -775,38 +837,45 @@ def daily_sql(learner):
         try:
             got = query(svc, sql, project)
         except PermissionError:  # the service runs SQL without file access (the grader's machine)
-            raise CheckFailed(f"key_report_sql({day_str!r}) reads or writes a file; the SQL may read the "
-                              "exported tables only", expected="a SELECT on the day's table", got=sql[:200],
-                              hint="Read the day's table of the post's dataset, and nothing else.") from None
+            raise CheckFailed(_("key_report_sql({day}) reads or writes a file; the SQL may read the exported "
+                                "tables only").format(day=repr(day_str)),
+                              expected=_("a SELECT on the day's table"), got=sql[:200],
+                              hint=_("Read the day's table of the post's dataset, and nothing else.")) from None
         except Exception as e:
             hint = chapter.exercises["daily_sql"].hint
             if "one SELECT statement" in str(e):
-                hint = "Return one SELECT statement: no COPY, no second statement after a ';'."
+                hint = _("Return one SELECT statement: no COPY, no second statement after a ';'.")
             if tables and tables[0] != want_table[-8:]:
-                hint = f"For day {day_str} the table is {DATASET}.{want_table}; your SQL reads struct_log_{tables[0]}."
-            raise CheckFailed(f"key_report_sql({day_str!r}) fails on the grader's tables: {str(e).splitlines()[0][:200]}",
+                hint = _("For day {day} the table is {table}; your SQL reads struct_log_{read}.").format(
+                    day=day_str, table=f"{DATASET}.{want_table}", read=tables[0])
+            raise CheckFailed(_("key_report_sql({day}) fails on the grader's tables: {error}").format(
+                                  day=repr(day_str), error=str(e).splitlines()[0][:200]),
                               got=sql[:200], hint=hint) from None
         got = list(got or [])
         try:
             got_rows = sorted((str(r[0]), _count(r[1]), _count(r[2])) for r in got)
         except IndexError:
-            raise CheckFailed(f"key_report_sql({day_str!r}) must return three columns: key, entries, entries with -a",
+            raise CheckFailed(_("key_report_sql({day}) must return three columns: key, entries, entries with "
+                                "-a").format(day=repr(day_str)),
                               got=repr(got[:2])[:200]) from None
         except (TypeError, ValueError, OverflowError):
-            raise CheckFailed(f"key_report_sql({day_str!r}) must return whole numbers in its second and third "
-                              "columns (entries, entries with -a)", expected="(key, count, count) per row",
-                              got=repr(got[:2])[:200],
-                              hint="COUNT(*) and COUNTIF(...) (or SUM(CASE ... THEN 1 ELSE 0 END)) give counts.") from None
+            raise CheckFailed(_("key_report_sql({day}) must return whole numbers in its second and third "
+                                "columns (entries, entries with -a)").format(day=repr(day_str)),
+                              expected=_("(key, count, count) per row"), got=repr(got[:2])[:200],
+                              hint=_("COUNT(*) and COUNTIF(...) (or SUM(CASE ... THEN 1 ELSE 0 END)) give "
+                                     "counts.")) from None
         if got_rows == expected:
             if any(len(r) != 3 for r in got):
-                raise CheckFailed("the query returns extra columns", expected="3 columns", got=f"{len(got[0])} columns")
+                raise CheckFailed(_("the query returns extra columns"), expected=_(COLUMNS).format(count=3),
+                                  got=_(COLUMNS).format(count=len(got[0])))
             return
-        hint = "Group by jsonPayload.key; count every row, and count the rows whose text contains -a."
+        hint = _("Group by jsonPayload.key; count every row, and count the rows whose text contains -a.")
         if got_rows == yesterday or (tables and tables[0] != want_table[-8:]):
-            hint = (f"Your SQL reads the table of another day (struct_log_{tables[0] if tables else '?'}); "
-                    f"for {day_str} it is {want_table}: build the name from day.")
-        raise CheckFailed(f"key_report_sql({day_str!r}) returns other rows than the grader's answer "
-                          f"for its {len(rows)} entries of that day", expected=expected, got=got_rows, hint=hint)
+            hint = _("Your SQL reads the table of another day (struct_log_{read}); for {day} it is {table}: build "
+                     "the name from day.").format(read=tables[0] if tables else '?', day=day_str, table=want_table)
+        raise CheckFailed(_("key_report_sql({day}) returns other rows than the grader's answer for its {count} "
+                            "entries of that day").format(day=repr(day_str), count=len(rows)),
+                          expected=expected, got=got_rows, hint=hint)
 
 
 def _count(value) -> int:
@@ -821,7 +890,7 @@ def _count(value) -> int:
 
 # --- 2.9: the metric ---------------------------------------------------------------------------
 
-@chapter.check("minus_a_metric", 3, f"create_minus_a_metric(logging_client) creates '{METRIC_NAME}' counting struct_log entries with -a")
+@chapter.check("minus_a_metric", 3, N_("create_minus_a_metric(logging_client) creates 'struct_log_minus_a' counting struct_log entries with -a"))
 def minus_a_metric(learner):
     rng = engine.py_random()
     now = dt.datetime.now(dt.timezone.utc)
@@ -829,9 +898,9 @@ def minus_a_metric(learner):
         _door(learner, "client", svc.endpoint, project, "create_minus_a_metric")
         metrics = {m.name: m for m in client.list_metrics()}
         if METRIC_NAME not in metrics:
-            raise CheckFailed(f"no metric named '{METRIC_NAME}' in the grader's project",
-                              expected=METRIC_NAME, got=", ".join(metrics) or "no metric",
-                              hint="Use the metric name the exercise gives, and call .create().")
+            raise CheckFailed(_("no metric named '{name}' in the grader's project").format(name=METRIC_NAME),
+                              expected=METRIC_NAME, got=", ".join(metrics) or _("no metric"),
+                              hint=_("Use the metric name the exercise gives, and call .create()."))
         metric = metrics[METRIC_NAME]
         rows = write_dataset(client, rng, now)
         expected_ids = {r["id"] for r in rows if r["log"] == STRUCT_LOG and _has_minus_a(r)}
@@ -839,28 +908,31 @@ def minus_a_metric(learner):
         series = svc.metric_series(METRIC_NAME, bucket_seconds=3600, project=project,
                                    start=now - dt.timedelta(hours=2), end=now + dt.timedelta(hours=1))
         counted = int(sum(c for _, c in series))
-        got_ids = selected_ids(client, project, metric.filter_ or "", "the metric's filter")
+        got_ids = selected_ids(client, project, metric.filter_ or "", _("the metric's filter"))
         if counted == len(expected_ids) and got_ids == expected_ids:
             return
         hint = _common_hint(metric.filter_ or "", rows, got_ids, expected_ids,
-                            "The metric's filter is your 2.4 filter for the client's project.")
+                            _("The metric's filter is your 2.4 filter for the client's project."))
         by_id = {r["id"]: r for r in rows}
         extra = [by_id[i] for i in got_ids - expected_ids if i in by_id]
         if len(got_ids) >= len(rows) - 1 or not (metric.filter_ or "").strip():
-            hint = "The metric counts every entry: give it the filter of exercise 2.4."
+            hint = _("The metric counts every entry: give it the filter of exercise 2.4.")
         elif extra and all(r["log"] == STRUCT_LOG for r in extra):
-            hint = ("The metric counts every struct_log entry, not only those whose text contains -a: "
-                    "add the has-condition on jsonPayload.text (your 2.4 filter).")
+            hint = _("The metric counts every struct_log entry, not only those whose text contains -a: "
+                     "add the has-condition on jsonPayload.text (your 2.4 filter).")
         lowercase = lowercase_note(metric.filter_ or "")
         if lowercase:
             hint = lowercase[1]
         if counted == len(expected_ids):  # the right number by chance: the filter selects other entries
-            raise CheckFailed(f"the metric counted {counted} entries, as many as there are struct_log entries "
-                              f"with -a, but its filter selects others: {len(got_ids - expected_ids)} it should "
-                              f"not, and it misses {len(expected_ids - got_ids)}", expected=f"{len(expected_ids)} entries",
-                              got=f"{len(got_ids)} entries from {metric.filter_!r}", hint=hint)
-        raise CheckFailed(f"the metric counted {counted} of the grader's {len(rows)} entries; "
-                          f"{len(expected_ids)} are struct_log entries whose text contains -a"
+            raise CheckFailed(_("the metric counted {counted} entries, as many as there are struct_log entries "
+                                "with -a, but its filter selects others: {extra} it should not, and it misses "
+                                "{missing}").format(counted=counted, extra=len(got_ids - expected_ids),
+                                                    missing=len(expected_ids - got_ids)),
+                              expected=_(ENTRIES).format(count=len(expected_ids)),
+                              got=_(ENTRIES_FROM).format(count=len(got_ids), filter=repr(metric.filter_)), hint=hint)
+        raise CheckFailed(_("the metric counted {counted} of the grader's {total} entries; {expected} are "
+                            "struct_log entries whose text contains -a").format(
+                              counted=counted, total=len(rows), expected=len(expected_ids))
                           + (lowercase[0] if lowercase else ""),
                           expected=len(expected_ids), got=counted, hint=hint)
 

@@ -18,35 +18,38 @@ from checks import engine
 from checks.engine import (Chapter, CheckFailed, Exercise, LearnerError, NotDone, expect_close,
                            expect_equal, expect_shape, tensor, tensors)
 from tfbook.drawing import rasterise
+from tfbook.i18n import N_, _
 
+# Every message a learner reads is translated (tfbook/i18n.py): N_() marks the constants here,
+# shown translated by the engine; _("...{name}...").format(name=...) the messages made in a check.
 chapter = Chapter("04", {
     "restore_checkpoint": Exercise(
-        "4.1", "Start from new_params(), wrap the dict in a tf.train.Checkpoint the way chapter 03 "
-               "saved it, read the prefix you are given, and ask the read's status to confirm that "
-               "every variable was matched.", "Restoring chapter 03's checkpoint"),
+        "4.1", N_("Start from new_params(), wrap the dict in a tf.train.Checkpoint the way chapter 03 "
+                  "saved it, read the prefix you are given, and ask the read's status to confirm that "
+                  "every variable was matched."), N_("Restoring chapter 03's checkpoint")),
     "predict": Exercise(
-        "4.2", "Run forward with the keep_prob that turns dropout off, then turn its logits into "
-               "probabilities.",
-        "Prediction with dropout off"),
+        "4.2", N_("Run forward with the keep_prob that turns dropout off, then turn its logits into "
+                  "probabilities."),
+        N_("Prediction with dropout off")),
     "prepare": Exercise(
-        "4.3", "MNIST's recipe: crop to the rows and columns that hold ink, resize so the longer "
-               "side is 20 pixels keeping the proportions (tf.image.resize), then paste into a "
-               "black 28x28 frame with the top-left corner at round(14 - centre of mass), row and "
-               "column. To read (or call) a finished version: tfbook.drawing.mnist_preprocess.",
-        "MNIST-style preprocessing of a drawing"),
+        "4.3", N_("MNIST's recipe: crop to the rows and columns that hold ink, resize so the longer "
+                  "side is 20 pixels keeping the proportions (tf.image.resize), then paste into a "
+                  "black 28x28 frame with the top-left corner at round(14 - centre of mass), row and "
+                  "column. To read (or call) a finished version: tfbook.drawing.mnist_preprocess."),
+        N_("MNIST-style preprocessing of a drawing")),
     "plot_probabilities": Exercise(
-        "4.4", "plt.subplots() gives a figure and its axes; draw one bar per digit at x = 0..9, "
-               "label every digit on the x axis, fix the y axis to [0, 1], and return the figure "
-               "(without plt.show()).", "The ten probabilities as a bar chart"),
+        "4.4", N_("plt.subplots() gives a figure and its axes; draw one bar per digit at x = 0..9, "
+                  "label every digit on the x axis, fix the y axis to [0, 1], and return the figure "
+                  "(without plt.show())."), N_("The ten probabilities as a bar chart")),
     "feature_maps": Exercise(
-        "4.5", "Make the image a batch of one (1, 28, 28, 1), convolve it with layer 1's filters "
-               "with the network's stride and padding, then add layer 1's bias and apply ReLU. No "
-               "pooling: the maps stay 28x28.",
-        "The first layer's 32 feature maps"),
+        "4.5", N_("Make the image a batch of one (1, 28, 28, 1), convolve it with layer 1's filters "
+                  "with the network's stride and padding, then add layer 1's bias and apply ReLU. No "
+                  "pooling: the maps stay 28x28."),
+        N_("The first layer's 32 feature maps")),
     "bigger_canvas": Exercise(
-        "4.6", "Follow the size through the layers: SAME convolutions with stride 1 keep it, each "
-               "2x2 pooling with stride 2 halves it (rounding up). Then multiply height, width and "
-               "layer 2's 64 channels.", "Predict the flattened size for a bigger canvas"),
+        "4.6", N_("Follow the size through the layers: SAME convolutions with stride 1 keep it, each "
+                  "2x2 pooling with stride 2 halves it (rounding up). Then multiply height, width and "
+                  "layer 2's 64 channels."), N_("Predict the flattened size for a bigger canvas")),
 })
 
 CENTRE = 14.0  # MNIST's centre of mass, in pixel-index coordinates (tfbook.drawing.MNIST_CENTRE)
@@ -71,31 +74,33 @@ def _write_probe_checkpoint(learner, params: dict) -> str:
     return prefix
 
 
-@chapter.check("restore_checkpoint", 3, "restore_params reads every variable of a grader-written checkpoint, exactly")
+@chapter.check("restore_checkpoint", 3, N_("restore_params reads every variable of a grader-written checkpoint, exactly"))
 def restore_values(learner):
     params = _params(_rng())
     prefix = _write_probe_checkpoint(learner, params)
     got = learner.call("restore_params", prefix)
     if not isinstance(got, dict):
-        raise CheckFailed("restore_params must return the dict of restored variables",
-                          expected="{'W_conv1': ..., ..., 'b_fc2': ...}", got=f"a tensor of shape {np.shape(got)}",
-                          hint="Return the params dict you restored into.")
+        raise CheckFailed(_("restore_params must return the dict of restored variables"),
+                          expected="{'W_conv1': ..., ..., 'b_fc2': ...}",
+                          got=_("a tensor of shape {shape}").format(shape=np.shape(got)),
+                          hint=_("Return the params dict you restored into."))
     missing = [name for name in params if name not in got]
     if missing:
-        raise CheckFailed("restore_params's dict lacks variables", expected=sorted(params), got=sorted(got),
-                          hint="Use new_params(): it makes all eight variables with chapter 03's names.")
+        raise CheckFailed(_("restore_params's dict lacks variables"), expected=sorted(params), got=sorted(got),
+                          hint=_("Use new_params(): it makes all eight variables with chapter 03's names."))
     for name, value in params.items():
         restored = got[name]
         if np.shape(restored) == value.shape and not np.any(restored):
-            raise CheckFailed(f"{name} is still all zeros after restore_params: nothing was read into it",
-                              hint="Call .read(prefix) on a tf.train.Checkpoint built from the same "
-                                   "dict you return, with the prefix you are given.")
-        expect_close(restored, value, f"variable {name} restored from the grader's checkpoint",
-                     rtol=0, atol=0, hint="Read the checkpoint at the prefix passed to restore_params, "
-                                          "not a path of your own.")
+            raise CheckFailed(_("{name} is still all zeros after restore_params: nothing was read into it")
+                              .format(name=name),
+                              hint=_("Call .read(prefix) on a tf.train.Checkpoint built from the same "
+                                     "dict you return, with the prefix you are given."))
+        expect_close(restored, value, _("variable {name} restored from the grader's checkpoint").format(name=name),
+                     rtol=0, atol=0, hint=_("Read the checkpoint at the prefix passed to restore_params, "
+                                            "not a path of your own."))
 
 
-@chapter.check("restore_checkpoint", 1, "restore_params refuses a checkpoint that lacks one of the model's variables")
+@chapter.check("restore_checkpoint", 1, N_("restore_params refuses a checkpoint that lacks one of the model's variables"))
 def restore_refuses_incomplete(learner):
     rng = _rng()
     params = _params(rng)
@@ -108,34 +113,35 @@ def restore_refuses_incomplete(learner):
         raise
     except LearnerError:
         return  # it raised: the learner would have been told
-    raise CheckFailed(f"restore_params accepted a checkpoint without {left_out} and returned without an "
-                      f"error, leaving {left_out} at its initial zeros",
-                      expected="an error", got="no error",
-                      hint="Ask the read's status to confirm the match (.assert_existing_objects_matched() "
-                           "or .assert_consumed()): it raises when a variable was not found in the "
-                           "checkpoint (.expect_partial() hides exactly this).")
+    raise CheckFailed(_("restore_params accepted a checkpoint without {name} and returned without an "
+                        "error, leaving {name} at its initial zeros").format(name=left_out),
+                      expected=_("an error"), got=_("no error"),
+                      hint=_("Ask the read's status to confirm the match (.assert_existing_objects_matched() "
+                             "or .assert_consumed()): it raises when a variable was not found in the "
+                             "checkpoint (.expect_partial() hides exactly this)."))
 
 
-@chapter.check("restore_checkpoint", 3, "the restored checkpoint reaches the preset's accuracy on the 10,000 test images, as the notebook reports", at_end=True)
+@chapter.check("restore_checkpoint", 3, N_("the restored checkpoint reaches the preset's accuracy on the 10,000 test "
+                                           "images, as the notebook reports"), at_end=True)
 def restored_accuracy(learner):
     from tfbook.data import load_mnist
     from tfbook.manifest import preset
     metrics_file = learner.runs_dir / "ch04" / "metrics.json"
     if not (learner.runs_dir / "ch03" / "checkpoint").exists():
-        raise NotDone("there was no chapter-03 checkpoint to restore, so nothing after the "
-                          "restore could run",
-                          hint="Make chapter 03's checkpoint first: `python -m checks 03` keeps the "
-                               "one your chapter 03 trains. Then grade chapter 04 again.")
+        raise NotDone(_("there was no chapter-03 checkpoint to restore, so nothing after the "
+                        "restore could run"),
+                      hint=_("Make chapter 03's checkpoint first: `python -m checks 03` keeps the "
+                             "one your chapter 03 trains. Then grade chapter 04 again."))
     if not metrics_file.exists():
-        _unless_predict_explains(learner, "the notebook wrote no runs/ch04/metrics.json")
-        raise NotDone("the notebook has not written runs/ch04/metrics.json",
-                      hint="Finish exercises 4.1 and 4.2, then run the section that measures the "
-                           "restored model on the test set.")
+        _unless_predict_explains(learner, _("the notebook wrote no runs/ch04/metrics.json"))
+        raise NotDone(_("the notebook has not written runs/ch04/metrics.json"),
+                      hint=_("Finish exercises 4.1 and 4.2, then run the section that measures the "
+                             "restored model on the test set."))
     try:
         reported = float(json.loads(metrics_file.read_text())["test_accuracy"])
     except (ValueError, KeyError, TypeError):
-        raise CheckFailed("runs/ch04/metrics.json has no readable test_accuracy",
-                          hint="Run the evaluation section unchanged: it writes test_accuracy.") from None
+        raise CheckFailed(_("runs/ch04/metrics.json has no readable test_accuracy"),
+                          hint=_("Run the evaluation section unchanged: it writes test_accuracy.")) from None
     try:
         params = reference.load_params(learner.runs_dir / "ch03" / "checkpoint")
     except reference.CheckpointProblem as e:
@@ -146,15 +152,19 @@ def restored_accuracy(learner):
     threshold = preset("03", learner.preset)["min_test_accuracy"]
     if accuracy < threshold:
         raise CheckFailed(
-            f"chapter 03's checkpoint reaches {accuracy:.2%} on the test images, below the "
-            f"'{learner.preset}' preset's {threshold:.1%}", expected=f">= {threshold:.2%}", got=f"{accuracy:.2%}",
-            hint="Retrain: run chapter 03 to the end with this preset, then this chapter again.")
+            _("chapter 03's checkpoint reaches {accuracy:.2%} on the test images, below the "
+              "'{preset}' preset's {threshold:.1%}").format(accuracy=accuracy, preset=learner.preset,
+                                                           threshold=threshold),
+            expected=f">= {threshold:.2%}", got=f"{accuracy:.2%}",
+            hint=_("Retrain: run chapter 03 to the end with this preset, then this chapter again."))
     if abs(reported - accuracy) > 0.0005:
-        _unless_predict_explains(learner, f"it reported {reported:.2%}, while the checkpoint reaches {accuracy:.2%}")
-        raise CheckFailed("the accuracy the notebook reports is not the checkpoint's",
-                          expected=f"{accuracy:.2%} (measured by the grader)", got=f"{reported:.2%}",
-                          hint="A restore that misses variables or a prediction with dropout on changes "
-                               "the accuracy: check restore_params and predict_probabilities.")
+        _unless_predict_explains(learner, _("it reported {reported:.2%}, while the checkpoint reaches "
+                                            "{accuracy:.2%}").format(reported=reported, accuracy=accuracy))
+        raise CheckFailed(_("the accuracy the notebook reports is not the checkpoint's"),
+                          expected=_("{accuracy:.2%} (measured by the grader)").format(accuracy=accuracy),
+                          got=f"{reported:.2%}",
+                          hint=_("A restore that misses variables or a prediction with dropout on changes "
+                                 "the accuracy: check restore_params and predict_probabilities."))
 
 
 def _unless_predict_explains(learner, what: str) -> None:
@@ -163,9 +173,9 @@ def _unless_predict_explains(learner, what: str) -> None:
     checks pass, the wrong number is 4.2's mistake, charged there once. Blocked: points kept."""
     if _fails(learner, "predict") and not _fails(learner, "restore_checkpoint", count_not_done=True):
         raise engine.Blocked(
-            "could not be checked because exercise 4.2 (predict) fails its own checks, and the "
-            f"notebook measures the restored model with it: {what}; that exercise loses its points, "
-            "this check keeps its own")
+            _("could not be checked because exercise 4.2 (predict) fails its own checks, and the "
+              "notebook measures the restored model with it: {what}; that exercise loses its points, "
+              "this check keeps its own").format(what=what))
 
 
 def _fails(learner, exercise: str, count_not_done: bool = False) -> bool:
@@ -177,7 +187,7 @@ def _fails(learner, exercise: str, count_not_done: bool = False) -> bool:
 
 # --- 4.2 ---------------------------------------------------------------------------------
 
-@chapter.check("predict", 1, "predict_probabilities gives identical outputs when called twice")
+@chapter.check("predict", 1, N_("predict_probabilities gives identical outputs when called twice"))
 def predict_deterministic(learner):
     rng = _rng()
     n = int(rng.integers(3, 9))
@@ -185,30 +195,33 @@ def predict_deterministic(learner):
     params = _params(rng)
     first = learner.call("predict_probabilities", tensors(params), tensor(x))
     second = learner.call("predict_probabilities", tensors(params), tensor(x))
-    expect_shape(first, (n, 10), f"predict_probabilities for {n} images", hint="One row of 10 per image.")
+    expect_shape(first, (n, 10), _("predict_probabilities for {n} images").format(n=n),
+                 hint=_("One row of 10 per image."))
     if not np.array_equal(first, second):
-        raise CheckFailed("two calls of predict_probabilities on the same images gave different answers",
-                          hint="Dropout is still on: predict with keep_prob=1.0.")
+        raise CheckFailed(_("two calls of predict_probabilities on the same images gave different answers"),
+                          hint=_("Dropout is still on: predict with keep_prob=1.0."))
 
 
-@chapter.check("predict", 2, "predict_probabilities equals the network's softmax with dropout off, for grader-chosen weights")
+@chapter.check("predict", 2, N_("predict_probabilities equals the network's softmax with dropout off, for "
+                                "grader-chosen weights"))
 def predict_values(learner):
     rng = _rng()
     n = int(rng.integers(3, 9))
     x = rng.random((n, 28, 28), dtype=np.float32)
     params = _params(rng)
     got = learner.call("predict_probabilities", tensors(params), tensor(x))
-    expect_shape(got, (n, 10), f"predict_probabilities for {n} images of (28, 28)",
-                 hint="forward reshapes the images itself; return one row of 10 per image.")
+    expect_shape(got, (n, 10), _("predict_probabilities for {n} images of (28, 28)").format(n=n),
+                 hint=_("forward reshapes the images itself; return one row of 10 per image."))
     sums = np.sum(got, axis=1)
     if not np.allclose(sums, 1.0, atol=1e-3):
-        raise CheckFailed("the rows of predict_probabilities do not add up to 1: they are not probabilities",
-                          expected="rows summing to 1", got=f"row sums {np.round(sums[:3], 3).tolist()}",
-                          hint="Apply tf.nn.softmax to forward's logits.")
+        raise CheckFailed(_("the rows of predict_probabilities do not add up to 1: they are not probabilities"),
+                          expected=_("rows summing to 1"),
+                          got=_("row sums {sums}").format(sums=np.round(sums[:3], 3).tolist()),
+                          hint=_("Apply tf.nn.softmax to forward's logits."))
     expected = reference.forward(x, params, keep_prob=1.0)["probabilities"].numpy()
     expect_close(got, expected, "predict_probabilities", rtol=1e-3, atol=1e-4,
-                 hint="With keep_prob 1.0 every unit of the fully connected layer counts; "
-                      "softmax of forward(images, params, 1.0)['logits'].")
+                 hint=_("With keep_prob 1.0 every unit of the fully connected layer counts; "
+                        "softmax of forward(images, params, 1.0)['logits']."))
 
 
 # --- 4.3 ---------------------------------------------------------------------------------
@@ -222,7 +235,7 @@ def _drawing(rng, kind: str) -> np.ndarray:
         corner = rng.integers(0, 2, 2)
         x0, y0 = [float(rng.uniform(10, 40)) if c == 0 else float(rng.uniform(230 - size, 260 - size)) for c in corner]
     strokes = []
-    for _ in range(int(rng.integers(1, 4))):
+    for _stroke in range(int(rng.integers(1, 4))):
         points = rng.uniform(0, 1, (int(rng.integers(2, 6)), 2)) * size + (x0, y0)
         strokes.append(points.round(1).tolist())
     return rasterise(strokes)
@@ -230,13 +243,14 @@ def _drawing(rng, kind: str) -> np.ndarray:
 
 def _prepare(learner, img: np.ndarray, what: str) -> np.ndarray:
     got = learner.call("prepare", tensor(img))
-    expect_shape(got, (28, 28), what, hint="Return one (28, 28) image, not a row of 784 or a batch.")
+    expect_shape(got, (28, 28), what, hint=_("Return one (28, 28) image, not a row of 784 or a batch."))
     if not np.all(np.isfinite(got)) or got.min() < -1e-6 or got.max() > 1 + 1e-6:
-        raise CheckFailed(f"{what} has values outside [0, 1]", expected="values in [0, 1]",
-                          got=f"from {float(np.min(got)):.3g} to {float(np.max(got)):.3g}",
-                          hint="Keep MNIST's range: ink 1.0 (white) on 0.0 (black).")
+        raise CheckFailed(_("{what} has values outside [0, 1]").format(what=what), expected=_("values in [0, 1]"),
+                          got=_("from {low:.3g} to {high:.3g}").format(low=float(np.min(got)), high=float(np.max(got))),
+                          hint=_("Keep MNIST's range: ink 1.0 (white) on 0.0 (black)."))
     if got.sum() <= 0:
-        raise CheckFailed(f"{what} is empty: the ink disappeared", hint="Crop, scale and centre the ink; keep it.")
+        raise CheckFailed(_("{what} is empty: the ink disappeared").format(what=what),
+                          hint=_("Crop, scale and centre the ink; keep it."))
     return np.asarray(got, dtype=np.float64)
 
 
@@ -245,30 +259,41 @@ def _centre_of_mass(img):
     return float((rows * img).sum() / img.sum()), float((cols * img).sum() / img.sum())
 
 
-@chapter.check("prepare", 1, "prepare returns a (28, 28) image in [0, 1], white ink on black")
+@chapter.check("prepare", 1, N_("prepare returns a (28, 28) image in [0, 1], white ink on black"))
 def prepare_format(learner):
     rng = _rng()
     img = _drawing(rng, "off-centre")
-    got = _prepare(learner, img, "prepare of a grader-drawn digit")
+    got = _prepare(learner, img, _("prepare of a grader-drawn digit"))
     if np.mean(got > 0.5) > 0.5:
-        raise CheckFailed("prepare's result is mostly white: the colours are inverted",
-                          hint="MNIST digits are white ink (1.0) on black (0.0), like the canvas's pixels().")
+        raise CheckFailed(_("prepare's result is mostly white: the colours are inverted"),
+                          hint=_("MNIST digits are white ink (1.0) on black (0.0), like the canvas's pixels()."))
 
 
-@chapter.check("prepare", 2, "prepare moves the centre of mass of off-centre, small and large drawings to the middle")
+# the kinds of drawing (_drawing, FIXED_DRAWINGS) as a learner reads them
+KINDS = {"off-centre": N_("off-centre"), "small": N_("small"), "large": N_("large"), "wide": N_("wide"),
+         "tall": N_("tall")}
+
+
+def _prepare_of(kind: str) -> str:
+    return _("prepare of a {kind} drawing").format(kind=_(KINDS[kind]))
+
+
+@chapter.check("prepare", 2, N_("prepare moves the centre of mass of off-centre, small and large drawings to "
+                                "the middle"))
 def prepare_centred(learner):
     rng = _rng()
     for kind in ("off-centre", "small", "large"):
         img = _drawing(rng, kind)
-        got = _prepare(learner, img, f"prepare of a {kind} drawing")
+        got = _prepare(learner, img, _prepare_of(kind))
         row, col = _centre_of_mass(got)
         if max(abs(row - CENTRE), abs(col - CENTRE)) > 1.0:
             before = _centre_of_mass(img)
-            raise CheckFailed(f"prepare of a {kind} drawing leaves its centre of mass off the middle",
-                              expected=f"(row, col) within 1 pixel of ({CENTRE:g}, {CENTRE:g})",
-                              got=f"({row:.1f}, {col:.1f}); the drawing had ({before[0]:.1f}, {before[1]:.1f})",
-                              hint="MNIST centres digits by their centre of mass: shift the scaled digit so "
-                                   "that it lands on (14, 14), e.g. with mnist_preprocess.")
+            raise CheckFailed(_("{what} leaves its centre of mass off the middle").format(what=_prepare_of(kind)),
+                              expected=_("(row, col) within 1 pixel of ({centre:g}, {centre:g})").format(centre=CENTRE),
+                              got=_("({row:.1f}, {col:.1f}); the drawing had ({before_row:.1f}, {before_col:.1f})")
+                              .format(row=row, col=col, before_row=before[0], before_col=before[1]),
+                              hint=_("MNIST centres digits by their centre of mass: shift the scaled digit so "
+                                     "that it lands on (14, 14), e.g. with mnist_preprocess."))
 
 
 # Fixed drawings whose longer side is the width, then the height: scaling by one side only
@@ -279,37 +304,40 @@ FIXED_DRAWINGS = {
 }
 
 
-@chapter.check("prepare", 2, "prepare scales drawings so the ink fills, and stays inside, the central 20x20 box")
+@chapter.check("prepare", 2, N_("prepare scales drawings so the ink fills, and stays inside, the central 20x20 box"))
 def prepare_in_box(learner):
     rng = _rng()
     drawings = [(kind, rasterise(strokes)) for kind, strokes in FIXED_DRAWINGS.items()]
     drawings += [(kind, _drawing(rng, kind)) for kind in ("small", "large", "off-centre")]
     for kind, img in drawings:
-        got = _prepare(learner, img, f"prepare of a {kind} drawing")
+        got = _prepare(learner, img, _prepare_of(kind))
         outside = got.copy()
         outside[BOX[0]:BOX[1], BOX[0]:BOX[1]] = 0
         if outside.max() > 0.05:
-            raise CheckFailed(f"prepare of a {kind} drawing leaves ink outside the central 20x20 box",
-                              expected="no ink outside rows and columns 4-23",
-                              got=f"{int(np.sum(outside > 0.05))} pixels outside",
-                              hint="Scale the cropped ink so that its longer side is 20 pixels (and keep it "
-                                   "within rows and columns 4 to 23 when centring).")
+            raise CheckFailed(_("{what} leaves ink outside the central 20x20 box").format(what=_prepare_of(kind)),
+                              expected=_("no ink outside rows and columns 4-23"),
+                              got=_("{count} pixels outside").format(count=int(np.sum(outside > 0.05))),
+                              hint=_("Scale the cropped ink so that its longer side is 20 pixels (and keep it "
+                                     "within rows and columns 4 to 23 when centring)."))
         ink_rows = np.flatnonzero(got.max(axis=1) > 0.1)
         ink_cols = np.flatnonzero(got.max(axis=0) > 0.1)
         extent = max(ink_rows[-1] - ink_rows[0], ink_cols[-1] - ink_cols[0]) + 1
         if extent < 15:
-            raise CheckFailed(f"prepare of a {kind} drawing leaves the digit too small",
-                              expected="a longer side of about 20 pixels", got=f"{extent} pixels",
-                              hint="Crop to the ink first, then scale its longer side to 20 pixels.")
+            raise CheckFailed(_("{what} leaves the digit too small").format(what=_prepare_of(kind)),
+                              expected=_("a longer side of about 20 pixels"),
+                              got=_("{count} pixels").format(count=extent),
+                              hint=_("Crop to the ink first, then scale its longer side to 20 pixels."))
         if kind in FIXED_DRAWINGS:  # the proportions must survive scaling
             height, width = ink_rows[-1] - ink_rows[0] + 1, ink_cols[-1] - ink_cols[0] + 1
             rows, cols = np.flatnonzero(img.max(axis=1) > 0.1), np.flatnonzero(img.max(axis=0) > 0.1)
             drawn_height, drawn_width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
             if abs(np.log((height / width) / (drawn_height / drawn_width))) > np.log(1.6):
-                raise CheckFailed(f"prepare of a {kind} drawing changes its proportions",
-                                  expected=f"about {drawn_height} by {drawn_width}, scaled (rows by columns of ink)",
-                                  got=f"{height} rows by {width} columns of ink",
-                                  hint="Scale both sides by the same factor, the one that makes the longer side 20 pixels.")
+                raise CheckFailed(_("{what} changes its proportions").format(what=_prepare_of(kind)),
+                                  expected=_("about {height} by {width}, scaled (rows by columns of ink)").format(
+                                      height=drawn_height, width=drawn_width),
+                                  got=_("{height} rows by {width} columns of ink").format(height=height, width=width),
+                                  hint=_("Scale both sides by the same factor, the one that makes the longer side "
+                                         "20 pixels."))
 
 
 # --- 4.4 ---------------------------------------------------------------------------------
@@ -321,15 +349,15 @@ def _figure_numbers(learner, probs: np.ndarray) -> dict:
     """What the lesson's figure_numbers cell reads from plot_probabilities's figure."""
     got = learner.call("figure_numbers", tensor(probs))
     if not isinstance(got, dict) or not set(FIGURE_NUMBERS) <= set(got):
-        raise CheckFailed("figure_numbers did not return the numbers the grader reads from your figure",
-                          expected=f"a dict with {', '.join(FIGURE_NUMBERS)}",
-                          got=sorted(got) if isinstance(got, dict) else f"a {type(got).__name__}",
-                          hint="figure_numbers is the lesson's cell under plot_probabilities: run it as the "
-                               "book wrote it, after your plot_probabilities cell.")
+        raise CheckFailed(_("figure_numbers did not return the numbers the grader reads from your figure"),
+                          expected=_("a dict with {keys}").format(keys=", ".join(FIGURE_NUMBERS)),
+                          got=sorted(got) if isinstance(got, dict) else _("a {type}").format(type=type(got).__name__),
+                          hint=_("figure_numbers is the lesson's cell under plot_probabilities: run it as the "
+                                 "book wrote it, after your plot_probabilities cell."))
     return got
 
 
-@chapter.check("plot_probabilities", 2, "the figure has one bar per digit at x = 0..9, as tall as its probability")
+@chapter.check("plot_probabilities", 2, N_("the figure has one bar per digit at x = 0..9, as tall as its probability"))
 def plot_bars(learner):
     rng = _rng()
     logits = rng.standard_normal(10) * 2.5
@@ -337,32 +365,34 @@ def plot_bars(learner):
     got = _figure_numbers(learner, probs)
     heights, centres = got["heights"], got["centres"]
     if heights.shape != (10,):
-        raise CheckFailed("the figure's first axes does not hold 10 bars", expected="10 bars",
-                          got=f"{heights.size} bars", hint="One ax.bar call with the 10 probabilities.")
+        raise CheckFailed(_("the figure's first axes does not hold 10 bars"), expected=_("10 bars"),
+                          got=_("{count} bars").format(count=heights.size),
+                          hint=_("One ax.bar call with the 10 probabilities."))
     order = np.argsort(centres)
-    expect_close(centres[order], np.arange(10), "the bars' x positions", atol=1e-6,
-                 hint="Place the bars at x = 0, 1, ..., 9: ax.bar(range(10), probs).")
-    hint = "Bar d must be probs[d], unchanged and unsorted."
+    expect_close(centres[order], np.arange(10), _("the bars' x positions"), atol=1e-6,
+                 hint=_("Place the bars at x = 0, 1, ..., 9: ax.bar(range(10), probs)."))
+    hint = _("Bar d must be probs[d], unchanged and unsorted.")
     if np.allclose(np.sort(heights[order]), np.sort(probs), atol=1e-5):
-        hint = "The heights are right but in another order: do not sort the probabilities."
-    expect_close(heights[order], probs, "the bars' heights", atol=1e-5, hint=hint)
+        hint = _("The heights are right but in another order: do not sort the probabilities.")
+    expect_close(heights[order], probs, _("the bars' heights"), atol=1e-5, hint=hint)
 
 
-@chapter.check("plot_probabilities", 1, "the y axis runs from 0 to 1 and the x ticks are the digits 0 to 9")
+@chapter.check("plot_probabilities", 1, N_("the y axis runs from 0 to 1 and the x ticks are the digits 0 to 9"))
 def plot_axes(learner):
     probs = np.full(10, 0.02, np.float32)
     probs[int(_rng().integers(10))] = 0.82
     got = _figure_numbers(learner, probs)
-    expect_close(got["ylim"], np.array([0.0, 1.0]), "the y axis limits", atol=1e-6,
-                 hint="Probabilities live in [0, 1]: fix the axis to that range (look up the Axes "
-                      "method that sets y limits), so that charts of different drawings compare.")
+    expect_close(got["ylim"], np.array([0.0, 1.0]), _("the y axis limits"), atol=1e-6,
+                 hint=_("Probabilities live in [0, 1]: fix the axis to that range (look up the Axes "
+                        "method that sets y limits), so that charts of different drawings compare."))
     ticks = np.asarray(got["xticks"], dtype=np.float64)
     labels = str(got["xticklabels"]).split()
     if ticks.shape != (10,) or not np.allclose(ticks, np.arange(10)) or labels != [str(d) for d in range(10)]:
-        raise CheckFailed("the x ticks are not the ten digits", expected="ticks 0 1 2 ... 9",
-                          got=f"ticks {' '.join(f'{t:g}' for t in ticks)} labelled {' '.join(labels)!r}",
-                          hint="Put one tick under every bar, at the ten digit positions (the "
-                               "Axes method that sets x tick positions labels them too).")
+        raise CheckFailed(_("the x ticks are not the ten digits"), expected=_("ticks 0 1 2 ... 9"),
+                          got=_("ticks {ticks} labelled {labels!r}").format(
+                              ticks=" ".join(f"{t:g}" for t in ticks), labels=" ".join(labels)),
+                          hint=_("Put one tick under every bar, at the ten digit positions (the "
+                                 "Axes method that sets x tick positions labels them too)."))
 
 
 # --- 4.5 ---------------------------------------------------------------------------------
@@ -374,46 +404,48 @@ def _maps(learner):
     image = rng.random((28, 28), dtype=np.float32)
     got = learner.call("first_layer_maps", tensors(params), tensor(image))
     if not isinstance(got, dict) or not {"conv", "relu"} <= set(got):
-        raise CheckFailed("first_layer_maps must return a dict with 'conv' and 'relu'",
+        raise CheckFailed(_("first_layer_maps must return a dict with 'conv' and 'relu'"),
                           expected="{'conv': ..., 'relu': ...}",
-                          got=sorted(got) if isinstance(got, dict) else f"a tensor of shape {np.shape(got)}")
+                          got=sorted(got) if isinstance(got, dict) else
+                          _("a tensor of shape {shape}").format(shape=np.shape(got)))
     return params, image, got
 
 
-@chapter.check("feature_maps", 1, "'conv' and 'relu' have shape (1, 28, 28, 32)")
+@chapter.check("feature_maps", 1, N_("'conv' and 'relu' have shape (1, 28, 28, 32)"))
 def maps_shape(learner):
-    _, _, got = _maps(learner)
+    got = _maps(learner)[2]
     for name in ("conv", "relu"):
-        hint = "One image, 28x28, 32 maps: reshape the image to (1, 28, 28, 1) and keep padding='SAME'."
+        hint = _("One image, 28x28, 32 maps: reshape the image to (1, 28, 28, 1) and keep padding='SAME'.")
         if np.shape(got[name])[1:3] == (14, 14):
-            hint = "These maps were taken after pooling: use layer 1's output before max_pool_2x2 (28x28)."
+            hint = _("These maps were taken after pooling: use layer 1's output before max_pool_2x2 (28x28).")
         elif np.shape(got[name])[1:3] == (24, 24):
-            hint = "padding='SAME' keeps the maps 28x28; 'VALID' shrinks them to 24x24."
+            hint = _("padding='SAME' keeps the maps 28x28; 'VALID' shrinks them to 24x24.")
         expect_shape(got[name], (1, 28, 28, 32), f"first_layer_maps(...)['{name}']", hint=hint)
 
 
-@chapter.check("feature_maps", 2, "the maps equal the grader's recomputation, before the bias and after bias + ReLU")
+@chapter.check("feature_maps", 2, N_("the maps equal the grader's recomputation, before the bias and after "
+                                     "bias + ReLU"))
 def maps_values(learner):
     params, image, got = _maps(learner)
     expected = reference.forward(image.reshape(1, 784), params)
     conv, relu = expected["conv1"].numpy(), expected["h_conv1"].numpy()
     for name in ("conv", "relu"):
         expect_shape(got[name], conv.shape, f"first_layer_maps(...)['{name}']")
-    hint = "'conv' is layer 1's convolution alone (stride 1, the padding that keeps 28x28)."
+    hint = _("'conv' is layer 1's convolution alone (stride 1, the padding that keeps 28x28).")
     if np.allclose(got["conv"], conv + params["b_conv1"], atol=1e-4):
-        hint = "'conv' should be the convolution before the bias is added."
+        hint = _("'conv' should be the convolution before the bias is added.")
     elif np.allclose(got["conv"], relu, atol=1e-4):
-        hint = "'conv' should be the raw convolution, before bias and ReLU."
+        hint = _("'conv' should be the raw convolution, before bias and ReLU.")
     expect_close(got["conv"], conv, "first_layer_maps(...)['conv']", rtol=1e-3, atol=1e-4, hint=hint)
-    hint = "'relu' is the convolution plus layer 1's bias, through ReLU."
+    hint = _("'relu' is the convolution plus layer 1's bias, through ReLU.")
     if np.allclose(got["relu"], np.maximum(conv, 0), atol=1e-4):
-        hint = "Add b_conv1 before the ReLU."
+        hint = _("Add b_conv1 before the ReLU.")
     expect_close(got["relu"], relu, "first_layer_maps(...)['relu']", rtol=1e-3, atol=1e-4, hint=hint)
 
 
 # --- 4.6 ---------------------------------------------------------------------------------
 
-@chapter.check("bigger_canvas", 1, "FLAT_SIZE_56 is the flattened size after layer 2 for a 56x56 drawing")
+@chapter.check("bigger_canvas", 1, N_("FLAT_SIZE_56 is the flattened size after layer 2 for a 56x56 drawing"))
 def bigger_canvas(learner):
     got = learner.value("FLAT_SIZE_56")
     x = tf.zeros([1, 56, 56, 1])
@@ -422,11 +454,12 @@ def bigger_canvas(learner):
         x = tf.nn.max_pool2d(x, ksize=2, strides=2, padding="SAME")
     expected = int(np.prod(x.shape[1:]))
     value = got.item() if isinstance(got, np.ndarray) and got.size == 1 else None  # for the hints
-    hint = "Follow 56 through the two poolings (each halves it), then multiply height, width and layer 2's channels."
+    hint = _("Follow 56 through the two poolings (each halves it), then multiply height, width and layer 2's "
+             "channels.")
     if value == 7 * 7 * 64:
-        hint = "That is the size for 28x28 drawings: the layers keep working on 56x56, but their maps grow."
+        hint = _("That is the size for 28x28 drawings: the layers keep working on 56x56, but their maps grow.")
     elif value == 2 * 7 * 7 * 64:
-        hint = "Doubling the side doubles both the height and the width of every map."
+        hint = _("Doubling the side doubles both the height and the width of every map.")
     elif value == 14 * 14 * 32:
-        hint = "Layer 2 has 64 filters, so its block has 64 channels."
+        hint = _("Layer 2 has 64 filters, so its block has 64 channels.")
     expect_equal(got, expected, "FLAT_SIZE_56", hint=hint)

@@ -37,6 +37,8 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from tfbook.i18n import N_, _
+
 NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float
 
 
@@ -56,8 +58,8 @@ def check_seed() -> int:
     if _seed is None:
         text = os.environ.get(SEED_ENV, "").strip()
         if text and not text.isdigit():
-            raise ValueError(f"{SEED_ENV}={text!r} is not a seed: use the whole number a report "
-                             "printed, e.g. TFBOOK_CHECK_SEED=123456")
+            raise ValueError(_("{name}={text!r} is not a seed: use the whole number a report "
+                               "printed, e.g. TFBOOK_CHECK_SEED=123456").format(name=SEED_ENV, text=text))
         _seed = int(text) if text else secrets.randbits(32)
     return _seed
 
@@ -132,13 +134,16 @@ def clean_error(text: str) -> str:
     return text.strip()[:300]
 
 
+RETURN_A_TENSOR = N_("Return a tf.Tensor (or a number), not another kind of object.")
+
+
 def as_plain(value, name: str):
     """Turn a learner's result into plain numpy (or a dict of it); refuse anything else, with
     what was returned ("None", "a list", ...) in the CheckFailed's ``got``."""
     if value is None:  # the most common slip: a function without `return`
-        raise CheckFailed(f"`{name}` returned None: is its `return` statement missing?",
-                          expected="a result", got="None",
-                          hint="End the function with `return` and the value it computed.")
+        raise CheckFailed(_("`{name}` returned None: is its `return` statement missing?").format(name=name),
+                          expected=_("a result"), got="None",
+                          hint=_("End the function with `return` and the value it computed."))
     if isinstance(value, dict):
         return {str(k): as_plain(v, f"{name}[{k!r}]") for k, v in value.items()}
     try:
@@ -147,28 +152,33 @@ def as_plain(value, name: str):
         lengths = [len(part) if hasattr(part, "__len__") else 1 for part in value] \
             if isinstance(value, (list, tuple)) else []
         if len(set(lengths)) > 1:  # e.g. (steps, values) of different lengths
-            raise CheckFailed(f"`{name}` returned a {type(value).__name__} whose parts have different lengths "
-                              f"({', '.join(map(str, lengths))}), so it is not a tensor of numbers",
-                              expected="parts of equal length",
-                              got=f"a {type(value).__name__} of parts of lengths {lengths}",
-                              hint="Each part must have as many numbers as the others (one value per step, "
-                                   "one row per image, ...).") from None
-        raise CheckFailed(f"`{name}` returned a {type(value).__name__}, which is not a tensor of numbers ({e})",
-                          got=f"a {type(value).__name__}",
-                          hint="Return a tf.Tensor (or a number), not another kind of object.") from None
+            raise CheckFailed(_("`{name}` returned a {type} whose parts have different lengths "
+                                "({lengths}), so it is not a tensor of numbers").format(
+                                  name=name, type=type(value).__name__, lengths=", ".join(map(str, lengths))),
+                              expected=_("parts of equal length"),
+                              got=_("a {type} of parts of lengths {lengths}").format(
+                                  type=type(value).__name__, lengths=lengths),
+                              hint=_("Each part must have as many numbers as the others (one value per step, "
+                                     "one row per image, ...).")) from None
+        raise CheckFailed(_("`{name}` returned a {type}, which is not a tensor of numbers ({error})").format(
+                              name=name, type=type(value).__name__, error=e),
+                          got=_("a {type}").format(type=type(value).__name__),
+                          hint=_(RETURN_A_TENSOR)) from None
     if array.dtype.kind == "U" and array.ndim == 0:
         return str(array)  # a path or a name: harmless to compare
     if array.dtype.kind not in NUMERIC_KINDS:
         text = array.dtype.kind in "SU" or (array.size > 0 and isinstance(array.flat[0], (str, bytes)))
         if array.dtype.kind == "O" and not text:  # an object of the learner's, e.g. one equal to everything
-            raise CheckFailed(f"`{name}` returned a {type(value).__name__}, which is not a tensor of numbers",
-                              expected="a tensor of numbers", got=f"a {type(value).__name__}",
-                              hint="Return a tf.Tensor (or a number), not another kind of object.")
-        what = "text (strings)" if text else f"{array.dtype} values"
-        kind = "a tensor" if hasattr(value, "numpy") else f"a {type(value).__name__}"
-        raise CheckFailed(f"`{name}` returned {kind} holding {what}, not numbers", expected="a tensor of numbers",
-                          got=f"{kind} holding {what}",
-                          hint="Return a tf.Tensor (or a number), not another kind of object.")
+            raise CheckFailed(_("`{name}` returned a {type}, which is not a tensor of numbers").format(
+                                  name=name, type=type(value).__name__),
+                              expected=_("a tensor of numbers"), got=_("a {type}").format(type=type(value).__name__),
+                              hint=_(RETURN_A_TENSOR))
+        what = _("text (strings)") if text else _("{dtype} values").format(dtype=array.dtype)
+        kind = _("a tensor") if hasattr(value, "numpy") else _("a {type}").format(type=type(value).__name__)
+        raise CheckFailed(_("`{name}` returned {kind} holding {what}, not numbers").format(
+                              name=name, kind=kind, what=what), expected=_("a tensor of numbers"),
+                          got=_("{kind} holding {what}").format(kind=kind, what=what),
+                          hint=_(RETURN_A_TENSOR))
     return array
 
 
@@ -299,36 +309,38 @@ class Chapter:
     def run(self, check: Check, learner) -> Result:
         """Run one check; never raises (a bug in a check becomes a clear failed result)."""
         ex = self.exercises[check.exercise]
+        # in the language of this grading (tfbook/i18n.py): the constants are translated here
         base = dict(check=check.id, exercise=check.exercise, number=ex.number,
-                    points=check.points, description=check.description)
+                    points=check.points, description=_(check.description))
         _drawing.update(check=check.id, count=0)      # this check's draws: seed + its id
         try:
             check.func(learner)
         except Stopped:
             raise  # the grader decides what a dead kernel means for the remaining checks
         except NotDone as e:
-            hint = e.hint or (PREDICTION_FIRST if ex.prediction else ex.hint)
-            return Result(**base, earned=0, status="not done", message=e.message, hint=hint)
+            hint = _(e.hint) or _(PREDICTION_FIRST if ex.prediction else ex.hint)
+            return Result(**base, earned=0, status="not done", message=_(e.message), hint=hint)
         except Blocked as e:
-            return Result(**base, earned=check.points, status="not checked", message=e.message)
+            return Result(**base, earned=check.points, status="not checked", message=_(e.message))
         except CheckFailed as e:
-            return Result(**base, earned=0, status="failed", message=e.message,
-                          expected=_show(e.expected), got=_show(e.got), hint=e.hint or ex.hint)
+            return Result(**base, earned=0, status="failed", message=_(e.message),
+                          expected=_show(e.expected), got=_show(e.got), hint=_(e.hint) or _(ex.hint))
         except Exception as e:  # a grader bug must not look like a traceback to the learner
             detail = traceback.format_exception_only(type(e), e)[-1].strip()
             return Result(**base, earned=0, status="failed",
-                          message=f"the check itself could not finish ({detail}); "
-                                  "please report this to the book's maintainers", hint=ex.hint)
+                          message=_("the check itself could not finish ({detail}); "
+                                    "please report this to the book's maintainers").format(detail=detail),
+                          hint=_(ex.hint))
         return Result(**base, earned=check.points, status="passed")
 
     def not_scored(self, check: Check, reason: str) -> Result:
         ex = self.exercises[check.exercise]
         return Result(check=check.id, exercise=check.exercise, number=ex.number, points=check.points,
-                      earned=0, status="failed", description=check.description,
-                      message=reason, hint=PREDICTION_FIRST if ex.prediction else ex.hint)
+                      earned=0, status="failed", description=_(check.description),
+                      message=reason, hint=_(PREDICTION_FIRST if ex.prediction else ex.hint))
 
 
-PREDICTION_FIRST = "Write down your own guess first: the hint comes after your first try."
+PREDICTION_FIRST = N_("Write down your own guess first: the hint comes after your first try.")
 
 
 def _show(value) -> str:
@@ -337,7 +349,7 @@ def _show(value) -> str:
     if isinstance(value, np.ndarray):
         if value.size <= 12:
             return np.array2string(value, precision=4, separator=", ")
-        return f"array of shape {value.shape}"
+        return _("array of shape {shape}").format(shape=value.shape)
     return str(value)
 
 
@@ -345,7 +357,7 @@ def _show(value) -> str:
 
 def expect_shape(got: np.ndarray, expected: tuple, what: str, hint: str = "") -> None:
     if tuple(np.shape(got)) != tuple(expected):
-        raise CheckFailed(f"{what} has the wrong shape", expected=tuple(expected),
+        raise CheckFailed(_("{what} has the wrong shape").format(what=what), expected=tuple(expected),
                           got=tuple(np.shape(got)), hint=hint)
 
 
@@ -358,24 +370,30 @@ def expect_close(got: np.ndarray, expected: np.ndarray, what: str, hint: str = "
     expected = np.asarray(expected, dtype=np.float64)
     scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
     if not np.all(np.isfinite(got)):
-        raise CheckFailed(f"{what} contains NaN or infinity", hint=hint)
+        raise CheckFailed(_("{what} contains NaN or infinity").format(what=what), hint=hint)
     if np.allclose(got, expected, rtol=rtol, atol=atol * scale):
         return
     if expected.ndim == 0:
-        raise CheckFailed(f"{what} is {float(got):.6g}, expected {float(expected):.6g}",
+        raise CheckFailed(_("{what} is {got}, expected {expected}").format(
+                              what=what, got=f"{float(got):.6g}", expected=f"{float(expected):.6g}"),
                           expected=f"{float(expected):.6g}", got=f"{float(got):.6g}", hint=hint)
     worst = np.unravel_index(np.argmax(np.abs(got - expected)), expected.shape)
     where = tuple(int(i) for i in worst)
     difference = float(np.abs(got - expected)[worst])
     if expected.size <= 12:
-        raise CheckFailed(f"{what} has the right shape but different values "
-                          f"(largest difference {difference:.3g}, at index {where})",
+        raise CheckFailed(_("{what} has the right shape but different values "
+                            "(largest difference {difference}, at index {where})").format(
+                              what=what, difference=f"{difference:.3g}", where=where),
                           expected=expected, got=got, hint=hint)
-    raise CheckFailed(f"{what} has the right shape but different values: largest difference "
-                      f"{difference:.3g} at index {where}, where {expected[worst]:.6g} was expected "
-                      f"and {got[worst]:.6g} was given; {int(np.sum(~np.isclose(got, expected, rtol=rtol, atol=atol * scale)))}"
-                      f" of {expected.size} values differ",
-                      expected=f"{expected[worst]:.6g} at {where}", got=f"{got[worst]:.6g}", hint=hint)
+    differ = int(np.sum(~np.isclose(got, expected, rtol=rtol, atol=atol * scale)))
+    raise CheckFailed(_("{what} has the right shape but different values: largest difference "
+                        "{difference} at index {where}, where {expected} was expected "
+                        "and {got} was given; {differ} of {size} values differ").format(
+                          what=what, difference=f"{difference:.3g}", where=where,
+                          expected=f"{expected[worst]:.6g}", got=f"{got[worst]:.6g}", differ=differ,
+                          size=expected.size),
+                      expected=_("{value} at {where}").format(value=f"{expected[worst]:.6g}", where=where),
+                      got=f"{got[worst]:.6g}", hint=hint)
 
 
 def judge_prediction(guess: float, actual: float, tolerance: float, what: str, hint: str = "") -> None:
@@ -383,27 +401,28 @@ def judge_prediction(guess: float, actual: float, tolerance: float, what: str, h
     when wrong only which way and roughly how far, never ``actual`` itself (the run reveals it)."""
     if abs(guess - actual) <= tolerance:
         return
-    direction = "too high" if guess > actual else "too low"
+    direction = _("too high") if guess > actual else _("too low")
     if guess == 0 or (guess > 0) != (actual > 0):
-        how_far = "and on the wrong side of zero"
+        how_far = _("and on the wrong side of zero")
     else:
         ratio = max(abs(guess), abs(actual)) / min(abs(guess), abs(actual))
         if ratio < 1.25:
-            how_far = "but close: off by less than a quarter"
+            how_far = _("but close: off by less than a quarter")
         elif ratio < 2:
-            how_far = "by a factor between 1.25 and 2"
+            how_far = _("by a factor between 1.25 and 2")
         else:  # one significant figure: enough to know how far, not enough to read the answer off
             rough = float(f"{ratio:.0e}")
-            how_far = f"by a factor of roughly {rough:g}"
-    raise CheckFailed(f"{what} {guess:.4g} is not right: it is {direction}, {how_far}",
-                      expected=f"a guess within {tolerance:g} of the real value",
+            how_far = _("by a factor of roughly {rough}").format(rough=f"{rough:g}")
+    raise CheckFailed(_("{what} {guess} is not right: it is {direction}, {how_far}").format(
+                          what=what, guess=f"{guess:.4g}", direction=direction, how_far=how_far),
+                      expected=_("a guess within {tolerance} of the real value").format(tolerance=f"{tolerance:g}"),
                       got=f"{guess:.4g} ({direction})", hint=hint)
 
 
 def expect_equal(got, expected, what: str, hint: str = "") -> None:
     got_plain = got.item() if isinstance(got, np.ndarray) and got.size == 1 else got
     if isinstance(got_plain, np.ndarray) or not _plain_equal(got_plain, expected):
-        raise CheckFailed(f"{what} is not right", expected=expected, got=got_plain, hint=hint)
+        raise CheckFailed(_("{what} is not right").format(what=what), expected=expected, got=got_plain, hint=hint)
 
 
 def _plain_equal(a, b) -> bool:

@@ -35,6 +35,8 @@ from checks.engine import Chapter, LearnerError, Result, Stopped, clean_error, r
 from checks.kernel_user import kernel_name, shared_folders
 from checks.registry import load_chapter_checks
 from checks.report import format_chapter, format_results
+from tfbook import i18n
+from tfbook.i18n import N_, _
 from tfbook.manifest import active_preset_name, load_book, preset as preset_settings
 from tfbook.paths import runs_root
 
@@ -76,16 +78,17 @@ class KernelLearner(probe.AskingLearner):
         try:
             self.client.execute_cell(cell, 0)
         except CellTimeoutError:
-            raise Stopped(f"`{what}` ran longer than {self.client.timeout} s when the grader called it "
-                          "(an endless loop?)") from None
+            raise stopped(N_("`{what}` ran longer than {timeout} s when the grader called it "
+                             "(an endless loop?)"), what=what, timeout=self.client.timeout) from None
         except DeadKernelError:
-            raise Stopped(f"the kernel died while the grader called `{what}`") from None
+            raise stopped(N_("the kernel died while the grader called `{what}`"), what=what) from None
         finally:
             self.client.nb = learners_notebook
         for out in cell.outputs:  # the probe answers a learner's error itself: this is the rest
             if out.get("output_type") == "error":
                 ename, evalue = out.get("ename", ""), out.get("evalue", "")
-                raise LearnerError(f"`{what}` raised {ename}: {clean_error(evalue)}")
+                raise LearnerError(_("`{what}` raised {error}: {text}").format(
+                    what=what, error=ename, text=clean_error(evalue)))
 
     @staticmethod
     def _line(function: str, *args) -> str:
@@ -105,11 +108,21 @@ class KernelLearner(probe.AskingLearner):
     def bind(self, name: str, factory) -> None:
         """Define ``name`` in the kernel as ``factory(globals())``; ``factory`` is a module-level
         function of the book's own code, imported there by its name (no learner code involved)."""
-        self._run(self._line("bind", name, probe.factory_path(factory)), f"the grader's {name}")
+        self._run(self._line("bind", name, probe.factory_path(factory)),
+                  _("the grader's {name}").format(name=name))
 
     def fresh_dir(self, label: str = "probe") -> Path:
         """A new, empty folder for one probe, outside the notebook's runs folder."""
         return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.scratch))
+
+
+def stopped(message: str, **fields) -> Stopped:
+    """A Stopped in the learner's language that keeps its English too (``english``): the grade's
+    ``stopped`` reaches the instructor's CSV, which stays English."""
+    text, english = i18n.both(message, **fields)
+    e = Stopped(text)
+    e.english = english
+    return e
 
 
 @dataclass
@@ -124,13 +137,19 @@ class Grade:
     missing: list[str] = field(default_factory=list)   # what the chapter needs and did not find
     figures: dict = field(default_factory=dict)        # what the checks measured (accuracy, ...)
     executed: nbformat.NotebookNode | None = None      # the notebook with its outputs
+    # The learner's messages (results, stopped, missing) are in the notebook's language
+    # (tfbook/i18n.py); in another language than English, ``english`` keeps the English of
+    # "stopped" and "missing" for the instructor's files (the class CSV and report).
+    language: str = i18n.ENGLISH
+    english: dict = field(default_factory=dict)
 
     def to_json(self, **extra) -> dict:
         """The one JSON shape of a grade (progress files, `make book`, class grading)."""
+        english = {"english": self.english} if self.english else {}
         return results_json(self.chapter, self.results, notebook=self.notebook, preset=self.preset,
                             seconds=round(self.seconds, 1), stopped=self.stopped,
                             cell_errors=self.cell_errors, missing=self.missing,
-                            figures=self.figures, **extra)
+                            figures=self.figures, language=self.language, **english, **extra)
 
 
 def missing_needs(chapter_id: str, source: Path) -> list[str]:
@@ -143,11 +162,13 @@ def missing_needs(chapter_id: str, source: Path) -> list[str]:
         if not need.startswith("runs/") or origin.exists():
             continue  # other needs (e.g. "mnist") are found or fetched by the data loader
         maker = next((c for c in book.chapters if need in c.produces), None)
-        how = (f"chapter {maker.id} ({maker.title}) makes it: run `python -m checks {maker.id}` "
-               f"(it keeps what your chapter {maker.id} notebook makes), or run chapter {maker.id} "
-               "to the end in Jupyter") if maker else "no chapter in book.toml produces it"
-        missing.append(f"chapter {chapter_id} needs {need}, and {origin} does not exist; {how}; "
-                       f"then grade chapter {chapter_id} again")
+        how = _("chapter {maker} ({title}) makes it: run `python -m checks {maker}` "
+                "(it keeps what your chapter {maker} notebook makes), or run chapter {maker} "
+                "to the end in Jupyter").format(maker=maker.id, title=maker.title) \
+            if maker else _("no chapter in book.toml produces it")
+        missing.append(_("chapter {chapter} needs {need}, and {origin} does not exist; {how}; "
+                         "then grade chapter {chapter} again").format(
+                             chapter=chapter_id, need=need, origin=origin, how=how))
     return missing
 
 
@@ -231,13 +252,24 @@ def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None
     """
     chapter_id = str(chapter_id).zfill(2)
     chapter = load_chapter_checks(chapter_id)
+    nb = read_notebook(notebook)
+    # the learner reads this grade in the notebook's own language, whoever grades it
+    with i18n.language(i18n.of_notebook(nb.metadata, notebook)):
+        return _grade(chapter, notebook, nb, preset=preset, cell_timeout=cell_timeout,
+                      keep_runs=keep_runs, needs_from=needs_from, keep_in=keep_in,
+                      with_figures=with_figures, on_score=on_score)
+
+
+def _grade(chapter: Chapter, notebook: Path, nb: nbformat.NotebookNode, *, preset, cell_timeout, keep_runs,
+           needs_from, keep_in, with_figures, on_score) -> Grade:
+    chapter_id = chapter.id
     preset = preset or active_preset_name()
     timeout = cell_timeout or int(preset_settings(chapter_id, preset).get("cell_timeout_s", 600))
-    nb = read_notebook(notebook)
     started = time.monotonic()
 
     with shared_folders() as shared, tempfile.TemporaryDirectory(prefix="tfbook-grade-") as tmp:
-        runs_dir, scratch, missing = _prepare_run(chapter_id, Path(tmp), keep_runs, needs_from, shared)
+        runs_dir, scratch, missing, missing_english = _prepare_run(chapter_id, Path(tmp), keep_runs,
+                                                                   needs_from, shared)
         client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name(), allow_errors=True,
                                 interrupt_on_timeout=False,
                                 resources={"metadata": {"path": str(Path(notebook).resolve().parent)}})
@@ -253,28 +285,35 @@ def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None
                 show_under(cell, format_chapter(chapter_id, scoring.ordered()))
         if keep_in is not None and keep_runs is None:
             keep_products(chapter_id, runs_dir, keep_in)
+        english = {} if i18n.current() == i18n.ENGLISH else \
+            {"stopped": scoring.stopped_english, "missing": missing_english}
 
     return Grade(chapter_id, str(notebook), preset, scoring.ordered(), time.monotonic() - started,
-                 scoring.stopped, cell_errors, missing, dict(learner.figures), nb)
+                 scoring.stopped, cell_errors, missing, dict(learner.figures), nb, i18n.current(), english)
 
 
 def _prepare_run(chapter_id: str, tmp: Path, keep_runs: Path | None, needs_from: Path | None,
-                 shared) -> tuple[Path, Path, list[str]]:
+                 shared) -> tuple[Path, Path, list[str], list[str]]:
     """The run's empty runs folder (or ``keep_runs``) holding what the chapter needs, and the
-    grader's scratch folder, both given to the kernel's user; and the needs that were missing."""
+    grader's scratch folder, both given to the kernel's user; and the needs that were missing
+    (in the learner's language, and in English)."""
     runs_dir = Path(keep_runs or tmp / "runs")
     scratch = tmp / "scratch"
     runs_dir.mkdir(parents=True, exist_ok=True)
     scratch.mkdir()
-    missing = provide_needs(chapter_id, runs_dir, needs_source(chapter_id, keep_runs, needs_from))
+    source = needs_source(chapter_id, keep_runs, needs_from)
+    missing = provide_needs(chapter_id, runs_dir, source)
+    with i18n.language(i18n.ENGLISH):
+        missing_english = missing_needs(chapter_id, source) if missing else []
     shared.add(runs_dir)  # no-ops unless the kernel runs as another user (checks.kernel_user)
     shared.add(scratch)
-    return runs_dir, scratch, missing
+    return runs_dir, scratch, missing, missing_english
 
 
 def _kernel_env(runs_dir: Path, preset: str, with_figures: bool) -> dict:
+    # TFBOOK_LANG: the probes' answers (not defined yet, raised, ...) in the grade's language
     env = dict(os.environ, TFBOOK_RUNS=str(runs_dir), TFBOOK_PRESET=preset, TFBOOK_GRADING="1",
-               TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
+               TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg", **{i18n.ENV: i18n.current()})
     if with_figures:  # the kernel's own default: matplotlib's inline backend, figures as outputs
         del env["MPLBACKEND"]
     return env
@@ -288,14 +327,20 @@ class _Scoring:
         self.chapter, self.learner, self.on_score = chapter, learner, on_score
         self.results: dict[str, Result] = {}
         self.stopped = ""
+        self.stopped_english = ""  # the same, in English (Grade.english)
+
+    def stop(self, message: str, **fields) -> None:
+        self.stopped, self.stopped_english = i18n.both(message, **fields)
 
     def exercise(self, exercise: str, at_end: bool = False) -> None:
         for check in self.chapter.checks_for(exercise):
             if check.id in self.results or check.at_end != at_end:
                 continue
             result = _run_check(self.chapter, check, self.learner) if not self.stopped else self.stopped
-            if isinstance(result, str):  # the kernel can no longer be used
-                self.stopped = result
+            if isinstance(result, Stopped):  # the kernel can no longer be used
+                self.stopped = result.message
+                self.stopped_english = getattr(result, "english", result.message)
+            if isinstance(result, (str, Stopped)):
                 self.results[check.id] = self.chapter.not_scored(check, self.stopped)
                 continue
             self.results[check.id] = result
@@ -327,11 +372,12 @@ def _execute(client: NotebookClient, nb: nbformat.NotebookNode, scoring: _Scorin
         try:
             client.execute_cell(cell, index)
         except CellTimeoutError:
-            scoring.stopped = (f"the notebook stopped: cell {index + 1} ran longer than {timeout} s "
-                               "(an endless loop, or a preset too large for the time limit?)")
+            scoring.stop(N_("the notebook stopped: cell {cell} ran longer than {timeout} s "
+                            "(an endless loop, or a preset too large for the time limit?)"),
+                         cell=index + 1, timeout=timeout)
             break
         except DeadKernelError:
-            scoring.stopped = f"the notebook stopped: the kernel died in cell {index + 1}"
+            scoring.stop(N_("the notebook stopped: the kernel died in cell {cell}"), cell=index + 1)
             break
         cell_errors += [cell_error(index, cell.source, out) for out in cell.get("outputs", [])
                         if out.get("output_type") == "error"]
@@ -360,9 +406,9 @@ def cell_error(index: int, source: str, output: dict) -> str:
             f"{clean_error(str(output.get('evalue', '')))[:200]}")
 
 
-def _run_check(chapter: Chapter, check, learner) -> Result | str:
-    """A Result, or the reason the kernel can no longer be used (a string)."""
+def _run_check(chapter: Chapter, check, learner) -> Result | Stopped:
+    """A Result, or why the kernel can no longer be used."""
     try:
         return chapter.run(check, learner)
     except Stopped as e:
-        return e.message
+        return e

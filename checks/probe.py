@@ -32,6 +32,7 @@ from typing import Mapping
 import numpy as np
 
 from checks.engine import Arg, CheckFailed, LearnerError, NotDone, as_plain, clean_error
+from tfbook.i18n import N_, _
 
 STATUS = "__tfbook_status__"    # an answer's "ok", or the kind of failure (FAILURES)
 REQUEST = "__tfbook_request__"  # a request's JSON: kind, name, and how to rebuild each argument
@@ -39,24 +40,25 @@ LAYOUT = "__tfbook_layout__"    # an "ok" answer's JSON: a result's array name, 
 FAILURE = "__tfbook_failure__"  # a failure's JSON: message, expected, got, hint
 MAX_TEXT = 2000                 # longest text read back from an answer
 
-# --- what the learner reads -----------------------------------------------------------------
-NOT_DEFINED = "`{name}` is not defined yet"
-NOT_WRITTEN = "`{name}` is not written yet (it raises NotImplementedError)"
-STILL_ELLIPSIS = "`{name}` is still `...`: replace it with your value"
-UNREADABLE = "`{name}` returned nothing the grader could read"
-RUN_THE_CELL = "Run the exercise's cell first."
-TF_OPS_ONLY = "Write it with TensorFlow ops (tf.*) only: the training step runs it inside a tf.function."
+# --- what the learner reads (in the language of the grade: the grader sets the kernel's) --------
+NOT_DEFINED = N_("`{name}` is not defined yet")
+NOT_WRITTEN = N_("`{name}` is not written yet (it raises NotImplementedError)")
+STILL_ELLIPSIS = N_("`{name}` is still `...`: replace it with your value")
+UNREADABLE = N_("`{name}` returned nothing the grader could read")
+RUN_THE_CELL = N_("Run the exercise's cell first.")
+TF_OPS_ONLY = N_("Write it with TensorFlow ops (tf.*) only: the training step runs it inside a tf.function.")
 
 
 def traced_message(name: str, problem: str) -> str:
     """The one wording of "works eagerly, fails in the traced training step"."""
-    return (f"`{name}` works eagerly but fails inside tf.function (the training step is traced, "
-            f"so tensors are symbolic there: no .numpy(), no NumPy calls on them, no Python "
-            f"`if` on a tensor's value): {problem}")
+    return _("`{name}` works eagerly but fails inside tf.function (the training step is traced, "
+             "so tensors are symbolic there: no .numpy(), no NumPy calls on them, no Python "
+             "`if` on a tensor's value): {problem}").format(name=name, problem=problem)
 
 
 def raised_message(name: str, error: BaseException) -> str:
-    return f"`{name}` raised {type(error).__name__}: {clean_error(error)}"
+    return _("`{name}` raised {error}: {text}").format(name=name, error=type(error).__name__,
+                                                       text=clean_error(error))
 
 
 # --- the grader's side: a request ------------------------------------------------------------
@@ -103,7 +105,7 @@ def answer(namespace: dict, arrays: Mapping[str, np.ndarray]) -> dict[str, np.nd
         if what["kind"] == "value":
             result = _lookup(namespace, name)
             if result is Ellipsis:
-                raise NotDone(STILL_ELLIPSIS.format(name=name))
+                raise NotDone(_(STILL_ELLIPSIS).format(name=name))
         else:
             result = _call(namespace, name, what, arrays, traced=what["kind"] == "traced")
         return _result_arrays(as_plain(result, name))
@@ -113,7 +115,7 @@ def answer(namespace: dict, arrays: Mapping[str, np.ndarray]) -> dict[str, np.nd
 
 def _lookup(namespace: dict, name: str):
     if name not in namespace:
-        raise NotDone(NOT_DEFINED.format(name=name), hint=RUN_THE_CELL)
+        raise NotDone(_(NOT_DEFINED).format(name=name), hint=_(RUN_THE_CELL))
     return namespace[name]
 
 
@@ -134,9 +136,10 @@ def _call(namespace: dict, name: str, what: dict, arrays: Mapping, traced: bool)
     _plain_call(func, name, *arguments())
     if isinstance(traced_error, NotImplementedError):  # NumPy on a symbolic tensor, .numpy()
         detail = str(traced_error)
-        problem = (f"NumPy was handed a symbolic tensor ({clean_error(detail)})" if "symbolic" in detail
-                   else "it hands a tensor to NumPy (np.* or .numpy()), which only works eagerly")
-        raise LearnerError(traced_message(name, problem), hint=TF_OPS_ONLY)
+        problem = (_("NumPy was handed a symbolic tensor ({detail})").format(detail=clean_error(detail))
+                   if "symbolic" in detail
+                   else _("it hands a tensor to NumPy (np.* or .numpy()), which only works eagerly"))
+        raise LearnerError(traced_message(name, problem), hint=_(TF_OPS_ONLY))
     raise LearnerError(traced_message(name, raised_message(name, traced_error)))
 
 
@@ -144,7 +147,7 @@ def _plain_call(func, name: str, args: list, kwargs: dict):
     try:
         return func(*args, **kwargs)
     except NotImplementedError:
-        raise NotDone(NOT_WRITTEN.format(name=name)) from None
+        raise NotDone(_(NOT_WRITTEN).format(name=name)) from None
     except CheckFailed:
         raise
     except Exception as e:
@@ -234,7 +237,7 @@ def read_answer(arrays: Mapping[str, np.ndarray], name: str):
         raise
     except Exception:  # an answer that is not one of ours: written by the learner's code
         failure = None
-    raise failure or CheckFailed(UNREADABLE.format(name=name))
+    raise failure or CheckFailed(_(UNREADABLE).format(name=name))
 
 
 def _rebuild(layout, arrays: Mapping, name: str):

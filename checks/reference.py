@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from tfbook.i18n import _
+
 # Variable names shared by chapters 03 and 04, the checkpoint's keys, and this module.
 PARAM_SHAPES = {
     "W_conv1": (5, 5, 1, 32), "b_conv1": (32,),
@@ -64,16 +66,17 @@ def checkpoint_prefix(path: str | Path) -> str:
         index = sorted(path.glob("*.index"))
         if index:
             return str(index[-1].with_suffix(""))
-        raise CheckpointProblem(
-            f"no checkpoint in {path}. Produce one by running chapter 03 to the end "
+        raise CheckpointProblem(_(
+            "no checkpoint in {path}. Produce one by running chapter 03 to the end "
             "(run all cells of chapters/03_cnn_training.ipynb, or `python -m checks 03`, which keeps the "
-            "checkpoint your notebook trains).")
+            "checkpoint your notebook trains).").format(path=path))
     if path.suffix == ".index" or ".data-" in path.name:
         return str(path.with_name(path.name.split(".index")[0].split(".data-")[0]))
     if not Path(str(path) + ".index").exists():
-        raise CheckpointProblem(
-            f"no checkpoint at {path} (looked for {path}.index). Produce one by running "
-            "chapter 03 to the end (run all cells of chapters/03_cnn_training.ipynb, or `python -m checks 03`).")
+        raise CheckpointProblem(_(
+            "no checkpoint at {path} (looked for {path}.index). Produce one by running "
+            "chapter 03 to the end (run all cells of chapters/03_cnn_training.ipynb, or `python -m checks 03`)."
+        ).format(path=path))
     return str(path)
 
 
@@ -92,16 +95,18 @@ def load_params(path: str | Path) -> dict[str, np.ndarray]:
     problems = []
     for name, shape in PARAM_SHAPES.items():
         if name not in stored:
-            problems.append(f"{name}: missing")
+            problems.append(_("{name}: missing").format(name=name))
         elif stored[name][1] != shape:
-            problems.append(f"{name}: shape {stored[name][1]} in the checkpoint, {shape} in the model")
+            problems.append(_("{name}: shape {stored} in the checkpoint, {shape} in the model").format(
+                name=name, stored=stored[name][1], shape=shape))
     if problems:
         extra = sorted(set(stored) - set(PARAM_SHAPES))
         raise CheckpointProblem(
-            f"checkpoint {prefix} does not match the model: " + "; ".join(problems)
-            + (f" (the checkpoint has instead: {', '.join(extra)})" if extra else "")
-            + ". Save with tf.train.Checkpoint(**params) where params uses the names "
-            + ", ".join(PARAM_SHAPES) + ".")
+            _("checkpoint {prefix} does not match the model: {problems}").format(prefix=prefix,
+                                                                                problems="; ".join(problems))
+            + (_(" (the checkpoint has instead: {names})").format(names=", ".join(extra)) if extra else "")
+            + _(". Save with tf.train.Checkpoint(**params) where params uses the names {names}.").format(
+                names=", ".join(PARAM_SHAPES)))
     return {name: reader.get_tensor(stored[name][0]) for name in PARAM_SHAPES}
 
 

@@ -112,6 +112,8 @@ def _value(node: ast.expr, constants: dict):
         return node.value
     if isinstance(node, ast.Name) and node.id in constants:
         return constants[node.id]
+    if _is_call_of(node, "N_") and len(node.args) == 1 and not node.keywords:  # a message marked
+        return _value(node.args[0], constants)                                  # for translation
     if isinstance(node, (ast.Tuple, ast.List)):
         items = [_value(e, constants) for e in node.elts]
         return tuple(items) if isinstance(node, ast.Tuple) else items

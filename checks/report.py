@@ -4,12 +4,30 @@ from __future__ import annotations
 import html
 import json
 import textwrap
+import unicodedata
 from pathlib import Path
 
 from checks.engine import Result, check_seed, summary
+from tfbook.i18n import N_, _
 
 # "not checked": another exercise's mistake left nothing to judge; the check keeps its points
-MARK = {"passed": "PASS", "failed": "FAIL", "not done": "TODO", "not checked": "SKIP"}
+MARK = {"passed": N_("PASS"), "failed": N_("FAIL"), "not done": N_("TODO"), "not checked": N_("SKIP")}
+# a result's status as a learner reads it (the JSON keeps the English keys above)
+STATUS = {"passed": N_("passed"), "failed": N_("failed"), "not done": N_("not done"),
+          "not checked": N_("not checked")}
+
+
+def status_text(status: str) -> str:
+    return _(STATUS.get(status, status))
+
+
+def width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: Hangul and other wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def pad(text: str, columns: int) -> str:
+    return text + " " * max(0, columns - width(text))
 
 
 def result_detail(result, *, as_html: bool = False, hint: bool = True) -> list[str]:
@@ -23,38 +41,44 @@ def result_detail(result, *, as_html: bool = False, hint: bool = True) -> list[s
     lines = [text(get("message"))] if get("message") else []
     if get("expected") or get("got"):
         gap = " &nbsp; " if as_html else "    "
-        lines.append(f"expected: {text(get('expected') or '-')}{gap}got: {text(get('got') or '-')}")
+        lines.append(_("expected: {expected}{gap}got: {got}").format(
+            expected=text(get("expected") or "-"), gap=gap, got=text(get("got") or "-")))
     if hint and get("hint") and get("status") != "passed":
-        lines.append(f"hint: {text(get('hint'))}")
+        lines.append(_("hint: {hint}").format(hint=text(get("hint"))))
     return lines
 
 
 def format_chapter(chapter_id: str, results: list[Result], footer: str = "") -> str:
     """The table of every exercise of a chapter: what check_all() prints in the learner's kernel
     and what the grader writes under that cell."""
-    return format_results(results, title=f"Chapter {chapter_id}, every exercise:", footer=footer)
+    return format_results(results, title=_("Chapter {chapter}, every exercise:").format(chapter=chapter_id),
+                          footer=footer)
 
 
 def format_results(results: list[Result], title: str = "", footer: str = "") -> str:
     lines = [title] if title else []
-    width = max((len(f"{r.number} {r.exercise}") for r in results), default=10)
+    columns = max((len(f"{r.number} {r.exercise}") for r in results), default=10)
+    marks = {status: _(mark) for status, mark in MARK.items()}
+    mark_columns = max(width(mark) for mark in marks.values())
     hinted = set()  # an exercise's general hint is shown once, under its first failing check
     for r in results:
-        name = f"{r.number} {r.exercise}".ljust(width)
-        lines.append(f"  {MARK[r.status]}  {name}  {r.earned}/{r.points}  {r.description}")
+        name = f"{r.number} {r.exercise}".ljust(columns)
+        lines.append(f"  {pad(marks[r.status], mark_columns)}  {name}  {r.earned}/{r.points}  {r.description}")
         if r.status == "passed":
             continue
         for d in result_detail(r, hint=(r.exercise, r.hint) not in hinted):
-            lines.extend(textwrap.wrap(d, 96, initial_indent=" " * 10, subsequent_indent=" " * 12))
+            wide = width(d) - len(d)  # Hangul takes two columns: fewer characters fit a line
+            lines.extend(textwrap.wrap(d, 96 - min(wide, 40), initial_indent=" " * 10, subsequent_indent=" " * 12))
         if r.hint:
             hinted.add((r.exercise, r.hint))
     s = summary(results)
-    lines.append(f"  Score {s['earned']}/{s['points']} points; exercises passed "
-                 f"{len(s['exercises_passed'])}/{len(s['exercises'])}")
+    lines.append("  " + _("Score {earned}/{points} points; exercises passed {passed}/{exercises}").format(
+        earned=s["earned"], points=s["points"], passed=len(s["exercises_passed"]), exercises=len(s["exercises"])))
     if any(r.status == "failed" for r in results):
         chapter = results[0].check.split(".")[0]
-        lines.append(f"  The random cases came from seed {check_seed()}: "
-                     f"python -m checks {chapter} --seed {check_seed()} draws the same ones.")
+        lines.append("  " + _("The random cases came from seed {seed}: "
+                              "python -m checks {chapter} --seed {seed} draws the same ones.").format(
+            seed=check_seed(), chapter=chapter))
     if footer:
         lines.append(footer)
     return "\n".join(lines)

@@ -38,7 +38,18 @@
 # %% [markdown] i18n="setup"
 # ## Setup
 
-# %%
+# %% tags=["install"]
+# Opened on its own (Colab, a Jupyter without the book)? This cell installs the book first;
+# in a clone, or where the book is installed, it does nothing. `make release` writes it
+# from book.toml ([book] install, else repository).
+import importlib.util
+
+if importlib.util.find_spec("tfbook") is None:
+    raise ModuleNotFoundError("this notebook needs the book's package, tfbook, which is not "
+                              "installed here: pip install it (the wheel or the repository "
+                              "your course names), then run this cell again")
+
+# %% tags=["support"]
 import tfbook  # first: in a notebook it imports TensorFlow without its start-up log lines
 
 import json
@@ -174,7 +185,7 @@ def demo_forward(x, params, training=False):
 # Creating a new writer for the same folder would start a second event file each time, so the
 # helper below keeps one writer per folder and hands out the same one on every call.
 
-# %%
+# %% tags=["support"]
 _writers = {}
 
 
@@ -203,7 +214,7 @@ def reset_run(log_dir):
 # When the function returns, both values must be on disk: the grader reads the event file
 # right after calling it, with TensorBoard's own reader.
 
-# %%
+# %% tags=["exercise"]
 def log_scalars(log_dir, step, loss, accuracy):
     ### BEGIN SOLUTION
     writer = writer_for(log_dir)
@@ -214,7 +225,7 @@ def log_scalars(log_dir, step, loss, accuracy):
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("log_scalars")
 
 # %% [markdown] i18n="writing-histograms"
@@ -231,7 +242,7 @@ check("log_scalars")
 # (weights and biases of all layers), write a histogram at `step`, tagged with the tensor's key
 # in the dict (`w_h`, `b_h`, ...). As before, everything must be on disk when it returns.
 
-# %%
+# %% tags=["exercise"]
 def log_histograms(log_dir, step, params):
     ### BEGIN SOLUTION
     writer = writer_for(log_dir)
@@ -242,7 +253,7 @@ def log_histograms(log_dir, step, params):
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("log_histograms")
 
 # %% [markdown] i18n="model-graph"
@@ -265,7 +276,7 @@ check("log_histograms")
 # `params` on a batch of images (any number of them, 784 pixels each), trace it, and write its
 # graph, one graph only, with the writer of `log_dir`, flushed.
 
-# %%
+# %% tags=["exercise"]
 def log_graph(log_dir, params):
     ### BEGIN SOLUTION
     model = tf.function(lambda x: fc_forward(x, params)["logits"])
@@ -277,7 +288,7 @@ def log_graph(log_dir, params):
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("log_graph")
 
 # %% [markdown] i18n="runs"
@@ -307,14 +318,14 @@ check("log_graph")
 # folder `tfbook.run_dir("01", "logs")` (which follows the grader's `TFBOOK_RUNS`, so never
 # write the path by hand). Return it as a `str`.
 
-# %%
+# %% tags=["exercise"]
 def run_log_dir(name):
     ### BEGIN SOLUTION
     return str(tfbook.run_dir("01", "logs", name))
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("run_log_dir")
 
 # %% [markdown] i18n="training-with-summaries"
@@ -397,7 +408,7 @@ def train(forward, params, steps, learning_rate, log_dir, seed, histograms=True,
 # slow a round down, so the fastest rounds are compared. The target is a ratio of at most
 # 1.05: summaries costing 5% of the training or less. Its last run on the book's 2-core machine:
 
-# %%
+# %% tags=["extra"]
 # extra code: the figures bench/bench_ch01.py saved on its last run (`python -m bench.bench_ch01 --save`)
 from IPython.display import Markdown, display
 
@@ -436,12 +447,12 @@ else:
 # and what the cross-entropy makes of it. Set `PREDICTED_INITIAL_LOSS` to your number (to two
 # decimals); the training below prints the real one.
 
-# %%
+# %% tags=["exercise"]
 ### BEGIN SOLUTION
 PREDICTED_INITIAL_LOSS = math.log(10)
 ### END SOLUTION
 
-# %%
+# %% tags=["feedback"]
 check("predict_initial_loss")
 
 # %% [markdown] i18n="post-runs"
@@ -451,7 +462,7 @@ check("predict_initial_loss")
 # `1st` run also writes the model's graph. These runs log scalars only; the histograms come
 # with the demo network below.
 
-# %%
+# %% tags=["train"]
 started = time.perf_counter()
 fc_runs = {}
 for name, learning_rate in (("1st", 0.01), ("2nd", 0.1)):
@@ -476,7 +487,7 @@ print(f"two runs in {time.perf_counter() - started:.1f} s; you predicted {PREDIC
 # through Jupyter itself with `jupyter-server-proxy` installed and
 # `TENSORBOARD_PROXY_URL=/proxy/%PORT%/` set in Jupyter's environment.
 
-# %%
+# %% tags=["extra"]
 # extra code: the magic starts the `tensorboard` program: use the one installed beside this
 # kernel's Python (a kernel of .venv/bin/jupyter has no .venv/bin on its PATH unless the venv
 # is activated), and stop what this kernel started when the kernel shuts down, so that a
@@ -500,7 +511,7 @@ def _stop_tensorboards():
         except psutil.Error:
             pass
 
-# %%
+# %% tags=["train"]
 log_root = tfbook.run_dir("01", "logs")
 # %load_ext tensorboard
 # %tensorboard --logdir {log_root}
@@ -546,7 +557,7 @@ log_root = tfbook.run_dir("01", "logs")
 # run folder, as a pair of NumPy arrays, the steps and then the values, ordered by step, containing every point of
 # that tag and nothing from other tags. The grader tries it on event files it writes itself.
 
-# %%
+# %% tags=["exercise"]
 def read_scalars(log_dir, tag):
     ### BEGIN SOLUTION
     accumulator = event_accumulator.EventAccumulator(
@@ -559,14 +570,14 @@ def read_scalars(log_dir, tag):
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("read_scalars")
 
 # %% [markdown] i18n="plot-scalars"
 # With a reader, the two runs' curves can be drawn in the notebook too (and in a report, or a
 # test):
 
-# %%
+# %% tags=["extra"]
 # extra code: the two runs' loss curves, read back from their event files
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3))
 for name in fc_runs:
@@ -589,7 +600,7 @@ plt.show()
 # reaches the minimum and the maximum. The functions below rebuild those percentiles from the
 # stored buckets and draw the bands.
 
-# %%
+# %% tags=["extra"]
 # extra code: reading histograms back takes the same few lines as your read_scalars, so the
 # book keeps its reader in tfbook/events.py: read_histograms(log_dir, tag) returns the steps
 # and, per step, the (left edge, right edge, count) rows of the buckets
@@ -638,7 +649,7 @@ def plot_distribution(ax, log_dir, tag, title, log_scale=False):
 # larger, every pre-activation is twenty times larger, and the second layer multiplies that
 # again: the first logits are in the thousands instead of near zero.
 
-# %%
+# %% tags=["train"]
 started = time.perf_counter()
 demo_runs = {}
 for name, init_stddev in (("demo-good", 0.05), ("demo-bad", 1.0)):
@@ -654,7 +665,7 @@ print(f"two demo runs in {time.perf_counter() - started:.1f} s")
 # network, then falls to that prediction and stays there, while its accuracy sits near chance. The loss curve says *that*
 # it is stuck; the histograms say *why*:
 
-# %%
+# %% tags=["extra"]
 # extra code: the good and the bad run side by side, as TensorBoard's Distributions tab shows them
 fig, axes = plt.subplots(2, 3, figsize=(12, 5.5))
 for row, name in enumerate(("demo-good", "demo-bad")):
@@ -697,7 +708,7 @@ plt.show()
 # first hidden layer (`h`) of the trained `demo-bad` network on the probe batch, with dropout
 # off. (The second layer's answer, you already know from the picture.)
 
-# %%
+# %% tags=["exercise", "train"]
 def dead_fraction(h):
     ### BEGIN SOLUTION
     return float(np.mean(np.max(np.asarray(h), axis=0) <= 0))
@@ -710,10 +721,10 @@ good_params = demo_runs["demo-good"][2]
 DEAD_FRACTION_BAD = dead_fraction(demo_forward(probe_x, bad_params)["h"])
 ### END SOLUTION
 
-# %%
+# %% tags=["feedback"]
 check("dead_units")
 
-# %%
+# %% tags=["train"]
 dead = {name: {layer: dead_fraction(demo_forward(probe_x, p)[layer]) for layer in ("h", "h2")}
         for name, p in (("demo-good", good_params), ("demo-bad", bad_params))}
 for name, fractions in dead.items():
@@ -723,7 +734,7 @@ for name, fractions in dead.items():
 # The trained networks and the figures the book quotes are saved next to the logs (the
 # grader recomputes each run's last logged loss and the dead fraction from the saved weights):
 
-# %%
+# %% tags=["train"]
 checkpoints = tfbook.run_dir("01", "checkpoints")
 for name, params in (("1st", fc_runs["1st"][2]), ("2nd", fc_runs["2nd"][2]),
                      ("demo-good", good_params), ("demo-bad", bad_params)):
@@ -766,7 +777,7 @@ print(json.dumps(metrics, indent=2))
 #
 # Check everything at once (the last checks read the event files your runs wrote):
 
-# %%
+# %% tags=["feedback"]
 check_all()
 
 # %% [markdown] i18n="exercises"

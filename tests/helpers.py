@@ -1,13 +1,17 @@
 """Helpers shared by the test modules (import with ``from helpers import ...``; pytest puts
-tests/ on sys.path): judging check results, and driving JupyterLab and Chromium."""
+tests/ on sys.path): judging check results, driving JupyterLab and Chromium, serving event
+files with a real TensorBoard, and counting the local logging service's entries."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -109,6 +113,57 @@ def stop(proc, timeout_s: float = 20) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+# --- a real TensorBoard (tests/test_tensorboard_server.py, test_summaries.py) ---------------
+
+TENSORBOARD = Path(sys.executable).parent / "tensorboard"
+START_S = 120  # TensorBoard imports TensorFlow at start-up: slow on a busy 2-core machine
+
+
+def tensorboard_get(port: int, path: str, **query):
+    """What a server on the loopback port answers to GET path?query, as JSON."""
+    url = f"http://127.0.0.1:{port}{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@contextmanager
+def serving(log_root: Path, runs, log_path: Path):
+    """A TensorBoard on a free loopback port serving log_root, once it lists ``runs``; yields
+    the port and stops the server at the end."""
+    assert TENSORBOARD.exists(), f"{TENSORBOARD} is missing: the pinned tensorboard package installs it"
+    port = free_port()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([str(TENSORBOARD), "--logdir", str(log_root), "--host", "127.0.0.1",
+                                 "--port", str(port), "--reload_interval", "1"],
+                                stdout=log, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    try:
+        deadline, listed = time.monotonic() + START_S, []
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"tensorboard exited ({proc.returncode}):\n{log_path.read_text()}")
+            try:
+                listed = tensorboard_get(port, "/data/runs")
+                if set(runs) <= set(listed):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"TensorBoard did not list runs {runs} within {START_S} s (got {listed}):\n"
+                                 f"{log_path.read_text()[-3000:]}")
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    with socket.socket() as s:  # the port is free again: nothing left listening
+        assert s.connect_ex(("127.0.0.1", port)) != 0
 
 
 # --- the local Cloud Logging service, seen from outside -------------------------------------

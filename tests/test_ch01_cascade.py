@@ -17,8 +17,8 @@ import tensorflow as tf
 import tfbook
 from checks.ch01 import chapter
 from checks.engine import NamespaceLearner, summary
+from chapters import fake_runs_01 as fake_runs
 from helpers import variant
-from test_checks_ch01 import fake_runs, runs, smoke, solution_ns  # noqa: F401 (fixtures)
 
 AT_END_OF_OTHERS = ("scalars_in_runs", "histograms_in_runs", "graph_in_run", "prediction_vs_run", "bad_run_histograms")
 
@@ -44,8 +44,8 @@ def every_run_in_one_folder(ns, runs_dir, settings, **more) -> dict:
     return learner_ns
 
 
-def test_one_folder_for_every_run_costs_run_log_dir_only(solution_ns, runs, smoke):
-    results = grade(every_run_in_one_folder(solution_ns, runs, smoke), runs)
+def test_one_folder_for_every_run_costs_run_log_dir_only(solution_01, runs, smoke_01):
+    results = grade(every_run_in_one_folder(solution_01, runs, smoke_01), runs)
     assert results["run_log_dir_layout"].status == "failed" and results["runs_on_disk"].status == "failed"
     for name in AT_END_OF_OTHERS:
         r = results[name]
@@ -58,20 +58,20 @@ def test_one_folder_for_every_run_costs_run_log_dir_only(solution_ns, runs, smok
     assert s["exercises_passed"] == [e for e in chapter.exercises if e != "run_log_dir"]
 
 
-def test_a_blocked_check_gives_nothing_when_its_own_exercise_is_not_done(solution_ns, runs, smoke):
+def test_a_blocked_check_gives_nothing_when_its_own_exercise_is_not_done(solution_01, runs, smoke_01):
     def not_written(log_dir, step, loss, accuracy):
         raise NotImplementedError("Exercise 1.1")
-    ns = every_run_in_one_folder(solution_ns, runs, smoke)
+    ns = every_run_in_one_folder(solution_01, runs, smoke_01)
     results = grade(variant(ns, log_scalars=not_written), runs)
     r = results["scalars_in_runs"]
     assert r.status == "not done" and r.earned == 0 and "could not be checked because" in r.message
     assert results["prediction_vs_run"].status == "not checked"  # 1.5's own check passes
 
 
-def test_runs_are_read_where_run_log_dir_put_them(solution_ns, runs, smoke):
+def test_runs_are_read_where_run_log_dir_put_them(solution_01, runs, smoke_01):
     elsewhere = lambda name: str(tfbook.run_dir("01", "elsewhere", name))
-    ns = variant(solution_ns, run_log_dir=elsewhere)
-    results = grade(ns, fake_runs(ns, runs, smoke))
+    ns = variant(solution_01, run_log_dir=elsewhere)
+    results = grade(ns, fake_runs(ns, runs, smoke_01))
     assert results["scalars_in_runs"].status == "passed", results["scalars_in_runs"].message
     assert results["prediction_vs_run"].status == "passed", results["prediction_vs_run"].message
     assert results["run_log_dir_layout"].status == "failed"  # 1.4 itself still says where they belong
@@ -79,9 +79,9 @@ def test_runs_are_read_where_run_log_dir_put_them(solution_ns, runs, smoke):
     assert missing.status == "failed" and "runs/ch01/elsewhere/demo-good" in missing.message
 
 
-def test_the_report_says_why_a_check_was_skipped(solution_ns, runs, smoke):
+def test_the_report_says_why_a_check_was_skipped(solution_01, runs, smoke_01):
     from checks.report import format_results
-    text = format_results(list(grade(every_run_in_one_folder(solution_ns, runs, smoke), runs).values()))
+    text = format_results(list(grade(every_run_in_one_folder(solution_01, runs, smoke_01), runs).values()))
     skipped = [line for line in text.splitlines() if line.lstrip().startswith("SKIP")]
     assert len(skipped) == len(AT_END_OF_OTHERS) and "could not be checked because" in text
     assert np.all(["3/3" in line or "2/2" in line or "1/1" in line for line in skipped])

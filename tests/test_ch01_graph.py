@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from chapters import run_01 as run
 from helpers import failing, passing, variant
-from test_checks_ch01 import run, runs, solution_ns  # noqa: F401 (fixtures)
 
 NETWORK_OPS = {"Placeholder", "ReadVariableOp", "MatMul", "AddV2", "Relu", "Identity", "NoOp"}
 
@@ -31,10 +31,10 @@ def graphs_in(log_dir) -> tuple[list, int]:
     return graphs, traces
 
 
-def test_the_chapters_recipe_writes_exactly_one_graph_of_the_network(solution_ns, tmp_path):
-    params = solution_ns["fc_params"](3)
-    solution_ns["log_graph"](str(tmp_path), params)
-    solution_ns["writer_for"](str(tmp_path)).flush()
+def test_the_chapters_recipe_writes_exactly_one_graph_of_the_network(solution_01, tmp_path):
+    params = solution_01["fc_params"](3)
+    solution_01["log_graph"](str(tmp_path), params)
+    solution_01["writer_for"](str(tmp_path)).flush()
     graphs, traces = graphs_in(tmp_path)
     assert len(graphs) == 1 and traces == 0, (len(graphs), traces)
     ops = Counter(node.op for node in graphs[0].node)
@@ -66,17 +66,17 @@ def summary_graph_of_a_concrete_function(ns):
     return log_graph
 
 
-def test_both_ways_of_writing_the_graph_pass(solution_ns):
+def test_both_ways_of_writing_the_graph_pass(solution_01):
     for way in (trace_export_graph, summary_graph_of_a_concrete_function):
-        passing(run(variant(solution_ns, log_graph=way(solution_ns)), "log_graph"))
+        passing(run(variant(solution_01, log_graph=way(solution_01)), "log_graph"))
 
 
-def test_a_graph_that_is_not_the_network_still_fails(solution_ns):
+def test_a_graph_that_is_not_the_network_still_fails(solution_01):
     def wrong(log_dir, params):
         traced = tf.function(lambda x: tf.nn.relu(tf.matmul(x, params["w1"]))).get_concrete_function(
             tf.TensorSpec([None, 784], tf.float32))
-        with solution_ns["writer_for"](log_dir).as_default():
+        with solution_01["writer_for"](log_dir).as_default():
             tf.summary.graph(traced.graph)
-        solution_ns["writer_for"](log_dir).flush()
-    r = failing(run(variant(solution_ns, log_graph=wrong), "log_graph"), "log_graph_written")
+        solution_01["writer_for"](log_dir).flush()
+    r = failing(run(variant(solution_01, log_graph=wrong), "log_graph"), "log_graph_written")
     assert "1 MatMul" in r.got and "fc_forward" in r.hint

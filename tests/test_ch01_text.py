@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 
 from tfbook.manifest import ROOT, load_book
-from test_checks_ch01 import runs, solution_ns  # noqa: F401 (fixtures)
+from tfbook.chapter_code import code_cells, redefine
 
 matplotlib.use("Agg")
 
@@ -31,10 +31,14 @@ def prose(nb) -> str:
     return " ".join(" ".join(c.source for c in nb.cells if c.cell_type == "markdown").split())
 
 
-def code_cells(nb):
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            yield "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith("%"))
+def sources() -> list[str]:
+    """The student edition's code cells (IPython's %magic lines commented out)."""
+    return [cell.source for cell in code_cells("01", "student")]
+
+
+def cell_defining(name: str) -> str:
+    """The student edition's code cell that defines ``name`` at top level."""
+    return next(cell.source for cell in code_cells("01", "student") if name in cell.defines)
 
 
 def test_the_distribution_bands_are_the_right_standard_deviations(chapter):
@@ -71,7 +75,8 @@ def test_what_summaries_cost_shows_the_benchs_saved_figures(chapter, monkeypatch
     assert all(row["ratio"] <= saved["target"] == 1.05 for row in chapter_rows), chapter_rows
     shown = []
     monkeypatch.setattr(ipython_display, "display", lambda markdown: shown.append(markdown.data))
-    cell = next(s for s in code_cells(chapter) if "ch01_summaries.json" in s)
+    cell = cell_defining("bench_file")  # the cell that shows assets/bench/ch01_summaries.json
+    assert "ch01_summaries.json" in cell
     exec(cell, {"tfbook": __import__("tfbook"), "json": json})
     assert len(shown) == 1 and shown[0].count("| demo (") == 3 and shown[0].count("| fc (") >= 2, shown
     assert f"{saved['histogram']['standard_ms']:.1f} ms" in shown[0] and saved["command"] in shown[0]
@@ -79,17 +84,18 @@ def test_what_summaries_cost_shows_the_benchs_saved_figures(chapter, monkeypatch
         assert f"{row['ratio']:.3f}" in shown[0]
 
 
-def test_no_cell_displays_a_function(chapter):
+def test_no_cell_displays_a_function():
     """A cell's last expression is displayed: atexit.register(f) returns f."""
-    for source in code_cells(chapter):
+    for source in sources():
         tree = ast.parse(source)
         if tree.body and isinstance(tree.body[-1], ast.Expr) and isinstance(tree.body[-1].value, ast.Call):
             func = tree.body[-1].value.func
             assert not (isinstance(func, ast.Attribute) and func.attr == "register"), source[-200:]
 
 
-def test_the_preset_line_shows_this_chapters_settings_only(chapter, runs, capsys):
-    setup = next(s for s in code_cells(chapter) if "settings = tfbook.preset" in s)
+def test_the_preset_line_shows_this_chapters_settings_only(runs, capsys):
+    setup = cell_defining("settings")
+    assert "settings = tfbook.preset" in setup
     exec(setup, {})
     line = capsys.readouterr().out
     assert "fc_steps" in line and "description" not in line and "Adam" not in line, line
@@ -101,10 +107,9 @@ def test_the_text_says_how_to_find_runs_and_filter_the_demo_ones(chapter):
     assert "`1st|2nd`" in text and "regular expression" in text
 
 
-def test_the_distribution_figure_has_labels_a_key_and_a_log_scale_for_activations(solution_ns, chapter, tmp_path):
+def test_the_distribution_figure_has_labels_a_key_and_a_log_scale_for_activations(solution_01, tmp_path):
     import matplotlib.pyplot as plt
-    cell = next(s for s in code_cells(chapter) if "def plot_distribution" in s)
-    exec(cell, solution_ns)
+    redefine(solution_01, "plot_distribution", "01", "student")  # an extra cell: not loaded by the fixture
     writer = tf.summary.create_file_writer(str(tmp_path))
     rng = np.random.default_rng(0)
     with writer.as_default():
@@ -112,7 +117,7 @@ def test_the_distribution_figure_has_labels_a_key_and_a_log_scale_for_activation
             tf.summary.histogram("activations/h", np.maximum(rng.standard_normal(500) * 100, 0), step=step)
     writer.close()
     fig, ax = plt.subplots()
-    solution_ns["plot_distribution"](ax, str(tmp_path), "activations/h", "demo: h", log_scale=True)
+    solution_01["plot_distribution"](ax, str(tmp_path), "activations/h", "demo: h", log_scale=True)
     labels = ax.get_legend_handles_labels()[1]
     assert ax.get_ylabel() == "value" and ax.get_xlabel() == "step" and ax.get_yscale() == "symlog"
     assert labels[-1] == "median" and len(labels) == 5 and any("31-69%" in label for label in labels)

@@ -20,8 +20,8 @@ import tfbook.data
 from checks import reference
 from checks.ch03 import chapter
 from checks.engine import summary
+from chapters import run_03 as run, variant_forward_03 as variant_forward
 from helpers import variant
-from test_checks_ch03 import run, solution_ns, variant_forward  # noqa: F401 (fixture)
 
 
 def numpy_reshape(x):
@@ -44,10 +44,10 @@ MISTAKES = {  # the wrong notebook's functions, and the one exercise that mistak
 }
 
 
-def wrong_notebook(solution_ns, replacements) -> dict:
+def wrong_notebook(solution_03, replacements) -> dict:
     """The solution with some functions replaced, and forward defined again among them (as the
     learner's own forward reads the learner's own functions)."""
-    return variant_forward(variant(solution_ns, **replacements))
+    return variant_forward(variant(solution_03, **replacements))
 
 
 def assert_charged_once(results: dict, exercise: str) -> None:
@@ -60,14 +60,14 @@ def assert_charged_once(results: dict, exercise: str) -> None:
 
 
 @pytest.mark.parametrize("label", sorted(MISTAKES))
-def test_a_mistake_costs_its_own_exercise_only(solution_ns, label, tmp_path):
+def test_a_mistake_costs_its_own_exercise_only(solution_03, label, tmp_path):
     exercise, replacements = MISTAKES[label]
-    results = run(wrong_notebook(solution_ns, replacements), runs_dir=tmp_path)
+    results = run(wrong_notebook(solution_03, replacements), runs_dir=tmp_path)
     assert_charged_once(results, exercise)
 
 
-def test_forward_is_not_checked_when_reshape_input_uses_numpy(solution_ns, tmp_path):
-    results = run(wrong_notebook(solution_ns, MISTAKES["np.reshape in reshape_input"][1]), runs_dir=tmp_path)
+def test_forward_is_not_checked_when_reshape_input_uses_numpy(solution_03, tmp_path):
+    results = run(wrong_notebook(solution_03, MISTAKES["np.reshape in reshape_input"][1]), runs_dir=tmp_path)
     assert "inside tf.function" in results["reshape_input"].message
     for name in ("forward_shapes", "forward_dropout"):  # both trace forward, as training does
         r = results[name]
@@ -77,8 +77,8 @@ def test_forward_is_not_checked_when_reshape_input_uses_numpy(solution_ns, tmp_p
     assert results["forward_values"].status == "passed"  # eager: NumPy works there
 
 
-def test_forward_is_not_checked_when_conv_layer_has_stride_2(solution_ns, tmp_path):
-    results = run(wrong_notebook(solution_ns, MISTAKES["conv stride 2"][1]), runs_dir=tmp_path)
+def test_forward_is_not_checked_when_conv_layer_has_stride_2(solution_03, tmp_path):
+    results = run(wrong_notebook(solution_03, MISTAKES["conv stride 2"][1]), runs_dir=tmp_path)
     assert results["conv_layer_1"].status == "failed"
     for name in ("forward_shapes", "forward_values", "forward_dropout"):
         r = results[name]
@@ -86,8 +86,8 @@ def test_forward_is_not_checked_when_conv_layer_has_stride_2(solution_ns, tmp_pa
         assert "conv_layer, max_pool_2x2" in r.message
 
 
-def test_forwards_own_mistake_is_still_charged_beside_an_earlier_one(solution_ns, tmp_path):
-    ns = wrong_notebook(solution_ns, dict(conv_layer=conv_stride_2))
+def test_forwards_own_mistake_is_still_charged_beside_an_earlier_one(solution_03, tmp_path):
+    ns = wrong_notebook(solution_03, dict(conv_layer=conv_stride_2))
     inner = ns["forward"]
 
     def softmax_logits(x, params, keep_prob):  # forward's own slip, besides 3.3's
@@ -102,17 +102,17 @@ def test_forwards_own_mistake_is_still_charged_beside_an_earlier_one(solution_ns
     assert results["forward_shapes"].status == "not checked"  # its shapes are right
 
 
-def test_the_learners_own_functions_are_put_back(solution_ns, tmp_path):
-    ns = wrong_notebook(solution_ns, dict(conv_layer=conv_stride_2))
+def test_the_learners_own_functions_are_put_back(solution_03, tmp_path):
+    ns = wrong_notebook(solution_03, dict(conv_layer=conv_stride_2))
     run(ns, "forward", runs_dir=tmp_path)
-    assert ns["conv_layer"] is conv_stride_2 and ns["max_pool_2x2"] is solution_ns["max_pool_2x2"]
+    assert ns["conv_layer"] is conv_stride_2 and ns["max_pool_2x2"] is solution_03["max_pool_2x2"]
     assert "_tfbook_own_pieces" not in ns
 
 
-def test_a_forward_that_is_not_written_stays_not_done(solution_ns, tmp_path):
+def test_a_forward_that_is_not_written_stays_not_done(solution_03, tmp_path):
     def stub(x, params, keep_prob):
         raise NotImplementedError("Exercise 3.6")
-    ns = variant(wrong_notebook(solution_ns, dict(conv_layer=conv_stride_2)), forward=stub)
+    ns = variant(wrong_notebook(solution_03, dict(conv_layer=conv_stride_2)), forward=stub)
     results = run(ns, "forward", runs_dir=tmp_path)
     assert {r.status for r in results.values()} == {"not done"}
     assert all("grader's" not in r.message for r in results.values())
@@ -121,10 +121,10 @@ def test_a_forward_that_is_not_written_stays_not_done(solution_ns, tmp_path):
 # --- the trained checkpoint (3.9, at the end of the notebook) ---------------------------------
 
 @pytest.mark.parametrize("label", ["np.reshape in reshape_input", "conv stride 2"])
-def test_no_checkpoint_because_training_failed_names_the_cause(solution_ns, label, tmp_path):
+def test_no_checkpoint_because_training_failed_names_the_cause(solution_03, label, tmp_path):
     """Both mistakes stop the traced training step, so the notebook saves no checkpoint."""
     exercise, replacements = MISTAKES[label]
-    r = run(wrong_notebook(solution_ns, replacements), "checkpoint", runs_dir=tmp_path, at_end=True)["checkpoint_accuracy"]
+    r = run(wrong_notebook(solution_03, replacements), "checkpoint", runs_dir=tmp_path, at_end=True)["checkpoint_accuracy"]
     number = chapter.exercises[exercise].number
     # named as the cause, but no points: nothing shows a trained network (breaking a cheaper
     # exercise on purpose must not buy the checkpoint's points)
@@ -133,9 +133,9 @@ def test_no_checkpoint_because_training_failed_names_the_cause(solution_ns, labe
     assert "no checkpoint" in r.message and f"Fix exercise {number}" in r.hint
 
 
-def test_no_checkpoint_with_save_checkpoint_wrong_is_3_9s_own(solution_ns, tmp_path):
+def test_no_checkpoint_with_save_checkpoint_wrong_is_3_9s_own(solution_03, tmp_path):
     wrong_save = lambda params, prefix: tf.train.Checkpoint(weights=list(params.values())).write(str(prefix))
-    ns = wrong_notebook(solution_ns, dict(conv_layer=conv_stride_2, save_checkpoint=wrong_save))
+    ns = wrong_notebook(solution_03, dict(conv_layer=conv_stride_2, save_checkpoint=wrong_save))
     r = run(ns, "checkpoint", runs_dir=tmp_path, at_end=True)["checkpoint_accuracy"]
     assert r.status == "failed" and "no checkpoint" in r.message
 
@@ -158,25 +158,25 @@ def good_checkpoint(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("label", ["KEEP_PROB_EVAL 0.5", "dropout on at evaluation"])
-def test_dropout_at_evaluation_is_charged_to_3_5_not_3_9(solution_ns, good_checkpoint, label):
+def test_dropout_at_evaluation_is_charged_to_3_5_not_3_9(solution_03, good_checkpoint, label):
     runs_dir = good_checkpoint(0.975)  # evaluate() ran with dropout on: a weaker network
-    ns = wrong_notebook(solution_ns, MISTAKES[label][1])
+    ns = wrong_notebook(solution_03, MISTAKES[label][1])
     r = run(ns, "checkpoint", runs_dir=runs_dir, at_end=True)["checkpoint_accuracy"]
     assert r.status == "not checked" and r.earned == r.points, r.message
     assert "exercise 3.5 (dense_dropout) fails its own checks" in r.message
     assert "evaluated with dropout on" in r.message and "Save the same variables" not in r.message
 
 
-def test_a_lower_reported_accuracy_gets_the_dropout_hint(solution_ns, good_checkpoint):
+def test_a_lower_reported_accuracy_gets_the_dropout_hint(solution_03, good_checkpoint):
     """Every exercise right, yet evaluate() reported less: the hint is about dropout."""
     runs_dir = good_checkpoint(0.975)
-    r = run(solution_ns, "checkpoint", runs_dir=runs_dir, at_end=True)["checkpoint_accuracy"]
+    r = run(solution_03, "checkpoint", runs_dir=runs_dir, at_end=True)["checkpoint_accuracy"]
     assert r.status == "failed" and "lower" in r.message
     assert "KEEP_PROB_EVAL" in r.hint and "Save the same variables" not in r.hint
 
 
-def test_a_higher_reported_accuracy_still_asks_for_the_evaluated_variables(solution_ns, good_checkpoint):
+def test_a_higher_reported_accuracy_still_asks_for_the_evaluated_variables(solution_03, good_checkpoint):
     runs_dir = good_checkpoint(0.995)
-    r = run(solution_ns, "checkpoint", runs_dir=runs_dir, at_end=True)["checkpoint_accuracy"]
+    r = run(solution_03, "checkpoint", runs_dir=runs_dir, at_end=True)["checkpoint_accuracy"]
     assert r.status == "failed" and "Save the same variables you evaluated" in r.hint
-    assert run(solution_ns, "checkpoint", runs_dir=good_checkpoint(0.991), at_end=True)["checkpoint_accuracy"].passed
+    assert run(solution_03, "checkpoint", runs_dir=good_checkpoint(0.991), at_end=True)["checkpoint_accuracy"].passed

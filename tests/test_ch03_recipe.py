@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.chapter_code import load_chapter
+from tfbook.chapter_code import load_chapter
 
 
 @pytest.fixture(scope="module")
 def chapter():
-    return load_chapter(preset="smoke")
+    return load_chapter("03", preset="smoke")
 
 
 def test_the_constant_schedule_is_the_number(chapter):

@@ -1,58 +1,28 @@
 """Chapter 02's checks, proven: the solution passes, the unsolved edition and each wrong variant
 fail the right check with the right message, correct variants written differently pass. Most
-tests run the checks in-process on the exercise cells (NamespaceLearner, fast; every check still
-starts its own local logging service); two tests grade whole notebooks in a real kernel."""
+tests run the checks in-process on the chapter's exercises part, loaded by tfbook/chapter_code.py
+(NamespaceLearner, fast; every check still starts its own local logging service); two tests grade
+whole notebooks in a real kernel."""
 from __future__ import annotations
 
-import json
 import re
 import threading
-import uuid
 
-import jupytext
 import pytest
-from flask import Flask, request
+from flask import Flask
 
-from booktools.release import BEGIN
+from chapters import chapter_namespace, run_02 as run, variant_02 as variant
 from checks.ch02 import chapter
-from checks.engine import PREDICTION_FIRST, NamespaceLearner
+from checks.engine import PREDICTION_FIRST
 from tfbook.manifest import ROOT, load_book
 from helpers import failing, passing
 
 
-def exercise_namespace(edition: str) -> dict:
-    """Run the edition's exercise cells (and nothing else) in a fresh namespace (the grader binds its door itself)."""
-    ch = load_book().chapter("02")
-    nb = jupytext.read(ch.solution if edition == "solution" else ch.student)
-    ns = {"Flask": Flask, "request": request, "uuid": uuid, "json": json}
-    solution = jupytext.read(ch.solution)
-    for cell, source_cell in zip(nb.cells, solution.cells):
-        if cell.cell_type == "code" and BEGIN in source_cell.source:
-            try:
-                exec(cell.source, ns)
-            except NotImplementedError:
-                pass
-    return ns
-
-
 @pytest.fixture(scope="module")
 def solution_ns():
-    return exercise_namespace("solution")
-
-
-def run(ns, exercise=None):
-    learner = NamespaceLearner(ns, "/nonexistent", "smoke")
-    return {c.func.__name__: chapter.run(c, learner) for c in chapter.checks
-            if exercise is None or c.exercise == exercise}
-
-
-def variant(ns, source: str | None = None, **values) -> dict:
-    """A copy of ``ns`` with ``source`` executed in it (redefining functions) and ``values`` set."""
-    ns = dict(ns)
-    if source:
-        exec(source, ns)
-    ns.update(values)
-    return ns
+    """The solution's exercises part (tfbook/chapter_code.py: its support and exercise cells), once
+    per module: the variants copy it."""
+    return chapter_namespace("02")
 
 
 def test_every_exercise_has_checks_and_the_chapter_is_registered():
@@ -71,7 +41,7 @@ def test_the_solution_passes_every_check_and_no_grader_service_is_left_running(s
 
 
 def test_the_unsolved_edition_fails_every_exercise_as_not_done():
-    results = run(exercise_namespace("student"))
+    results = run(chapter_namespace("02", "student"))
     assert all(r.status == "not done" for r in results.values()), \
         {k: (r.status, r.message) for k, r in results.items() if r.status != "not done"}
     assert {r.exercise for r in results.values()} == set(chapter.exercises)
@@ -200,7 +170,7 @@ def add_struct_route(app, logging_client):
 
 
 def test_the_text_check_works_before_the_struct_route_is_written(solution_ns):
-    student = exercise_namespace("student")
+    student = chapter_namespace("02", "student")
     ns = variant(student, add_text_route=solution_ns["add_text_route"])
     passing(run(ns, "text_endpoint"))
     assert {r.status for r in run(ns, "struct_endpoint").values()} == {"not done"}

@@ -5,145 +5,107 @@ from __future__ import annotations
 
 import math
 
-import jupytext
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from checks import reference
 from checks.ch03 import chapter
-from checks.engine import NamespaceLearner
-from tfbook.manifest import load_book
-from booktools.release import BEGIN
+from chapters import chapter_namespace, run_03 as run, variant_forward_03 as variant_forward
 from helpers import failing, variant
 
 
-def exercise_namespace(edition: str) -> dict:
-    """Run the edition's exercise cells (and nothing else) in a fresh namespace."""
-    ch = load_book().chapter("03")
-    nb = jupytext.read(ch.solution if edition == "solution" else ch.student)
-    ns = {"tf": tf, "np": np, "math": math}
-    solution = jupytext.read(ch.solution)
-    for cell, source_cell in zip(nb.cells, solution.cells):
-        if cell.cell_type == "code" and BEGIN in source_cell.source:
-            try:
-                exec(cell.source, ns)
-            except NotImplementedError:
-                pass  # a top-level stub; its names stay undefined
-    return ns
-
-
-@pytest.fixture
-def solution_ns():
-    return exercise_namespace("solution")
-
-
-def run(ns, exercise=None, runs_dir="/nonexistent", preset="quick", at_end=False):
-    learner = NamespaceLearner(ns, runs_dir, preset)
-    return {c.func.__name__: chapter.run(c, learner) for c in chapter.checks
-            if (exercise is None or c.exercise == exercise) and c.at_end == at_end}
-
-
-def test_the_solution_passes_every_check_before_training(solution_ns):
-    results = run(solution_ns)
+def test_the_solution_passes_every_check_before_training(solution_03):
+    results = run(solution_03)
     failed = {k: r.message for k, r in results.items() if not r.passed}
     assert not failed
     assert len(results) == len([c for c in chapter.checks if not c.at_end])
 
 
 def test_the_unsolved_edition_fails_every_exercise_as_not_done():
-    results = run(exercise_namespace("student"))
+    results = run(chapter_namespace("03", "student"))
     assert all(r.status == "not done" for r in results.values()), \
         {k: (r.status, r.message) for k, r in results.items() if r.status != "not done"}
     assert {r.exercise for r in results.values()} == set(chapter.exercises)
     assert all(r.hint for r in results.values())
 
 
-def test_valid_instead_of_same(solution_ns):
+def test_valid_instead_of_same(solution_03):
     valid = lambda x, W, b: tf.nn.relu(tf.nn.conv2d(x, W, strides=1, padding="VALID") + b)
-    ns = variant(solution_ns, conv_layer=valid)
+    ns = variant(solution_03, conv_layer=valid)
     r = failing(run(ns, "conv_layer"), "conv_layer_1")
     assert "wrong shape" in r.message and "24, 24, 32" in r.got and "SAME" in r.hint
     r = run(variant_forward(ns), "forward")["forward_shapes"]  # 3.3's mistake, charged to 3.3 only
     assert r.status == "not checked" and "exercise 3.3 (conv_layer)" in r.message
 
 
-def test_valid_padding_in_forwards_own_code(solution_ns):
+def test_valid_padding_in_forwards_own_code(solution_03):
     def wrong(x, params, keep_prob):  # forward's own convolution: 24x24 cannot flatten to 3136
         out = _forward_without_helpers(x, params, keep_prob)
         h = tf.nn.relu(tf.nn.conv2d(out["x_image"], params["W_conv1"], 1, "VALID") + params["b_conv1"])
         return dict(out, h_flat=tf.reshape(tf.nn.max_pool2d(h, 2, 2, "SAME"), [-1, 3136]))
-    r = failing(run(variant(solution_ns, forward=wrong), "forward"), "forward_shapes")
+    r = failing(run(variant(solution_03, forward=wrong), "forward"), "forward_shapes")
     assert "raised InvalidArgumentError: Input to reshape" in r.message and "3136" in r.message
     assert "function_node" not in r.message and "grader's" not in r.message
 
 
-def variant_forward(ns):
-    """Re-run the solution's forward cell inside ``ns`` so it calls ns's (wrong) functions."""
-    ch = load_book().chapter("03")
-    for cell in jupytext.read(ch.solution).cells:
-        if cell.cell_type == "code" and cell.source.startswith("def forward("):
-            exec(cell.source, ns)
-    return ns
-
-
-def test_keep_prob_1_while_training(solution_ns):
-    r = failing(run(variant(solution_ns, KEEP_PROB_TRAIN=1.0), "dense_dropout"), "keep_prob_values")
+def test_keep_prob_1_while_training(solution_03):
+    r = failing(run(variant(solution_03, KEEP_PROB_TRAIN=1.0), "dense_dropout"), "keep_prob_values")
     assert "KEEP_PROB_TRAIN" in r.message and "dropout never happens" in r.hint
 
 
-def test_softmax_before_the_cross_entropy(solution_ns):
+def test_softmax_before_the_cross_entropy(solution_03):
     wrong = lambda logits, labels: tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
         labels=labels, logits=tf.nn.softmax(logits)))
-    r = failing(run(variant(solution_ns, loss_fn=wrong), "loss"), "loss_value")
+    r = failing(run(variant(solution_03, loss_fn=wrong), "loss"), "loss_value")
     assert "applied softmax before the cross-entropy" in r.hint
 
 
-def test_flatten_size_of_layer_one(solution_ns):
-    r = failing(run(variant(solution_ns, FLATTEN_SIZE=7 * 7 * 32), "flatten"), "flatten_size")
+def test_flatten_size_of_layer_one(solution_03):
+    r = failing(run(variant(solution_03, FLATTEN_SIZE=7 * 7 * 32), "flatten"), "flatten_size")
     assert r.expected == "3136" and r.got == "1568" and "layer 1's filters" in r.hint
 
 
-def test_rate_confused_with_keep_prob(solution_ns):
+def test_rate_confused_with_keep_prob(solution_03):
     wrong = lambda h, keep_prob: h if keep_prob == 1.0 else tf.nn.dropout(h, rate=keep_prob)
-    r = failing(run(variant(solution_ns, dropout=wrong), "dense_dropout"), "dropout_training")
+    r = failing(run(variant(solution_03, dropout=wrong), "dense_dropout"), "dropout_training")
     assert "zeroed the wrong fraction" in r.message and "rate = 1 - keep_prob" in r.hint
 
 
-def test_dropout_left_on_at_evaluation(solution_ns):
+def test_dropout_left_on_at_evaluation(solution_03):
     wrong = lambda h, keep_prob: tf.nn.dropout(h, rate=0.5)
-    r = failing(run(variant(solution_ns, dropout=wrong), "dense_dropout"), "dropout_eval")
+    r = failing(run(variant(solution_03, dropout=wrong), "dense_dropout"), "dropout_eval")
     assert "dropout(h, keep_prob=1.0)" in r.message
 
 
-def test_floor_instead_of_ceil(solution_ns):
+def test_floor_instead_of_ceil(solution_03):
     wrong = lambda n, window, stride, padding: (n // stride if padding == "SAME"
                                                else (n - window + 1) // stride)
-    results = run(variant(solution_ns, output_size=wrong), "output_size")
+    results = run(variant(solution_03, output_size=wrong), "output_size")
     r = failing(results, "output_size_conv")
     assert "output_size(n=7, window=2, stride=2" in r.message and "rounded down" in r.hint
 
 
-def test_valid_pooling(solution_ns):
+def test_valid_pooling(solution_03):
     wrong = lambda x: tf.nn.max_pool2d(x, ksize=2, strides=2, padding="VALID")
-    r = failing(run(variant(solution_ns, max_pool_2x2=wrong), "conv_layer"), "max_pool")
+    r = failing(run(variant(solution_03, max_pool_2x2=wrong), "conv_layer"), "max_pool")
     assert "(2, 7, 7, 8)" in r.message and r.expected == "(2, 4, 4, 8)"
 
 
-def test_transposed_reshape(solution_ns):
+def test_transposed_reshape(solution_03):
     wrong = lambda x: tf.transpose(tf.reshape(x, [-1, 28, 28, 1]), [0, 2, 1, 3])
-    r = failing(run(variant(solution_ns, reshape_input=wrong), "reshape_input"), "reshape_input")
+    r = failing(run(variant(solution_03, reshape_input=wrong), "reshape_input"), "reshape_input")
     assert "different values" in r.message
 
 
-def test_missing_relu(solution_ns):
+def test_missing_relu(solution_03):
     wrong = lambda x, W, b: tf.nn.conv2d(x, W, strides=1, padding="SAME") + b
-    r = failing(run(variant(solution_ns, conv_layer=wrong), "conv_layer"), "conv_layer_1")
+    r = failing(run(variant(solution_03, conv_layer=wrong), "conv_layer"), "conv_layer_1")
     assert "negative" in r.message and "relu" in r.hint.lower()
 
 
-def test_softmax_returned_as_logits(solution_ns):
-    ns = variant_forward(dict(solution_ns))
+def test_softmax_returned_as_logits(solution_03):
+    ns = variant_forward(dict(solution_03))
     inner = ns["forward"]
     def wrong(x, params, keep_prob):
         out = dict(inner(x, params, keep_prob))
@@ -153,34 +115,34 @@ def test_softmax_returned_as_logits(solution_ns):
     assert "'logits'" in r.message
 
 
-def test_error_rate_instead_of_accuracy(solution_ns):
-    wrong = lambda logits, labels: 1 - solution_ns["accuracy_fn"](logits, labels)
-    r = failing(run(variant(solution_ns, accuracy_fn=wrong), "accuracy"), "accuracy_value")
+def test_error_rate_instead_of_accuracy(solution_03):
+    wrong = lambda logits, labels: 1 - solution_03["accuracy_fn"](logits, labels)
+    r = failing(run(variant(solution_03, accuracy_fn=wrong), "accuracy"), "accuracy_value")
     assert "accuracy_fn" in r.message
 
 
-def test_constants_of_the_right_shape_do_not_pass(solution_ns):
+def test_constants_of_the_right_shape_do_not_pass(solution_03):
     fake = lambda x, params, keep_prob: {k: tf.zeros([int(tf.shape(x)[0]), *s])
                                          for k, s in __import__("checks.ch03", fromlist=["x"]).LAYER_SHAPES.items()}
-    results = run(variant(solution_ns, forward=fake), "forward")
+    results = run(variant(solution_03, forward=fake), "forward")
     assert results["forward_shapes"].passed  # the shapes alone are right ...
     failing(results, "forward_values")      # ... but the values are not
     failing(results, "forward_dropout")
 
 
-def test_an_object_equal_to_everything_does_not_pass(solution_ns):
+def test_an_object_equal_to_everything_does_not_pass(solution_03):
     class AlwaysEqual:
         def __eq__(self, other):
             return True
         shape = (3, 28, 28, 1)
-    r = failing(run(variant(solution_ns, reshape_input=lambda x: AlwaysEqual()), "reshape_input"), "reshape_input")
+    r = failing(run(variant(solution_03, reshape_input=lambda x: AlwaysEqual()), "reshape_input"), "reshape_input")
     assert "not numbers" in r.message or "not a tensor" in r.message
-    r = failing(run(variant(solution_ns, FLATTEN_SIZE=AlwaysEqual()), "flatten"), "flatten_size")
+    r = failing(run(variant(solution_03, FLATTEN_SIZE=AlwaysEqual()), "flatten"), "flatten_size")
 
 
-def test_a_checkpoint_with_other_names(solution_ns, tmp_path):
+def test_a_checkpoint_with_other_names(solution_03, tmp_path):
     wrong = lambda params, prefix: tf.train.Checkpoint(weights=list(params.values())).write(prefix)
-    r = failing(run(variant(solution_ns, save_checkpoint=wrong), "checkpoint", runs_dir=tmp_path),
+    r = failing(run(variant(solution_03, save_checkpoint=wrong), "checkpoint", runs_dir=tmp_path),
                 "checkpoint_roundtrip")
     assert "W_conv1: missing" in r.message
 
@@ -216,62 +178,62 @@ def test_the_trained_checkpoint_passes_and_matches_the_reported_accuracy(trained
 
 # --- every regime: inside tf.function, in training and in evaluation (tracker #11, item 5) ---
 
-def test_numpy_inside_the_traced_loss(solution_ns):
+def test_numpy_inside_the_traced_loss(solution_03):
     """Runs eagerly, so an eager-only check would pass it; the training step traces it."""
     wrong = lambda logits, labels: np.mean(-np.sum(labels * tf.nn.log_softmax(logits), axis=1))
     assert np.isfinite(wrong(tf.constant(np.eye(10, dtype=np.float32)), tf.constant(np.eye(10, dtype=np.float32))))
-    r = failing(run(variant(solution_ns, loss_fn=wrong), "loss"), "loss_value")
+    r = failing(run(variant(solution_03, loss_fn=wrong), "loss"), "loss_value")
     assert "works eagerly but fails inside tf.function" in r.message and "NumPy" in r.message
     assert r.status == "failed" and "not written yet" not in r.message
 
 
-def test_numpy_inside_the_traced_dropout(solution_ns):
+def test_numpy_inside_the_traced_dropout(solution_03):
     def wrong(h, keep_prob):
         if keep_prob == 1.0:
             return h
         mask = np.random.rand(*h.shape) < keep_prob
         return tf.constant(np.where(mask, h.numpy() / keep_prob, 0), tf.float32)
-    results = run(variant(solution_ns, dropout=wrong), "dense_dropout")
+    results = run(variant(solution_03, dropout=wrong), "dense_dropout")
     assert results["dropout_eval"].passed  # evaluation is eager: fine there ...
     r = failing(results, "dropout_training")  # ... but training is traced
     assert "works eagerly but fails inside tf.function" in r.message
 
 
-def test_numpy_inside_the_traced_flatten(solution_ns):
+def test_numpy_inside_the_traced_flatten(solution_03):
     wrong = lambda h: tf.constant(h.numpy().reshape(-1, 3136))
-    r = failing(run(variant(solution_ns, flatten=wrong), "flatten"), "flatten_values")
+    r = failing(run(variant(solution_03, flatten=wrong), "flatten"), "flatten_values")
     assert "works eagerly but fails inside tf.function" in r.message and "inside tf.function" in r.message
 
 
-def test_numpy_inside_the_traced_conv_layer(solution_ns):
+def test_numpy_inside_the_traced_conv_layer(solution_03):
     wrong = lambda x, W, b: tf.nn.relu(tf.nn.conv2d(x, W, strides=1, padding="SAME") + b.numpy())
-    results = run(variant(solution_ns, conv_layer=wrong), "conv_layer")
+    results = run(variant(solution_03, conv_layer=wrong), "conv_layer")
     assert results["conv_layer_1"].passed and results["conv_layer_2"].passed
     r = failing(results, "conv_layer_traced")
     assert "works eagerly but fails inside tf.function" in r.message
 
 
-def test_a_keras_dropout_layer_made_inside_the_traced_function(solution_ns):
+def test_a_keras_dropout_layer_made_inside_the_traced_function(solution_03):
     """Keras 3's Dropout creates a seed variable when it is made: fine eagerly, refused by tf.function."""
-    results = run(variant(solution_ns, dropout=_keras_dropout), "dense_dropout")
+    results = run(variant(solution_03, dropout=_keras_dropout), "dense_dropout")
     assert results["dropout_eval"].passed
     r = failing(results, "dropout_training")
     assert "works eagerly but fails inside tf.function" in r.message
 
 
-def test_dropout_unscaled_only_in_training(solution_ns):
+def test_dropout_unscaled_only_in_training(solution_03):
     def wrong(h, keep_prob):  # right at evaluation, survivors not scaled in training
         if keep_prob == 1.0:
             return h
         return h * tf.cast(tf.random.uniform(tf.shape(h)) < keep_prob, h.dtype)
-    results = run(variant(solution_ns, dropout=wrong), "dense_dropout")
+    results = run(variant(solution_03, dropout=wrong), "dense_dropout")
     assert results["dropout_eval"].passed
     r = failing(results, "dropout_training")
     assert "scaled the surviving units wrongly" in r.message and "divided by keep_prob" in r.hint
 
 
-def test_forward_whose_output_layer_skips_dropout_while_training(solution_ns):
-    ns = variant_forward(dict(solution_ns))
+def test_forward_whose_output_layer_skips_dropout_while_training(solution_03):
+    ns = variant_forward(dict(solution_03))
     inner = ns["forward"]
     def wrong(x, params, keep_prob):  # h_drop is computed but the logits read h_fc1
         out = dict(inner(x, params, keep_prob))
@@ -283,8 +245,8 @@ def test_forward_whose_output_layer_skips_dropout_while_training(solution_ns):
     assert "'logits' with keep_prob=0.75" in r.message and "h_drop" in r.hint
 
 
-def test_forward_that_changes_a_layer_only_while_training(solution_ns):
-    ns = variant_forward(dict(solution_ns))
+def test_forward_that_changes_a_layer_only_while_training(solution_03):
+    ns = variant_forward(dict(solution_03))
     inner = ns["forward"]
     def wrong(x, params, keep_prob):  # a "training" branch that forgets layer 1's bias
         if keep_prob == 1.0:
@@ -296,8 +258,8 @@ def test_forward_that_changes_a_layer_only_while_training(solution_ns):
     assert "with keep_prob=0.75" in r.message and "Only dropout may differ" in r.hint
 
 
-def test_forward_that_drops_the_posts_share_whatever_keep_prob_it_is_given(solution_ns):
-    ns = variant_forward(dict(solution_ns))
+def test_forward_that_drops_the_posts_share_whatever_keep_prob_it_is_given(solution_03):
+    ns = variant_forward(dict(solution_03))
     inner = ns["forward"]
     def wrong(x, params, keep_prob):  # KEEP_PROB_TRAIN written into forward instead of its argument
         return inner(x, params, 0.5 if keep_prob < 1 else keep_prob)
@@ -307,9 +269,9 @@ def test_forward_that_drops_the_posts_share_whatever_keep_prob_it_is_given(solut
     assert "dropped" in r.message and "Pass forward's keep_prob on" in r.hint
 
 
-def test_no_check_message_of_forward_or_dropout_gives_the_posts_keep_prob_away(solution_ns):
+def test_no_check_message_of_forward_or_dropout_gives_the_posts_keep_prob_away(solution_03):
     # every message a failing forward or dropout can print, for answers that fail each way
-    ns = variant_forward(dict(solution_ns))
+    ns = variant_forward(dict(solution_03))
     inner = ns["forward"]
     broken = {
         "forward": lambda x, params, keep_prob: dict(inner(x, params, keep_prob), h_drop=inner(x, params, 1.0)["h_fc1"]),
@@ -324,16 +286,16 @@ def test_no_check_message_of_forward_or_dropout_gives_the_posts_keep_prob_away(s
     assert not any("0.5" in text or "50%" in text for text in texts), texts
 
 
-def test_loss_through_softmax_then_log_overflows_on_a_confident_row(solution_ns):
+def test_loss_through_softmax_then_log_overflows_on_a_confident_row(solution_03):
     wrong = lambda logits, labels: tf.reduce_mean(-tf.reduce_sum(labels * tf.math.log(tf.nn.softmax(logits)), axis=1))
-    results = run(variant(solution_ns, loss_fn=wrong), "loss")
+    results = run(variant(solution_03, loss_fn=wrong), "loss")
     r = failing(results, "loss_confident")
     assert "NaN or infinity" in r.message and "log(0)" in r.hint
 
 
-def test_loss_summed_instead_of_averaged(solution_ns):
+def test_loss_summed_instead_of_averaged(solution_03):
     wrong = lambda logits, labels: tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-    failing(run(variant(solution_ns, loss_fn=wrong), "loss"), "loss_value")
+    failing(run(variant(solution_03, loss_fn=wrong), "loss"), "loss_value")
 
 
 @pytest.mark.parametrize("wrong, cause", [
@@ -345,10 +307,10 @@ def test_loss_summed_instead_of_averaged(solution_ns):
     (lambda n, window, stride, padding: math.ceil(n / stride) if padding == "SAME" else math.ceil((n - window) / stride),
      "Count the positions"),
 ])
-def test_usual_wrong_output_sizes_always_fail_with_their_cause(solution_ns, wrong, cause):
+def test_usual_wrong_output_sizes_always_fail_with_their_cause(solution_03, wrong, cause):
     """Fixed cases catch them on every run, not only when the random cases happen to."""
     for _ in range(3):
-        results = run(variant(solution_ns, output_size=wrong), "output_size")
+        results = run(variant(solution_03, output_size=wrong), "output_size")
         for check in ("output_size_conv", "output_size_pool"):
             r = failing(results, check)
             assert cause in r.hint, (check, r.message, r.hint)
@@ -362,8 +324,8 @@ def test_usual_wrong_output_sizes_always_fail_with_their_cause(solution_ns, wron
     (lambda logits, labels: tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 0), tf.argmax(labels, 0)), tf.float32)),
      "largest logit"),
 ])
-def test_usual_wrong_accuracies_fail_with_their_cause(solution_ns, wrong, cause):
-    r = failing(run(variant(solution_ns, accuracy_fn=wrong), "accuracy"), "accuracy_value")
+def test_usual_wrong_accuracies_fail_with_their_cause(solution_03, wrong, cause):
+    r = failing(run(variant(solution_03, accuracy_fn=wrong), "accuracy"), "accuracy_value")
     assert cause in r.hint and "4 grader-chosen rows, 3 of them right" in r.message
 
 
@@ -373,16 +335,16 @@ def test_usual_wrong_accuracies_fail_with_their_cause(solution_ns, wrong, cause)
     ("TOTAL_PARAMS", 3274634 - 1130, "add the biases"),
     ("TOTAL_PARAMS", 3274634 - 3212288, "fully connected layer"),
 ])
-def test_wrong_parameter_counts(solution_ns, name, value, cause):
-    results = run(variant(solution_ns, **{name: value}), "parameter_count")
+def test_wrong_parameter_counts(solution_03, name, value, cause):
+    results = run(variant(solution_03, **{name: value}), "parameter_count")
     r = failing(results, {"CONV2_PARAMS": "conv2_params", "TOTAL_PARAMS": "total_params"}[name])
     assert cause in r.hint and str(value) in r.got
 
 
-def test_the_parameter_counts_match_the_networks_variables(solution_ns):
+def test_the_parameter_counts_match_the_networks_variables(solution_03):
     params = reference.random_params(0)
-    assert solution_ns["TOTAL_PARAMS"] == sum(v.size for v in params.values())
-    assert solution_ns["CONV2_PARAMS"] == params["W_conv2"].size + params["b_conv2"].size
+    assert solution_03["TOTAL_PARAMS"] == sum(v.size for v in params.values())
+    assert solution_03["CONV2_PARAMS"] == params["W_conv2"].size + params["b_conv2"].size
 
 
 # --- correct answers written differently get full marks (tracker #11, item 6) ----------------
@@ -457,9 +419,9 @@ CORRECT_VARIANTS = {
 
 
 @pytest.mark.parametrize("label", sorted(CORRECT_VARIANTS))
-def test_a_correct_variant_gets_full_marks(solution_ns, label, tmp_path):
+def test_a_correct_variant_gets_full_marks(solution_03, label, tmp_path):
     exercise, replacements = CORRECT_VARIANTS[label]
-    ns = variant(solution_ns, **replacements)
+    ns = variant(solution_03, **replacements)
     if exercise == "forward":
         ns.pop("reshape_input")  # forward must not need the helpers
     results = run(ns, exercise, runs_dir=tmp_path)
@@ -471,17 +433,17 @@ def test_every_exercise_has_a_correct_variant():
     assert {exercise for exercise, _ in CORRECT_VARIANTS.values()} == set(chapter.exercises)
 
 
-def test_a_static_batch_size_fails_as_it_does_in_the_training_step(solution_ns):
+def test_a_static_batch_size_fails_as_it_does_in_the_training_step(solution_03):
     wrong = lambda x: tf.reshape(x, [x.shape[0], 28, 28, 1])
     step = tf.function(lambda x: wrong(x), input_signature=[tf.TensorSpec([None, 784], tf.float32)])
     with pytest.raises(Exception):
         step(tf.zeros([2, 784]))  # what the chapter's training step would do with it
-    failing(run(variant(solution_ns, reshape_input=wrong), "reshape_input"), "reshape_input")
+    failing(run(variant(solution_03, reshape_input=wrong), "reshape_input"), "reshape_input")
 
 
-def test_a_numpy_mask_frozen_into_the_graph_fails(solution_ns):
+def test_a_numpy_mask_frozen_into_the_graph_fails(solution_03):
     def wrong(h, keep_prob):
         if keep_prob == 1.0:
             return h
         return h * (np.random.rand(*h.shape) < keep_prob).astype(np.float32) / keep_prob
-    failing(run(variant(solution_ns, dropout=wrong), "dense_dropout"), "dropout_training")
+    failing(run(variant(solution_03, dropout=wrong), "dense_dropout"), "dropout_training")

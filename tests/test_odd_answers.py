@@ -16,9 +16,7 @@ import pytest
 import checks.ch01
 import checks.ch03
 import checks.ch04
-import test_checks_ch01 as t01
-import test_checks_ch03 as t03
-import test_checks_ch04 as t04
+from chapters import chapter_namespace, variant_04
 from checks.engine import NamespaceLearner
 from helpers import variant
 
@@ -92,10 +90,8 @@ CHAPTERS = {"01": checks.ch01, "03": checks.ch03, "04": checks.ch04}
 @pytest.fixture(scope="module")
 def namespaces(tmp_path_factory):
     """Each chapter's solution namespace, built once (the cases copy it before replacing)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TFBOOK_RUNS", str(tmp_path_factory.mktemp("odd-runs-01")))
-        ns01 = t01.exercise_namespace("solution", tmp_path_factory.mktemp("odd-ns-01"))
-    return {"01": ns01, "03": t03.exercise_namespace("solution"), "04": t04.exercise_namespace("solution")}
+    ns01 = chapter_namespace("01", runs=tmp_path_factory.mktemp("odd-runs-01"))  # $TFBOOK_RUNS while it loads
+    return {"01": ns01, "03": chapter_namespace("03"), "04": chapter_namespace("04")}
 
 
 def run_checks(chapter_id: str, ns: dict, names: list[str], runs_dir: Path) -> dict:
@@ -121,7 +117,7 @@ def _cases(table: dict, odd: dict):
 def test_an_odd_answer_fails_with_a_message(namespaces, tmp_path, monkeypatch, chapter_id, function, odd):
     monkeypatch.setenv("TFBOOK_RUNS", str(tmp_path))
     replace = {function: ODD_FUNCTIONS[odd]}
-    ns = t04.variant(namespaces["04"], **replace) if function == "plot_probabilities" \
+    ns = variant_04(namespaces["04"], **replace) if function == "plot_probabilities" \
         else variant(namespaces[chapter_id], **replace)
     results = run_checks(chapter_id, ns, CALLED[chapter_id][function], tmp_path)
     assert_no_pass_and_no_grader_bug(results, (chapter_id, function, odd))
@@ -155,7 +151,6 @@ def test_every_function_and_constant_the_checks_read_is_covered(chapter_id):
 # Each check starts its own local logging service (about 0.3 s), hence a subset per kind.
 
 import checks.ch02  # noqa: E402
-import test_checks_ch02 as t02  # noqa: E402
 
 
 def _routes(view):
@@ -195,7 +190,7 @@ VALUES_02 = {"PREDICTED_NOT_COUNT": ["predict_not"]}
 
 @pytest.fixture(scope="module")
 def namespace_02():
-    return t02.exercise_namespace("solution")
+    return chapter_namespace("02")
 
 
 def run_checks_02(ns: dict, names: list[str]) -> dict:

@@ -74,3 +74,50 @@ def test_a_chapter_with_a_korean_catalogue_is_released_in_korean_too():
             korean = edition_path(english, "ko").with_suffix(suffix)
             assert korean in planned and "ko" in korean.parts
             assert korean.read_text(encoding="utf-8") == planned[korean]
+
+
+# --- the install cell: a chapter opened on its own installs the book --------------------------
+
+import dataclasses  # noqa: E402
+import importlib.util  # noqa: E402
+import subprocess  # noqa: E402
+
+from booktools.release import install_cell  # noqa: E402
+
+
+def test_every_chapter_starts_with_the_install_cell_book_toml_describes():
+    book = load_book()
+    for chapter in book.ready_chapters():
+        for path in (chapter.solution, chapter.student):
+            first = next(c for c in jupytext.read(path).cells if c.cell_type == "code")
+            assert first.metadata.get("tags") == ["install"] and first.source == install_cell(book), path
+
+
+def _run_install_cell(book, monkeypatch, importable: bool) -> list:
+    calls = []
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if importable else None)
+    monkeypatch.setattr(subprocess, "run", lambda argv, check: calls.append(argv))
+    exec(compile(install_cell(book), "<install cell>", "exec"), {})
+    return calls
+
+
+def test_the_install_cell_does_nothing_where_the_book_is_importable(monkeypatch):
+    book = dataclasses.replace(load_book(), repository="https://github.com/someone/tfbook")
+    assert _run_install_cell(book, monkeypatch, importable=True) == []
+
+
+def test_the_install_cell_installs_from_the_repository_at_the_version_tag_or_what_book_toml_says(monkeypatch):
+    from importlib.metadata import version
+    book = dataclasses.replace(load_book(), repository="https://github.com/someone/tfbook/tree/dev/")
+    (argv,) = _run_install_cell(book, monkeypatch, importable=False)
+    assert argv[1:] == ["-m", "pip", "install", "--quiet",
+                        f"tfbook @ git+https://github.com/someone/tfbook@v{version('tfbook')}"]
+    book = dataclasses.replace(book, install="tfbook==0.1.0 --no-cache-dir")  # a package index wins
+    (argv,) = _run_install_cell(book, monkeypatch, importable=False)
+    assert argv[-2:] == ["tfbook==0.1.0", "--no-cache-dir"]
+
+
+def test_without_a_source_the_install_cell_says_how_to_install_the_book(monkeypatch):
+    book = dataclasses.replace(load_book(), repository="", install="")
+    with pytest.raises(ModuleNotFoundError, match="pip install it"):
+        _run_install_cell(book, monkeypatch, importable=False)

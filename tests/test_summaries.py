@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from checks.ch01 import histograms, load, plugin, tags
-from test_tensorboard_server import _get, serving
+from helpers import serving, tensorboard_get as _get
 from tfbook import summaries
 
 EDGE_CASES = {
@@ -201,10 +201,10 @@ def test_bench_ch01_prints_every_row_and_saves_what_the_chapter_shows(tmp_path, 
 def test_the_chapters_training_loop_writes_its_histograms_with_the_book_function(tmp_path, monkeypatch):
     """The loop used tf.summary.histogram (through log_histograms), 38% slower than training without summaries."""
     import types
-    from bench import bench_ch01
-    monkeypatch.setenv("TFBOOK_RUNS", str(tmp_path / "runs"))  # load_chapter sets both: restored after
+    from tfbook.chapter_code import load_chapter
+    monkeypatch.setenv("TFBOOK_RUNS", str(tmp_path / "runs"))  # the chapter's functions read both when called
     monkeypatch.setenv("TFBOOK_PRESET", "smoke")
-    ns = bench_ch01.load_chapter("smoke")
+    ns = load_chapter("01", preset="smoke", runs=tmp_path / "runs").namespace  # as bench/bench_ch01.py loads it
     written = []
 
     def spy(name, data, step=None, **kwargs):

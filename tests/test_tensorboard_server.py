@@ -10,43 +10,23 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
-import urllib.parse
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
-import jupytext
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from checks.ch01 import histograms, load, scalars
-from helpers import ARTIFACTS, free_port, launch_chromium, require_chromium, start_lab
-from tfbook.manifest import ROOT, load_book
+from helpers import (ARTIFACTS, START_S, TENSORBOARD, free_port, launch_chromium, require_chromium,
+                     serving, start_lab, tensorboard_get as _get)
+from tfbook.chapter_code import load_chapter
+from tfbook.manifest import ROOT
 
-TENSORBOARD = Path(sys.executable).parent / "tensorboard"
-START_S = 120  # TensorBoard imports TensorFlow at start-up: slow on a busy 2-core machine
 UI_S = 60
 RUNS = ("1st", "2nd")
 WEIGHTS = ("w1", "b1", "w2", "b2", "w3", "b3")
-
-
-def _chapter_namespace(runs: Path) -> dict:
-    """The solution's definitions (writers, logging functions, the network), without training."""
-    os.environ["TFBOOK_RUNS"] = str(runs)
-    ns: dict = {}
-    for cell in jupytext.read(load_book().chapter("01").solution).cells:
-        source = cell.source
-        if cell.cell_type == "code" and (source.startswith(("import", "mnist =", "_writers", "def "))):
-            try:
-                exec(source, ns)
-            except NameError:
-                pass
-    return ns
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +34,9 @@ def log_root(tmp_path_factory):
     """runs/ch01/logs with runs 1st and 2nd: scalars every 10 steps, histograms every 20, a graph."""
     runs = tmp_path_factory.mktemp("tb-runs")
     previous = os.environ.get("TFBOOK_RUNS")
+    os.environ["TFBOOK_RUNS"] = str(runs)  # run_log_dir reads it when called
     try:
-        ns = _chapter_namespace(runs)
+        ns = load_chapter("01", runs=runs).namespace  # the lesson's code, without training
         rng = np.random.default_rng(20160704)
         for index, name in enumerate(RUNS):
             folder = ns["run_log_dir"](name)
@@ -76,50 +57,6 @@ def log_root(tmp_path_factory):
         else:
             os.environ["TFBOOK_RUNS"] = previous
     return runs / "ch01" / "logs"
-
-
-def _get(port: int, path: str, **query):
-    url = f"http://127.0.0.1:{port}{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
-
-
-@contextmanager
-def serving(log_root: Path, runs, log_path: Path):
-    """A TensorBoard on a free loopback port serving log_root, once it lists ``runs``; yields
-    the port and stops the server at the end (tests/test_summaries.py starts one too)."""
-    assert TENSORBOARD.exists(), f"{TENSORBOARD} is missing: the pinned tensorboard package installs it"
-    port = free_port()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(TENSORBOARD), "--logdir", str(log_root), "--host", "127.0.0.1",
-                                 "--port", str(port), "--reload_interval", "1"],
-                                stdout=log, stderr=subprocess.STDOUT,
-                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    try:
-        deadline, listed = time.monotonic() + START_S, []
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"tensorboard exited ({proc.returncode}):\n{log_path.read_text()}")
-            try:
-                listed = _get(port, "/data/runs")
-                if set(runs) <= set(listed):
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise AssertionError(f"TensorBoard did not list runs {runs} within {START_S} s (got {listed}):\n"
-                                 f"{log_path.read_text()[-3000:]}")
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    with socket.socket() as s:  # the port is free again: nothing left listening
-        assert s.connect_ex(("127.0.0.1", port)) != 0
 
 
 @pytest.fixture(scope="module")

@@ -6,22 +6,20 @@ learner's functions run in a kernel and the traced probes go through KernelLearn
 """
 from __future__ import annotations
 
-import jupytext
 import nbformat
 import pytest
 
 from booktools.release import BEGIN, END
-from tfbook.manifest import ROOT
+from tfbook.chapter_code import code_cells
 
 SETUP = "import math\nimport numpy as np\nimport tensorflow as tf\ncheck = lambda name: None"
 
 
-def exercises_notebook(path, *replacements: str, solution_file="03_cnn_training.py", setup=SETUP):
-    """The solution's exercise cells of a chapter (markers removed), then ``replacements``."""
-    solution = jupytext.read(ROOT / "solutions" / solution_file)
+def exercises_notebook(path, *replacements: str, chapter="03", setup=SETUP):
+    """The solution's cells tagged `exercise` of a chapter (markers removed), then ``replacements``."""
     cells = [setup]
-    for cell in solution.cells:
-        if cell.cell_type == "code" and BEGIN in cell.source:
+    for cell in code_cells(chapter):
+        if "exercise" in cell.tags:
             cells.append("\n".join(line for line in cell.source.split("\n")
                                    if line.strip() not in (BEGIN, END)))
     cells.extend(replacements)
@@ -60,7 +58,7 @@ def test_chapter_02_is_graded_without_any_setup_line_for_the_grader(tmp_path):
     """The grader defines its door to the learner's Flask routes and client functions itself:
     a notebook of the exercise cells alone (no Setup, no server) passes every check."""
     from checks.grader import grade_notebook
-    path = exercises_notebook(tmp_path / "nb.ipynb", solution_file="02_log_collector.py",
+    path = exercises_notebook(tmp_path / "nb.ipynb", chapter="02",
                               setup="import json, uuid\nfrom flask import request\ncheck = lambda name: None")
     assert "door" not in path.read_text()
     grade = grade_notebook("02", path, preset="smoke", cell_timeout=120)

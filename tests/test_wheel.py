@@ -45,6 +45,7 @@ def test_the_wheel_holds_the_book_and_no_answers(dist):
     for package in ("tfbook", "checks", "booktools", "cloudlog"):
         assert f"{package}/__init__.py" in names
     assert "checks/ch03.py" in names and "booktools/start.py" in names
+    assert "tfbook/locale/ko/LC_MESSAGES/tfbook.mo" in names  # the learner's messages in Korean (tfbook/i18n.py)
     edition = {n.removeprefix("tfbook/edition/") for n in names if n.startswith("tfbook/edition/")}
     assert "book.toml" in edition and "assets/canvas/canvas.js" in edition
     for chapter in load_book(ROOT / "book.toml").ready_chapters():
@@ -101,3 +102,30 @@ def test_the_installed_wheel_starts_a_book_outside_the_checkout(dist, tmp_path):
     elsewhere.mkdir()
     listed = run([tfbook, "list"], cwd=elsewhere, env=env)
     assert "04 Predicting the digits you draw" in listed.stdout
+
+
+def test_a_chapters_install_cell_installs_the_book_in_a_bare_venv(dist, tmp_path):
+    """The cell a chapter opened on its own starts with (booktools/release.py: install_cell), with
+    book.toml's `install` naming the built wheel: in a venv without the book it installs the
+    book; run again, it does nothing. (Colab cannot be reached from here; the wheel's dependencies
+    are pip's to resolve there, so this venv gets the book alone: --no-deps.)"""
+    import dataclasses
+
+    from booktools.release import install_cell
+    (wheel,) = dist.glob("tfbook-*.whl")
+    venv = tmp_path / "bare"
+    run([sys.executable, "-m", "venv", str(venv)])
+    python = str(venv / "bin" / "python")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    where = "\nimport importlib.util\nprint(importlib.util.find_spec('tfbook').origin)\n"
+
+    book = dataclasses.replace(load_book(ROOT / "book.toml"), install=f"--no-deps --no-index {wheel}")
+    installed = run([python, "-c", install_cell(book) + where], cwd=tmp_path, env=env)
+    assert Path(installed.stdout.split()[-1]).is_relative_to(venv), installed.stdout
+
+    wheel.rename(wheel.with_suffix(".gone"))  # had the cell run pip again, it would fail now
+    try:
+        again = run([python, "-c", install_cell(book) + where], cwd=tmp_path, env=env)
+    finally:
+        wheel.with_suffix(".gone").rename(wheel)
+    assert again.stdout == installed.stdout

@@ -9,6 +9,9 @@ lines it writes to stderr (see tfbook/quiet.py); chapters import tfbook before t
 """
 import sys
 
+from tfbook import compat
+compat.check()  # an unsupported Python or TensorFlow: ImportError naming the supported range
+
 if "ipykernel" in sys.modules:
     from tfbook.quiet import import_tensorflow_quietly
     import_tensorflow_quietly()

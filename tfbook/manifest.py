@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from tfbook.i18n import _
 from tfbook.paths import MANIFEST, book_root
 
 # The book's folder when tfbook was imported (see tfbook/paths.py for the rule): a clone, a folder
@@ -49,8 +50,9 @@ class Chapter:
         """The .ipynb of ``edition`` ("solution" or "student")."""
         py = self.solution if edition == "solution" else self.student
         if py is None:
-            raise ManifestError(f"chapter {self.id} has no {edition} notebook here: this folder holds "
-                                f"the student edition (the solutions are in the instructor's clone)")
+            raise ManifestError(_("chapter {chapter} has no {edition} notebook here: this folder holds the "
+                                  "student edition (the solutions are in the instructor's clone)").format(
+                                      chapter=self.id, edition=edition))
         return py.with_suffix(".ipynb")
 
 
@@ -61,6 +63,8 @@ class Book:
     presets: dict[str, dict]
     chapters: tuple[Chapter, ...] = field(default_factory=tuple)
     root: Path = ROOT
+    repository: str = ""  # the book's public GitHub address, for the site's "Open in Colab" links
+    install: str = ""     # what a notebook opened alone pip-installs the book from (booktools/release.py)
 
     def chapter(self, chapter_id: str) -> Chapter:
         wanted = str(chapter_id).zfill(2)
@@ -68,7 +72,8 @@ class Book:
             if chapter.id == wanted:
                 return chapter
         known = ", ".join(c.id for c in self.chapters)
-        raise ManifestError(f"no chapter {chapter_id!r} in book.toml (chapters: {known})")
+        raise ManifestError(_("no chapter {chapter} in book.toml (chapters: {known})").format(
+            chapter=repr(chapter_id), known=known))
 
     def ready_chapters(self) -> list[Chapter]:
         return [c for c in self.chapters if c.ready]
@@ -89,7 +94,7 @@ def _get(table: dict, key: str, kind: type, where: str, required: bool = True, d
 
 
 TOP_KEYS = {"book", "presets", "chapters"}
-BOOK_KEYS = {"title", "default_preset"}
+BOOK_KEYS = {"title", "default_preset", "repository", "install"}
 CHAPTER_KEYS = {"id", "title", "status", "solution", "student", "check_module", "needs",
                 "produces", "figures"}
 
@@ -179,6 +184,8 @@ def parse_book(data: dict, root: Path = ROOT) -> Book:
         presets=presets,
         chapters=tuple(chapters),
         root=root,
+        repository=_get(meta, "repository", str, "book", required=False, default=""),
+        install=_get(meta, "install", str, "book", required=False, default=""),
     )
 
 
@@ -193,9 +200,10 @@ def _load_book(path: Path) -> Book:
         with open(path, "rb") as f:
             data = tomllib.load(f)
     except FileNotFoundError:
-        raise ManifestError(f"{path} not found: run from the project root or pass its path") from None
+        raise ManifestError(_("{path} not found: run from the project root or pass its path").format(
+            path=path)) from None
     except tomllib.TOMLDecodeError as e:
-        raise ManifestError(f"{path}: not valid TOML: {e}") from None
+        raise ManifestError(_("{path}: not valid TOML: {error}").format(path=path, error=e)) from None
     return parse_book(data, path.parent)
 
 
@@ -213,9 +221,9 @@ def preset(chapter: str | None = None, name: str | None = None) -> dict:
     book = load_book()
     name = name or active_preset_name()
     if name not in book.presets:
-        raise ManifestError(
-            f"preset {name!r} (from ${PRESET_ENV}) is not in book.toml; "
-            f"choose one of: {', '.join(book.presets)}")
+        raise ManifestError(_("preset {name} (from ${variable}) is not in book.toml; choose one of: "
+                              "{presets}").format(name=repr(name), variable=PRESET_ENV,
+                                                  presets=", ".join(book.presets)))
     table = book.presets[name]
     settings = {k: v for k, v in table.items() if not isinstance(v, dict)}
     settings["name"] = name
@@ -223,8 +231,9 @@ def preset(chapter: str | None = None, name: str | None = None) -> dict:
         key = f"ch{str(chapter).zfill(2)}"
         if key not in table:
             has = ", ".join(k[2:] for k in table if k.startswith("ch") and isinstance(table[k], dict))
-            raise ManifestError(f"book.toml: presets.{name}.{key}: missing (chapter {chapter}'s settings); "
-                                f"preset {name!r} has settings for chapters {has}")
+            raise ManifestError(_("book.toml: presets.{name}.{key}: missing (chapter {chapter}'s settings); "
+                                  "preset {quoted} has settings for chapters {has}").format(
+                                      name=name, key=key, chapter=chapter, quoted=repr(name), has=has))
         chapter_table = dict(table[key])
         graded = chapter_table.pop(WHEN_GRADED, {})
         settings.update(chapter_table)

@@ -34,7 +34,18 @@
 # %% [markdown] i18n="setup"
 # ## 설정
 
-# %%
+# %% tags=["install"]
+# Opened on its own (Colab, a Jupyter without the book)? This cell installs the book first;
+# in a clone, or where the book is installed, it does nothing. `make release` writes it
+# from book.toml ([book] install, else repository).
+import importlib.util
+
+if importlib.util.find_spec("tfbook") is None:
+    raise ModuleNotFoundError("this notebook needs the book's package, tfbook, which is not "
+                              "installed here: pip install it (the wheel or the repository "
+                              "your course names), then run this cell again")
+
+# %% tags=["support"]
 import datetime as dt
 import functools
 import inspect
@@ -87,7 +98,7 @@ print(f"preset {settings['name']!r}: {settings}; everything this notebook makes 
 # 통제권을 내주고 비용을 치르는 대신, 운영 부담은 훨씬 줄어들고 바로 그날 오후에 동작하는 시스템을 얻습니다.
 # 그림은 세 가지 길, 곧 전통적인 길과 파일 길과 관리형 길을 보여 줍니다.
 
-# %%
+# %% tags=["extra"]
 # extra code: draw the two architectures
 def draw_boxes(ax, y, boxes, color):
     centres = []
@@ -130,7 +141,7 @@ plt.show()
 # 노트북이 시작하는 모든 서버는 `started`라는 목록에 들어가고, `stop_all()`은 가장 최근에 시작한 것부터 이 서버들을 멈춥니다.
 # 마지막 셀이 이 함수를 호출하고, 같은 커널에서 노트북을 처음부터 다시 실행할 때는 이 셀도 호출합니다(아직 실행 중인 서비스가 있으면 옛 파일을 연 채로 계속 쓰게 됩니다).
 
-# %%
+# %% tags=["train"]
 if "stop_all" in globals():
     stop_all()  # a re-run in this kernel: stop the previous run's servers before deleting their files
 started = []  # a function that stops it, for each server this run starts
@@ -154,7 +165,7 @@ print(svc)
 # `connect`는 환경 변수 하나, `LOGGING_ENDPOINT`로 어느 쪽인지 고릅니다. 이 변수가 설정되어 있으면 그 값이 로컬 서비스의 주소이고, 설정되어 있지 않으면 클라이언트는 Google Cloud와 통신합니다.
 # 노트북은 이 변수를 방금 시작한 서비스의 주소로 설정합니다.
 
-# %%
+# %% tags=["train"]
 def connect(project):
     """The real google.cloud.logging client: local if LOGGING_ENDPOINT is set, Google Cloud if not."""
     endpoint = os.environ.get("LOGGING_ENDPOINT")
@@ -186,12 +197,12 @@ print(type(logging_client), "project:", logging_client.project)
 # 뷰 함수는 요청의 쿼리 매개변수 `text`에서 텍스트를 가져오고, 그 매개변수가 없으면 원래 글처럼 텍스트를 만들어 냅니다(`"This is random log "` 뒤에 새 uuid를 붙입니다).
 # 그 텍스트를 `my-flask-log` 로그에 *텍스트* 항목으로 쓰고, 같은 텍스트를 응답으로 반환합니다.
 
-# %%
+# %% tags=["exercise"]
 def add_text_route(app, logging_client):
     raise NotImplementedError("Exercise 2.1: text_endpoint")
 
 
-# %%
+# %% tags=["feedback"]
 check("text_endpoint")
 
 # %% [markdown] i18n="exercise-2-2-struct-endpoint"
@@ -201,12 +212,12 @@ check("text_endpoint")
 # 이 함수는 `/slog`를 등록합니다.
 # 뷰 함수는 쿼리 매개변수 `name`, `text`, `key`를 읽고(기본값은 원래 글의 값인 `"myterry"`, `"This is struct log "` 뒤에 새 uuid를 붙인 것, `"mykey"`입니다), 정확히 이 세 필드가 있는 *구조화된* 항목 하나로 `struct_log` 로그에 쓴 다음, 텍스트를 반환합니다.
 
-# %%
+# %% tags=["exercise"]
 def add_struct_route(app, logging_client):
     raise NotImplementedError("Exercise 2.2: struct_endpoint")
 
 
-# %%
+# %% tags=["feedback"]
 check("struct_endpoint")
 
 # %% [markdown] i18n="create-app"
@@ -215,7 +226,7 @@ check("struct_endpoint")
 # 노트북은 셀의 실행이 끝나야 다음 셀로 넘어갈 수 있고, 여기서 띄운 것은 어느 것도 다른 컴퓨터에서 접근할 수 있어서는 안 됩니다.
 # 그래서 앱을 `127.0.0.1`의 백그라운드 스레드에서 서비스하고, 비어 있는 포트는 운영체제가 고르게 합니다(노트북 두 개를 띄우거나 두 번째로 실행해도 7001번 포트에서 충돌하는 일이 없습니다).
 
-# %%
+# %% tags=["support", "train"]
 def create_app(logging_client):
     app = Flask("log_collector")
     add_text_route(app, logging_client)
@@ -253,7 +264,7 @@ print(f"the log API server listens on {BASE_URL} (the post used port 7001)")
 # 그런 항목은 아무도 `-a`를 입력하지 않았는데도 아래의 모든 필터, 테이블, 측정항목에서 `-a` 항목으로 세어집니다.
 # 아래의 마지막 요청은 기본값을 쓰고, 그 uuid가 그런 경우인지 알려 줍니다.
 
-# %%
+# %% tags=["train"]
 written = Counter()  # entries this notebook wrote, per log (for the summary at the end)
 print(requests.get(f"{BASE_URL}/").text)
 print(requests.get(f"{BASE_URL}/", params={"text": "GET /index.html 200"}).text)
@@ -275,7 +286,7 @@ written["struct_log"] += len(samples) + 1
 # 필터는 로그 탐색기의 검색창과 같은 쿼리 언어로 씁니다.
 # 다음의 작은 헬퍼 함수는 필터가 선택한 항목을 출력합니다.
 
-# %%
+# %% tags=["train"]
 def log_id(entry):
     return entry.log_name.rsplit("/", 1)[-1]
 
@@ -300,7 +311,7 @@ _ = show(STRUCT)
 # 소문자로 쓴 `and`, `or`, `not`은 검색할 단어로 취급됩니다. 그래서 이들을 연산자로 쓴 필터는 아무 경고 없이 (거의) 아무것도 선택하지 않습니다. Google Cloud에서도 여기서와 마찬가지입니다.
 # 심각도가 있는 항목을 몇 개 추가한 다음 연산자를 사용해 봅시다.
 
-# %%
+# %% tags=["train"]
 struct_logger = logging_client.logger("struct_log")
 for name, text, key, severity in [("gil", "disk -a almost full", "batch", "WARNING"),
                                   ("hal", "timeout calling payments", "web", "ERROR"),
@@ -327,13 +338,13 @@ _ = show(f'{STRUCT} jsonPayload.text:"crash"')       # has, on a field of jsonPa
 # 모든 로그를 통틀어 필터 `NOT jsonPayload.text:"-a"`는 항목을 몇 개 선택할까요?
 # `PREDICTED_NOT_COUNT`에 여러분이 예측한 수를 넣으세요.
 
-# %%
+# %% tags=["exercise"]
 PREDICTED_NOT_COUNT = ...  # Exercise 2.3: predict_not: your value here
 
-# %%
+# %% tags=["feedback"]
 check("predict_not")
 
-# %%
+# %% tags=["train"]
 # extra code: the experiment, in a separate project so that nothing else interferes
 demo = connect("predict-demo")
 for text in ("ls -a", "GET /", "GET /about", "POST /login"):
@@ -355,12 +366,12 @@ print(f"selected {len(selected)}:", [e.payload if isinstance(e.payload, str) els
 #
 # `minus_a_filter(project)`를 작성하세요. `project`에 있는 `struct_log` 로그의 항목 중에서 `jsonPayload.text`의 어느 위치에든 `-a`가 들어 있는 항목을 선택하는 필터를 반환합니다.
 
-# %%
+# %% tags=["exercise"]
 def minus_a_filter(project):
     raise NotImplementedError("Exercise 2.4: minus_a_filter")
 
 
-# %%
+# %% tags=["train"]
 check("minus_a_filter")
 _ = show(minus_a_filter(PROJECT))
 
@@ -369,12 +380,12 @@ _ = show(minus_a_filter(PROJECT))
 #
 # `key_alert_filter(project, key)`를 작성하세요. `project`의 `struct_log` 항목 중에서 `jsonPayload.key`가 정확히 `key`이고(단지 `key`를 포함하는 것이 아니라) 심각도가 `WARNING` 이상인 항목을 선택하는 필터를 반환합니다.
 
-# %%
+# %% tags=["exercise"]
 def key_alert_filter(project, key):
     raise NotImplementedError("Exercise 2.5: key_alert_filter")
 
 
-# %%
+# %% tags=["train"]
 check("key_alert_filter")
 _ = show(key_alert_filter(PROJECT, "web"))
 
@@ -382,7 +393,7 @@ _ = show(key_alert_filter(PROJECT, "web"))
 # 시간은 RFC 3339 형식으로 씁니다. 예를 들면 `timestamp>="2026-11-28T09:00:00Z"`이며, 시간으로서 비교됩니다.
 # 시간을 기록해 두고, 두 번째 배치로 항목을 쓴 다음, 그 시간 범위를 살펴봅시다.
 
-# %%
+# %% tags=["train"]
 def rfc3339(t):
     return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -400,12 +411,12 @@ _ = show(f'{STRUCT} timestamp>="{rfc3339(window_start)}" timestamp<"{rfc3339(win
 # `window_filter(project, start, end)`를 작성하세요. `start`와 `end`는 RFC 3339 문자열입니다.
 # `project`의 `struct_log` 항목 중에서 `start`부터(포함) `end`까지(제외) 쓰였고, 텍스트에 `-a`가 들어 있지 **않은** 항목을 선택하는 필터를 반환합니다.
 
-# %%
+# %% tags=["exercise"]
 def window_filter(project, start, end):
     raise NotImplementedError("Exercise 2.6: window_filter")
 
 
-# %%
+# %% tags=["train"]
 check("window_filter")
 _ = show(window_filter(PROJECT, rfc3339(window_start), rfc3339(window_end)))
 
@@ -422,15 +433,15 @@ _ = show(window_filter(PROJECT, rfc3339(window_start), rfc3339(window_end)))
 # `create_struct_sink(logging_client)`를 작성하세요.
 # `struct_log` 로그의 항목만(다른 것은 빼고) 클라이언트 자신의 프로젝트에 있는 BigQuery 데이터 세트 `structlog`로 내보내는, `struct-log-to-bigquery`라는 이름의 싱크를 만들고 그 싱크를 반환합니다.
 
-# %%
+# %% tags=["exercise"]
 def create_struct_sink(logging_client):
     raise NotImplementedError("Exercise 2.7: create_sink")
 
 
-# %%
+# %% tags=["feedback"]
 check("create_sink")
 
-# %%
+# %% tags=["train"]
 sink = create_struct_sink(logging_client)
 print(f"sink {sink.name}: {sink.filter_!r} -> {sink.destination}")
 print("writer identity:", sink.writer_identity)
@@ -441,7 +452,7 @@ print("writer identity:", sink.writer_identity)
 # 싱크는 만들어진 뒤에 도착한 항목만 내보냅니다. 그러니 API 서버를 통해 트래픽을 조금 더 보낸 다음, 그날의 테이블을 살펴봅시다.
 # `bq`는 프로젝트 안에서 BigQuery 방식의 SQL을 실행합니다. `structlog.struct_log_20261128` 같은 이름은 BigQuery가 기본 프로젝트에서 이름을 찾듯이 이 프로젝트 안에서 해석됩니다.
 
-# %%
+# %% tags=["train"]
 def bq(sql):
     """SQL on the exported tables of PROJECT (project-scoped where the service supports it)."""
     try:
@@ -471,7 +482,7 @@ for row in bq(f"SELECT timestamp, jsonPayload.name, jsonPayload.key, jsonPayload
 # `` `structlog.struct_log_*` ``는 이름이 `struct_log_`로 시작하는 모든 테이블을 나타내고, 유사 열 `_TABLE_SUFFIX`에는 `*`에 해당한 부분, 여기서는 날짜가 들어 있습니다. 그래서 이 열에 `WHERE`를 걸면 원하는 날짜를 고를 수 있습니다.
 # `bq`는 두 형식을 모두 받아들입니다.
 
-# %%
+# %% tags=["train"]
 for day, entries in bq("SELECT _TABLE_SUFFIX AS day, COUNT(*) AS entries FROM `structlog.struct_log_*` "
                        "GROUP BY day ORDER BY day"):
     print(f"struct_log_{day}: {entries} rows")
@@ -483,12 +494,12 @@ for day, entries in bq("SELECT _TABLE_SUFFIX AS day, COUNT(*) AS entries FROM `s
 # 이 함수는 그날의 `struct_log` 테이블을 읽어 `jsonPayload.key`마다 한 행을 내놓는 SQL을 반환합니다. 각 행에는 열이 세 개 있습니다. 키, 항목 수, 그리고 텍스트에 `-a`가 들어 있는 항목 수입니다.
 # (BigQuery와 DuckDB 모두 `COUNTIF(condition)`과 `LIKE`를 지원합니다.)
 
-# %%
+# %% tags=["exercise"]
 def key_report_sql(day):
     raise NotImplementedError("Exercise 2.8: daily_sql")
 
 
-# %%
+# %% tags=["train"]
 check("daily_sql")
 for key, entries, minus_a in bq(key_report_sql(today)):
     print(f"{key:8} {entries:4} entries, {minus_a:3} with -a")
@@ -505,12 +516,12 @@ for key, entries, minus_a in bq(key_report_sql(today)):
 # `create_minus_a_metric(logging_client)`를 작성하세요.
 # 클라이언트의 프로젝트에서 텍스트에 `-a`가 들어 있는 `struct_log` 항목을 세는, `struct_log_minus_a`라는 이름의 카운터 측정항목을 만들고 그 측정항목을 반환합니다.
 
-# %%
+# %% tags=["exercise"]
 def create_minus_a_metric(logging_client):
     raise NotImplementedError("Exercise 2.9: minus_a_metric")
 
 
-# %%
+# %% tags=["feedback"]
 check("minus_a_metric")
 
 # %% [markdown] i18n="replay-traffic"
@@ -519,7 +530,7 @@ check("minus_a_metric")
 # (측정항목은 항목 자신의 타임스탬프를 기준으로 버킷을 나누므로, 실제로는 1초 만에 쓰더라도 차트에는 시뮬레이션한 시간대가 나타납니다.)
 # 항목은 클라이언트를 거쳐 배치로 전송됩니다. 요청 하나에 항목 여러 개가 담깁니다.
 
-# %%
+# %% tags=["train"]
 metric_created = dt.datetime.now(dt.timezone.utc)  # a metric counts what arrives from now on
 all_metric = logging_client.metric("struct_log_all", filter_=STRUCT, description="every struct_log entry")
 all_metric.create()
@@ -546,7 +557,7 @@ series = {name: svc.metric_series(name, bucket_seconds=60, project=PROJECT, star
           for name in ("struct_log_all", "struct_log_minus_a")}
 print({name: sum(count for _, count in points) for name, points in series.items()})
 
-# %%
+# %% tags=["extra"]
 # extra code: the dashboard chart
 fig, ax = plt.subplots(figsize=(9, 3.2))
 for name, label in (("struct_log_all", "all struct_log entries"), ("struct_log_minus_a", 'entries containing "-a"')):
@@ -571,7 +582,7 @@ plt.show()
 # 셀을 하나씩 실행하면 이런 일이 생기고(위의 `ls -a #i` 요청은 몇 분 전에 쓰였습니다), 모두 실행(Run All)할 때도 그 사이에 분 경계가 지나가면 생깁니다.
 # 서비스가 항목을 받은 시간인 `receiveTimestamp`로 둘을 구분할 수 있습니다. 측정항목이 만들어진 때부터 세면 SQL의 결과는 측정항목과 일치합니다.
 
-# %%
+# %% tags=["train"]
 window = f"timestamp >= '{rfc3339(start_minute)}' AND timestamp < '{rfc3339(end_minute)}'"
 per_minute = bq(f"SELECT date_trunc('minute', timestamp) AS minute, COUNT(*) AS entries, "
                 f"COUNTIF(jsonPayload.text LIKE '%-a%') AS minus_a, "
@@ -589,7 +600,7 @@ print(f"{len(per_minute)} minutes with rows; -a entries in the window by SQL: {s
 # 전형적인 아키텍처에서 큐와 컨슈머가 맡던 절반을 다른 누군가가 운영해 주는 셈입니다.
 # 로컬에서는 `svc.subscribe(topic, callback)`이 싱크가 게시하는 모든 항목에 대해 `callback(entry)`를 호출하며, 항목은 REST API의 형태를 따르는 딕셔너리로 전달됩니다.
 
-# %%
+# %% tags=["train"]
 TOPIC = f"projects/{PROJECT}/topics/struct-log-events"
 events = logging_client.sink("struct-log-events", filter_=STRUCT, destination=f"pubsub.googleapis.com/{TOPIC}")
 events.create()
@@ -623,7 +634,7 @@ print("-a entries per key, counted as they arrived:", dict(minus_a_per_key))
 #
 # 모든 것(클라이언트, Flask, 로깅 서비스, DuckDB)이 이 컴퓨터의 코어를 나누어 쓰므로, 이 숫자는 각 부분이 자기 컴퓨터를 따로 갖는 실제 배포 환경에서 기대할 수 있는 최저치입니다.
 
-# %%
+# %% tags=["train"]
 def load_through_flask(n, threads, url=None, name="load", desc="through Flask"):
     """n requests to url (the chapter's /slog) from `threads` clients: (entries acknowledged, seconds)."""
     url = url or f"{BASE_URL}/slog"
@@ -702,7 +713,7 @@ print("post's figures: 500 entries/s write quota, 25 M entries/day, 100,000 rows
 # 여기서는 첫 번째 방법을 시도해 봅니다. 두 번째 앱을 만드는데, 이 앱의 `/slog`는 `CloudLoggingHandler`를 통해 로그를 쓰고, 배치는 최대 500개 항목을 최대 50ms 동안 채웁니다.
 # 이 앱의 뷰 함수는 쿼리의 필드를 들어온 그대로 두고(아래의 부하는 항상 세 필드를 보냅니다) "queued"(큐에 넣었음)라고 응답합니다. 이제 이 앱의 200 응답이 뜻하는 것이 바로 그것입니다.
 
-# %%
+# %% tags=["train"]
 batched_handler = CloudLoggingHandler(
     logging_client, name="struct_log",
     resource=Resource(type="global", labels={}),  # given, so the handler does not look for a cloud VM
@@ -733,7 +744,7 @@ print("the batched server listens on", BATCHED_URL)
 # %% [markdown] i18n="batched-load"
 # 앞에서와 같은 부하를 이번에는 배치 서버에 보낸 다음, 플러시하고(큐가 모두 쓰일 때까지 기다립니다) 서비스에 저장된 항목을 셉니다.
 
-# %%
+# %% tags=["train"]
 acked, seconds = load_through_flask(settings["load_flask"], 4, url=BATCHED_URL, name="batched",
                                     desc="batched server")
 batched_handler.flush()  # the queue is written: every acknowledged entry should now be stored
@@ -745,7 +756,7 @@ print(f"batched server: {acked:,} acknowledged, {stored:,} stored, {batched_rate
       f"({batched_rate / rates['through Flask, 4 client threads']:.1f}x the one-write-per-request server "
       "measured above, in this same process)")
 
-# %%
+# %% tags=["train"]
 # clean-up: stop the batched server, then its handler's thread (stop_all() at the end would too);
 # the client reports on stderr that it sent what was still queued
 for stop in (stop_batched_server, close_batched_handler):
@@ -797,7 +808,7 @@ print("handler threads left:",
 # 실제로 전환해 보면 이렇습니다. 아래 셀은 여러분이 작성한 바로 그 함수들로(`connect`를 더해서) 이 장의 서버를 `log_server.py`라는 프로그램으로 저장하고, `LOGGING_ENDPOINT`가 로컬 서비스를 가리키게 한 채 별도의 프로세스로 시작합니다.
 # Google Cloud에서는 이 파일의 `app`을 App Engine이나 WSGI 서버가 바꾸지 않고 그대로 서비스합니다(예: `gunicorn -b :8080 log_server:app`). 이때 이 변수는 설정하지 않고 `GOOGLE_CLOUD_PROJECT`를 설정합니다.
 
-# %%
+# %% tags=["train"]
 server_file = RUN_DIR / "log_server.py"
 server_file.write_text("\n\n".join([
     '"""The log API server of chapter 02. LOGGING_ENDPOINT set: a local service; unset: Google Cloud."""',
@@ -849,10 +860,10 @@ _ = show(f'{STRUCT} jsonPayload.key="cli"')
 #
 # 이제 모든 것을 한 번에 검사한 다음, 책의 빌드가 보고하는 수치를 기록합니다.
 
-# %%
+# %% tags=["feedback"]
 check_all()
 
-# %%
+# %% tags=["train"]
 exported_rows = sum(bq(f"SELECT COUNT(*) FROM structlog.struct_log_{day}")[0][0]
                     for day in sorted({today.replace("-", ""),
                                        start_minute.strftime("%Y%m%d")}))
@@ -875,7 +886,7 @@ print(json.dumps(metrics, indent=2))
 #
 # 마지막으로 API 서버와 로깅 서비스를 멈춥니다. 이 셀을 실행하고 나면 이 장에서 실행한 것은 아무것도 남지 않습니다(포트도, 스레드도).
 
-# %%
+# %% tags=["train"]
 stop_all()  # newest first: the API server, then the logging service
 
 

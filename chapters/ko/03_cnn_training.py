@@ -31,7 +31,18 @@
 # %% [markdown] i18n="setup"
 # ## 설정
 
-# %%
+# %% tags=["install"]
+# Opened on its own (Colab, a Jupyter without the book)? This cell installs the book first;
+# in a clone, or where the book is installed, it does nothing. `make release` writes it
+# from book.toml ([book] install, else repository).
+import importlib.util
+
+if importlib.util.find_spec("tfbook") is None:
+    raise ModuleNotFoundError("this notebook needs the book's package, tfbook, which is not "
+                              "installed here: pip install it (the wheel or the repository "
+                              "your course names), then run this cell again")
+
+# %% tags=["support"]
 import tfbook  # first: in a notebook it imports TensorFlow without its start-up log lines
 
 import contextlib
@@ -60,7 +71,7 @@ x_test, y_test = mnist.flat("test")
 t_train, t_test = one_hot(y_train), one_hot(y_test)   # one-hot labels, as the post used
 print(f"MNIST from {mnist.source}: {x_train.shape[0]:,} training and {x_test.shape[0]:,} test images")
 
-# %%
+# %% tags=["extra"]
 # extra code: a look at the first training images
 fig, axes = plt.subplots(1, 8, figsize=(10, 1.6))
 for ax, image, label in zip(axes, x_train, y_train):
@@ -111,12 +122,12 @@ plt.show()
 # 합성곱은 `(batch, height, width, channels)` 모양을 기대합니다.
 # 784픽셀짜리 행으로 된 배치를, 배치 크기가 얼마이든 `(batch, 28, 28, 1)` 이미지로 바꾸는 `reshape_input(x)`를 작성하세요.
 
-# %%
+# %% tags=["exercise"]
 def reshape_input(x):
     raise NotImplementedError("Exercise 3.1: reshape_input")
 
 
-# %%
+# %% tags=["feedback"]
 check("reshape_input")
 
 # %% [markdown] i18n="padding-strides"
@@ -150,12 +161,12 @@ print(f"2x2 max-pool, SAME, stride 2: 7x7 -> {pooled.shape[1]}x{pooled.shape[2]}
 # 위에 출력된 경우만이 아니라 어떤 크기, 윈도, 스트라이드에도 동작하게 만드세요. 검사 코드는 자신이 고른 크기, 윈도, 스트라이드(홀수 크기, 크기를 나누어떨어지게 하지 않는 스트라이드)에 대해 여러분의 답을 `tf.nn.conv2d`와 `tf.nn.max_pool2d`가 실제로 내놓는 값과 비교합니다.
 # 막히면 `tfbook hint 03 output_size`가 텐서플로의 공식을 알려 줍니다.
 
-# %%
+# %% tags=["exercise"]
 def output_size(n, window, stride, padding):
     raise NotImplementedError("Exercise 3.2: output_size")
 
 
-# %%
+# %% tags=["feedback"]
 check("output_size")
 
 # %% [markdown] i18n="conv-layer"
@@ -171,7 +182,7 @@ check("output_size")
 # `max_pool_2x2(x)`도 작성하세요. 위에서 설명한 풀링으로, 높이와 너비를 절반으로 줄이되 앞에서 출력한 예처럼 홀수 크기는 올림합니다.
 # 두 함수 모두 배치 크기와 채널 수에 상관없이 동작해야 합니다(2층에서도 이 함수들을 씁니다).
 
-# %%
+# %% tags=["exercise"]
 def conv_layer(x, W, b):
     raise NotImplementedError("Exercise 3.3: conv_layer")
 
@@ -180,7 +191,7 @@ def max_pool_2x2(x):
     raise NotImplementedError("Exercise 3.3: conv_layer")
 
 
-# %%
+# %% tags=["feedback"]
 check("conv_layer")
 
 # %% [markdown] i18n="flatten"
@@ -194,7 +205,7 @@ check("conv_layer")
 #
 # `FLATTEN_SIZE`를 2층의 풀링 뒤 이미지 한 장당 값의 개수로 정하고, `(batch, 7, 7, 64)` 텐서를 `(batch, FLATTEN_SIZE)`로 바꾸는 `flatten(h)`를 작성하세요.
 
-# %%
+# %% tags=["exercise"]
 FLATTEN_SIZE = ...  # Exercise 3.4: flatten: your value here
 
 
@@ -202,7 +213,7 @@ def flatten(h):
     raise NotImplementedError("Exercise 3.4: flatten")
 
 
-# %%
+# %% tags=["feedback"]
 check("flatten")
 
 # %% [markdown] i18n="dense-dropout"
@@ -221,7 +232,7 @@ check("flatten")
 # 원래 글의 두 값 `KEEP_PROB_TRAIN`과 `KEEP_PROB_EVAL`도 정하세요.
 # 아래의 훈련 스텝은 `dropout`을 `tf.function` 안에서 실행하므로, 텐서플로 연산으로 작성하세요(검사 코드도 그 안에서 실행합니다).
 
-# %%
+# %% tags=["exercise"]
 def fully_connected(h, W, b):
     raise NotImplementedError("Exercise 3.5: dense_dropout")
 
@@ -233,7 +244,7 @@ def dropout(h, keep_prob):
 KEEP_PROB_TRAIN = ...  # Exercise 3.5: dense_dropout: your value here
 KEEP_PROB_EVAL = ...  # Exercise 3.5: dense_dropout: your value here
 
-# %%
+# %% tags=["feedback"]
 check("dense_dropout")
 
 # %% [markdown] i18n="forward"
@@ -247,12 +258,12 @@ check("dense_dropout")
 # 중간 텐서는 `x_image`, `h_conv1`, `h_pool1`, `h_conv2`, `h_pool2`, `h_flat`, `h_fc1`, `h_drop`, `logits`입니다(`logits`는 출력층으로, `W_fc2`와 `b_fc2`를 쓰는 완전 연결 층이지만 ReLU도 소프트맥스도 적용하지 않습니다).
 # 검사 코드는 이 장이 쓰는 두 가지 방식으로 모두 실행해 봅니다. 아래의 `evaluate`처럼 `KEEP_PROB_EVAL`로 즉시 실행하고, 훈련 스텝처럼 `tf.function` 안에서 `KEEP_PROB_TRAIN`으로 실행합니다.
 
-# %%
+# %% tags=["exercise"]
 def forward(x, params, keep_prob):
     raise NotImplementedError("Exercise 3.6: forward")
 
 
-# %%
+# %% tags=["feedback"]
 check("forward")
 
 # %% [markdown] i18n="initial-values"
@@ -293,12 +304,12 @@ for name, value in forward(x_train[:50], params, KEEP_PROB_EVAL).items():
 #
 # `loss_fn(logits, labels)`를 작성하세요. 배치의 소프트맥스 크로스 엔트로피 평균(숫자 하나)을 반환합니다.
 
-# %%
+# %% tags=["exercise"]
 def loss_fn(logits, labels):
     raise NotImplementedError("Exercise 3.7: loss")
 
 
-# %%
+# %% tags=["feedback"]
 check("loss")
 
 # %% [markdown] i18n="accuracy"
@@ -307,12 +318,12 @@ check("loss")
 # 정확도를 계산하는 `accuracy_fn(logits, labels)`를 작성하세요. 가장 큰 로짓이 레이블의 1과 같은 위치에 있는 행의 비율을 반환합니다.
 # (가장 큰 로짓은 가장 큰 확률이기도 하므로, 여기서도 소프트맥스가 필요 없습니다.)
 
-# %%
+# %% tags=["exercise"]
 def accuracy_fn(logits, labels):
     raise NotImplementedError("Exercise 3.8: accuracy")
 
 
-# %%
+# %% tags=["feedback"]
 check("accuracy")
 
 # %% [markdown] i18n="checkpoint"
@@ -328,12 +339,12 @@ check("accuracy")
 #
 # `params`의 모든 변수를 각자의 키 아래에 `prefix` 경로로 기록하고, 기록한 경로를 반환하는 `save_checkpoint(params, prefix)`를 작성하세요.
 
-# %%
+# %% tags=["exercise"]
 def save_checkpoint(params, prefix):
     raise NotImplementedError("Exercise 3.9: checkpoint")
 
 
-# %%
+# %% tags=["feedback"]
 check("checkpoint")
 
 # %% [markdown] i18n="parameter-count"
@@ -349,11 +360,11 @@ check("checkpoint")
 # `CONV2_PARAMS`에는 2층의 매개변수 개수를, `TOTAL_PARAMS`에는 신경망 전체(변수 여덟 개 모두)의 매개변수 개수를 넣으세요.
 # 모양 표와 여러분의 `FLATTEN_SIZE`로 계산하고, 코드로 세지는 마세요.
 
-# %%
+# %% tags=["exercise"]
 CONV2_PARAMS = ...  # Exercise 3.10: parameter_count: your value here
 TOTAL_PARAMS = ...  # Exercise 3.10: parameter_count: your value here
 
-# %%
+# %% tags=["feedback"]
 check("parameter_count")
 
 # %%
@@ -497,7 +508,7 @@ def bfloat16_rewrite(enabled=True):
 # 벤치마크 `python -m bench.bench_cnn --part limits`가 이것으로 얻는 효과를 측정하고(그 표는 끝에 있는 선택 절 "이 신경망은 어디까지 갈 수 있을까요?"에 있습니다), 훈련 셀은 여러분이 직접 실행한 결과를 출력합니다.
 # 두 가지 모양은 다음과 같습니다.
 
-# %%
+# %% tags=["extra"]
 # extra code: the preset's schedule against a constant rate, step by step
 schedule_steps = np.arange(settings["steps"])
 preset_rate = learning_rate_schedule(settings["learning_rate"], settings["steps"], settings["warmup_steps"],
@@ -511,7 +522,7 @@ ax.legend()
 plt.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["train"]
 log_dir = tfbook.run_dir("03", "logs", settings["name"])
 shutil.rmtree(log_dir)  # re-running the cell starts this run's curves afresh
 params = init_params(settings["fc_init_stddev"], settings["seed"])
@@ -530,7 +541,7 @@ print(f"{settings['steps']} steps ({precision}) in {train_seconds:.0f} s of trai
       f"({images_per_second:,.0f} images/s): "
       f"test accuracy {test_accuracy:.2%}, test loss {test_loss:.4f}")
 
-# %%
+# %% tags=["train"]
 checkpoint_dir = tfbook.run_dir("03", "checkpoint")
 saved = save_checkpoint(params, checkpoint_dir / "cnn")
 metrics = {"preset": settings["name"], "steps": settings["steps"], "batch_size": settings["batch_size"],
@@ -542,7 +553,7 @@ metrics = {"preset": settings["name"], "steps": settings["steps"], "batch_size":
 (checkpoint_dir.parent / "metrics.json").write_text(json.dumps(metrics, indent=2))
 print(f"saved {saved}")
 
-# %%
+# %% tags=["extra"]
 # extra code: the test curves
 steps_seen, losses, accuracies = zip(*history)
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3))
@@ -578,7 +589,7 @@ for stddev in (1.0, 0.1):
 # %% [markdown] i18n="initialisation-race"
 # 이것이 결함일까요? 짐작하는 대신 둘을 경주시켜 봅시다. 배치 50으로, 한 번은 원래 글의 학습률 1e-4로, 한 번은 1e-3으로 실행하고 다른 것은 아무것도 바꾸지 않습니다(여기서 `full` 프리셋은 실행마다 1,000 스텝을 돌리고, `quick`은 그보다 적게 돌립니다).
 
-# %%
+# %% tags=["train"]
 race_steps = settings["flaw_demo_steps"]
 if race_steps == 0:  # the grader's setting (book.toml, when_graded): nothing in the race is graded
     print("the race is skipped: the preset sets flaw_demo_steps to 0")
@@ -639,7 +650,7 @@ print(f"bfloat16 units on this CPU: {bf16_units() or 'none found'}")  # bf16_uni
 #
 # 아래 셀은 이 장의 훈련 스텝을 재작성을 켠 경우와 끈 경우로, 각각 배치 50에서 수십 스텝씩 경주시킵니다. 번갈아 실행하므로 머신의 다른 부하가 양쪽에 똑같이 영향을 줍니다(bf16 유닛이 없는 CPU에서는 건너뜁니다).
 
-# %%
+# %% tags=["extra"]
 # extra code: the chapter's train step, fp32 against bf16, taking turns in blocks of 10 steps
 def images_per_second_demo(rounds, block=10, batch_size=50):
     rng = np.random.default_rng(settings["seed"])
@@ -709,7 +720,7 @@ print("the rewrite is off again:",
 #   숫자의 레이블은 바뀌지 않지만 픽셀은 바뀌므로, 신경망은 정확한 픽셀 위치를 외울 수 없고 모양을 배워야 합니다. 그렇지 않으면 더 긴 훈련은 바로 그 픽셀 위치에 과대적합하게 됩니다.
 #   (실제 숫자도 모두 똑같이 가운데에 놓여 있지는 않습니다.) 신경망이 보는 것은 다음과 같습니다.
 
-# %%
+# %% tags=["extra"]
 # extra code: three training digits, as they are and shifted by up to 2 pixels four times
 shift_rng = np.random.default_rng(settings["seed"])
 fig, axes = plt.subplots(3, 5, figsize=(7, 4.4))
@@ -727,7 +738,7 @@ plt.show()
 # 직접 훈련하려면 `TFBOOK_PRESET=best`로 Jupyter를 시작해 이 노트북을 실행하거나(그러면 4장이 더 좋은 체크포인트를 복원합니다), 터미널에서 `python -m checks 03 --preset best`로 채점하세요.
 # 몇 분이 걸리므로, 여기서는 대신 벤치마크가 측정한 결과를 벤치마크가 기록하는 파일(`assets/bench/ch03_limits.json`, 명령과 날짜와 머신 정보가 함께 들어 있습니다)에서 읽어 보여 줍니다. bf16 유닛이 없는 CPU에서는 같은 실행이 fp32로 더 오래 걸립니다.
 
-# %%
+# %% tags=["extra"]
 # extra code: the benchmark's last run of the quick and best presets
 from IPython.display import Markdown, display
 
@@ -761,7 +772,7 @@ else:
 #
 # 이제 모든 것을 한 번에 검사해 봅시다(훈련된 체크포인트의 정확도를 테스트 세트 전체에서 측정하는 것도 포함됩니다).
 
-# %%
+# %% tags=["feedback"]
 check_all()
 
 # %% [markdown] i18n="exercises"

@@ -29,7 +29,18 @@
 # %% [markdown] i18n="setup"
 # ## 설정
 
-# %%
+# %% tags=["install"]
+# Opened on its own (Colab, a Jupyter without the book)? This cell installs the book first;
+# in a clone, or where the book is installed, it does nothing. `make release` writes it
+# from book.toml ([book] install, else repository).
+import importlib.util
+
+if importlib.util.find_spec("tfbook") is None:
+    raise ModuleNotFoundError("this notebook needs the book's package, tfbook, which is not "
+                              "installed here: pip install it (the wheel or the repository "
+                              "your course names), then run this cell again")
+
+# %% tags=["support"]
 import tfbook  # first: in a notebook it imports TensorFlow without its start-up log lines
 
 import json
@@ -80,7 +91,7 @@ class CheckpointMismatch(BookError):
 # 아래 셀은 3장의 모델을 그대로 가져온 것이고(같은 저수준 연산, 같은 변수 이름), 여기에 `new_params`를 더했습니다.
 # `new_params`는 여덟 개의 변수를 올바른 모양으로 만들고, 체크포인트가 덮어쓸 때까지 자리만 채우는 값(0)을 넣어 둡니다.
 
-# %%
+# %% tags=["support"]
 PARAM_SHAPES = {
     "W_conv1": (5, 5, 1, 32), "b_conv1": (32,),
     "W_conv2": (5, 5, 32, 64), "b_conv2": (64,),
@@ -137,7 +148,7 @@ def forward(x, params, keep_prob):
 # | 특성 맵을 얻는 `sess.run(h_conv1, feed_dict=...)` | 층의 연산을 직접 호출: 텐서가 곧 평범한 값 |
 # | 캔버스의 자바스크립트에서 부르는 `IPython.notebook.kernel.execute(...)` | 그린 획을 커널로 동기화하는 anywidget(`DigitCanvas`) |
 
-# %%
+# %% tags=["train"]
 def find_checkpoint():
     """The prefix of chapter 03's checkpoint under runs/ch03/checkpoint/ (or $TFBOOK_RUNS)."""
     directory = tfbook.run_dir("03", "checkpoint", create=False)
@@ -173,12 +184,12 @@ for key, shape in tf.train.list_variables(prefix):
 # `prefix`(문자열)에 있는 체크포인트에서 모델의 변수 여덟 개를 복원하고, 모든 변수가 짝을 찾았는지 확인한 다음, `new_params`가 만드는 것과 같은 딕셔너리로 반환합니다.
 # 직접 정한 경로가 아니라 주어진 `prefix`를 쓰세요. 검사 코드는 자신이 직접 저장한 체크포인트를 여러분의 함수에 넘깁니다.
 
-# %%
+# %% tags=["exercise"]
 def restore_params(prefix):
     raise NotImplementedError("Exercise 4.1: restore_checkpoint")
 
 
-# %%
+# %% tags=["feedback"]
 check("restore_checkpoint")
 
 
@@ -186,7 +197,7 @@ check("restore_checkpoint")
 # 체크포인트와 모델이 서로 맞지 않으면(크기가 다른 층, 이름이 바뀐 변수) 복원은 실패합니다.
 # 아래 헬퍼 함수는 텐서플로의 오류 메시지를 서로 다른 변수의 목록으로 바꿔 주므로, 무엇을 고쳐야 하는지 바로 알 수 있습니다.
 
-# %%
+# %% tags=["train"]
 # extra code: name the variables that differ between a checkpoint and the model
 def checkpoint_mismatch(prefix):
     stored = {key.split("/")[0]: tuple(shape) for key, shape in tf.train.list_variables(prefix)
@@ -219,12 +230,12 @@ print({name: tuple(v.shape) for name, v in params.items()})
 # `predict_probabilities(params, images)`를 작성하세요.
 # 이미지 배치(784픽셀짜리 행, 또는 (N, 28, 28) 이미지)에 대해 신경망이 내놓는 `(N, 10)` 확률을 반환하며, 몇 번을 호출해도 같은 답이 나와야 합니다.
 
-# %%
+# %% tags=["exercise"]
 def predict_probabilities(params, images):
     raise NotImplementedError("Exercise 4.2: predict")
 
 
-# %%
+# %% tags=["feedback"]
 check("predict")
 
 # %% [markdown] i18n="test-accuracy"
@@ -234,7 +245,7 @@ check("predict")
 # 정확도는 3장에서 측정한 값과 정확히 같아야 합니다. 다르다면 복원이 잘못된 것입니다.
 # 이 값은 `runs/ch04/metrics.json`에 기록됩니다(채점기는 같은 체크포인트를 직접 측정해서 이 값과 비교합니다).
 
-# %%
+# %% tags=["train"]
 def predict_in_chunks(params, images, chunk=2000):
     return np.concatenate([predict_probabilities(params, images[i:i + chunk]).numpy()
                            for i in range(0, len(images), chunk)])
@@ -261,14 +272,14 @@ print(f"test accuracy {test_accuracy:.2%}: {np.sum(test_predicted != y_test)} of
 # 대각선에는 맞힌 답이 있고, 나머지 칸은 모두 어떤 종류의 실수입니다.
 # 그래서 대각선 밖의 밝은 칸을 보면 신경망이 어떤 숫자끼리 헷갈리는지 알 수 있습니다.
 
-# %%
+# %% tags=["train"]
 confusion = tf.math.confusion_matrix(y_test, test_predicted, num_classes=10).numpy()
 errors = confusion.copy()
 np.fill_diagonal(errors, 0)
 true_digit, said = np.unravel_index(errors.argmax(), errors.shape)
 print(f"most frequent mistake: {errors.max()} times a {true_digit} taken for a {said}")
 
-# %%
+# %% tags=["extra"]
 # extra code: plot the mistakes of the confusion matrix (the diagonal is left out: it would drown them)
 fig, ax = plt.subplots(figsize=(5, 4.5))
 image = ax.imshow(errors, cmap="Reds")
@@ -286,11 +297,11 @@ plt.show()
 # 신경망이 *가장 확신하면서* 틀린 예가 흥미롭습니다.
 # 레이블 자체가 애매하거나, 훈련 세트에서 보기 드문 필체로 쓴 숫자인 경우가 많습니다.
 
-# %%
+# %% tags=["train"]
 wrong = np.flatnonzero(test_predicted != y_test)
 confident_wrong = wrong[np.argsort(-test_probs[wrong].max(axis=1))][:10]
 
-# %%
+# %% tags=["extra"]
 # extra code: show them
 fig, axes = plt.subplots(1, len(confident_wrong), figsize=(12, 1.9))
 for ax, i in zip(np.atleast_1d(axes), confident_wrong):
@@ -342,12 +353,12 @@ print(f"ink rows {ink_rows[0]}-{ink_rows[-1]}, columns {ink_cols[0]}-{ink_cols[-
 # 잉크가 하나도 없는 그림에는 `ValueError`를 일으키세요(아래의 실시간 예측이 이 동작에 기댑니다).
 # 검사 코드는 가운데에서 벗어난 숫자, 작은 숫자, 큰 숫자를 직접 그려 보고, 여러분의 결과가 숫자를 어디에 놓는지 측정합니다.
 
-# %%
+# %% tags=["exercise"]
 def prepare(img28):
     raise NotImplementedError("Exercise 4.3: prepare")
 
 
-# %%
+# %% tags=["feedback"]
 check("prepare")
 
 # %%
@@ -355,7 +366,7 @@ prepared = np.stack([prepare(img) for img in raw])
 print("the 7 after prepare: centre of mass (row, col) = ({:.1f}, {:.1f})".format(
     *centre_of_mass(prepare(example))))
 
-# %%
+# %% tags=["extra"]
 # extra code: before and after, for one drawing of each digit
 firsts = [list(labels).index(d) for d in range(10)]
 fig, axes = plt.subplots(2, 10, figsize=(12, 2.8))
@@ -371,7 +382,7 @@ plt.show()
 # %% [markdown] i18n="preprocessing-gain"
 # 전처리로 얼마나 나아질까요? 샘플 그림 전부를 그린 그대로 한 번, 전처리를 거쳐 한 번 신경망에 물어봅시다.
 
-# %%
+# %% tags=["train"]
 raw_accuracy = float(np.mean(predict_probabilities(params, raw).numpy().argmax(axis=1) == labels))
 prepared_accuracy = float(np.mean(predict_probabilities(params, prepared).numpy().argmax(axis=1) == labels))
 save_metrics(sample_drawings=len(samples), sample_accuracy_raw=raw_accuracy,
@@ -389,7 +400,7 @@ print(f"sample drawings right: {raw_accuracy:.0%} as drawn, {prepared_accuracy:.
 #
 # 아래에 숫자를 그려 보세요(마우스 버튼을 누른 채로 끌면 됩니다). 상자와 비슷한 크기로 그리세요. **Clear**를 누르면 처음부터 다시 그립니다.
 
-# %%
+# %% tags=["extra"]
 canvas = DigitCanvas()
 live = ipywidgets.HTML("draw a digit")
 live.add_class("tfbook-live")
@@ -423,7 +434,7 @@ display(ipywidgets.HBox([canvas, live]))
 # 그래서 아래의 셀이 모두 그대로 실행되고, 보여 줄 확률도 하나보다 많아집니다.
 # 새로 그릴 때마다 이 셀을 다시 실행하세요.
 
-# %%
+# %% tags=["train"]
 if canvas.strokes:
     drawing, drawn_by = canvas.pixels(), "the canvas"
 else:  # the sample whose most likely digit gets the lowest probability
@@ -447,12 +458,12 @@ print(f"from {drawn_by}: predicted={int(probs.argmax())} p={probs.max():.3f}")
 # `probs`(숫자 10개로 된 벡터)에 담긴 확률 10개를 막대그래프로 그립니다. 숫자마다 막대 하나를 x = 0, ..., 9 위치에 놓고, x축 눈금에는 0부터 9까지 레이블을 붙이고, y축 범위는 0에서 1로 하고, 제목이나 축 레이블을 답니다.
 # matplotlib `Figure`를 반환하고(`plt.subplots()`로 얻을 수 있습니다), 함수 안에서 `plt.show()`를 호출하지 마세요. 그림은 아래 셀이 보여 줍니다.
 
-# %%
+# %% tags=["exercise"]
 def plot_probabilities(probs):
     raise NotImplementedError("Exercise 4.4: plot_probabilities")
 
 
-# %%
+# %% tags=["support"]
 # extra code: what the check reads from your figure (a figure is not a number, so the grader asks for these)
 def figure_numbers(probs):
     fig = plot_probabilities(np.asarray(probs))
@@ -469,10 +480,10 @@ def figure_numbers(probs):
     return numbers
 
 
-# %%
+# %% tags=["feedback"]
 check("plot_probabilities")
 
-# %%
+# %% tags=["train"]
 fig = plot_probabilities(probs)
 plt.show()
 for digit, p in top_k(probs):
@@ -493,15 +504,15 @@ for digit, p in top_k(probs):
 # 두 값이 든 딕셔너리를 반환합니다. `"conv"`는 1층 합성곱의 출력으로 편향을 더하기 *전*의 값이고, `"relu"`는 같은 값에 `b_conv1`을 더하고 ReLU를 적용한 값입니다.
 # 둘 다 모양이 (1, 28, 28, 32)입니다. 신경망과 같은 스트라이드와 패딩으로 `tf.nn.conv2d`를 쓰세요.
 
-# %%
+# %% tags=["exercise"]
 def first_layer_maps(params, image):
     raise NotImplementedError("Exercise 4.5: feature_maps")
 
 
-# %%
+# %% tags=["feedback"]
 check("feature_maps")
 
-# %%
+# %% tags=["train"]
 maps = first_layer_maps(params, x_drawing)
 print({name: tuple(m.shape) for name, m in maps.items()})
 
@@ -511,7 +522,7 @@ print({name: tuple(m.shape) for name, m in maps.items()})
 # 합성곱만 거친 결과는 0을 가운데에 둔 발산형 척도로 그립니다(빨강은 양수, 파랑은 음수, 흰색은 0).
 # ReLU를 거친 뒤에는 음수가 없으므로 검정이 0이고, 흰색은 모든 맵을 통틀어 가장 강한 반응입니다.
 
-# %%
+# %% tags=["train"]
 # extra code: a grid of 32 images on one colour scale, with a colour bar
 def show_grid(images, title, path=None, cmap="gray", symmetric=False, label="value"):
     images = np.asarray(images)
@@ -538,7 +549,7 @@ show_grid(np.moveaxis(maps["relu"].numpy()[0], -1, 0), "After + bias and ReLU (o
 # 흰색은 가중치 0, 빨강은 양수, 파랑은 음수이고, 색 막대가 그 크기를 알려 줍니다.
 # 상당수가 여러 각도의 작은 모서리 검출기나 획 검출기처럼 보입니다. 그림에 그 방향의 모서리가 있는 곳에서 맵이 밝아지고, ReLU는 그런 곳만 남깁니다.
 
-# %%
+# %% tags=["train"]
 filters = params["W_conv1"].numpy()[:, :, 0, :]   # (5, 5, 32)
 show_grid(np.moveaxis(filters, -1, 0), "The 32 learned 5x5 filters of layer 1", cmap="RdBu_r",
           symmetric=True, label="weight")
@@ -556,13 +567,13 @@ show_grid(np.moveaxis(filters, -1, 0), "The 32 learned 5x5 filters of layer 1", 
 # 캔버스가 56x56 그림을 만든다면(합성곱 층과 풀링 층은 그대로일 때), 2층의 풀링 뒤에 펼친 블록에는 이미지 한 장당 숫자가 몇 개 들어 있을까요?
 # 그 값을 `FLAT_SIZE_56`에 넣으세요.
 
-# %%
+# %% tags=["exercise"]
 FLAT_SIZE_56 = ...  # Exercise 4.6: bigger_canvas: your value here
 
-# %%
+# %% tags=["feedback"]
 check("bigger_canvas")
 
-# %%
+# %% tags=["train"]
 big = tf.zeros([1, 56, 56, 1])
 h_pool2 = max_pool_2x2(conv_layer(max_pool_2x2(conv_layer(big, params["W_conv1"], params["b_conv1"])),
                                   params["W_conv2"], params["b_conv2"]))
@@ -586,7 +597,7 @@ print(f"56x56 input -> h_pool2 {tuple(h_pool2.shape)} -> {flat_size:,} numbers p
 # 원래 글의 결론처럼, 실제 이미지를 인식하려면 이보다 훨씬 많은 것이 필요합니다. 더 큰 신경망, 더 세심한 전처리와 후처리, 그리고 더 많은 컴퓨터입니다.
 # 이제 모든 것을 한 번에 검사해 봅시다.
 
-# %%
+# %% tags=["feedback"]
 check_all()
 
 # %% [markdown] i18n="exercises"

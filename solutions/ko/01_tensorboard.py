@@ -30,7 +30,18 @@
 # %% [markdown] i18n="setup"
 # ## 설정
 
-# %%
+# %% tags=["install"]
+# Opened on its own (Colab, a Jupyter without the book)? This cell installs the book first;
+# in a clone, or where the book is installed, it does nothing. `make release` writes it
+# from book.toml ([book] install, else repository).
+import importlib.util
+
+if importlib.util.find_spec("tfbook") is None:
+    raise ModuleNotFoundError("this notebook needs the book's package, tfbook, which is not "
+                              "installed here: pip install it (the wheel or the repository "
+                              "your course names), then run this cell again")
+
+# %% tags=["support"]
 import tfbook  # first: in a notebook it imports TensorFlow without its start-up log lines
 
 import json
@@ -155,7 +166,7 @@ def demo_forward(x, params, training=False):
 # 실행마다 자기 폴더가 있고, 그 안에는 실행 내내 열려 있는 작성기가 하나 있습니다.
 # 같은 폴더에 작성기를 새로 만들면 그때마다 이벤트 파일이 하나씩 더 생기므로, 아래의 헬퍼 함수는 폴더마다 작성기를 하나만 두고 호출할 때마다 그 작성기를 내줍니다.
 
-# %%
+# %% tags=["support"]
 _writers = {}
 
 
@@ -183,7 +194,7 @@ def reset_run(log_dir):
 # `log_dir`의 작성기로 스칼라 두 개를 기록합니다. 태그는 원래 글처럼 `loss`와 `accuracy`이고, 둘 다 훈련 스텝 `step`에 기록합니다.
 # 함수가 반환될 때는 두 값이 모두 디스크에 있어야 합니다. 채점기는 함수를 호출한 직후 텐서보드 자체의 리더로 이벤트 파일을 읽습니다.
 
-# %%
+# %% tags=["exercise"]
 def log_scalars(log_dir, step, loss, accuracy):
     ### BEGIN SOLUTION
     writer = writer_for(log_dir)
@@ -194,7 +205,7 @@ def log_scalars(log_dir, step, loss, accuracy):
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("log_scalars")
 
 # %% [markdown] i18n="writing-histograms"
@@ -209,7 +220,7 @@ check("log_scalars")
 # 딕셔너리 `params`에 있는 *모든* 텐서(모든 층의 가중치와 편향)에 대해 `step`에 히스토그램을 기록하고, 태그는 딕셔너리에서 그 텐서의 키(`w_h`, `b_h`, ...)로 합니다.
 # 앞에서처럼 함수가 반환될 때는 모든 것이 디스크에 있어야 합니다.
 
-# %%
+# %% tags=["exercise"]
 def log_histograms(log_dir, step, params):
     ### BEGIN SOLUTION
     writer = writer_for(log_dir)
@@ -220,7 +231,7 @@ def log_histograms(log_dir, step, params):
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("log_histograms")
 
 # %% [markdown] i18n="model-graph"
@@ -238,7 +249,7 @@ check("log_histograms")
 # `log_graph(log_dir, params)`를 작성하세요.
 # 이미지 배치(이미지 수는 몇 개든 되고, 각각 784픽셀)에 대해 `params`로 `fc_forward`를 실행하는 `tf.function`을 만들어 트레이싱하고, 그 그래프를 `log_dir`의 작성기로 기록한 다음 플러시합니다. 그래프는 하나만 기록해야 합니다.
 
-# %%
+# %% tags=["exercise"]
 def log_graph(log_dir, params):
     ### BEGIN SOLUTION
     model = tf.function(lambda x: fc_forward(x, params)["logits"])
@@ -250,7 +261,7 @@ def log_graph(log_dir, params):
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("log_graph")
 
 # %% [markdown] i18n="runs"
@@ -277,14 +288,14 @@ check("log_graph")
 # 이 장의 로그 폴더 `tfbook.run_dir("01", "logs")` 안에서 `name`이라는 실행의 폴더를 `str`로 반환합니다.
 # 이 로그 폴더는 채점기의 `TFBOOK_RUNS`를 따르므로, 경로를 절대 직접 쓰지 마세요.
 
-# %%
+# %% tags=["exercise"]
 def run_log_dir(name):
     ### BEGIN SOLUTION
     return str(tfbook.run_dir("01", "logs", name))
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("run_log_dir")
 
 # %% [markdown] i18n="training-with-summaries"
@@ -356,7 +367,7 @@ def train(forward, params, steps, learning_rate, log_dir, seed, histograms=True,
 # 목표는 비율 1.05 이하, 즉 요약의 비용이 훈련의 5% 이하인 것입니다.
 # 이 책의 2코어 기계에서 마지막으로 실행한 결과는 다음과 같습니다.
 
-# %%
+# %% tags=["extra"]
 # extra code: the figures bench/bench_ch01.py saved on its last run (`python -m bench.bench_ch01 --save`)
 from IPython.display import Markdown, display
 
@@ -392,12 +403,12 @@ else:
 # 그러면 소프트맥스가 정답 숫자에 주는 확률이 얼마일지, 그리고 크로스 엔트로피가 그 확률로 무엇을 만드는지 생각해 보세요.
 # `PREDICTED_INITIAL_LOSS`에 여러분이 생각한 값을 (소수점 둘째 자리까지) 넣으세요. 실제 값은 아래의 훈련이 출력합니다.
 
-# %%
+# %% tags=["exercise"]
 ### BEGIN SOLUTION
 PREDICTED_INITIAL_LOSS = math.log(10)
 ### END SOLUTION
 
-# %%
+# %% tags=["feedback"]
 check("predict_initial_loss")
 
 # %% [markdown] i18n="post-runs"
@@ -406,7 +417,7 @@ check("predict_initial_loss")
 # `1st` 실행은 모델의 그래프도 기록합니다.
 # 이 실행들은 스칼라만 기록합니다. 히스토그램은 아래의 데모 신경망에서 나옵니다.
 
-# %%
+# %% tags=["train"]
 started = time.perf_counter()
 fc_runs = {}
 for name, learning_rate in (("1st", 0.01), ("2nd", 0.1)):
@@ -427,7 +438,7 @@ print(f"two runs in {time.perf_counter() - started:.1f} s; you predicted {PREDIC
 # 6006이 사용 중이면 텐서보드는 그다음 포트들을 시도하므로, 텐서보드가 알려 주는 포트를 확인하세요.
 # Jupyter가 다른 기계나 컨테이너에서 돌아갈 때는, `jupyter-server-proxy`를 설치하고 Jupyter의 환경에 `TENSORBOARD_PROXY_URL=/proxy/%PORT%/`를 설정하면 프레임이 Jupyter 자체를 거쳐 텐서보드에 닿을 수 있습니다.
 
-# %%
+# %% tags=["extra"]
 # extra code: the magic starts the `tensorboard` program: use the one installed beside this
 # kernel's Python (a kernel of .venv/bin/jupyter has no .venv/bin on its PATH unless the venv
 # is activated), and stop what this kernel started when the kernel shuts down, so that a
@@ -451,7 +462,7 @@ def _stop_tensorboards():
         except psutil.Error:
             pass
 
-# %%
+# %% tags=["train"]
 log_root = tfbook.run_dir("01", "logs")
 # %load_ext tensorboard
 # %tensorboard --logdir {log_root}
@@ -489,7 +500,7 @@ log_root = tfbook.run_dir("01", "logs")
 # 실행 폴더 하나의 이벤트 파일에서 스칼라 태그 하나의 점들을 NumPy 배열 한 쌍(스텝, 그다음 값)으로 반환합니다. 스텝 순서로 정렬하고, 그 태그의 점은 빠짐없이 담고 다른 태그의 것은 하나도 담지 않아야 합니다.
 # 채점기는 자신이 직접 기록한 이벤트 파일로 이 함수를 시험합니다.
 
-# %%
+# %% tags=["exercise"]
 def read_scalars(log_dir, tag):
     ### BEGIN SOLUTION
     accumulator = event_accumulator.EventAccumulator(
@@ -502,13 +513,13 @@ def read_scalars(log_dir, tag):
     ### END SOLUTION
 
 
-# %%
+# %% tags=["feedback"]
 check("read_scalars")
 
 # %% [markdown] i18n="plot-scalars"
 # 리더가 있으면 두 실행의 곡선을 노트북에서도(그리고 보고서나 테스트에서도) 그릴 수 있습니다.
 
-# %%
+# %% tags=["extra"]
 # extra code: the two runs' loss curves, read back from their event files
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3))
 for name in fc_runs:
@@ -528,7 +539,7 @@ plt.show()
 # 띠의 경계는 7, 16, 31, 69, 84, 93번째 백분위수이므로(정규 분포라면 중앙값 양쪽으로 표준 편차의 약 1.5배, 1배, 0.5배), 가장 진한 띠에는 가운데 38%의 값이 들어가고, 가장 옅은 띠는 최솟값과 최댓값까지 닿습니다.
 # 아래의 함수들은 저장된 버킷에서 이 백분위수를 다시 계산해 띠를 그립니다.
 
-# %%
+# %% tags=["extra"]
 # extra code: reading histograms back takes the same few lines as your read_scalars, so the
 # book keeps its reader in tfbook/events.py: read_histograms(log_dir, tag) returns the steps
 # and, per step, the (left edge, right edge, count) rows of the buckets
@@ -573,7 +584,7 @@ def plot_distribution(ax, log_dir, tag, title, log_scale=False):
 # 첫 번째 층의 유닛은 각각 784개 픽셀에 가중치를 곱해 더합니다.
 # 가중치가 스무 배 크면 모든 활성화 전 값(pre-activation)도 스무 배 커지고, 두 번째 층은 그것을 다시 곱합니다. 그래서 첫 로짓은 0 근처가 아니라 수천에 이릅니다.
 
-# %%
+# %% tags=["train"]
 started = time.perf_counter()
 demo_runs = {}
 for name, init_stddev in (("demo-good", 0.05), ("demo-bad", 1.0)):
@@ -588,7 +599,7 @@ print(f"two demo runs in {time.perf_counter() - started:.1f} s")
 # 나쁜 실행의 손실은 수천에서 시작합니다. 여러분이 훈련되지 않은 신경망에 대해 예측한 값과는 거리가 멉니다. 그러다 그 예측값까지 떨어진 뒤 거기에 머무르고, 정확도는 무작위로 찍은 수준 근처에 머뭅니다.
 # 손실 곡선은 신경망이 멈춰 있다는 *사실*을 말해 주고, 히스토그램은 그 *이유*를 말해 줍니다.
 
-# %%
+# %% tags=["extra"]
 # extra code: the good and the bad run side by side, as TensorBoard's Distributions tab shows them
 fig, axes = plt.subplots(2, 3, figsize=(12, 5.5))
 for row, name in enumerate(("demo-good", "demo-bad")):
@@ -618,7 +629,7 @@ plt.show()
 # 그다음 `DEAD_FRACTION_BAD`를, 훈련된 `demo-bad` 신경망의 첫 번째 은닉층(`h`)에서 드롭아웃을 끄고 측정용 배치로 구한 그 비율로 설정하세요.
 # (두 번째 층의 답은 그림을 보고 이미 알고 있습니다.)
 
-# %%
+# %% tags=["exercise", "train"]
 def dead_fraction(h):
     ### BEGIN SOLUTION
     return float(np.mean(np.max(np.asarray(h), axis=0) <= 0))
@@ -631,10 +642,10 @@ good_params = demo_runs["demo-good"][2]
 DEAD_FRACTION_BAD = dead_fraction(demo_forward(probe_x, bad_params)["h"])
 ### END SOLUTION
 
-# %%
+# %% tags=["feedback"]
 check("dead_units")
 
-# %%
+# %% tags=["train"]
 dead = {name: {layer: dead_fraction(demo_forward(probe_x, p)[layer]) for layer in ("h", "h2")}
         for name, p in (("demo-good", good_params), ("demo-bad", bad_params))}
 for name, fractions in dead.items():
@@ -643,7 +654,7 @@ for name, fractions in dead.items():
 # %% [markdown] i18n="saved-results"
 # 훈련된 신경망과 이 책이 인용하는 수치는 로그 옆에 저장됩니다(채점기는 저장된 가중치로 각 실행에서 마지막으로 기록된 손실과 죽은 유닛의 비율을 다시 계산합니다).
 
-# %%
+# %% tags=["train"]
 checkpoints = tfbook.run_dir("01", "checkpoints")
 for name, params in (("1st", fc_runs["1st"][2]), ("2nd", fc_runs["2nd"][2]),
                      ("demo-good", good_params), ("demo-bad", bad_params)):
@@ -678,7 +689,7 @@ print(json.dumps(metrics, indent=2))
 #
 # 이제 모든 것을 한 번에 검사해 봅시다(마지막 검사들은 여러분의 실행이 기록한 이벤트 파일을 읽습니다).
 
-# %%
+# %% tags=["feedback"]
 check_all()
 
 # %% [markdown] i18n="exercises"
