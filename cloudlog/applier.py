@@ -10,6 +10,16 @@ anyway, the entries commit alone and every sink and metric is retried in its own
 whatever still fails is recorded as that sink's or metric's error (``errors()`` in the API,
 ``cloudlog.processing_errors``, and for BigQuery sinks the dataset's ``_sink_errors``), never
 rolling back the entries or the others. File and Pub/Sub sinks run after the commit.
+
+Fairness: what the journal delivers waits in one queue per project, and each commit takes
+slices of the projects' queues in turn, a project that had nothing waiting first, up to
+``SLICE_ROWS`` rows, ``SLICE_DAYS`` distinct (log, UTC day) and ``SLICE_HOURS`` (log, hour)
+pairs in all (what bounds the tables and files its sinks may have to make). So a project
+whose backlog needs hundreds of new tables delays another project's write by a commit or
+two, not by the backlog.
+Each project's rows are applied in order; the applied position is kept per project
+(``cloudlog.state`` ``applied_seq:P``) besides the position below which every row is applied
+(``applied_seq``), from which a restart replays, skipping each project's applied rows.
 """
 from __future__ import annotations
 
@@ -18,6 +28,7 @@ import logging
 import queue
 import threading
 import time
+from collections import OrderedDict, deque
 
 import duckdb
 import pyarrow as pa
@@ -38,7 +49,14 @@ ARROW_SCHEMA = pa.schema([
     ("log_id", pa.string()), ("ts", pa.int64()), ("receive_ts", pa.int64()),
     ("severity", pa.int32()), ("insert_id", pa.string()), ("text_payload", pa.string()),
     ("entry", pa.string()), ("search", pa.string())])
-MAX_GROUP_ROWS = 100_000   # one DuckDB commit takes at most this many entries
+MAX_GROUP_ROWS = 100_000   # rows taken from the queue at once (a commit takes fewer)
+# what one commit takes from the projects' queues (see the module docstring): rows, and
+# distinct (log, day) and (log, hour) pairs, each a table or file its sinks may have to make
+SLICE_ROWS, SLICE_DAYS, SLICE_HOURS = 10_000, 100, 200
+_DAY_US, _HOUR_US = 86_400_000_000, 3_600_000_000
+_MARK = ("INSERT OR REPLACE INTO cloudlog.state VALUES ('applied_seq', "
+         "greatest(?, coalesce((SELECT v FROM cloudlog.state WHERE k = 'applied_seq'), 0)))")
+_MARK_PROJECT = "INSERT OR REPLACE INTO cloudlog.state VALUES ('applied_seq:' || ?, ?)"
 FILE_EXPORTS_DDL = ("CREATE TABLE IF NOT EXISTS cloudlog.file_exports_owed (project VARCHAR, "
                     "sink VARCHAR, first_seq BIGINT, last_seq BIGINT)")
 _OWE_FILES = "INSERT INTO cloudlog.file_exports_owed VALUES (?, ?, ?, ?)"
@@ -73,12 +91,20 @@ class Applier:
     REPLAY_WAIT_S = 10.0   # a read during start-up waits this long for the replay, then 503
 
     def __init__(self, db, config: ConfigRepo, files: FileExporter, pubsub: PubSub,
-                 applied_seq: int, journal_path=None, journal_seq: int = 0):
+                 applied_seq: int, journal_path=None, journal_seq: int = 0,
+                 applied_by_project: dict[str, int] | None = None):
         self.con = db.cursor()
         self.config, self.files, self.pubsub = config, files, pubsub
         self.bigquery = BigQueryExporter()
+        # every row up to applied_seq is applied; a project's rows up to its own entry in
+        # applied_by_project are too (projects are applied in turn, not in global order)
         self.applied_seq = applied_seq
+        self.applied_by_project = dict(applied_by_project or {})
         self.passed_seq = applied_seq    # applied, or (in memory) failed: readers stop waiting
+        self.passed_by_project: dict[str, int] = dict(self.applied_by_project)
+        self._pending: OrderedDict[str, deque] = OrderedDict()   # project -> rows to apply
+        self._waiters: list = []         # in memory: writes to finish once their rows apply
+        self._taken_seq = applied_seq    # the last seq taken from the queue
         # With a journal, every delivered row is already acknowledged: a batch that fails to
         # apply stays pending and is retried, and nothing after it is applied before it.
         self.durable = journal_path is not None
@@ -133,24 +159,32 @@ class Applier:
         self._q.put(job)
         return job.wait(timeout)
 
-    def wait_applied(self, target: int, timeout: float) -> None:
-        """Return once every row up to ``target`` is applied; 503 at once while the store
-        is stalled on a failed batch, and after a short wait while replaying on start-up."""
+    def _passed(self, target) -> bool:
+        """target: a seq (every row up to it) or {project: seq} (that project's rows)."""
+        if isinstance(target, int):
+            return self.passed_seq >= target
+        return all(max(self.passed_seq, self.passed_by_project.get(p, 0)) >= seq
+                   for p, seq in target.items())
+
+    def wait_applied(self, target: int | dict[str, int], timeout: float) -> None:
+        """Return once every row up to ``target`` is applied (a seq, or {project: seq} for
+        each project's own rows); 503 at once while the store is stalled on a failed
+        batch, and after a short wait while replaying on start-up."""
         if self.replaying():
             timeout = min(timeout, self.REPLAY_WAIT_S)
         with self.cond:
-            if self.passed_seq >= target:
+            if self._passed(target):
                 return
             self.readers += 1
             try:
                 self._q.put(Job("nudge", None))      # wake the applier now
-                ok = self.cond.wait_for(lambda: self.passed_seq >= target or
+                ok = self.cond.wait_for(lambda: self._passed(target) or
                                         self.stalled is not None or
                                         not self._thread.is_alive(), timeout)
             finally:
                 self.readers -= 1
         behind = self.behind_error()
-        if behind is not None and self.passed_seq < target:
+        if behind is not None and not self._passed(target):
             raise behind
         if not ok:
             if self.replaying():
@@ -191,6 +225,7 @@ class Applier:
                 pass
             with self.cond:
                 self.cond.notify_all()
+            self._drop_pending()
             while True:                # nobody is left to answer queued jobs: say so
                 try:
                     job = self._q.get_nowait()
@@ -215,7 +250,11 @@ class Applier:
                                                 self.replay_to), 1):
             if self._stop.is_set():
                 return False       # stopped during start-up: what is applied stays applied
-            if not self._apply_durably(rows):
+            # a project's rows may have been applied ahead of the global position
+            todo = [r for r in rows if r.seq > self.applied_by_project.get(r.project, 0)]
+            if not todo:
+                self._advance([], rows[-1].seq)
+            elif not self._apply_durably(todo, rows[-1].seq):
                 return False
             if k % 8 == 0:         # keep DuckDB's write-ahead log small on a long journal
                 try:
@@ -229,86 +268,163 @@ class Applier:
         return True
 
     def _serve(self):
+        barrier = None      # a call or stop: it runs once every row delivered before it applied
         while True:
-            jobs = [self._q.get()]
-            n = len(jobs[0].payload) if jobs[0].kind == "rows" else 0
-            # a DuckDB commit costs ~2 ms of CPU: let small batches grow for up to
-            # APPLY_DELAY_S (the data is already durable), unless a reader is waiting
-            deadline = time.monotonic() + self.APPLY_DELAY_S
-            while n < MAX_GROUP_ROWS and jobs[-1].kind == "rows":
-                wait = deadline - time.monotonic()
-                try:
-                    if n >= 2000 or self.readers or wait <= 0 or self._stop.is_set():
-                        j = self._q.get_nowait()
-                    else:
-                        j = self._q.get(timeout=wait)
-                except queue.Empty:
-                    break
-                jobs.append(j)
-                n += len(j.payload) if j.kind == "rows" else 0
-            i = 0
-            while i < len(jobs):
-                if jobs[i].kind == "rows":
-                    k = i
-                    while k < len(jobs) and jobs[k].kind == "rows":
-                        k += 1
-                    if self._past_stop_deadline():
-                        for j in jobs[i:k]:
-                            self._refuse(j)      # in the journal: applied on the next start
-                    elif not self._apply_jobs(jobs[i:k]):
-                        for j in jobs[k:]:
-                            self._refuse(j)
-                        return                   # stopped while retrying a failed batch
-                    i = k
+            if barrier is None:
+                barrier = self._collect()
+            if self._pending:
+                if self._past_stop_deadline():
+                    self._drop_pending()         # in the journal: applied on the next start
                     continue
-                job = jobs[i]
-                i += 1
-                if job.kind == "nudge":
-                    continue
-                if job.kind == "stop":
-                    job.finish()
-                    for j in jobs[i:]:
-                        self._refuse(j)
-                    return
+                rows, low = self._take_round()
+                if not self._apply_rows(rows, low):
+                    self._drop_pending()
+                    if barrier is not None:
+                        self._refuse(barrier)
+                    return                       # stopped while retrying a failed batch
+                continue
+            if barrier is None:
+                continue
+            job, barrier = barrier, None
+            if job.kind == "stop":
+                job.finish()
+                return
+            try:
+                job.finish(job.payload(self.con))
+            except BaseException as e:  # noqa: BLE001 - handed back to the caller
+                if not isinstance(e, ApiError):
+                    log.exception("store call failed")
+                    e = ApiError(500, f"{e}")
                 try:
-                    job.finish(job.payload(self.con))
-                except BaseException as e:  # noqa: BLE001 - handed back to the caller
-                    if not isinstance(e, ApiError):
-                        log.exception("store call failed")
-                        e = ApiError(500, f"{e}")
-                    try:
-                        self.con.execute("ROLLBACK")
-                    except duckdb.Error:
-                        pass
-                    job.finish(error=e)
+                    self.con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                job.finish(error=e)
 
-    def _apply_jobs(self, batch: list[Job]) -> bool:
-        """Apply the rows of ``batch``; False if the applier was stopped before it could."""
-        rows = [r for j in batch for r in j.payload]
+    def _collect(self):
+        """Move what the journal delivered into the per-project queues; return the first job
+        that is not rows (a call or a stop: it waits for the rows delivered before it)."""
+        n, deadline = 0, None
+        while n < MAX_GROUP_ROWS:
+            try:
+                if not self._pending and deadline is None:
+                    job = self._q.get()          # idle: wait for work
+                elif (deadline is not None and n < 2000 and not self.readers
+                      and not self._stop.is_set() and time.monotonic() < deadline):
+                    # a DuckDB commit costs ~2 ms of CPU: let a small batch grow for up to
+                    # APPLY_DELAY_S (it is already durable), unless a reader is waiting
+                    job = self._q.get(timeout=max(0.0, deadline - time.monotonic()))
+                else:
+                    job = self._q.get_nowait()
+            except queue.Empty:
+                return None
+            if job.kind == "nudge":
+                continue
+            if job.kind != "rows":
+                return job
+            if deadline is None and not self._pending:
+                deadline = time.monotonic() + self.APPLY_DELAY_S
+            for r in job.payload:
+                # in memory (nothing is acknowledged before it applies) one queue, in order
+                key = r.project if self.durable else ""
+                q = self._pending.get(key)
+                if q is None:       # a project with nothing waiting goes first
+                    q = self._pending[key] = deque()
+                    self._pending.move_to_end(key, last=False)
+                q.append(r)
+            if job.payload:
+                self._taken_seq = job.payload[-1].seq
+            self._waiters.extend(job.waiters or ())
+            n += len(job.payload)
+        return None
+
+    def _slice(self, q: deque, budget: list[int]) -> list[Row]:
+        """The next rows of one project's queue that fit in what is left of the batch's
+        ``budget`` [rows, (log, day) pairs, (log, hour) pairs], which it uses up (at least
+        one row; in memory: every row, nothing is acknowledged before it applies)."""
+        if not self.durable:
+            out = list(q)
+            q.clear()
+            return out
+        out: list[Row] = []
+        days: set = set()
+        hours: set = set()
+        while q and len(out) < budget[0]:
+            r = q[0]
+            d, h = (r.log_id, r.ts // _DAY_US), (r.log_id, r.ts // _HOUR_US)
+            if out and ((d not in days and len(days) >= budget[1]) or
+                        (h not in hours and len(hours) >= budget[2])):
+                break
+            days.add(d)
+            hours.add(h)
+            out.append(q.popleft())
+        budget[0] -= len(out)
+        budget[1] -= len(days)
+        budget[2] -= len(hours)
+        return out
+
+    def _take_round(self) -> tuple[list[Row], int]:
+        """The next batch: slices of the projects' queues in turn, until it holds
+        SLICE_ROWS rows, SLICE_DAYS (log, day) or SLICE_HOURS (log, hour) pairs; and the
+        seq up to which every row is applied once it commits."""
+        rows: list[Row] = []
+        budget = [SLICE_ROWS, SLICE_DAYS, SLICE_HOURS]
+        for project in list(self._pending):
+            if rows and min(budget) <= 0:
+                break
+            q = self._pending[project]
+            rows += self._slice(q, budget)
+            if q:
+                self._pending.move_to_end(project)   # its next slice after the others'
+            else:
+                del self._pending[project]
+        rows.sort(key=lambda r: r.seq)
+        low = min((q[0].seq for q in self._pending.values()), default=self._taken_seq + 1) - 1
+        return rows, low
+
+    def _drop_pending(self) -> None:
+        """Stopping: rows not applied stay in the journal (in memory: their writers get 503)."""
+        self._pending.clear()
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            w.finish(error=ApiError(503, "the log store is closed"))
+
+    def _advance(self, rows: list[Row], low: int, applied: bool = True) -> None:
+        """Readers may stop waiting for ``rows`` and for every row up to ``low``."""
+        with self.cond:
+            for r in rows:                      # sorted by seq: each project's last wins
+                self.passed_by_project[r.project] = r.seq
+                if applied:
+                    self.applied_by_project[r.project] = r.seq
+            if applied:
+                self.applied_seq = max(self.applied_seq, low)
+            self.passed_seq = max(self.passed_seq, low)
+            self.cond.notify_all()
+
+    def _apply_rows(self, rows: list[Row], low: int) -> bool:
+        """Apply one round; False if the applier was stopped before it could."""
         if self.durable:
-            return self._apply_durably(rows)
+            return self._apply_durably(rows, low)
         err = None
         try:
-            self.commit(rows)
+            self.commit(rows, low)
         except BaseException as e:  # noqa: BLE001 - the thread must survive
             # in memory nothing was acknowledged yet: the writers get the error
             log.exception("applying to DuckDB failed")
             err = ApiError(500, f"storage error: {e}")
-            with self.cond:      # do not leave readers waiting for rows that cannot apply
-                self.passed_seq = max(self.passed_seq, rows[-1].seq)
-                self.cond.notify_all()
-        for j in batch:
-            for w in j.waiters or ():
-                w.finish(len(w.payload), err)
+        self._advance(rows, low, applied=err is None)
+        waiters, self._waiters = self._waiters, []    # in memory a round takes every row
+        for w in waiters:
+            w.finish(len(w.payload), err)
         return True
 
-    def _apply_durably(self, rows: list[Row]) -> bool:
+    def _apply_durably(self, rows: list[Row], low: int) -> bool:
         """Commit ``rows`` (acknowledged, in the journal), retrying with back-off until it
         works: the applied position never passes a batch that failed. False if stopped."""
         wait = self.RETRY_FIRST_S
         while True:
             try:
-                self.commit(rows)
+                self.commit(rows, low)
             except BaseException as e:  # noqa: BLE001 - the thread must survive
                 self.stats["failed_commits"] += 1
                 reason = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
@@ -323,6 +439,7 @@ class Applier:
                     return False
                 wait = min(wait * 2, self.RETRY_MAX_S)
                 continue
+            self._advance(rows, low)
             if self.stalled is not None:
                 log.warning("applied the %d pending entries after a failure", len(rows))
                 with self.cond:
@@ -331,16 +448,16 @@ class Applier:
             return True
 
     # ------------------------------------------------------------ one batch
-    def _matching(self, project: str, filter_: str, rows: list[Row]) -> list[int]:
+    def _matching(self, project: str, filter_: str, by_seq: dict[int, Row]) -> list[Row]:
         sql = compile_filter(filter_)
-        first = rows[0].seq
-        return [s - first for (s,) in self.con.execute(
+        return [by_seq[s] for (s,) in self.con.execute(
             f"SELECT seq FROM __batch WHERE project = ? AND {sql} ORDER BY seq",
             [project]).fetchall()]
 
     def _plan(self, rows: list[Row]) -> tuple[list[_Work], list[tuple[_Work, str]]]:
         """Which sinks and metrics match which rows (read-only, outside the transaction)."""
         projects = {r.project for r in rows}
+        by_seq = {r.seq: r for r in rows}     # a round's seqs have gaps (see _take_round)
         work, failed = [], []
         for kind in ("sink", "metric"):
             for (project, name), obj in self.config.snapshot(kind).items():
@@ -350,13 +467,13 @@ class Applier:
                 try:
                     if kind == "sink":
                         w.dest = parse_destination(obj["destination"])
-                    idx = self._matching(project, obj.get("filter") or "", rows)
+                    matched = self._matching(project, obj.get("filter") or "", by_seq)
                 except Exception as e:  # noqa: BLE001 - this sink/metric only
                     w.rows = [r for r in rows if r.project == project]
                     failed.append((w, f"cannot evaluate the filter: {e}"))
                     continue
-                if idx:
-                    w.rows = [rows[i] for i in idx]
+                if matched:
+                    w.rows = matched
                     work.append(w)
         return work, failed
 
@@ -372,18 +489,16 @@ class Applier:
             self.con.execute("ROLLBACK")
         except duckdb.Error:
             pass
-        self.bigquery.reset()
+        self.bigquery.rolled_back()
 
-    def commit(self, rows: list[Row]) -> None:
-        """Apply one batch (see the module docstring for what commits together). Raises if
+    def commit(self, rows: list[Row], low: int) -> None:
+        """Apply one batch (see the module docstring for what commits together), with the
+        applied positions: every row up to ``low``, and each project's last row. Raises if
         the entries themselves cannot be committed; nothing of the batch is then applied."""
         t0 = time.perf_counter()
         con = self.con
-        last = rows[-1].seq
+        last_of = {r.project: r.seq for r in rows}        # rows are sorted by seq
         insert = f"INSERT INTO cloudlog.entries ({', '.join(COLUMNS)}) SELECT * FROM __batch"
-        mark = ("INSERT OR REPLACE INTO cloudlog.state VALUES ('applied_seq', "
-                "greatest(?, coalesce((SELECT v FROM cloudlog.state "
-                "WHERE k = 'applied_seq'), 0)))")
         con.register("__batch", rows_to_arrow(rows))
         try:
             work, failed = self._plan(rows)
@@ -400,8 +515,11 @@ class Applier:
                     self._apply(w)
                 for w in files:
                     con.execute(_OWE_FILES, [w.project, w.name, w.rows[0].seq, w.rows[-1].seq])
-                con.execute(mark, [last])
+                con.execute(_MARK, [low])
+                for project, seq in last_of.items():
+                    con.execute(_MARK_PROJECT, [project, seq])
                 con.execute("COMMIT")
+                self.bigquery.committed()
             try:
                 commit_entries(*in_txn)
             except Exception as e:  # noqa: BLE001 - isolate: entries first, then one by one
@@ -441,10 +559,6 @@ class Applier:
             self._paid_files([(w.project, w.name, w.rows[-1].seq) for w in files])
         for w, message in failed:
             self._record_failure(w, message)
-        with self.cond:
-            self.applied_seq = max(self.applied_seq, last)
-            self.passed_seq = max(self.passed_seq, last)
-            self.cond.notify_all()
         self.stats["commits"] += 1
         self.stats["entries"] += len(rows)
         self.stats["max_apply_s"] = max(self.stats["max_apply_s"], time.perf_counter() - t0)

@@ -61,13 +61,21 @@ def _int(value, what: str, default: int) -> int:
 
 
 def _json_depth_ok(obj, limit: int = 2 * MAX_DEPTH) -> bool:
-    stack = [(obj, 1)]
-    while stack:
-        v, d = stack.pop()
-        if isinstance(v, (dict, list)):
-            if d > limit:
-                return False
-            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    """No object or array deeper than ``limit`` (``obj`` comes from json.loads). One level
+    at a time, keeping the non-empty containers of the next level only: a 10 MB body of 3.5
+    million empty objects costs one pass over a list, not a (value, depth) pair per value
+    (300 MB and 13 s)."""
+    level, depth = ([obj] if type(obj) in (dict, list) else []), 1
+    while level:
+        below = []
+        for v in level:
+            for x in (v.values() if type(v) is dict else v):
+                if type(x) in (dict, list):
+                    if depth >= limit:
+                        return False
+                    if x:
+                        below.append(x)
+        level, depth = below, depth + 1
     return True
 
 

@@ -34,6 +34,7 @@ from cloudlog.config import CONFIG_DDL, ERRORS_DDL, MAX_METRICS, MAX_SINKS, Conf
 from cloudlog.journal import Journal
 from cloudlog.model import ApiError, Row, canonical_log_name, dumps, format_timestamp, now_us
 from cloudlog.query import FilterError, compile_filter
+from cloudlog.quota import CreationQuota
 from cloudlog.sinks import (FileExporter, PubSub, bigquery_name, dataset_schema, duck_name, qi,
                             split_schema)
 
@@ -119,14 +120,29 @@ def _origin_at(origin: list[int], pos: int, text: str | None = None) -> int:
 
 
 _DUCK_LINE = re.compile(r"\n\nLINE (\d+): (.*)\n( *)\^+\s*$", re.S)
+_ESCAPED_CAPITAL = re.compile(r"\^(?=[A-Z])")
+# the errors a query's own SQL causes (others - out of memory, I/O - are the store's)
+_SQL_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
+               duckdb.ConversionException, duckdb.InvalidInputException,
+               duckdb.NotImplementedException, duckdb.OutOfRangeException,
+               duckdb.TypeMismatchException)
 
 
-def _duckdb_error(e: Exception, resolved: str, origin: list[int]) -> SqlError:
+def _as_written(message: str, sql: str) -> str:
+    """DuckDB's message with table, dataset and project names as BigQuery spells them:
+    without the ``^`` that escapes a capital letter in a DuckDB name (``^App_20240501`` ->
+    ``App_20240501``, see sinks.duck_name) - unless the SQL as written holds a ``^`` itself
+    (raw DuckDB names, or text the message may quote)."""
+    return message if "^" in sql else _ESCAPED_CAPITAL.sub("", message)
+
+
+def _duckdb_error(e: Exception, resolved: str, origin: list[int], sql: str) -> SqlError:
     """DuckDB's error, its ``LINE n: ...`` pointer moved from the rewritten SQL back to the
-    SQL as written (DuckDB shows the line around the place, with ... where it cut it)."""
+    SQL as written (DuckDB shows the line around the place, with ... where it cut it), and
+    its names as the learner wrote them."""
     text = str(e)
     m = _DUCK_LINE.search(text)
-    message = text[:m.start()] if m else text.strip()
+    message = _as_written(text[:m.start()] if m else text.strip(), sql)
     if not m:
         return SqlError(message, None)
     line_no, shown, pad = int(m.group(1)), m.group(2), len(m.group(3))
@@ -212,6 +228,8 @@ class Store:
         applied = self.db.execute(
             "SELECT coalesce((SELECT v FROM cloudlog.state WHERE k = 'applied_seq'), "
             "(SELECT max(seq) FROM cloudlog.entries), 0)").fetchone()[0]
+        by_project = {k.split(":", 1)[1]: v for k, v in self.db.execute(
+            "SELECT k, v FROM cloudlog.state WHERE starts_with(k, 'applied_seq:')").fetchall()}
         self.config = ConfigRepo()
         self.config.load(self.db)
         if bucket_dir is None:
@@ -223,10 +241,11 @@ class Store:
         # journalled meanwhile, reads wait for the replay (or get a 503 saying how far it is).
         journal_seq = Journal.recover(journal_path) if journal_path is not None else 0
         self.applier = Applier(self.db, self.config, FileExporter(Path(bucket_dir)),
-                               self.pubsub, applied, journal_path, journal_seq)
+                               self.pubsub, applied, journal_path, journal_seq, by_project)
         self.applier.start()
         self.journal = Journal(journal_path, max(applied, journal_seq), self.applier.deliver,
                                lambda: self.applier.applied_seq)
+        self.quota = CreationQuota()       # new tables and files per project per minute
         self._readers: set = set()
         self._readers_lock = threading.Lock()
         self._closed = False
@@ -252,15 +271,21 @@ class Store:
                                 f"{MAX_BACKLOG_ROWS}); retry in a moment")
             err.retry_after = 1
             raise err
+        # refused before it is acknowledged: a write over the budget stores nothing
+        self.quota.admit(rows, self.config.snapshot("sink"))
         return self.journal.write(rows, timeout)
 
     def sync(self, timeout: float = 60.0, projects=None) -> None:
         """Wait until DuckDB holds every write acknowledged before this call (of
-        ``projects`` only, when given: another project's backlog does not delay a read)."""
-        target = self.journal.last_seq(projects)
+        ``projects`` only, when given: another project's backlog does not delay a read,
+        since the applier takes the projects in turn)."""
         if self.applier.replaying():    # the journal's old lines may be any project's
-            target = max(target, self.applier.replay_to)
-        self.applier.wait_applied(target, timeout)
+            self.applier.wait_applied(self.applier.replay_to, timeout)
+        if projects is None:
+            self.applier.wait_applied(self.journal.last_seq(), timeout)
+        else:
+            self.applier.wait_applied({p: self.journal.last_seq([p]) for p in projects},
+                                      timeout)
 
     def close(self) -> None:
         if self._closed:
@@ -564,7 +589,7 @@ class Store:
         needs no file access from SQL: the journal and file sinks write with Python."""
         self.sync()
         self._deny_file_access()
-        resolved = self.resolve_sql(sql, project)
+        resolved, origin = self._resolve(sql, project)
         try:
             return self._read(resolved, params)
         except duckdb.PermissionException as e:
@@ -572,6 +597,11 @@ class Store:
                 "svc.query runs SQL on the service's tables only; reading or writing files "
                 f"(read_text, read_csv, COPY ... TO, ATTACH, ...) is turned off: "
                 f"{str(e).splitlines()[0]}") from None
+        except _SQL_ERRORS as e:
+            if resolved == sql:
+                raise              # DuckDB's message is about the SQL as written
+            # the same kind of error, told in the SQL and the names as written
+            raise type(e)(_duckdb_error(e, resolved, origin, sql).describe(sql)) from None
 
     def run_query(self, sql: str, project: str, max_rows: int = MAX_QUERY_ROWS) -> dict:
         """The query route (``python -m cloudlog query``): one SELECT on ``project``'s sink
@@ -599,11 +629,8 @@ class Store:
             except duckdb.OutOfMemoryException as e:
                 raise ApiError(503, f"the query needs more memory than the store allows: "
                                     f"{str(e).splitlines()[0]}") from None
-            except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
-                    duckdb.ConversionException, duckdb.InvalidInputException,
-                    duckdb.NotImplementedException, duckdb.OutOfRangeException,
-                    duckdb.TypeMismatchException) as e:
-                raise _duckdb_error(e, resolved, origin) from None
+            except _SQL_ERRORS as e:
+                raise _duckdb_error(e, resolved, origin, sql) from None
         out, size = [], 0
         for r in rows[:max_rows]:
             row = [_jsonable(v) for v in r]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -17,7 +18,8 @@ sys.modules.setdefault("rfc3987_syntax", None)
 ROOT = Path(__file__).resolve().parent.parent
 # Set before any test (and before nbmake's kernels start), so nothing touches the real runs/.
 # Idempotent: a second import of this file (as a module) must not pick another folder.
-if "TFBOOK_TEST_RUNS" not in os.environ:
+MADE_TEST_RUNS = "TFBOOK_TEST_RUNS" not in os.environ  # the controller makes it; xdist workers inherit it
+if MADE_TEST_RUNS:
     os.environ["TFBOOK_TEST_RUNS"] = tempfile.mkdtemp(prefix="tfbook-test-runs-")
 SESSION_RUNS = Path(os.environ["TFBOOK_TEST_RUNS"])
 os.environ["TFBOOK_RUNS"] = str(SESSION_RUNS)
@@ -204,6 +206,13 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.xdist_group("trained-checkpoint-03"))
         elif uses_a_module_fixture(item):
             item.add_marker(pytest.mark.xdist_group(f"module-{item.path.name}"))
+
+
+def pytest_unconfigure(config):
+    """The session's runs folder (trained checkpoints, event files, up to ~150 MB) goes with the
+    session: left behind, every run of the suite kept one, and a day of runs filled /tmp."""
+    if MADE_TEST_RUNS and not hasattr(config, "workerinput"):
+        shutil.rmtree(SESSION_RUNS, ignore_errors=True)
 
 
 def pytest_configure(config):

@@ -341,7 +341,8 @@ def test_filters_that_cannot_be_evaluated_are_refused_when_given(svc, monkeypatc
     # whatever else DuckDB cannot evaluate is found by evaluating the filter on a sample entry
     real = query_mod.to_sql
     monkeypatch.setattr(query_mod, "to_sql",
-                        lambda node: "no_such_column = 1" if node == ("global", "zzz") else real(node))
+                        lambda node, fields=None: "no_such_column = 1" if node == ("global", "zzz")
+                        else real(node, fields))
     err = assert_error(post(svc, f"/v2/projects/{PROJECT}/metrics", {"name": "m", "filter": "zzz"}),
                        400, "cannot be evaluated")
     assert "no_such_column" in err["message"]
