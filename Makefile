@@ -43,9 +43,11 @@ test: $(STAMP) $(SITE_STAMP) browser lint
 test-fast: $(STAMP) lint
 	$(BIN)/python -m pytest $(XDIST) -m "not slow and not browser" -p no:nbmake -o addopts="-ra -p no:cacheprovider"
 
-## make lint: the layers' import contracts (pyproject.toml, [tool.importlinter])
+## make lint: the layers' import contracts (pyproject.toml, [tool.importlinter]) and ruff's check of the code
+## (the library, checks, applications, service, tools, benches and tests; [tool.ruff])
 lint: $(STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/ruff check tfbook checks booktools cloudlog tools bench tests
 
 ## make lab: JupyterLab on the book (.py chapters open as notebooks through jupytext)
 # JupyterLab refuses to start as root (containers, cloud VMs) unless told it may.

@@ -230,9 +230,10 @@ def side_by_side(left: str, right: str, width: int = WIDTH) -> list[str]:
     rows = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         mark = {"equal": " ", "replace": "|", "delete": "<", "insert": ">"}[tag]
-        for l, r in itertools.zip_longest(a[i1:i2], b[j1:j2]):
-            line_mark = mark if not (tag == "replace" and (l is None or r is None)) else ("<" if r is None else ">")
-            lw = _wrap(l, col)
+        for left_line, r in itertools.zip_longest(a[i1:i2], b[j1:j2]):
+            line_mark = (mark if not (tag == "replace" and (left_line is None or r is None))
+                         else ("<" if r is None else ">"))
+            lw = _wrap(left_line, col)
             rw = _wrap(r, col)
             for k, (x, y) in enumerate(itertools.zip_longest(lw, rw, fillvalue="")):
                 rows.append(f"{x:<{col}} {line_mark if k == 0 else ' '} {y}".rstrip())

@@ -9,7 +9,6 @@ dead units are recomputed from its saved weights.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import shutil
 import tempfile

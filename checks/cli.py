@@ -60,7 +60,6 @@ def figure_text(name: str, value) -> str:
 
 def run_check(args) -> int:
     from tfbook.manifest import load_book
-    from tfbook.paths import runs_root
 
     # A wrong chapter or path is answered before TensorFlow is imported (seconds).
     chapter = load_book().chapter(args.chapter)

@@ -355,7 +355,7 @@ def create_minus_a_metric(logging_client):
 def test_equivalent_filters_written_another_way_pass(solution_ns):
     ns = variant(
         solution_ns,
-        minus_a_filter=lambda p: f'jsonPayload.text:"-a" AND log_id("struct_log")',
+        minus_a_filter=lambda p: 'jsonPayload.text:"-a" AND log_id("struct_log")',
         key_alert_filter=lambda p, k: (f'(logName="projects/{p}/logs/struct_log") AND jsonPayload.key="{k}" '
                                        'AND severity=(WARNING OR ERROR OR CRITICAL OR ALERT OR EMERGENCY)'),
         window_filter=lambda p, s, e: (f'NOT jsonPayload.text:"-a" AND timestamp<"{e}" AND '

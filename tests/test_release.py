@@ -3,8 +3,7 @@ import pytest
 
 from checks.grader import load_chapter_checks
 from tfbook.manifest import load_book
-from booktools.release import (BEGIN, END, ReleaseError, planned_files, release, stub_cell_source,
-                               student_notebook)
+from booktools.release import (BEGIN, END, ReleaseError, planned_files, release, stub_cell_source)
 
 
 def test_committed_editions_are_exactly_what_release_generates():
