@@ -108,7 +108,10 @@ def build_class(folder):
     expected["deleted.py"] = ["reshape_input", "output_size"]
 
     one = student_with(["reshape_input"])
-    nbformat.write(insert_after_check(one, "reshape_input", "while True:\n    pass"), folder / "loop.ipynb")
+    # an endless loop that sleeps: the cell limit stops it all the same, and it leaves the CPU to the
+    # class's other kernels (a busy loop made the correct notebook's training miss the limit in CI)
+    nbformat.write(insert_after_check(one, "reshape_input", "import time\nwhile True:\n    time.sleep(0.2)"),
+                   folder / "loop.ipynb")
     nbformat.write(insert_after_check(one, "reshape_input", "import os\nos._exit(3)"), folder / "dies.ipynb")
     nbformat.write(insert_after_check(one, "reshape_input", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"),
                    folder / "parent_kill.ipynb")
@@ -126,9 +129,10 @@ def build_class(folder):
     return expected
 
 
-# The class's per-cell limit: the endless loop burns a core until it, and the memory hog waits
-# for it; the solution's longest cell (smoke training) takes about 12 s alone, 35 s on a busy machine.
-CELL_LIMIT_S = 60
+# The class's per-cell limit: the endless loop and the memory hog wait for it; the solution's longest
+# cell (smoke training) takes about 12 s alone, 35 s on a busy machine and more beside the suite's
+# other workers: at 60 s a correct notebook once lost its training cell's points in CI.
+CELL_LIMIT_S = 90
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +158,7 @@ def test_a_messy_class_is_graded_row_by_row(graded_class):
     assert int(rows["(solution)"]["earned"]) == total == int(reference["earned"])
     for name, solved in expected.items():
         want = total if solved == "all" else sum(points[e] for e in solved)
-        assert int(rows[name]["earned"]) == want, (name, rows[name])
+        assert int(rows[name]["earned"]) == want, (name, rows[name]["problem"], rows[name]["notes"], rows[name])
         assert int(rows[name]["points"]) == total, (name, rows[name])
 
     # the reasons, in the rows
