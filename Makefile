@@ -94,10 +94,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_cnn
 	$(BIN)/python -m bench.bench_cnn --part limits
 
-## make matrix [CELLS=3.11:2.18,3.13:2.21]: the supported range (docs/compatibility.md). For each cell in turn
-## (Python:TensorFlow; default both ends and a middle), a fresh venv in build/matrix/ with pip's own pick in
-## pyproject.toml's ranges (not constraints.txt), the fast test lane, chapters 03 and 04's solutions graded
-## from a `tfbook start` folder; one table row per cell. About 10 min a cell on 2 cores, plus downloads
+## make matrix [CELLS=3.11:2.18,3.13:2.21] [STEPS=import,ch03]: the supported range (docs/compatibility.md).
+## For each cell in turn (Python:TensorFlow; default both ends and a middle), a fresh venv in build/matrix/
+## with pip's own pick in pyproject.toml's ranges (not constraints.txt), the fast test lane, chapters 03 and
+## 04's solutions graded from a `tfbook start` folder; one table row per cell. 8-10 min a cell on 2 cores.
+## Needs no .venv; run it after `make book` or `make test` (MNIST in data/mnist/)
 CELLS ?=
 STEPS ?=
 matrix:

@@ -150,7 +150,7 @@ def install(cell: Cell, interpreter: str) -> bool:
     pip = [cell.bin / "python", "-m", "pip", "install", "--quiet"]
     if code == 0:
         code, _ = cell.run("install", [*pip, "--upgrade", "pip"], cwd=cell.folder, timeout=600)
-    if code == 0:
+    if code == 0:  # the column "install": the venv and this pip install (pip's own upgrade not counted)
         code, seconds = cell.run("install", [*pip, f"{source}[test]",
                                              f"{tensorflow_distribution()}=={cell.tensorflow}.*"],
                                  cwd=cell.folder, timeout=3600)
@@ -306,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     if steps - set(STEPS):
         parser.error(f"unknown steps: {', '.join(sorted(steps - set(STEPS)))}")
     cells = parse_cells(args.cells)
+    if "TFBOOK_MNIST_DIR" not in os.environ and not (ROOT / "data" / "mnist").is_dir():
+        print("matrix: note: no data/mnist/ in the checkout (make book or make test fetch it): each "
+              "cell fetches MNIST itself, and the fast lane's test_data.py needs data/mnist/", flush=True)
     base = Path(args.dir).resolve()
     started = datetime.datetime.now().astimezone()
     rows = []
