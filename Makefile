@@ -43,11 +43,14 @@ test: $(STAMP) $(SITE_STAMP) browser lint
 test-fast: $(STAMP) lint
 	$(BIN)/python -m pytest $(XDIST) -m "not slow and not browser" -p no:nbmake -o addopts="-ra -p no:cacheprovider"
 
-## make lint: the layers' import contracts (pyproject.toml, [tool.importlinter]) and ruff's check of the code
-## (the library, checks, applications, service, tools, benches and tests; [tool.ruff])
+## make lint: the layers' import contracts (pyproject.toml, [tool.importlinter]), then ruff's check and its
+## formatter (in --check mode) over the library, checks, applications, service, tools, benches and tests
+## ([tool.ruff]); the chapters keep their own layout. `ruff format <paths>` applies the layout.
+LINTED := tfbook checks booktools cloudlog tools bench tests
 lint: $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/ruff check tfbook checks booktools cloudlog tools bench tests
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 ## make lab: JupyterLab on the book (.py chapters open as notebooks through jupytext)
 # JupyterLab refuses to start as root (containers, cloud VMs) unless told it may.

@@ -25,6 +25,7 @@ ratio: chapter / none <= 1.05 on both networks (summaries cost at most 5%). The 
 times one histogram of the demo's largest tensor both ways. --save writes the figures to
 assets/bench/ch01_summaries.json, which chapter 01's section "What summaries cost" shows.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,10 @@ VARIANTS = {
     "fc +histograms (tf.summary)": (True, "standard", True),
     "tf.summary.histogram": (True, "standard", True),
 }
-NETWORK_VARIANTS = {"fc": ("none", "chapter", "fc +histograms (book's)", "fc +histograms (tf.summary)"),
-                    "demo": ("none", "chapter", "tf.summary.histogram")}
+NETWORK_VARIANTS = {
+    "fc": ("none", "chapter", "fc +histograms (book's)", "fc +histograms (tf.summary)"),
+    "demo": ("none", "chapter", "tf.summary.histogram"),
+}
 
 
 def network_setup(ns: dict, network: str):
@@ -77,8 +80,9 @@ def timed_train(ns: dict, network: str, variant: str, steps: int, log_dir: str, 
     forward, params, rate, histograms = network_setup(ns, network)
     started, cpu_started = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(io.StringIO()):
-        ns["train"](forward, params, steps, rate, log_dir, 1, histograms=histograms or fc_histograms,
-                    activations=histograms)  # activations: the demo network's h and h2
+        ns["train"](
+            forward, params, steps, rate, log_dir, 1, histograms=histograms or fc_histograms, activations=histograms
+        )  # activations: the demo network's h and h2
     return time.perf_counter() - started, time.process_time() - cpu_started
 
 
@@ -91,16 +95,21 @@ def logged_values(ns: dict, network: str) -> int:
 
 def machine() -> str:
     with open("/proc/cpuinfo") as cpuinfo:
-        model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
-                     platform.processor())
+        model = next(
+            (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), platform.processor()
+        )
     return f"{len(os.sched_getaffinity(0))} usable cores, {model}"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=600,
-                        help="steps per round for the demo network (the tutorial's network, 5x as fast, runs 5x as many)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=600,
+        help="steps per round for the demo network (the tutorial's network, 5x as fast, runs 5x as many)",
+    )
     parser.add_argument("--preset", default="quick")
     parser.add_argument("--save", action="store_true", help=f"write the figures to {SAVED.name} for chapter 01")
     args = parser.parse_args(argv)
@@ -108,17 +117,30 @@ def main(argv=None) -> int:
     ns = load_chapter("01", preset=args.preset).namespace  # the lesson's code, without its training
     settings = ns["settings"]
     noop = tf.summary.create_noop_writer()
-    tools = {"writer_for": ns["writer_for"], "noop": lambda log_dir: noop, "book": ns["summaries"],
-             "standard": types.SimpleNamespace(histogram=tf.summary.histogram)}
-    record = {"command": " ".join(["python -m bench.bench_ch01", *sys.argv[1:]]),
-              "date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC", "machine": machine(),
-              "load_average_at_start": round(os.getloadavg()[0], 2), "preset": args.preset,
-              "scalar_every": settings["scalar_every"], "histogram_every": settings["histogram_every"],
-              "rounds": args.rounds, "target": TARGET, "rows": []}
-    print(f"bench_ch01: TensorFlow {tf.__version__}, Python {platform.python_version()}, {record['machine']}, "
-          f"load average {record['load_average_at_start']:.2f}; preset {args.preset!r}: scalars every "
-          f"{settings['scalar_every']} steps, histograms every {settings['histogram_every']}; "
-          f"{args.rounds} rounds of {args.steps * 5} (fc) and {args.steps} (demo) steps")
+    tools = {
+        "writer_for": ns["writer_for"],
+        "noop": lambda log_dir: noop,
+        "book": ns["summaries"],
+        "standard": types.SimpleNamespace(histogram=tf.summary.histogram),
+    }
+    record = {
+        "command": " ".join(["python -m bench.bench_ch01", *sys.argv[1:]]),
+        "date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "machine": machine(),
+        "load_average_at_start": round(os.getloadavg()[0], 2),
+        "preset": args.preset,
+        "scalar_every": settings["scalar_every"],
+        "histogram_every": settings["histogram_every"],
+        "rounds": args.rounds,
+        "target": TARGET,
+        "rows": [],
+    }
+    print(
+        f"bench_ch01: TensorFlow {tf.__version__}, Python {platform.python_version()}, {record['machine']}, "
+        f"load average {record['load_average_at_start']:.2f}; preset {args.preset!r}: scalars every "
+        f"{settings['scalar_every']} steps, histograms every {settings['histogram_every']}; "
+        f"{args.rounds} rounds of {args.steps * 5} (fc) and {args.steps} (demo) steps"
+    )
     worst = 0.0
     for network, variants in NETWORK_VARIANTS.items():
         runs = tempfile.mkdtemp(prefix=f"bench-ch01-{network}-")
@@ -131,21 +153,35 @@ def main(argv=None) -> int:
                 variant = variants[(r + i) % len(variants)]
                 times[variant].append(timed_train(ns, network, variant, steps, os.path.join(runs, f"{r}-{i}"), tools))
         shutil.rmtree(runs, ignore_errors=True)
-        print(f"  {network} network, {steps} steps per round; histograms hold {logged_values(ns, network):,} values "
-              f"each time they are written")
+        print(
+            f"  {network} network, {steps} steps per round; histograms hold {logged_values(ns, network):,} values "
+            f"each time they are written"
+        )
         for variant in variants:
             wall, cpu = ([t[k] for t in times[variant]] for k in (0, 1))
-            row = {"network": network, "variant": variant, "steps": steps, "seconds": round(statistics.median(wall), 3),
-                   "best_seconds": round(min(wall), 3), "cpu_seconds": round(statistics.median(cpu), 3)}
+            row = {
+                "network": network,
+                "variant": variant,
+                "steps": steps,
+                "seconds": round(statistics.median(wall), 3),
+                "best_seconds": round(min(wall), 3),
+                "cpu_seconds": round(statistics.median(cpu), 3),
+            }
             line = f"    {variant:28} {row['seconds']:6.2f} s (best {row['best_seconds']:6.2f} s)"
             if variant != "none":
                 ratios = [t[0] / base[0] for t, base in zip(times[variant], times["none"])]
                 cpu_ratios = [t[1] / base[1] for t, base in zip(times[variant], times["none"])]
-                row.update(ratio=round(min(wall) / min(t[0] for t in times["none"]), 3),
-                           median_ratio=round(statistics.median(ratios), 3), low=round(min(ratios), 3),
-                           high=round(max(ratios), 3), cpu_ratio=round(statistics.median(cpu_ratios), 3))
-                line += (f"   ratio {row['ratio']:.3f}; per round median {row['median_ratio']:.3f} "
-                         f"({row['low']:.3f}-{row['high']:.3f}), CPU {row['cpu_ratio']:.3f}")
+                row.update(
+                    ratio=round(min(wall) / min(t[0] for t in times["none"]), 3),
+                    median_ratio=round(statistics.median(ratios), 3),
+                    low=round(min(ratios), 3),
+                    high=round(max(ratios), 3),
+                    cpu_ratio=round(statistics.median(cpu_ratios), 3),
+                )
+                line += (
+                    f"   ratio {row['ratio']:.3f}; per round median {row['median_ratio']:.3f} "
+                    f"({row['low']:.3f}-{row['high']:.3f}), CPU {row['cpu_ratio']:.3f}"
+                )
                 if variant == "chapter":
                     worst = max(worst, row["ratio"])
                     line += f"; target <= {TARGET}: {'met' if row['ratio'] <= TARGET else 'MISSED'}"
@@ -157,7 +193,7 @@ def main(argv=None) -> int:
     if args.save:
         SAVED.parent.mkdir(parents=True, exist_ok=True)
         SAVED.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"written {SAVED.relative_to(SAVED.parent.parent.parent)} (chapter 01's \"What summaries cost\" shows it)")
+        print(f'written {SAVED.relative_to(SAVED.parent.parent.parent)} (chapter 01\'s "What summaries cost" shows it)')
     return 0
 
 
@@ -178,9 +214,11 @@ def histogram_cost(ns: dict, book_histogram, repeats: int = 20) -> dict:
                 times.append(time.perf_counter() - started)
         medians[name] = round(statistics.median(times) * 1000, 1)
     writer.close()
-    print(f"one histogram of w_h ({int(tf.size(w_h)):,} values): tf.summary.histogram {medians['standard_ms']:.1f} ms; "
-          f"tfbook.summaries.histogram {medians['book_ms']:.1f} ms "
-          f"({medians['standard_ms'] / medians['book_ms']:.0f}x; median of {repeats})")
+    print(
+        f"one histogram of w_h ({int(tf.size(w_h)):,} values): tf.summary.histogram {medians['standard_ms']:.1f} ms; "
+        f"tfbook.summaries.histogram {medians['book_ms']:.1f} ms "
+        f"({medians['standard_ms'] / medians['book_ms']:.0f}x; median of {repeats})"
+    )
     return {"values": int(tf.size(w_h)), **medians, "repeats": repeats}
 
 

@@ -40,6 +40,7 @@
    same run: the chapter's figure should be within 20% of the service's.
 Prints measured figures, targets and ratios; no assertions.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,12 +63,12 @@ import google.cloud.logging_v2 as gcl_v2
 import cloudlog
 
 ROOT = Path(__file__).resolve().parent.parent
-gcl_v2._instrumentation_emitted = True   # no extra diagnostic entry
+gcl_v2._instrumentation_emitted = True  # no extra diagnostic entry
 QUOTA = 500
 TARGET = 1000
-THREADS = 16         # load generator: clients, each with one keep-alive connection
-WORKERS = 2          # gunicorn worker processes (rows e and f)
-CRASH_AFTER = 1.5    # seconds of load before the SIGKILL
+THREADS = 16  # load generator: clients, each with one keep-alive connection
+WORKERS = 2  # gunicorn worker processes (rows e and f)
+CRASH_AFTER = 1.5  # seconds of load before the SIGKILL
 # (row, mode in bench.ch02_servers, gunicorn workers or None for werkzeug, what it is)
 ROWS = [
     ("a", "sync", None, "sync: log_struct per request, 200 after the write (the post's way)"),
@@ -80,6 +81,7 @@ ROWS = [
 
 try:  # the service benchmark's own functions, so that both figures mean the same thing
     from bench.bench_cloudlog import bench_ingest_batches, stop_server
+
     SERVICE_BENCH = "bench.bench_cloudlog.bench_ingest_batches"
 except ImportError:  # pragma: no cover - if the service benchmark is reorganised
     SERVICE_BENCH = "a copy of bench_cloudlog's batched ingest (it could not be imported)"
@@ -96,6 +98,7 @@ except ImportError:  # pragma: no cover - if the service benchmark is reorganise
                 for i in range(500):
                     batch.log_struct({"name": f"user{i}", "text": f"-a {i}", "key": f"k{i % 97}"})
                 batch.commit()
+
         ths = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
         t0 = time.perf_counter()
         for t in ths:
@@ -121,8 +124,13 @@ class FlaskServer:
 
     def __init__(self, mode: str, endpoint: str, project: str, workers: int | None = None):
         if workers is None:  # werkzeug's threaded server, as the chapter runs it
-            self.proc = subprocess.Popen([sys.executable, "-m", "bench.ch02_servers", mode, endpoint, project],
-                                         cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.ch02_servers", mode, endpoint, project],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
             self.port = int(self.proc.stdout.readline().split()[1])
         else:  # gunicorn on a socket bound here (port 0: a free one), handed over as a file descriptor
             sock = socket.socket()
@@ -134,10 +142,29 @@ class FlaskServer:
             self.port = sock.getsockname()[1]
             env = dict(os.environ, CH02_MODE=mode, CH02_ENDPOINT=endpoint, CH02_PROJECT=project)
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--bind", f"fd://{sock.fileno()}", "--workers", str(workers),
-                 "--worker-class", "gthread", "--threads", str(THREADS), "--keep-alive", "60",
-                 "--log-level", "warning", "bench.ch02_servers:app_from_env()"],
-                cwd=ROOT, env=env, pass_fds=[sock.fileno()], start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "--bind",
+                    f"fd://{sock.fileno()}",
+                    "--workers",
+                    str(workers),
+                    "--worker-class",
+                    "gthread",
+                    "--threads",
+                    str(THREADS),
+                    "--keep-alive",
+                    "60",
+                    "--log-level",
+                    "warning",
+                    "bench.ch02_servers:app_from_env()",
+                ],
+                cwd=ROOT,
+                env=env,
+                pass_fds=[sock.fileno()],
+                start_new_session=True,
+            )
             sock.close()
 
     def pids(self) -> list[int]:
@@ -160,11 +187,11 @@ def request_text(i: int) -> str:
 
 @dataclass
 class Load:
-    acked: list = field(default_factory=list)   # ids answered 200
+    acked: list = field(default_factory=list)  # ids answered 200
     errors: list = field(default_factory=list)  # non-200 answers and broken connections
-    seconds: float = 0.0                        # first request to last 200
-    flushed_seconds: float = 0.0                # first request to the last /flush answer
-    cpu_ms: float = 0.0                         # this process's CPU per acked request
+    seconds: float = 0.0  # first request to last 200
+    flushed_seconds: float = 0.0  # first request to the last /flush answer
+    cpu_ms: float = 0.0  # this process's CPU per acked request
 
 
 class KeepAliveClient:
@@ -190,7 +217,7 @@ class KeepAliveClient:
         self.sock.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         while (end := self.buf.find(b"\r\n\r\n")) < 0:
             self._read()
-        head, self.buf = self.buf[:end].decode("latin-1").split("\r\n"), self.buf[end + 4:]
+        head, self.buf = self.buf[:end].decode("latin-1").split("\r\n"), self.buf[end + 4 :]
         version, status = head[0].split(" ", 2)[:2]
         headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in head[1:])}
         if not version.startswith("HTTP/1."):
@@ -238,8 +265,9 @@ def drive(port: int, ids: range, stop: threading.Event | None = None, on_ready=N
             for i in ids[t::THREADS]:
                 if stop is not None and stop.is_set():
                     break
-                status, _ = conn.get("/slog?" + urlencode({"name": f"load{i % 50}", "text": request_text(i),
-                                                           "key": f"k{i % 3}"}))
+                status, _ = conn.get(
+                    "/slog?" + urlencode({"name": f"load{i % 50}", "text": request_text(i), "key": f"k{i % 3}"})
+                )
                 if status == 200:
                     load.acked.append(i)
                 else:
@@ -274,8 +302,9 @@ def stored_ids(client, project: str) -> set[int]:
     """Ids of the bench's entries that the service holds, read back through the service's
     entries:list with the real client."""
     got = set()
-    for entry in client.list_entries(resource_names=[f"projects/{project}"],
-                                     filter_=f'logName="projects/{project}/logs/struct_log"', page_size=1000):
+    for entry in client.list_entries(
+        resource_names=[f"projects/{project}"], filter_=f'logName="projects/{project}/logs/struct_log"', page_size=1000
+    ):
         text = (entry.payload or {}).get("text", "")
         if text.startswith("load "):
             got.add(int(text.rsplit(" ", 1)[1]))
@@ -292,14 +321,19 @@ def throughput(mode: str, workers, endpoint: str, service_pid: int, project: str
             start["pids"] = server.pids()
             start["flask"] = sum(map(cpu_seconds, start["pids"]))
             start["service"] = cpu_seconds(service_pid)
+
         load = drive(server.port, range(n), on_ready=on_ready, flush=True)
         flask = sum(map(cpu_seconds, start["pids"])) - start["flask"]
         service = cpu_seconds(service_pid) - start["service"]
         missing = set(load.acked) - stored_ids(reader, project)  # after the CPU readings
         acked = len(load.acked)
-        return {"acked_rate": acked / load.seconds, "stored_rate": acked / load.flushed_seconds,
-                "cpu": {"Flask": flask / acked * 1e3, "service": service / acked * 1e3, "load gen": load.cpu_ms},
-                "errors": load.errors, "missing": len(missing)}
+        return {
+            "acked_rate": acked / load.seconds,
+            "stored_rate": acked / load.flushed_seconds,
+            "cpu": {"Flask": flask / acked * 1e3, "service": service / acked * 1e3, "load gen": load.cpu_ms},
+            "errors": load.errors,
+            "missing": len(missing),
+        }
     finally:
         server.kill()
 
@@ -308,8 +342,9 @@ def crash(mode: str, workers, endpoint: str, project: str, after: float = CRASH_
     """SIGKILL the server after ``after`` seconds under load; count 200s the service never got."""
     server = FlaskServer(mode, endpoint, project, workers)
     stop, loading, result = threading.Event(), threading.Event(), {}
-    loader = threading.Thread(target=lambda: result.update(
-        load=drive(server.port, range(10**9), stop, on_ready=loading.set)))
+    loader = threading.Thread(
+        target=lambda: result.update(load=drive(server.port, range(10**9), stop, on_ready=loading.set))
+    )
     loader.start()
     try:
         loading.wait(timeout=60)
@@ -333,8 +368,9 @@ def chapter_batched(tmp: Path, n: int, batch_size: int = 500) -> float:
         for first in range(0, n, batch_size):
             batch = logger.batch()
             for i in range(min(batch_size, n - first)):
-                batch.log_struct({"name": "direct", "text": "direct -a" if i % 5 == 0 else "direct",
-                                  "key": keys[i % 3]})
+                batch.log_struct(
+                    {"name": "direct", "text": "direct -a" if i % 5 == 0 else "direct", "key": keys[i % 3]}
+                )
             batch.commit()
         return n / (time.perf_counter() - t0)
     finally:
@@ -353,18 +389,27 @@ def main(argv=None):
         skipped = [r[0] for r in rows if r[2] is not None]
         rows = [r for r in rows if r[2] is None]
         if skipped:
-            print(f"rows {', '.join(skipped)} skipped: gunicorn is not installed "
-                  "(pip install -c constraints.txt gunicorn)")
+            print(
+                f"rows {', '.join(skipped)} skipped: gunicorn is not installed "
+                "(pip install -c constraints.txt gunicorn)"
+            )
     load_avg = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"machine: {os.cpu_count()} CPUs, load average {load_avg} (1, 5, 15 min) at start; "
-          f"service figure from {SERVICE_BENCH}")
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load_avg} (1, 5, 15 min) at start; "
+        f"service figure from {SERVICE_BENCH}"
+    )
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-ch02-") as tmp:
         tmp = Path(tmp)
         # the service's stderr to a file: each SIGKILL makes it report a connection reset
         with open(tmp / "service.err", "w") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "cloudlog", "serve", "--db", str(tmp / "service.duckdb"),
-                                     "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "cloudlog", "serve", "--db", str(tmp / "service.duckdb"), "--port", "0"],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+            )
         endpoint = proc.stdout.readline().split()[3]
         try:
             for row, mode, workers, what in rows:
@@ -376,10 +421,14 @@ def main(argv=None):
             stop_server(proc)
         chapter_rate = chapter_batched(tmp, args.batched)
 
-    print(f"\nFlask /slog -> Cloud Logging service, {THREADS} keep-alive clients, {args.requests:,} requests per row; "
-          f"target >= {TARGET:,} entries/s (post's write quota {QUOTA}/s)")
-    print(f"{'row':72} {'acked/s':>8} {'stored/s':>9} {'vs 1,000':>8}  {'CPU ms/entry: Flask + service + load gen = total':58}"
-          f"  {'SIGKILL under load: lost of acked':>34}")
+    print(
+        f"\nFlask /slog -> Cloud Logging service, {THREADS} keep-alive clients, {args.requests:,} requests per row; "
+        f"target >= {TARGET:,} entries/s (post's write quota {QUOTA}/s)"
+    )
+    print(
+        f"{'row':72} {'acked/s':>8} {'stored/s':>9} {'vs 1,000':>8}  {'CPU ms/entry: Flask + service + load gen = total':58}"
+        f"  {'SIGKILL under load: lost of acked':>34}"
+    )
     for row, what, r, c in results:
         cpu = r["cpu"]
         total = sum(cpu.values())
@@ -388,14 +437,20 @@ def main(argv=None):
         note = ""
         if r["errors"] or r["missing"]:
             note = f"  ({len(r['errors'])} failed requests, {r['missing']} acked entries never stored)"
-        print(f"{row + '. ' + what:72} {r['acked_rate']:8,.0f} {r['stored_rate']:9,.0f} "
-              f"{r['stored_rate'] / TARGET:7.2f}x  {split:58}  {c['lost']:>16,} of {c['acked']:>6,} "
-              f"({c['lost'] / max(1, c['acked']):.0%}){note}")
-    print(f"vs 1,000 uses stored/s (sustained); >= 1.00x meets the target. (<=N/s): what {os.cpu_count()} idle cores "
-          "could carry at that CPU per entry.")
-    print(f"\n{'chapter load test, batches of 500 (in-process service, ' + format(args.batched, ',') + ')':72} "
-          f"{chapter_rate:,.0f} entries/s, vs service benchmark (subprocess) {service_rate:,.0f}/s: "
-          f"{chapter_rate / service_rate:.2f}x (should lie in 0.80x-1.20x)")
+        print(
+            f"{row + '. ' + what:72} {r['acked_rate']:8,.0f} {r['stored_rate']:9,.0f} "
+            f"{r['stored_rate'] / TARGET:7.2f}x  {split:58}  {c['lost']:>16,} of {c['acked']:>6,} "
+            f"({c['lost'] / max(1, c['acked']):.0%}){note}"
+        )
+    print(
+        f"vs 1,000 uses stored/s (sustained); >= 1.00x meets the target. (<=N/s): what {os.cpu_count()} idle cores "
+        "could carry at that CPU per entry."
+    )
+    print(
+        f"\n{'chapter load test, batches of 500 (in-process service, ' + format(args.batched, ',') + ')':72} "
+        f"{chapter_rate:,.0f} entries/s, vs service benchmark (subprocess) {service_rate:,.0f}/s: "
+        f"{chapter_rate / service_rate:.2f}x (should lie in 0.80x-1.20x)"
+    )
     print("load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + " at the end")
 
 

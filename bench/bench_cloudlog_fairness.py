@@ -9,6 +9,7 @@ the quiet project's list returned it, and when the busy project's last entry cou
 (the backlog applied), both from the quiet write. ``--old DIR`` runs the same against another
 copy of the ``cloudlog`` package (e.g. ``git archive HEAD cloudlog | tar -x -C /tmp/old``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,9 @@ print(json.dumps({"quiet": quiet, "busy": busy}))
 
 def run(pythonpath: str) -> dict:
     env = dict(os.environ, PYTHONPATH=pythonpath)
-    out = subprocess.run([sys.executable, "-c", CHILD], env=env, check=True,
-                         capture_output=True, text=True, cwd=pythonpath).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD], env=env, check=True, capture_output=True, text=True, cwd=pythonpath
+    ).stdout
     return json.loads(out.splitlines()[-1])
 
 
@@ -73,9 +75,11 @@ def main() -> None:
     for _ in range(args.reps):
         for name, path in variants.items():
             r = run(path)
-            print(f"{name:>14}: the quiet project's write listed after {r['quiet']:.2f} s; "
-                  f"the busy backlog (1,200 new tables) applied after {r['busy']:.2f} s",
-                  flush=True)
+            print(
+                f"{name:>14}: the quiet project's write listed after {r['quiet']:.2f} s; "
+                f"the busy backlog (1,200 new tables) applied after {r['busy']:.2f} s",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ sends its requests over HTTP and reads the process's peak resident memory (``VmH
 ``--old DIR`` runs the same cases against another copy of the ``cloudlog`` package (e.g. an
 earlier commit's: ``git archive HEAD cloudlog | tar -x -C /tmp/old``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,27 +50,47 @@ def _post(port: int, path: str, body: bytes) -> tuple[int, bytes]:
 
 def _entries(n: int, size: int) -> list[bytes]:
     """10 requests of n entries each, with a jsonPayload.text of ``size`` characters."""
-    return [json.dumps({"logName": "projects/p/logs/l", "entries": [
-        {"jsonPayload": {"k": f"v{k}-{i}", "text": "x" * size}} for i in range(n)]}).encode()
-        for k in range(10)]
+    return [
+        json.dumps(
+            {
+                "logName": "projects/p/logs/l",
+                "entries": [{"jsonPayload": {"k": f"v{k}-{i}", "text": "x" * size}} for i in range(n)],
+            }
+        ).encode()
+        for k in range(10)
+    ]
 
 
 def _filter(terms: int) -> bytes:
     flt = " OR ".join(f'jsonPayload.text:"y{i}"' for i in range(terms))
-    return json.dumps({"resourceNames": ["projects/p"], "filter": flt,
-                       "pageSize": 1000}).encode()
+    return json.dumps({"resourceNames": ["projects/p"], "filter": flt, "pageSize": 1000}).encode()
 
 
 CASES = {
-    "empty": ("10 MB body of empty objects (entries:write)", list,
-              "/v2/entries:write", lambda: b'{"entries":[' + b",".join(
-                  [b"{}"] * ((LIMIT - 20) // 3)) + b"]}"),
-    "or100": ("100 OR'ed payload terms over 10,000 entries of 1 KB (entries:list)",
-              lambda: _entries(1000, 1000), "/v2/entries:list", lambda: _filter(100)),
-    "or500": ("500 OR'ed payload terms over 10,000 entries of 1 KB (entries:list)",
-              lambda: _entries(1000, 1000), "/v2/entries:list", lambda: _filter(500)),
-    "big": ("100 OR'ed payload terms over 100 entries of 100 KB (entries:list)",
-            lambda: _entries(10, 100_000), "/v2/entries:list", lambda: _filter(100)),
+    "empty": (
+        "10 MB body of empty objects (entries:write)",
+        list,
+        "/v2/entries:write",
+        lambda: b'{"entries":[' + b",".join([b"{}"] * ((LIMIT - 20) // 3)) + b"]}",
+    ),
+    "or100": (
+        "100 OR'ed payload terms over 10,000 entries of 1 KB (entries:list)",
+        lambda: _entries(1000, 1000),
+        "/v2/entries:list",
+        lambda: _filter(100),
+    ),
+    "or500": (
+        "500 OR'ed payload terms over 10,000 entries of 1 KB (entries:list)",
+        lambda: _entries(1000, 1000),
+        "/v2/entries:list",
+        lambda: _filter(500),
+    ),
+    "big": (
+        "100 OR'ed payload terms over 100 entries of 100 KB (entries:list)",
+        lambda: _entries(10, 100_000),
+        "/v2/entries:list",
+        lambda: _filter(100),
+    ),
 }
 
 
@@ -80,11 +101,15 @@ def run_case(pythonpath: str, case: str) -> str:
         port = s.getsockname()[1]
     tmp = tempfile.TemporaryDirectory()
     db = Path(tmp.name) / "logs.duckdb"
-    proc = subprocess.Popen([sys.executable, "-m", "cloudlog", "serve", "--db", str(db),
-                             "--port", str(port)], cwd=pythonpath, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloudlog", "serve", "--db", str(db), "--port", str(port)],
+        cwd=pythonpath,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
-        proc.stdout.readline()                     # "cloudlog listening on ..."
+        proc.stdout.readline()  # "cloudlog listening on ..."
         for request in setup():
             status, data = _post(port, "/v2/entries:write", request)
             assert status == 200, data[:300]
@@ -99,10 +124,12 @@ def run_case(pythonpath: str, case: str) -> str:
         proc.wait(60)
         tmp.cleanup()
     answer = json.loads(data)
-    what = (f"{status} {answer['error']['status']}" if "error" in answer else
-            f"{status} ({len(answer.get('entries', []))} entries)")
-    return (f"{title}: {what} in {seconds:.1f} s; peak RSS {peak} MB "
-            f"({before} MB before the request)")
+    what = (
+        f"{status} {answer['error']['status']}"
+        if "error" in answer
+        else f"{status} ({len(answer.get('entries', []))} entries)"
+    )
+    return f"{title}: {what} in {seconds:.1f} s; peak RSS {peak} MB ({before} MB before the request)"
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ baseline is the first) and prints the ms of CPU per new table and the ratio to t
 same measurement against another copy of the ``cloudlog`` package (e.g. an earlier commit's,
 ``git archive HEAD cloudlog | tar -x -C /tmp/old``), interleaved with this one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,22 +63,33 @@ print(json.dumps({"same": 1000 * sorted(same)[2] / per, "new": 1000 * sorted(new
 def run(pythonpath: str, existing: int) -> dict:
     env = dict(os.environ, PYTHONPATH=pythonpath)
     # cwd too: `python -c` puts the current directory first on sys.path
-    out = subprocess.run([sys.executable, "-c", CHILD, str(existing)], env=env, check=True,
-                         capture_output=True, text=True, cwd=pythonpath).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(existing)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=pythonpath,
+    ).stdout
     return json.loads(out.splitlines()[-1])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--old", help="a directory holding another cloudlog package to compare")
-    ap.add_argument("--existing", type=int, nargs="+", default=[100, 2000],
-                    help="tables in the store before the timed writes (the first: baseline)")
+    ap.add_argument(
+        "--existing",
+        type=int,
+        nargs="+",
+        default=[100, 2000],
+        help="tables in the store before the timed writes (the first: baseline)",
+    )
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
     here = str(Path(__file__).resolve().parents[1])
     variants = {"this checkout": here} | ({"--old": args.old} if args.old else {})
     results = {(v, n): [] for v in variants for n in args.existing}
-    for _ in range(args.reps):     # interleaved: every variant and size sees the same load
+    for _ in range(args.reps):  # interleaved: every variant and size sees the same load
         for n in args.existing:
             for name, path in variants.items():
                 results[name, n].append(run(path, n))
@@ -88,8 +100,10 @@ def main() -> None:
             ms = {n: statistics.median(r[where] for r in results[name, n]) for n in args.existing}
             cells = ", ".join(f"{ms[n]:.2f} ms at {n} tables" for n in args.existing)
             ratios = ", ".join(f"{ms[n] / ms[base]:.2f}x at {n}" for n in args.existing[1:])
-            print(f"{name:>14}, new tables in {label}: {cells} of CPU (median of {args.reps}); "
-                  f"ratio to {base} tables: {ratios}")
+            print(
+                f"{name:>14}, new tables in {label}: {cells} of CPU (median of {args.reps}); "
+                f"ratio to {base} tables: {ratios}"
+            )
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ Part 3 (--part limits, not in `all`; about 10 minutes): chapter 03 at this CPU's
   own calls only. What a CPU without bf16 units gets from the rewrite:
   ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI keeps oneDNN off its bf16 instructions.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -109,10 +110,11 @@ class Batches:
         if self.position + size > len(self.order):
             self.order, self.position = self.rng.permutation(len(x_train)), 0
         self.position += size
-        return self.order[self.position - size:self.position]
+        return self.order[self.position - size : self.position]
 
 
 # --- (a) the chapter's TF2 code, run from solutions/03_cnn_training.py itself -------------
+
 
 def variant_train_step(params, learning_rate, jit_compile=False, adam="keras-xla", cast=False):
     """The chapter's train step with one change, for the alternatives to (a); built on the
@@ -136,6 +138,7 @@ def variant_train_step(params, learning_rate, jit_compile=False, adam="keras-xla
 
     def update(grads):
         optimizer.apply_gradients(zip(grads, weights))
+
     if adam == "keras-xla":
         update = tf.function(update, jit_compile=True)  # nested: only the update goes to XLA
 
@@ -151,6 +154,7 @@ def variant_train_step(params, learning_rate, jit_compile=False, adam="keras-xla
             loss = chapter_loss(x, t)
         update(tape.gradient(loss, weights))
         return loss
+
     spec = [tf.TensorSpec([None, 784], tf.float32), tf.TensorSpec([None, 10], tf.float32)]
     return tf.function(step, input_signature=spec, jit_compile=jit_compile)
 
@@ -160,14 +164,23 @@ class ChapterTF2:
     seeded batches, the loss read every step); `feed` picks how batches reach the train step
     (the chapter: NumPy), `jit_compile` and `adam` swap in a variant_train_step."""
 
-    def __init__(self, fc_init_stddev=1.0, feed="numpy", jit_compile=False, adam="keras-xla",
-                 batch=BATCH, learning_rate=LEARNING_RATE, precision="fp32"):
+    def __init__(
+        self,
+        fc_init_stddev=1.0,
+        feed="numpy",
+        jit_compile=False,
+        adam="keras-xla",
+        batch=BATCH,
+        learning_rate=LEARNING_RATE,
+        precision="fp32",
+    ):
         self.params = chapter.init_params(fc_init_stddev, SEED)
         # "bf16": every call inside the chapter's bfloat16_rewrite(); "cast": explicit bf16 casts
         self.precision = precision
         if jit_compile or adam != "keras-xla" or precision == "cast":
-            self.train_step = variant_train_step(self.params, learning_rate, jit_compile, adam,
-                                                 cast=precision == "cast")
+            self.train_step = variant_train_step(
+                self.params, learning_rate, jit_compile, adam, cast=precision == "cast"
+            )
         else:
             self.train_step = chapter.make_train_step(self.params, learning_rate)
         self.batches, self.feed, self.batch = Batches(), feed, batch
@@ -178,9 +191,11 @@ class ChapterTF2:
             def index_stream():
                 while True:
                     yield self.batches.next()
+
             indices = tf.data.Dataset.from_generator(index_stream, output_signature=tf.TensorSpec([BATCH], tf.int64))
-            self.iterator = iter(indices.map(lambda i: (tf.gather(self.x_all, i), tf.gather(self.t_all, i)))
-                                 .prefetch(tf.data.AUTOTUNE))
+            self.iterator = iter(
+                indices.map(lambda i: (tf.gather(self.x_all, i), tf.gather(self.t_all, i))).prefetch(tf.data.AUTOTUNE)
+            )
 
     def train(self, steps):
         if self.precision == "bf16":
@@ -207,6 +222,7 @@ class ChapterTF2:
 
 
 # --- (b) the post's TF1 code, through tf.compat.v1 ---------------------------------------
+
 
 class PostTF1:
     """The post's graph, line for line (its names too), run in a Session with feed_dict."""
@@ -254,16 +270,20 @@ class PostTF1:
     def train(self, steps):
         for _ in range(steps):
             batch = self.batches.next()
-            self.sess.run(self.train_step, feed_dict={self.x: x_train[batch], self.t: t_train[batch],
-                                                      self.keep_prob: 0.5})
+            self.sess.run(
+                self.train_step, feed_dict={self.x: x_train[batch], self.t: t_train[batch], self.keep_prob: 0.5}
+            )
 
     def evaluate(self):
-        accuracies = [self.sess.run(self.accuracy, feed_dict={self.x: xs, self.t: ts, self.keep_prob: 1.0})
-                      for xs, ts in zip(np.array_split(x_test, EVAL_CHUNKS), np.array_split(t_test, EVAL_CHUNKS))]
+        accuracies = [
+            self.sess.run(self.accuracy, feed_dict={self.x: xs, self.t: ts, self.keep_prob: 1.0})
+            for xs, ts in zip(np.array_split(x_test, EVAL_CHUNKS), np.array_split(t_test, EVAL_CHUNKS))
+        ]
         return float(np.mean(accuracies))
 
 
 # --- (c) the same network in Keras ---------------------------------------------------------
+
 
 class KerasFit:
     """keras.Sequential + model.fit at batch 50; one fit() call per measured block of steps."""
@@ -275,28 +295,38 @@ class KerasFit:
         # weights; the output layer stays fp32 (Keras' advice), so the loss sees fp32 logits.
         keras.mixed_precision.set_global_policy(policy)
         try:
-            self.model = keras.Sequential([
-                keras.Input((28, 28, 1)),
-                layers.Conv2D(32, 5, padding="same", activation="relu"),
-                layers.MaxPool2D(2, padding="same"),
-                layers.Conv2D(64, 5, padding="same", activation="relu"),
-                layers.MaxPool2D(2, padding="same"),
-                layers.Flatten(),
-                layers.Dense(1024, activation="relu"),
-                layers.Dropout(0.5),
-                layers.Dense(10, dtype="float32"),
-            ])
+            self.model = keras.Sequential(
+                [
+                    keras.Input((28, 28, 1)),
+                    layers.Conv2D(32, 5, padding="same", activation="relu"),
+                    layers.MaxPool2D(2, padding="same"),
+                    layers.Conv2D(64, 5, padding="same", activation="relu"),
+                    layers.MaxPool2D(2, padding="same"),
+                    layers.Flatten(),
+                    layers.Dense(1024, activation="relu"),
+                    layers.Dropout(0.5),
+                    layers.Dense(10, dtype="float32"),
+                ]
+            )
         finally:  # the policy is global: later models are fp32 again, whatever happened
             keras.mixed_precision.set_global_policy("float32")
-        self.model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE),
-                           loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+        self.model.compile(
+            optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=keras.losses.CategoricalCrossentropy(from_logits=True)
+        )
         self.batches = Batches()
 
     def train(self, steps, callbacks=()):
         # The same batches as the others, in the same order.
         rows = np.concatenate([self.batches.next() for _ in range(steps)])
-        self.model.fit(x_train[rows].reshape(-1, 28, 28, 1), t_train[rows],
-                       batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=list(callbacks))
+        self.model.fit(
+            x_train[rows].reshape(-1, 28, 28, 1),
+            t_train[rows],
+            batch_size=BATCH,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=list(callbacks),
+        )
 
     def timed_train(self, steps):
         """Seconds from the first step's start to the last step's end of one fit() call: fit's
@@ -316,6 +346,7 @@ class StepClock(keras.callbacks.Callback):
 
 
 # --- the two parts --------------------------------------------------------------------------
+
 
 def throughput(rounds, steps, block):
     variants = {
@@ -355,21 +386,29 @@ def throughput(rounds, steps, block):
                 trainers[name].train(block)
                 seconds[name][r] += time.perf_counter() - started
             if (batch + 1) % steps == 0:
-                print(f"round {r + 1}: " + ", ".join(f"{n.split()[0]} {steps * BATCH / seconds[n][r]:,.0f}"
-                                                     for n in names), flush=True)
+                print(
+                    f"round {r + 1}: "
+                    + ", ".join(f"{n.split()[0]} {steps * BATCH / seconds[n][r]:,.0f}" for n in names),
+                    flush=True,
+                )
 
-    print(f"\n## Part 1: throughput (images/s), batch {BATCH}: {rounds} rounds x {steps} steps per variant, "
-          f"interleaved in blocks of {block} steps")
+    print(
+        f"\n## Part 1: throughput (images/s), batch {BATCH}: {rounds} rounds x {steps} steps per variant, "
+        f"interleaved in blocks of {block} steps"
+    )
     trainers[keras_name].train(rounds * steps, callbacks=[Interleave()])
     rates = {name: [steps * BATCH / s for s in seconds[name]] for name in names}
 
     def ratio(x, y):  # the median of the per-round ratios: paired, so less noisy than medians alone
         return statistics.median(p / q for p, q in zip(rates[x], rates[y]))
+
     a = names[0]
     print(f"\n{'variant':16} {'median img/s':>12} {'min':>8} {'max':>8} {'vs a':>6}")
     for name in names:
-        print(f"{name:16} {statistics.median(rates[name]):12,.0f} {min(rates[name]):8,.0f} "
-              f"{max(rates[name]):8,.0f} {ratio(name, a):6.2f}")
+        print(
+            f"{name:16} {statistics.median(rates[name]):12,.0f} {min(rates[name]):8,.0f} "
+            f"{max(rates[name]):8,.0f} {ratio(name, a):6.2f}"
+        )
     print(f"\na/b = {ratio(a, names[1]):.2f} (target >= 0.9)    a/c = {ratio(a, keras_name):.2f} (target >= 1.3)")
 
 
@@ -395,8 +434,10 @@ def full(total_steps):
         done += chunk
         print(f"{done:6d} " + " ".join(f"{curves[name][-1]:12.2%}" for name in trainers), flush=True)
     a, b, c = (curves[name][-1] * 100 for name in trainers)
-    print("\ntraining time (first-call tracing included): "
-          + ", ".join(f"{name} {s:,.0f} s ({total_steps * BATCH / s:,.0f} img/s)" for name, s in seconds.items()))
+    print(
+        "\ntraining time (first-call tracing included): "
+        + ", ".join(f"{name} {s:,.0f} s ({total_steps * BATCH / s:,.0f} img/s)" for name, s in seconds.items())
+    )
     print(f"final test accuracy: a {a:.2f}%, b {b:.2f}%, c {c:.2f}%")
     print(f"a - b = {a - b:+.2f} points (target |a - b| <= 0.3);  c - a = {c - a:+.2f} points")
 
@@ -404,12 +445,15 @@ def full(total_steps):
 def quick():
     """The `quick` preset's recipe against its targets, and the post's recipe given the same time."""
     settings = chapter.settings  # the chapter ran with the quick preset
-    quick_run = ChapterTF2(fc_init_stddev=settings["fc_init_stddev"], batch=settings["batch_size"],
-                           learning_rate=preset_schedule(settings))  # fp32: part 3 measures the preset's bf16
+    quick_run = ChapterTF2(
+        fc_init_stddev=settings["fc_init_stddev"], batch=settings["batch_size"], learning_rate=preset_schedule(settings)
+    )  # fp32: part 3 measures the preset's bf16
     post_run = ChapterTF2(fc_init_stddev=1.0)  # batch 50, Adam 1e-4: the post's recipe
-    print(f"\n## Part 0: the quick preset ({settings['steps']} steps, batch {settings['batch_size']}, "
-          f"Adam peak {settings['learning_rate']:g} {settings['lr_schedule']}, W_fc1 stddev "
-          f"{settings['fc_init_stddev']}, fp32) vs the post's recipe trained for the same seconds (interleaved)")
+    print(
+        f"\n## Part 0: the quick preset ({settings['steps']} steps, batch {settings['batch_size']}, "
+        f"Adam peak {settings['learning_rate']:g} {settings['lr_schedule']}, W_fc1 stddev "
+        f"{settings['fc_init_stddev']}, fp32) vs the post's recipe trained for the same seconds (interleaved)"
+    )
     quick_seconds = post_seconds = 0.0
     quick_run.train(1), post_run.train(1)  # trace both first; tracing is not training
     for _ in range(settings["steps"] // settings["eval_every"]):
@@ -421,10 +465,14 @@ def quick():
             post_run.train(10)
             post_seconds += time.perf_counter() - started
     accuracy, post_accuracy = quick_run.evaluate(), post_run.evaluate()
-    print(f"quick preset: test accuracy {accuracy:.2%} (target >= 99.0%: {accuracy / 0.99:.3f}x), "
-          f"training {quick_seconds:.1f} s (target <= 60 s: {60 / quick_seconds:.2f}x)")
-    print(f"the post's recipe in the same {post_seconds:.1f} s: {post_accuracy:.2%}  "
-          f"(quick - post = {100 * (accuracy - post_accuracy):+.2f} points)")
+    print(
+        f"quick preset: test accuracy {accuracy:.2%} (target >= 99.0%: {accuracy / 0.99:.3f}x), "
+        f"training {quick_seconds:.1f} s (target <= 60 s: {60 / quick_seconds:.2f}x)"
+    )
+    print(
+        f"the post's recipe in the same {post_seconds:.1f} s: {post_accuracy:.2%}  "
+        f"(quick - post = {100 * (accuracy - post_accuracy):+.2f} points)"
+    )
 
 
 LIMITS_JSON = Path(__file__).resolve().parent.parent / "assets" / "bench" / "ch03_limits.json"
@@ -432,8 +480,9 @@ LIMITS_JSON = Path(__file__).resolve().parent.parent / "assets" / "bench" / "ch0
 
 def preset_schedule(settings):
     """The chapter's learning_rate_schedule for a preset's ch03 settings (book.toml)."""
-    return chapter.learning_rate_schedule(settings["learning_rate"], settings["steps"], settings["warmup_steps"],
-                                          settings["lr_schedule"])
+    return chapter.learning_rate_schedule(
+        settings["learning_rate"], settings["steps"], settings["warmup_steps"], settings["lr_schedule"]
+    )
 
 
 def train_preset(settings, precision, desc):
@@ -441,8 +490,16 @@ def train_preset(settings, precision, desc):
     (history, seconds of training), as the chapter's training cell gets them."""
     params = chapter.init_params(settings["fc_init_stddev"], SEED)
     with chapter.bfloat16_rewrite(precision == "bf16"):
-        return chapter.train(params, settings["steps"], settings["batch_size"], preset_schedule(settings),
-                             settings["eval_every"], SEED, desc=desc, max_shift=settings["max_shift"])
+        return chapter.train(
+            params,
+            settings["steps"],
+            settings["batch_size"],
+            preset_schedule(settings),
+            settings["eval_every"],
+            SEED,
+            desc=desc,
+            max_shift=settings["max_shift"],
+        )
 
 
 def against_target(record, label, value, sign, target, unit="", note=""):
@@ -452,9 +509,15 @@ def against_target(record, label, value, sign, target, unit="", note=""):
 
 
 def recipe_row(recipe, settings, precision, seconds, accuracy):
-    return {"recipe": recipe, "precision": precision, "steps": settings["steps"],
-            "batch_size": settings["batch_size"], "max_shift": settings["max_shift"],
-            "train_seconds": round(seconds, 1), "test_accuracy": round(accuracy, 4)}
+    return {
+        "recipe": recipe,
+        "precision": precision,
+        "steps": settings["steps"],
+        "batch_size": settings["batch_size"],
+        "max_shift": settings["max_shift"],
+        "train_seconds": round(seconds, 1),
+        "test_accuracy": round(accuracy, 4),
+    }
 
 
 def limits(rounds, steps, block, run_best=True, run_grading=True):
@@ -465,9 +528,14 @@ def limits(rounds, steps, block, run_best=True, run_grading=True):
         raise RuntimeError(f"{option} is on before part 3 started: the fp32 variants would not be fp32")
     print("\n## Part 3: chapter 03 at this CPU's limit")
     print(f"bfloat16 units: {units or 'none (no amx_bf16 or avx512_bf16 flag): the bf16 variants are skipped'}")
-    record = {"command": "python -m bench.bench_cnn " + " ".join(sys.argv[1:]),
-              "date": f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}", "machine": machine(),
-              "bf16_units": units, "targets": {}, "recipes": []}
+    record = {
+        "command": "python -m bench.bench_cnn " + " ".join(sys.argv[1:]),
+        "date": f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
+        "machine": machine(),
+        "bf16_units": units,
+        "targets": {},
+        "recipes": [],
+    }
 
     # 3a: throughput at batch 50, every variant in turns of `block` steps, the order rotating
     variants = {"a  TF2 chapter": lambda: ChapterTF2()}
@@ -483,9 +551,11 @@ def limits(rounds, steps, block, run_best=True, run_grading=True):
         trainer.train(WARMUP_STEPS)
     names = list(trainers)
     rates = {name: [] for name in names}
-    print(f"\n### 3a: throughput (images/s), batch {BATCH}, the post's recipe: {rounds} rounds x {steps} steps "
-          f"per variant, in turns of {block} steps (Keras: one fit() per turn, timed from its first step's "
-          "start to its last step's end)")
+    print(
+        f"\n### 3a: throughput (images/s), batch {BATCH}, the post's recipe: {rounds} rounds x {steps} steps "
+        f"per variant, in turns of {block} steps (Keras: one fit() per turn, timed from its first step's "
+        "start to its last step's end)"
+    )
     for r in range(rounds):
         seconds = dict.fromkeys(names, 0.0)
         for k in range(steps // block):
@@ -504,44 +574,60 @@ def limits(rounds, steps, block, run_best=True, run_grading=True):
 
     def ratio(x, y):  # the median of per-round ratios: paired rounds cancel most of the load's drift
         return statistics.median(p / q for p, q in zip(rates[x], rates[y]))
+
     a = names[0]
     print(f"\n{'variant':18} {'median img/s':>12} {'min':>8} {'max':>8} {'vs a':>6}")
     for name in names:
-        print(f"{name:18} {statistics.median(rates[name]):12,.0f} {min(rates[name]):8,.0f} "
-              f"{max(rates[name]):8,.0f} {ratio(name, a):6.2f}")
+        print(
+            f"{name:18} {statistics.median(rates[name]):12,.0f} {min(rates[name]):8,.0f} "
+            f"{max(rates[name]):8,.0f} {ratio(name, a):6.2f}"
+        )
     record["throughput"] = {name.split()[0]: round(statistics.median(rates[name])) for name in names}
     if units:
         rewrite, casts = "a+bf16 rewrite", "a+bf16 casts"
         for peer, target in (("b  TF1 post", 1.2), ("c  Keras fit", 1.2), ("c+mixed_bfloat16", 0.9)):
             against_target(record, f"{rewrite} / {peer}", ratio(rewrite, peer), ">=", target)
         faster = "the rewrite" if ratio(casts, rewrite) <= 1 else "the casts"
-        print(f"{casts} / {rewrite} = {ratio(casts, rewrite):.2f} (explicit casts vs the automatic rewrite: "
-              f"{faster} faster here; the chapter uses the rewrite)")
+        print(
+            f"{casts} / {rewrite} = {ratio(casts, rewrite):.2f} (explicit casts vs the automatic rewrite: "
+            f"{faster} faster here; the chapter uses the rewrite)"
+        )
         record["casts_vs_rewrite"] = round(ratio(casts, rewrite), 3)
 
     # 3b: the quick preset's recipe, in the chapter's own train(), each precision from the same start
     quick = chapter.settings
-    print(f"\n### 3b: the quick preset ({quick['steps']} steps, batch {quick['batch_size']}, Adam peak "
-          f"{quick['learning_rate']:g} {quick['lr_schedule']} schedule, warm-up {quick['warmup_steps']}), "
-          "trained by the chapter's train() on the same batches")
+    print(
+        f"\n### 3b: the quick preset ({quick['steps']} steps, batch {quick['batch_size']}, Adam peak "
+        f"{quick['learning_rate']:g} {quick['lr_schedule']} schedule, warm-up {quick['warmup_steps']}), "
+        "trained by the chapter's train() on the same batches"
+    )
     precisions = ["fp32", "bf16", "cast"] if units else ["fp32"]
     accuracy, seconds = {}, {}
     for precision in precisions:
         if precision == "cast":  # the chapter has no explicit-cast path: the variant's step in the same loop
-            run = ChapterTF2(fc_init_stddev=quick["fc_init_stddev"], batch=quick["batch_size"],
-                             learning_rate=preset_schedule(quick), precision="cast")
+            run = ChapterTF2(
+                fc_init_stddev=quick["fc_init_stddev"],
+                batch=quick["batch_size"],
+                learning_rate=preset_schedule(quick),
+                precision="cast",
+            )
             started = time.perf_counter()
             run.train(quick["steps"])
             seconds[precision], accuracy[precision] = time.perf_counter() - started, run.evaluate()
         else:
             history, seconds[precision] = train_preset(quick, precision, desc=f"quick, {precision}")
             accuracy[precision] = history[-1][2]
-        print(f"quick, {precision:4}: test accuracy {accuracy[precision]:.2%} after {seconds[precision]:.1f} s "
-              "of training (tracing included)", flush=True)
+        print(
+            f"quick, {precision:4}: test accuracy {accuracy[precision]:.2%} after {seconds[precision]:.1f} s "
+            "of training (tracing included)",
+            flush=True,
+        )
         record["recipes"].append(recipe_row("quick", quick, precision, seconds[precision], accuracy[precision]))
     used = quick["precision"] if units else "fp32"  # what the chapter's training cell runs here
-    checks = [("quick test accuracy", 100 * accuracy[used], ">=", 99.0, "%"),
-              ("quick training seconds", seconds[used], "<=", 60, " s")]
+    checks = [
+        ("quick test accuracy", 100 * accuracy[used], ">=", 99.0, "%"),
+        ("quick training seconds", seconds[used], "<=", 60, " s"),
+    ]
     if units:
         checks.insert(0, ("|bf16 - fp32| (points)", abs(100 * (accuracy["bf16"] - accuracy["fp32"])), "<=", 0.2, ""))
     for label, value, sign, target, unit in checks:
@@ -551,9 +637,11 @@ def limits(rounds, steps, block, run_best=True, run_grading=True):
     if run_best:
         best = preset("03", "best")
         precision = best["precision"] if units else "fp32"
-        print(f"\n### 3c: the best preset ({best['steps']:,} steps, batch {best['batch_size']}, Adam peak "
-              f"{best['learning_rate']:g} {best['lr_schedule']}, images shifted by up to {best['max_shift']} px, "
-              f"{precision})")
+        print(
+            f"\n### 3c: the best preset ({best['steps']:,} steps, batch {best['batch_size']}, Adam peak "
+            f"{best['learning_rate']:g} {best['lr_schedule']}, images shifted by up to {best['max_shift']} px, "
+            f"{precision})"
+        )
         history, best_seconds = train_preset(best, precision, desc="best")
         print("test accuracy by step: " + ", ".join(f"{step:,} {acc:.2%}" for step, _, acc in history))
         best_accuracy = history[-1][2]
@@ -566,25 +654,35 @@ def limits(rounds, steps, block, run_best=True, run_grading=True):
         print("\n### 3d: python -m checks 03 on the solution, quick preset (wall time, command to table)", flush=True)
         command = [sys.executable, "-m", "checks", "03", str(notebook_path("03"))]
         started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True,
-                              env=dict(os.environ, TFBOOK_PRESET="quick"), cwd=notebook_path("03").parent.parent)
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, TFBOOK_PRESET="quick"),
+            cwd=notebook_path("03").parent.parent,
+        )
         wall = time.perf_counter() - started
-        score = next((line.strip() for line in done.stdout.splitlines() if line.strip().startswith("Score")),
-                     f"no score line (exit {done.returncode})")
+        score = next(
+            (line.strip() for line in done.stdout.splitlines() if line.strip().startswith("Score")),
+            f"no score line (exit {done.returncode})",
+        )
         print(f"{score}; wall {wall:.1f} s (target <= 60 s)")
         record["targets"]["grading seconds"] = [round(wall, 1), "<= 60"]
         record["grading"] = score
 
     LIMITS_JSON.parent.mkdir(parents=True, exist_ok=True)
     LIMITS_JSON.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"\nwritten {LIMITS_JSON.relative_to(LIMITS_JSON.parent.parent.parent)} (chapter 03's table "
-          "\"How far can this network go?\" reads it)")
+    print(
+        f"\nwritten {LIMITS_JSON.relative_to(LIMITS_JSON.parent.parent.parent)} (chapter 03's table "
+        '"How far can this network go?" reads it)'
+    )
 
 
 def machine():
     with open("/proc/cpuinfo") as cpuinfo:
-        model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
-                     platform.processor())
+        model = next(
+            (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), platform.processor()
+        )
     return f"{len(os.sched_getaffinity(0))} usable cores ({os.cpu_count()} online), {model}"
 
 
@@ -592,21 +690,26 @@ def header():
     print("# bench_cnn: chapter 03's CNN training (TF2) vs the post (TF1 Session) vs Keras fit")
     print(f"command:    python -m bench.bench_cnn {' '.join(sys.argv[1:])}".rstrip())
     print(f"date:       {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
-    print(f"machine:    {machine()}; "
-          f"load average at start {os.getloadavg()[0]:.2f}")
-    print(f"software:   Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-          f"NumPy {np.__version__}; oneDNN {os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default (on)')}"
-          f"{', ONEDNN_MAX_CPU_ISA=' + os.environ['ONEDNN_MAX_CPU_ISA'] if 'ONEDNN_MAX_CPU_ISA' in os.environ else ''}; "
-          f"threads intra {tf.config.threading.get_intra_op_parallelism_threads() or 'auto'}, "
-          f"inter {tf.config.threading.get_inter_op_parallelism_threads() or 'auto'}")
+    print(f"machine:    {machine()}; load average at start {os.getloadavg()[0]:.2f}")
+    print(
+        f"software:   Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+        f"NumPy {np.__version__}; oneDNN {os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default (on)')}"
+        f"{', ONEDNN_MAX_CPU_ISA=' + os.environ['ONEDNN_MAX_CPU_ISA'] if 'ONEDNN_MAX_CPU_ISA' in os.environ else ''}; "
+        f"threads intra {tf.config.threading.get_intra_op_parallelism_threads() or 'auto'}, "
+        f"inter {tf.config.threading.get_inter_op_parallelism_threads() or 'auto'}"
+    )
     print(f"data:       MNIST from {mnist.source}; batch {BATCH}, Adam {LEARNING_RATE:g}, keep_prob {KEEP_PROB_TRAIN}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=("quick", "throughput", "full", "all", "limits"), default="all",
-                        help="all = quick, throughput and full; limits (bfloat16, the quick and best presets, "
-                             "grading time: about 10 minutes) runs only when asked for")
+    parser.add_argument(
+        "--part",
+        choices=("quick", "throughput", "full", "all", "limits"),
+        default="all",
+        help="all = quick, throughput and full; limits (bfloat16, the quick and best presets, "
+        "grading time: about 10 minutes) runs only when asked for",
+    )
     parser.add_argument("--no-best", action="store_true", help="limits: skip the best preset (about 5 minutes)")
     parser.add_argument("--no-grading", action="store_true", help="limits: skip timing python -m checks 03")
     parser.add_argument("--steps", type=int, default=10_000, help="training steps of part 2 (the post: 10,000)")

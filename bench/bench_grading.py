@@ -17,6 +17,7 @@ and for the batch the seconds per submission and the speed-up of --jobs 2 over -
 The solution itself is not graded (``tfbook grade`` grades it once per class as well).
 Prints numbers only; asserts nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,6 +41,7 @@ def notebook(kind: str, folder: Path) -> Path:
     if kind == "solution":
         return solution
     from booktools.compare import solution_exercises
+
     sol, student = nbformat.read(solution, 4), nbformat.read(ROOT / "chapters" / "03_cnn_training.ipynb", 4)
     for name, exercise in solution_exercises(sol).items():
         if name in SOLVED:
@@ -68,8 +70,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TFBOOK_MNIST_DIR", str(ROOT / "data" / "mnist"))
     tmp = Path(tempfile.mkdtemp(prefix="bench-grading-"))
-    print(f"chapter 03, {args.n} x {args.kind}, preset {args.preset}; {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} at the start")
+    print(
+        f"chapter 03, {args.n} x {args.kind}, preset {args.preset}; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at the start"
+    )
     walls = {}
     try:
         source = notebook(args.kind, tmp)
@@ -77,24 +81,31 @@ def main() -> None:
             wall, batch = run(args.n, jobs, source, args.preset, tmp)
             walls[jobs] = wall
             overheads = [j.seconds - j.payload["seconds"] for j in batch if j.payload]
-            scores = sorted({f"{j.payload['earned']}/{j.payload['points']}" if j.payload else j.problem
-                             for j in batch})
-            print(f"--jobs {jobs}: {wall:6.1f} s for {args.n} submissions = {wall / args.n:5.1f} s per submission"
-                  f" (scores {', '.join(scores)})")
+            scores = sorted({f"{j.payload['earned']}/{j.payload['points']}" if j.payload else j.problem for j in batch})
+            print(
+                f"--jobs {jobs}: {wall:6.1f} s for {args.n} submissions = {wall / args.n:5.1f} s per submission"
+                f" (scores {', '.join(scores)})"
+            )
             for j in batch:
                 if j.payload:
-                    print(f"    {j.name}: total {j.seconds:5.1f} s, notebook {j.payload['seconds']:5.1f} s, "
-                          f"overhead {j.seconds - j.payload['seconds']:4.1f} s, "
-                          f"kernel peak {j.payload.get('peak_memory_mb', 0):,} MB")
+                    print(
+                        f"    {j.name}: total {j.seconds:5.1f} s, notebook {j.payload['seconds']:5.1f} s, "
+                        f"overhead {j.seconds - j.payload['seconds']:4.1f} s, "
+                        f"kernel peak {j.payload.get('peak_memory_mb', 0):,} MB"
+                    )
             if overheads:
                 cold, warm = overheads[:jobs], overheads[jobs:]  # the first `jobs` start cold
-                print(f"    overhead per submission: the batch's first {len(cold)} (workers started cold) "
-                      f"{', '.join(f'{x:.1f}' for x in cold)} s; the rest (warmed while others graded) "
-                      + (f"median {statistics.median(warm):.1f} s, max {max(warm):.1f} s" if warm else "-")
-                      + " (target <= 3 s)")
+                print(
+                    f"    overhead per submission: the batch's first {len(cold)} (workers started cold) "
+                    f"{', '.join(f'{x:.1f}' for x in cold)} s; the rest (warmed while others graded) "
+                    + (f"median {statistics.median(warm):.1f} s, max {max(warm):.1f} s" if warm else "-")
+                    + " (target <= 3 s)"
+                )
         if 1 in walls and 2 in walls:
-            print(f"speed-up of --jobs 2 over --jobs 1: {walls[1] / walls[2]:.2f}x; "
-                  f"load average {os.getloadavg()[0]:.1f} at the end")
+            print(
+                f"speed-up of --jobs 2 over --jobs 1: {walls[1] / walls[2]:.2f}x; "
+                f"load average {os.getloadavg()[0]:.1f} at the end"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -10,6 +10,7 @@ Times, on the same machine in the same run (median after warm-up):
 Then the accuracy of chapter 03's model on the sample drawings of assets/drawings/, raw and
 MNIST-preprocessed. Prints numbers only; asserts nothing. Target: pipeline <= 20 ms.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,18 +44,21 @@ def median_ms(fn, repeats: int = REPEATS) -> float:
 def keras_model(params) -> tf.keras.Model:
     """The post's network as Keras layers, holding the same weights as ``params``."""
     layers = tf.keras.layers
-    model = tf.keras.Sequential([
-        tf.keras.Input((28, 28, 1)),
-        layers.Conv2D(32, 5, padding="same", activation="relu"),
-        layers.MaxPool2D(2, padding="same"),
-        layers.Conv2D(64, 5, padding="same", activation="relu"),
-        layers.MaxPool2D(2, padding="same"),
-        layers.Flatten(),
-        layers.Dense(1024, activation="relu"),
-        layers.Dense(10, activation="softmax"),
-    ])
-    model.set_weights([params[k] for k in (
-        "W_conv1", "b_conv1", "W_conv2", "b_conv2", "W_fc1", "b_fc1", "W_fc2", "b_fc2")])
+    model = tf.keras.Sequential(
+        [
+            tf.keras.Input((28, 28, 1)),
+            layers.Conv2D(32, 5, padding="same", activation="relu"),
+            layers.MaxPool2D(2, padding="same"),
+            layers.Conv2D(64, 5, padding="same", activation="relu"),
+            layers.MaxPool2D(2, padding="same"),
+            layers.Flatten(),
+            layers.Dense(1024, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.set_weights(
+        [params[k] for k in ("W_conv1", "b_conv1", "W_conv2", "b_conv2", "W_fc1", "b_fc1", "W_fc2", "b_fc2")]
+    )
     return model
 
 
@@ -94,14 +98,18 @@ def main() -> None:
         "preprocess only (rasterise + mnist_preprocess)": median_ms(preprocess_only),
         "keras model.predict (same weights, no preprocessing)": median_ms(keras_predict, 20),
     }
-    print(f"one drawing to probabilities, median of {REPEATS} after {WARMUP} warm-up calls "
-          f"({os.cpu_count()} CPU cores, TF {tf.__version__}):")
+    print(
+        f"one drawing to probabilities, median of {REPEATS} after {WARMUP} warm-up calls "
+        f"({os.cpu_count()} CPU cores, TF {tf.__version__}):"
+    )
     for name, ms in times.items():
         print(f"  {name:<55} {ms:8.2f} ms")
     base = times["model only (reference forward, eager)"]
     pipe = times["pipeline (strokes -> probabilities)"]
     print(f"  pipeline / model only        = {pipe / base:.2f}x")
-    print(f"  keras predict / pipeline     = {times['keras model.predict (same weights, no preprocessing)'] / pipe:.2f}x")
+    print(
+        f"  keras predict / pipeline     = {times['keras model.predict (same weights, no preprocessing)'] / pipe:.2f}x"
+    )
     print(f"  pipeline target <= 20 ms: {'met' if pipe <= 20 else 'NOT met'}")
 
     if not trained:
@@ -110,17 +118,16 @@ def main() -> None:
     raw = np.stack([d.pixels() for d in drawings])
     variants = {
         "raw rasterised, no preprocessing": raw,
-        "mnist_preprocess (default, ink kept in the 20x20 box)": np.stack(
-            [mnist_preprocess(r) for r in raw]),
+        "mnist_preprocess (default, ink kept in the 20x20 box)": np.stack([mnist_preprocess(r) for r in raw]),
         "mnist_preprocess(fit_box=False) (MNIST's exact recipe)": np.stack(
-            [mnist_preprocess(r, fit_box=False) for r in raw]),
+            [mnist_preprocess(r, fit_box=False) for r in raw]
+        ),
     }
     print(f"\naccuracy on the {len(drawings)} sample drawings (assets/drawings/):")
     for name, images in variants.items():
         predicted = np.argmax(forward(images.reshape(-1, 784), params)["logits"].numpy(), axis=1)
         wrong = [f"{d.name}->{p}" for d, p in zip(drawings, predicted) if p != d.label]
-        print(f"  {name:<55} {np.mean(predicted == labels):6.1%}"
-              + (f"  wrong: {', '.join(wrong)}" if wrong else ""))
+        print(f"  {name:<55} {np.mean(predicted == labels):6.1%}" + (f"  wrong: {', '.join(wrong)}" if wrong else ""))
 
 
 if __name__ == "__main__":

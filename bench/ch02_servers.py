@@ -16,6 +16,7 @@ Run one with werkzeug's threaded server (as the chapter does):
 Under gunicorn, ``app_from_env()`` builds the same app from CH02_MODE, CH02_ENDPOINT and
 CH02_PROJECT. ``GET /flush`` (bench only) returns once this process's queue is written.
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "solutions" / "02_log_collector.py"
 MODES = ("sync", "group", "background", "batched")
 BATCH_SIZE, MAX_LATENCY = 500, 0.05  # "batched": up to 500 entries a write, filled for up to 50 ms
-gcl_v2._instrumentation_emitted = True   # no extra diagnostic entry
+gcl_v2._instrumentation_emitted = True  # no extra diagnostic entry
 
 
 def chapter_create_app(solution: Path = SOLUTION):
@@ -48,9 +49,11 @@ def chapter_create_app(solution: Path = SOLUTION):
 
 def entry_from_request() -> dict:
     """The chapter's struct entry: the query's three fields with the post's defaults."""
-    return {"name": request.args.get("name", "myterry"),
-            "text": request.args.get("text") or f"This is struct log {uuid.uuid4()}",
-            "key": request.args.get("key", "mykey")}
+    return {
+        "name": request.args.get("name", "myterry"),
+        "text": request.args.get("text") or f"This is struct log {uuid.uuid4()}",
+        "key": request.args.get("key", "mykey"),
+    }
 
 
 def group_commit_app(client) -> Flask:
@@ -89,6 +92,7 @@ def group_commit_app(client) -> Flask:
             cond.notify()
         done["event"].wait()
         return (entry["text"], 200) if done["ok"] else ("write failed", 500)
+
     return app
 
 
@@ -102,19 +106,21 @@ def background_app(client, batch_size: int = 10, max_latency: float = 0) -> tupl
 
     transport = functools.partial(BackgroundThreadTransport, batch_size=batch_size, max_latency=max_latency)
     # resource given, so that the handler does not probe for a cloud metadata server
-    handler = CloudLoggingHandler(client, name="struct_log", transport=transport,
-                                  resource=Resource(type="global", labels={}))
+    handler = CloudLoggingHandler(
+        client, name="struct_log", transport=transport, resource=Resource(type="global", labels={})
+    )
     struct_logger = logging.getLogger("struct_log")
     struct_logger.setLevel(logging.INFO)
-    struct_logger.propagate = False   # only to Cloud Logging, not to the console
+    struct_logger.propagate = False  # only to Cloud Logging, not to the console
     struct_logger.addHandler(handler)
     app = Flask("background")
 
     @app.route("/slog")
     def struct_log():
         entry = entry_from_request()
-        struct_logger.info(entry)    # a dict becomes the entry's jsonPayload
+        struct_logger.info(entry)  # a dict becomes the entry's jsonPayload
         return entry["text"]
+
     return app, handler
 
 
@@ -138,6 +144,7 @@ def make_app(mode: str, endpoint: str, project: str) -> Flask:
     def flush_route():  # bench only: answered once this process has written its queue
         flush()
         return "flushed"
+
     return app
 
 

@@ -1,4 +1,5 @@
 """python -m booktools ...: the same as the `tfbook` command."""
+
 import sys
 
 from booktools.cli import main

@@ -27,6 +27,7 @@ the checks' messages and, for a cell that raised, its number and the exception's
 Every path is under ``$AUTOGRADER_ROOT`` (default ``/autograder``), so the bundle can be run
 locally in a temporary folder laid out like Gradescope's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,7 @@ from tfbook.manifest import ROOT, load_book
 # pip installs the packages from these (pyproject.toml names README.md as the readme)
 INSTALL_FILES = ("pyproject.toml", "constraints.txt", "README.md")
 DATA_DIRS = ("assets",)  # read by tfbook at the project root (the canvas widget, sample drawings)
-PLACEHOLDER = ("# Not shipped: the Gradescope bundle grades without the reference solution "
-               "(booktools/autograder.py).\n")
+PLACEHOLDER = "# Not shipped: the Gradescope bundle grades without the reference solution (booktools/autograder.py).\n"
 KERNEL_USER = "tfbook-learner"
 KERNEL_SPEC = "tfbook-learner"
 
@@ -90,41 +90,63 @@ def package_dirs(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
     ``packages`` list, or what ``packages.find`` finds."""
     import fnmatch
     import tomllib
+
     packages = tomllib.loads(Path(pyproject).read_text())["tool"]["setuptools"]["packages"]
     if isinstance(packages, list):  # "tfbook.edition" is tfbook's package data (book.toml, chapters/)
         return sorted({name.split(".")[0] for name in packages})
     find = packages["find"]
     include, exclude = find.get("include", ["*"]), find.get("exclude", [])
     root = Path(pyproject).parent
-    return sorted(d.name for w in find.get("where", ["."]) for d in (root / w).iterdir()
-                  if (d / "__init__.py").exists()
-                  and any(fnmatch.fnmatchcase(d.name, p) for p in include)
-                  and not any(fnmatch.fnmatchcase(d.name, p) for p in exclude))
+    return sorted(
+        d.name
+        for w in find.get("where", ["."])
+        for d in (root / w).iterdir()
+        if (d / "__init__.py").exists()
+        and any(fnmatch.fnmatchcase(d.name, p) for p in include)
+        and not any(fnmatch.fnmatchcase(d.name, p) for p in exclude)
+    )
 
 
 def _tree(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                  and ".ipynb_checkpoints" not in p.parts)
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts
+    )
 
 
-def build_bundle(chapter_id: str, out: Path, preset: str = "quick", hidden: Path | None = None,
-                 cell_timeout: int | None = None, memory_mb: int | None = None) -> list[str]:
+def build_bundle(
+    chapter_id: str,
+    out: Path,
+    preset: str = "quick",
+    hidden: Path | None = None,
+    cell_timeout: int | None = None,
+    memory_mb: int | None = None,
+) -> list[str]:
     """Write the zip; return the names it holds."""
     from booktools.build import REFERENCE_RUNS
     from booktools.grading import DEFAULT_MEMORY_MB
+
     book = load_book()
     chapter = book.chapter(chapter_id)
     if not chapter.ready:
         raise ValueError(f"chapter {chapter.id} is not ready (status {chapter.status!r})")
-    config = {"chapter": chapter.id, "preset": preset, "cell_timeout": cell_timeout,
-              "memory_mb": memory_mb or DEFAULT_MEMORY_MB, "hidden": bool(hidden)}
+    config = {
+        "chapter": chapter.id,
+        "preset": preset,
+        "cell_timeout": cell_timeout,
+        "memory_mb": memory_mb or DEFAULT_MEMORY_MB,
+        "hidden": bool(hidden),
+    }
     names = []
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w") as archive:
+
         def add(content, name, executable=False):
             _add_file(archive, content, name, executable)
             names.append(name)
+
         add(SETUP_SH.encode(), "setup.sh", executable=True)
         add(RUN_AUTOGRADER.encode(), "run_autograder", executable=True)
         add((json.dumps(config, indent=2) + "\n").encode(), "autograder.json")
@@ -148,8 +170,9 @@ def build_bundle(chapter_id: str, out: Path, preset: str = "quick", hidden: Path
                 continue
             origin = REFERENCE_RUNS / need.removeprefix("runs/")
             if not origin.exists():
-                raise FileNotFoundError(f"chapter {chapter.id} needs {need}: run `make book` first "
-                                        f"({origin} does not exist)")
+                raise FileNotFoundError(
+                    f"chapter {chapter.id} needs {need}: run `make book` first ({origin} does not exist)"
+                )
             files = [origin] if origin.is_file() else sorted(p for p in origin.rglob("*") if p.is_file())
             for path in files:
                 add(path, str(path.relative_to(ROOT)))
@@ -159,32 +182,42 @@ def build_bundle(chapter_id: str, out: Path, preset: str = "quick", hidden: Path
 def run_autograder_command(args) -> int:
     """``tfbook autograder NN --out FILE.zip``."""
     from booktools.hidden import hidden_dir
+
     out = Path(args.out)
     try:
-        names = build_bundle(args.chapter, out, preset=args.preset, hidden=hidden_dir(args.hidden),
-                             cell_timeout=args.timeout)
+        names = build_bundle(
+            args.chapter, out, preset=args.preset, hidden=hidden_dir(args.hidden), cell_timeout=args.timeout
+        )
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     chapter = load_book().chapter(args.chapter)
-    print(f"wrote {out} ({len(names)} files, {out.stat().st_size / 1024:,.0f} KB): chapter {chapter.id} "
-          f"({chapter.title}), preset {args.preset}"
-          + ("; with hidden checks" if "hidden/" in " ".join(names) else ""))
-    print("On Gradescope: a Programming Assignment, autograder 'zip file upload', base image Ubuntu 24.04 "
-          f"(Python 3.12); learners upload {chapter.notebook('student').name}.")
+    print(
+        f"wrote {out} ({len(names)} files, {out.stat().st_size / 1024:,.0f} KB): chapter {chapter.id} "
+        f"({chapter.title}), preset {args.preset}" + ("; with hidden checks" if "hidden/" in " ".join(names) else "")
+    )
+    print(
+        "On Gradescope: a Programming Assignment, autograder 'zip file upload', base image Ubuntu 24.04 "
+        f"(Python 3.12); learners upload {chapter.notebook('student').name}."
+    )
     return 0
 
 
 # --- inside Gradescope ------------------------------------------------------------------
 
+
 def find_submission(folder: Path, chapter) -> Path | None:
     from booktools.submissions import find_submissions
+
     if not folder.is_dir():
         return None
     found = find_submissions(folder)
     if not found:
-        nested = [p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix in (".ipynb", ".py")
-                  and ".ipynb_checkpoints" not in p.parts]
+        nested = [
+            p
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.suffix in (".ipynb", ".py") and ".ipynb_checkpoints" not in p.parts
+        ]
         return nested[0] if nested else None
     wanted = chapter.notebook("student").stem
     return next((s.path for s in found if s.path.stem == wanted), found[0].path)
@@ -193,16 +226,19 @@ def find_submission(folder: Path, chapter) -> Path | None:
 def ensure_user(name: str = KERNEL_USER):
     """The unprivileged user the learner's kernel runs as (made once, with a home)."""
     import pwd
+
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        made = subprocess.run(["useradd", "--system", "--create-home", "--shell", "/usr/sbin/nologin",
-                               name], capture_output=True, text=True)
+        made = subprocess.run(
+            ["useradd", "--system", "--create-home", "--shell", "/usr/sbin/nologin", name],
+            capture_output=True,
+            text=True,
+        )
     try:  # a grader started at the same moment may have made it first (useradd then fails)
         return pwd.getpwnam(name)
     except KeyError:
-        raise RuntimeError(f"could not create the user {name} for learners' kernels: "
-                           f"{made.stderr.strip()}") from None
+        raise RuntimeError(f"could not create the user {name} for learners' kernels: {made.stderr.strip()}") from None
 
 
 def isolate_kernel(source: Path, private: Path) -> str | None:
@@ -219,13 +255,13 @@ def isolate_kernel(source: Path, private: Path) -> str | None:
     spec = private / "jupyter" / "kernels" / KERNEL_SPEC
     spec.mkdir(parents=True)
     # -P: nothing importable from the kernel's working folder while this still runs as root
-    argv = [sys.executable, "-P", "-m", "booktools.autograder", "kernel", "--user", KERNEL_USER,
-            "{connection_file}"]
-    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "language": "python",
-                                                  "display_name": f"Python 3 ({KERNEL_USER})"}))
+    argv = [sys.executable, "-P", "-m", "booktools.autograder", "kernel", "--user", KERNEL_USER, "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "language": "python", "display_name": f"Python 3 ({KERNEL_USER})"})
+    )
     from checks.kernel_user import KERNEL_ENV, KERNEL_USER_ENV
-    os.environ.update({"JUPYTER_PATH": str(private / "jupyter"), KERNEL_ENV: KERNEL_SPEC,
-                       KERNEL_USER_ENV: KERNEL_USER})
+
+    os.environ.update({"JUPYTER_PATH": str(private / "jupyter"), KERNEL_ENV: KERNEL_SPEC, KERNEL_USER_ENV: KERNEL_USER})
     os.umask(0o077)  # what the grader writes stays its own, unless it hands it to the kernel
     return KERNEL_USER
 
@@ -234,6 +270,7 @@ def launch_kernel(connection_file: str, user: str) -> None:
     """The kernel spec's command: as root, give ``user`` a temporary folder with a copy of the
     connection file (jupyter_client wrote it for root alone), become ``user`` and start IPython."""
     from checks.kernel_user import give
+
     account = ensure_user(user)
     own = Path(tempfile.mkdtemp(prefix="tfbook-kernel-"))
     copy = own / "kernel.json"
@@ -251,6 +288,7 @@ def setup() -> None:
     """``setup.sh``'s last step: the kernel's user, and MNIST in the image, readable by it."""
     import shutil
     from tfbook.data import CACHE_DIR, load_mnist
+
     account = ensure_user(KERNEL_USER)
     print(f"MNIST: {load_mnist().source}")
     for path in [CACHE_DIR, *CACHE_DIR.rglob("*")] if CACHE_DIR.exists() else []:
@@ -277,15 +315,14 @@ def grade_for_gradescope(root: Path) -> dict:
     chapter = load_book().chapter(config["chapter"])
     hidden = source / "hidden" if config.get("hidden") else None
     from tfbook.quiet import import_tensorflow_quietly
+
     import_tensorflow_quietly()  # the chapter's check module imports TensorFlow
     checks = load_chapter_checks(chapter.id)
     add_hidden_checks(checks, hidden)  # this process only lists them, for a failed grade
-    template = grade_json(chapter.id, [checks.not_scored(c, "") for c in checks.checks],
-                          preset=config["preset"])
+    template = grade_json(chapter.id, [checks.not_scored(c, "") for c in checks.checks], preset=config["preset"])
     submission = find_submission(root / "submission", chapter)
     if submission is None:
-        reason = (f"no notebook found in your submission: upload {chapter.notebook('student').name} "
-                  "(or its .py)")
+        reason = f"no notebook found in your submission: upload {chapter.notebook('student').name} (or its .py)"
         return results_json(failed_payload(chapter.id, reason, template))
     with tempfile.TemporaryDirectory(prefix="tfbook-autograder-") as tmp:
         user = isolate_kernel(source, Path(tmp) / "private")
@@ -296,6 +333,7 @@ def grade_for_gradescope(root: Path) -> dict:
                 give(job.notebook.parent, user)
             limits = Limits(cell_timeout=config.get("cell_timeout"), memory_mb=config.get("memory_mb") or 4096)
             from booktools.build import REFERENCE_RUNS
+
             run_worker(job, chapter.id, config["preset"], limits, hidden, Path(tmp) / "work", REFERENCE_RUNS)
     payload = job.payload or failed_payload(chapter.id, job.problem or job.grader, template, job.scored)
     return results_json(payload, job.notes)
@@ -323,8 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = grade_for_gradescope(root)
     except Exception as e:  # the learner must always get a results.json, never nothing
-        data = {"score": 0, "output": f"The autograder failed: {type(e).__name__}: {e}. "
-                                      "Please tell your instructor.", "tests": []}
+        data = {
+            "score": 0,
+            "output": f"The autograder failed: {type(e).__name__}: {e}. Please tell your instructor.",
+            "tests": [],
+        }
     (results / "results.json").write_text(json.dumps(data, indent=2) + "\n")
     print(f"score {data.get('score')}; wrote {results / 'results.json'}")
     return 0

@@ -1,5 +1,6 @@
 """The `tfbook` command: start, check, watch, hint, list, release, book, grade, compare, autograder (the
 applications layer: it uses the core `tfbook` and the `checks`; nothing imports it)."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,11 @@ from tfbook.i18n import N_, _
 from tfbook.quiet import import_tensorflow_quietly
 from tfbook.manifest import ManifestError, load_book
 
-DESCRIPTION = N_("The `tfbook` command: start, check, watch, hint, list, release, book, grade, compare, "
-                 "autograder (the applications layer: it uses the core `tfbook` and the `checks`; nothing "
-                 "imports it).")
+DESCRIPTION = N_(
+    "The `tfbook` command: start, check, watch, hint, list, release, book, grade, compare, "
+    "autograder (the applications layer: it uses the core `tfbook` and the `checks`; nothing "
+    "imports it)."
+)
 
 
 def _chapter(chapter_id: str):
@@ -29,11 +32,17 @@ def cmd_check(args) -> int:
 
 def cmd_hint(args) -> int:
     from checks.registry import chapter_outline  # hints and checks without importing TensorFlow
+
     chapter = chapter_outline(_chapter(args.chapter).id)
     if args.exercise not in chapter.exercises:
-        print(_("No exercise {exercise!r} in chapter {chapter}. Exercises: {exercises}").format(
-            exercise=args.exercise, chapter=chapter.id,
-            exercises=", ".join(f"{e.number} {name}" for name, e in chapter.exercises.items())), file=sys.stderr)
+        print(
+            _("No exercise {exercise!r} in chapter {chapter}. Exercises: {exercises}").format(
+                exercise=args.exercise,
+                chapter=chapter.id,
+                exercises=", ".join(f"{e.number} {name}" for name, e in chapter.exercises.items()),
+            ),
+            file=sys.stderr,
+        )
         return 2
     ex = chapter.exercises[args.exercise]
     print(_("Exercise {number}: {name} ({title})").format(number=ex.number, name=args.exercise, title=_(ex.title)))
@@ -41,14 +50,19 @@ def cmd_hint(args) -> int:
     for step in ex.next_hints:  # the later steps a failed inline check() reveals one at a time
         print("  " + _("next hint: {hint}").format(hint=_(step)))
     for check in chapter.checks_for(args.exercise):
-        print("  " + i18n.ngettext("checked: {description} ({points} point)", "checked: {description} ({points} points)",
-                                   check.points).format(description=_(check.description), points=check.points))
+        print(
+            "  "
+            + i18n.ngettext(
+                "checked: {description} ({points} point)", "checked: {description} ({points} points)", check.points
+            ).format(description=_(check.description), points=check.points)
+        )
     return 0
 
 
 def cmd_list(args) -> int:
     from checks.registry import chapter_outline  # the exercises without importing TensorFlow
     from tfbook.paths import runs_root
+
     book = load_book()
     print(f"{book.title}\n")
     for chapter in book.chapters:
@@ -66,10 +80,16 @@ def cmd_list(args) -> int:
             passed_list = json.loads(progress_file.read_text()).get("exercises_passed", [])
             done = {e: e in passed_list for e in checks.exercises}
         passed = sum(done.values())
-        status = _("{passed}/{total} exercises passed").format(passed=passed, total=len(checks.exercises)) \
-            if done else _("not checked yet")
-        print(f"  {chapter.id} {chapter.title}  ("
-              + _("{status}; check with: tfbook check {chapter}").format(status=status, chapter=chapter.id) + ")")
+        status = (
+            _("{passed}/{total} exercises passed").format(passed=passed, total=len(checks.exercises))
+            if done
+            else _("not checked yet")
+        )
+        print(
+            f"  {chapter.id} {chapter.title}  ("
+            + _("{status}; check with: tfbook check {chapter}").format(status=status, chapter=chapter.id)
+            + ")"
+        )
         nxt = next((e for e in checks.exercises if not done.get(e)), None)
         for name, ex in checks.exercises.items():
             mark = "x" if done.get(name) else " "
@@ -80,12 +100,14 @@ def cmd_list(args) -> int:
 
 def cmd_start(args) -> int:
     from booktools.start import run_start
+
     return run_start(args)
 
 
 def cmd_release(args) -> int:
     from booktools.l10n import TranslationError
     from booktools.release import ReleaseError, release
+
     try:
         changed = release(check=args.check)
     except (ReleaseError, TranslationError) as e:  # names the cell and what to do: no traceback
@@ -104,29 +126,42 @@ def cmd_release(args) -> int:
 
 def cmd_book(args) -> int:
     from booktools.build import build_book
+
     return build_book(chapters=args.chapters, preset=args.preset)
 
 
 def cmd_grade(args) -> int:
     from booktools.grading import grade_folder
-    return grade_folder(Path(args.folder), args.chapter, jobs=args.jobs, preset=args.preset,
-                        cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout,
-                        memory_mb=args.memory_mb, hidden=args.hidden, progress=not args.no_progress,
-                        resume=args.resume)
+
+    return grade_folder(
+        Path(args.folder),
+        args.chapter,
+        jobs=args.jobs,
+        preset=args.preset,
+        cell_timeout=args.timeout,
+        notebook_timeout=args.notebook_timeout,
+        memory_mb=args.memory_mb,
+        hidden=args.hidden,
+        progress=not args.no_progress,
+        resume=args.resume,
+    )
 
 
 def cmd_compare(args) -> int:
     from booktools.compare import run_compare
+
     return run_compare(args)
 
 
 def cmd_watch(args) -> int:
     from booktools.watch import run_watch
+
     return run_watch(args)
 
 
 def cmd_autograder(args) -> int:
     from booktools.autograder import run_autograder_command
+
     return run_autograder_command(args)
 
 
@@ -159,12 +194,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--preset")
     p.add_argument("--timeout", type=int, help=_("seconds allowed per cell (default: the preset's)"))
-    p.add_argument("--notebook-timeout", type=int, help=_("seconds allowed per notebook (default: 4 x the cell limit, at least 600)"))
+    p.add_argument(
+        "--notebook-timeout",
+        type=int,
+        help=_("seconds allowed per notebook (default: 4 x the cell limit, at least 600)"),
+    )
     p.add_argument("--memory-mb", type=int, default=4096, help=_("memory per kernel (default 4096)"))
     p.add_argument("--hidden", help=_("folder of instructor-only checks (chNN.py); default $TFBOOK_HIDDEN_CHECKS"))
     p.add_argument("--no-progress", action="store_true", help=_("no progress bar"))
-    p.add_argument("--resume", action="store_true",
-                   help=_("keep the rows an earlier, interrupted run wrote; grade only the others"))
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help=_("keep the rows an earlier, interrupted run wrote; grade only the others"),
+    )
     p.set_defaults(func=cmd_grade)
     p = sub.add_parser("compare", help=_("a submission beside the solution, exercise by exercise"))
     p.add_argument("chapter")
@@ -173,12 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset")
     p.add_argument("--timeout", type=int, help=_("seconds allowed per cell (default: the preset's)"))
     p.add_argument("--hidden", help=_("folder of instructor-only checks (chNN.py)"))
-    p.add_argument("--grades", help=_("reuse the grades `tfbook grade` wrote (default: FOLDER/grades/ next to the submission, when present)"))
+    p.add_argument(
+        "--grades",
+        help=_("reuse the grades `tfbook grade` wrote (default: FOLDER/grades/ next to the submission, when present)"),
+    )
     p.add_argument("--no-run", action="store_true", help=_("compare the code only; run nothing"))
     p.set_defaults(func=cmd_compare)
     p = sub.add_parser("watch", help=_("re-check the exercise you edit each time you save the notebook"))
     p.add_argument("chapter")
-    p.add_argument("notebook", nargs="?", help=_("default: the chapter's student notebook in chapters/ (.py and .ipynb)"))
+    p.add_argument(
+        "notebook", nargs="?", help=_("default: the chapter's student notebook in chapters/ (.py and .ipynb)")
+    )
     p.add_argument("--interval", type=float, default=1.0, help=_("seconds between looks at the files (default 1)"))
     p.set_defaults(func=cmd_watch)
     p = sub.add_parser("autograder", help=_("a Gradescope autograder bundle for a chapter"))

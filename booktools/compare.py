@@ -16,6 +16,7 @@ Grades come from ``tfbook grade``'s ``grades/`` folder next to the submission wh
 than the submission (or ``--grades DIR``); otherwise both notebooks are graded now, each in
 its own process, in parallel.
 """
+
 from __future__ import annotations
 
 import ast
@@ -39,10 +40,10 @@ TOP_LEVEL_NAME = re.compile(r"^(?:async\s+def|def|class)\s+(\w+)|^(\w+)\s*(?::[^
 class ExerciseCode:
     number: str
     name: str
-    names: list[str]                       # what the solution's exercise defines
-    cells: list[int] = field(default_factory=list)   # 1-based cell numbers in the notebook
+    names: list[str]  # what the solution's exercise defines
+    cells: list[int] = field(default_factory=list)  # 1-based cell numbers in the notebook
     code: str = ""
-    how: str = ""                          # how the cells were found, or why none were
+    how: str = ""  # how the cells were found, or why none were
 
     @property
     def missing(self) -> bool:
@@ -72,6 +73,7 @@ def defined_names(source: str) -> list[str]:
 def exercise_headings(nb) -> list[tuple[int, str, str]]:
     """(cell index, number, name) of every ``Exercise N.M: name`` markdown heading."""
     from booktools.release import EXERCISE_HEADING
+
     found = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
@@ -93,17 +95,20 @@ def _cells_after(nb, index: int) -> list[int]:
 
 def _is_check_cell(source: str) -> bool:
     from checks.grader import CHECK_CELL
+
     return bool(CHECK_CELL.search(source)) and len(source.strip().splitlines()) == 1
 
 
 def _without_markers(code: str) -> str:
     """The code without its ``### BEGIN/END SOLUTION`` lines (the editions' markers)."""
     from booktools.release import BEGIN, END
+
     return "\n".join(line for line in code.splitlines() if line.strip() not in (BEGIN, END))
 
 
 def solution_exercises(solution) -> dict[str, ExerciseCode]:
     from booktools.release import BEGIN
+
     out = {}
     for index, number, name in exercise_headings(solution):
         cells = [j for j in _cells_after(solution, index) if BEGIN in solution.cells[j].source]
@@ -116,8 +121,7 @@ def solution_exercises(solution) -> dict[str, ExerciseCode]:
 def match_exercises(solution, submission) -> dict[str, ExerciseCode]:
     """For every exercise of the solution, the submission's code for it (see the module doc)."""
     reference = solution_exercises(solution)
-    defines = {j: set(defined_names(c.source)) for j, c in enumerate(submission.cells)
-               if c.cell_type == "code"}
+    defines = {j: set(defined_names(c.source)) for j, c in enumerate(submission.cells) if c.cell_type == "code"}
     headings = {name: index for index, _, name in exercise_headings(submission)}
     numbers = {number: index for index, number, _ in exercise_headings(submission)}
     out = {}
@@ -128,8 +132,11 @@ def match_exercises(solution, submission) -> dict[str, ExerciseCode]:
         if cells:
             defined = sorted(wanted & set().union(*(defines[j] for j in cells)))
             absent = [n for n in ref.names if n not in defined]
-            found.how = "cells that define " + ", ".join(defined) + (
-                f" (nothing defines {', '.join(absent)})" if absent else "")
+            found.how = (
+                "cells that define "
+                + ", ".join(defined)
+                + (f" (nothing defines {', '.join(absent)})" if absent else "")
+            )
             counts = {n: sum(n in defines[j] for j in cells) for n in defined}
             repeated = [n for n, c in counts.items() if c > 1]
             if repeated:
@@ -138,11 +145,19 @@ def match_exercises(solution, submission) -> dict[str, ExerciseCode]:
             heading = headings.get(name, numbers.get(ref.number))
             if heading is not None:
                 cells = _cells_after(submission, heading)
-                found.how = (f"no cell defines {', '.join(ref.names)}; the code cells after the "
-                             f"submission's 'Exercise {ref.number}' heading") if cells else ""
+                found.how = (
+                    (
+                        f"no cell defines {', '.join(ref.names)}; the code cells after the "
+                        f"submission's 'Exercise {ref.number}' heading"
+                    )
+                    if cells
+                    else ""
+                )
         if not cells:
-            found.how = (f"no cell defines {', '.join(ref.names) or name}, and no code follows an "
-                         f"'Exercise {ref.number}' heading: the submission deleted this exercise")
+            found.how = (
+                f"no cell defines {', '.join(ref.names) or name}, and no code follows an "
+                f"'Exercise {ref.number}' heading: the submission deleted this exercise"
+            )
         found.cells = [j + 1 for j in cells]
         found.code = _without_markers("\n\n".join(submission.cells[j].source.strip() for j in cells))
         out[name] = found
@@ -151,11 +166,13 @@ def match_exercises(solution, submission) -> dict[str, ExerciseCode]:
 
 # --- grades ------------------------------------------------------------------------------
 
+
 def find_grades(submission: Path, grades: Path | None) -> tuple[dict, dict] | None:
     """(solution payload, submission payload) from a ``tfbook grade`` run, if up to date: the
     submission's own row, or its folder's row when it is in a learner's folder (an LMS export)."""
     import json
     from booktools.submissions import _safe
+
     candidates = [(Path(grades) if grades else submission.parent / "grades", submission.stem, None)]
     if not grades:
         folder = submission.parent
@@ -173,18 +190,20 @@ def find_grades(submission: Path, grades: Path | None) -> tuple[dict, dict] | No
 
 def grade_both(chapter, submission: Path, preset, timeout, hidden) -> tuple[dict, dict]:
     from booktools.grading import Job, Limits, failed_payload, grade_jobs, prepare_one, scratch_dir
+
     tmp = scratch_dir("compare")
     try:
-        jobs = [prepare_one(Job("(solution)", chapter.notebook("solution"), "_solution"), tmp, 0),
-                prepare_one(Job(submission.name, submission, submission.stem), tmp, 1)]
+        jobs = [
+            prepare_one(Job("(solution)", chapter.notebook("solution"), "_solution"), tmp, 0),
+            prepare_one(Job(submission.name, submission, submission.stem), tmp, 1),
+        ]
         grade_jobs(jobs, chapter.id, preset, Limits(cell_timeout=timeout), hidden, 2, tmp, progress=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     reference, mine = jobs
     if reference.payload is None:
         raise RuntimeError(f"the solution could not be graded: {reference.grader or reference.problem}")
-    payload = mine.payload or failed_payload(chapter.id, mine.grader or mine.problem, reference.payload,
-                                             mine.scored)
+    payload = mine.payload or failed_payload(chapter.id, mine.grader or mine.problem, reference.payload, mine.scored)
     return reference.payload, {**payload, "notes": mine.notes}
 
 
@@ -192,15 +211,18 @@ def the_graded_file(submission: Path) -> tuple[Path, str]:
     """The file of a .py/.ipynb pair that grading uses (the newer, when they differ), and a
     note when it is not the one named: its code and its grades then go together."""
     from checks.cli import pick_edited
+
     try:
         chosen, _ = pick_edited(submission)
     except Exception:  # the other file cannot be read: compare the one named
         return submission, ""
     if chosen == submission:
         return submission, ""
-    return chosen, (f"{submission.name} and {chosen.name} differ and {chosen.name} is newer: comparing "
-                    f"{chosen.name}, the file `tfbook grade` grades (make them one with "
-                    f"`jupytext --sync {chosen}`)")
+    return chosen, (
+        f"{submission.name} and {chosen.name} differ and {chosen.name} is newer: comparing "
+        f"{chosen.name}, the file `tfbook grade` grades (make them one with "
+        f"`jupytext --sync {chosen}`)"
+    )
 
 
 def _note(text: str) -> str:
@@ -209,6 +231,7 @@ def _note(text: str) -> str:
 
 def figures(chapter, payload: dict) -> dict[str, str]:
     from checks.report import format_figure
+
     shown = {}
     unit = lambda key: " s" if key.endswith("_seconds") else ""
     for key in chapter.figures:
@@ -223,6 +246,7 @@ def figures(chapter, payload: dict) -> dict[str, str]:
 
 # --- terminal ----------------------------------------------------------------------------
 
+
 def side_by_side(left: str, right: str, width: int = WIDTH) -> list[str]:
     """Two columns with a gutter: ' ' same, '|' changed, '<' only left, '>' only right."""
     col = (width - 3) // 2
@@ -231,8 +255,9 @@ def side_by_side(left: str, right: str, width: int = WIDTH) -> list[str]:
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         mark = {"equal": " ", "replace": "|", "delete": "<", "insert": ">"}[tag]
         for left_line, r in itertools.zip_longest(a[i1:i2], b[j1:j2]):
-            line_mark = (mark if not (tag == "replace" and (left_line is None or r is None))
-                         else ("<" if r is None else ">"))
+            line_mark = (
+                mark if not (tag == "replace" and (left_line is None or r is None)) else ("<" if r is None else ">")
+            )
             lw = _wrap(left_line, col)
             rw = _wrap(r, col)
             for k, (x, y) in enumerate(itertools.zip_longest(lw, rw, fillvalue="")):
@@ -245,29 +270,39 @@ def _wrap(line: str | None, width: int) -> list[str]:
         return [""]
     line = line.expandtabs(4).rstrip()
     indent = " " * (min(len(line) - len(line.lstrip()), width // 2) + 4)  # continuation lines
-    return textwrap.wrap(line, width, subsequent_indent=indent, drop_whitespace=False,
-                         replace_whitespace=False) or [""]
+    return textwrap.wrap(line, width, subsequent_indent=indent, drop_whitespace=False, replace_whitespace=False) or [""]
 
 
 def _result_lines(name: str, ref: dict, mine: dict, width: int = WIDTH) -> list[str]:
     from booktools.hidden import is_hidden
     from checks.report import MARK, result_detail
+
     lines = []
     ref_by_check = {r["check"]: r for r in ref.get("results", []) if r["exercise"] == name}
     for r in (x for x in mine.get("results", []) if x["exercise"] == name):
         other = ref_by_check.get(r["check"])
         tail = f"  (solution {MARK[other['status']]})" if other else ""
         mark = " [hidden]" if is_hidden(r["check"]) else ""
-        lines += textwrap.wrap(f"{MARK[r['status']]} {r['earned']}/{r['points']}{mark} {r['description']}{tail}",
-                               width - 2, initial_indent="  ", subsequent_indent="      ")
+        lines += textwrap.wrap(
+            f"{MARK[r['status']]} {r['earned']}/{r['points']}{mark} {r['description']}{tail}",
+            width - 2,
+            initial_indent="  ",
+            subsequent_indent="      ",
+        )
         if r["status"] != "passed":
             for d in result_detail(r):
                 lines += textwrap.wrap(d, width - 8, initial_indent=" " * 8, subsequent_indent=" " * 10)
     return lines
 
 
-def render_text(chapter, submission: str, matched: dict[str, ExerciseCode],
-                reference: dict[str, ExerciseCode], ref_grade: dict | None, grade: dict | None) -> str:
+def render_text(
+    chapter,
+    submission: str,
+    matched: dict[str, ExerciseCode],
+    reference: dict[str, ExerciseCode],
+    ref_grade: dict | None,
+    grade: dict | None,
+) -> str:
     out = []
     title = f"Chapter {chapter.id}: {submission} beside the solution"
     if grade and ref_grade:
@@ -292,7 +327,7 @@ def render_text(chapter, submission: str, matched: dict[str, ExerciseCode],
             ref_row = ref_grade["by_exercise"].get(name, {"earned": 0, "points": 0})
             score = f"  {row['earned']}/{row['points']} (solution {ref_row['earned']}/{ref_row['points']})"
         out.append("")
-        out.append(f"--- Exercise {ref.number}: {name}{score} " .ljust(WIDTH, "-"))
+        out.append(f"--- Exercise {ref.number}: {name}{score} ".ljust(WIDTH, "-"))
         where = f"cell{'s' if len(sub.cells) != 1 else ''} {', '.join(map(str, sub.cells))}: " if sub.cells else ""
         out += textwrap.wrap(("MISSING: " if sub.missing else "submission: ") + where + sub.how, WIDTH)
         if not sub.missing:
@@ -306,14 +341,18 @@ def render_text(chapter, submission: str, matched: dict[str, ExerciseCode],
 
 # --- HTML --------------------------------------------------------------------------------
 
+
 def render_html(chapter, submission: str, matched, reference, ref_grade, grade) -> str:
     from booktools.grading import STYLE, result_html
+
     e = html.escape
     differ = difflib.HtmlDiff(tabsize=4, wrapcolumn=70)
     parts = []
     if grade and ref_grade:
-        parts.append(f"<p>Score <b>{grade['earned']}/{grade['points']}</b>; the solution "
-                     f"{ref_grade['earned']}/{ref_grade['points']}.</p>")
+        parts.append(
+            f"<p>Score <b>{grade['earned']}/{grade['points']}</b>; the solution "
+            f"{ref_grade['earned']}/{ref_grade['points']}.</p>"
+        )
         for key in ("problem", "stopped"):
             if grade.get(key):
                 parts.append(f"<p class='problem'>{e(grade[key])}</p>")
@@ -321,10 +360,12 @@ def render_html(chapter, submission: str, matched, reference, ref_grade, grade) 
             parts.append(f"<p class='msg'>{e(_note(note))}</p>")
         if chapter.figures:
             mine, theirs = figures(chapter, grade), figures(chapter, ref_grade)
-            rows = "".join(f"<tr><td>{e(k)}</td><td>{e(theirs[k])}</td><td>{e(mine[k])}</td></tr>"
-                           for k in chapter.figures)
-            parts.append("<h2>Key figures</h2><table><tr><th>figure</th><th>solution</th>"
-                         f"<th>submission</th></tr>{rows}</table>")
+            rows = "".join(
+                f"<tr><td>{e(k)}</td><td>{e(theirs[k])}</td><td>{e(mine[k])}</td></tr>" for k in chapter.figures
+            )
+            parts.append(
+                f"<h2>Key figures</h2><table><tr><th>figure</th><th>solution</th><th>submission</th></tr>{rows}</table>"
+            )
     for name, ref in reference.items():
         sub = matched[name]
         score = ""
@@ -334,26 +375,38 @@ def render_html(chapter, submission: str, matched, reference, ref_grade, grade) 
             score = f" ({row['earned']}/{row['points']}; solution {ref_row['earned']}/{ref_row['points']})"
         parts.append(f"<h2 id='ex-{e(name)}'>Exercise {e(ref.number)}: {e(name)}{e(score)}</h2>")
         where = f"cells {', '.join(map(str, sub.cells))}: " if sub.cells else ""
-        parts.append(f"<p class='{'problem' if sub.missing else 'msg'}'>"
-                     f"{'MISSING: ' if sub.missing else ''}{e(where + sub.how)}</p>")
+        parts.append(
+            f"<p class='{'problem' if sub.missing else 'msg'}'>"
+            f"{'MISSING: ' if sub.missing else ''}{e(where + sub.how)}</p>"
+        )
         if not sub.missing:
-            parts.append(differ.make_table(ref.code.splitlines(), sub.code.splitlines(),
-                                           "solution", f"submission (cells {', '.join(map(str, sub.cells))})"))
+            parts.append(
+                differ.make_table(
+                    ref.code.splitlines(),
+                    sub.code.splitlines(),
+                    "solution",
+                    f"submission (cells {', '.join(map(str, sub.cells))})",
+                )
+            )
         if grade and ref_grade:
             ref_by_check = {r["check"]: r for r in ref_grade.get("results", [])}
             rows = []
             for r in (x for x in grade.get("results", []) if x["exercise"] == name):
                 other = ref_by_check.get(r["check"], {})
                 cls = "full" if r["status"] in ("passed", "not checked") else "zero"
-                rows.append(f"<tr><td class='{cls}'>{e(r['status'])} {r['earned']}/{r['points']}</td>"
-                            f"<td>{e(other.get('status', '-'))}</td><td>{result_html(r)}</td></tr>")
-            parts.append("<table><tr><th>submission</th><th>solution</th><th>check</th></tr>"
-                         + "".join(rows) + "</table>")
+                rows.append(
+                    f"<tr><td class='{cls}'>{e(r['status'])} {r['earned']}/{r['points']}</td>"
+                    f"<td>{e(other.get('status', '-'))}</td><td>{result_html(r)}</td></tr>"
+                )
+            parts.append(
+                "<table><tr><th>submission</th><th>solution</th><th>check</th></tr>" + "".join(rows) + "</table>"
+            )
     style = STYLE + DIFF_STYLE
     title = f"Chapter {chapter.id}: {submission} beside the solution"
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{e(title)}</title>"
-            f"<style>{style}</style></head><body>\n<h1>{e(title)}</h1>\n" + "\n".join(parts)
-            + "\n</body></html>\n")
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{e(title)}</title>"
+        f"<style>{style}</style></head><body>\n<h1>{e(title)}</h1>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
 
 
 DIFF_STYLE = """
@@ -368,11 +421,21 @@ table.diff td { border: none; padding: 0 4px; white-space: pre-wrap; }
 
 # --- the command -------------------------------------------------------------------------
 
-def compare(chapter_id: str, submission: Path, *, preset=None, timeout=None, hidden=None,
-            grades: Path | None = None, run: bool = True) -> tuple[str, str]:
+
+def compare(
+    chapter_id: str,
+    submission: Path,
+    *,
+    preset=None,
+    timeout=None,
+    hidden=None,
+    grades: Path | None = None,
+    run: bool = True,
+) -> tuple[str, str]:
     """(terminal text, HTML page) comparing ``submission`` with the chapter's solution."""
     from booktools.hidden import hidden_dir
     from booktools.submissions import load_submission
+
     chapter = load_book().chapter(chapter_id)
     submission, pair_note = the_graded_file(Path(submission))
     solution, _ = load_submission(chapter.notebook("solution"))
@@ -386,22 +449,33 @@ def compare(chapter_id: str, submission: Path, *, preset=None, timeout=None, hid
             found = grade_both(chapter, submission, preset, timeout, hidden_dir(hidden))
         ref_grade, grade = found
     if pair_note:  # said once, whatever the grade's own notes say
-        grade = {**(grade or {}), "notes": [pair_note] + [n for n in (grade or {}).get("notes", [])
-                                                          if "is newer" not in n]}
-    return (render_text(chapter, submission.name, matched, reference, ref_grade, grade),
-            render_html(chapter, submission.name, matched, reference, ref_grade, grade))
+        grade = {
+            **(grade or {}),
+            "notes": [pair_note] + [n for n in (grade or {}).get("notes", []) if "is newer" not in n],
+        }
+    return (
+        render_text(chapter, submission.name, matched, reference, ref_grade, grade),
+        render_html(chapter, submission.name, matched, reference, ref_grade, grade),
+    )
 
 
 def run_compare(args) -> int:
     from booktools.submissions import Rejected
+
     submission = Path(args.submission)
     if not submission.exists():
         print(f"error: {submission} does not exist", file=sys.stderr)
         return 2
     try:
-        text, page = compare(args.chapter, submission, preset=args.preset, timeout=args.timeout,
-                             hidden=args.hidden, grades=Path(args.grades) if args.grades else None,
-                             run=not args.no_run)
+        text, page = compare(
+            args.chapter,
+            submission,
+            preset=args.preset,
+            timeout=args.timeout,
+            hidden=args.hidden,
+            grades=Path(args.grades) if args.grades else None,
+            run=not args.no_run,
+        )
     except Rejected as e:
         print(f"error: {submission} cannot be read as a notebook: {e}", file=sys.stderr)
         return 2

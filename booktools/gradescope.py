@@ -10,6 +10,7 @@ kept out: a cell that raised is named by its number and the exception's class on
 error's text), at most ``MAX_CELL_ERRORS`` of them, and each test's output is cut at
 ``MAX_OUTPUT`` characters.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,17 +24,38 @@ MAX_OUTPUT = 600
 # checks.grader.cell_error: "cell 12 (`first line`): ValueError: the error's text"
 CELL_ERROR = re.compile(r"^cell (\d+) \(`.*?`\): ([A-Za-z_][\w.]{0,60}):")
 
-TOP_LEVEL_FIELDS = {"score", "execution_time", "output", "output_format", "test_output_format",
-                    "test_name_format", "visibility", "stdout_visibility", "extra_data", "tests",
-                    "leaderboard"}
-TEST_FIELDS = {"score", "max_score", "status", "name", "name_format", "number", "output",
-               "output_format", "tags", "visibility", "extra_data"}
+TOP_LEVEL_FIELDS = {
+    "score",
+    "execution_time",
+    "output",
+    "output_format",
+    "test_output_format",
+    "test_name_format",
+    "visibility",
+    "stdout_visibility",
+    "extra_data",
+    "tests",
+    "leaderboard",
+}
+TEST_FIELDS = {
+    "score",
+    "max_score",
+    "status",
+    "name",
+    "name_format",
+    "number",
+    "output",
+    "output_format",
+    "tags",
+    "visibility",
+    "extra_data",
+}
 VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}
 
 
 def result_output(result: dict) -> str:
     text = "\n".join(result_detail(result)) or _("passed")
-    return text if len(text) <= MAX_OUTPUT else text[:MAX_OUTPUT - 3] + "..."
+    return text if len(text) <= MAX_OUTPUT else text[: MAX_OUTPUT - 3] + "..."
 
 
 def cell_errors_summary(errors: list[str]) -> list[str]:
@@ -42,9 +64,13 @@ def cell_errors_summary(errors: list[str]) -> list[str]:
     lines = []
     for error in errors[:MAX_CELL_ERRORS]:
         match = CELL_ERROR.match(error)
-        lines.append(_("cell {cell} raised {error} (run the notebook to see the message)").format(
-                         cell=match.group(1), error=match.group(2))
-                     if match else _("a cell raised an error (run the notebook to see it)"))
+        lines.append(
+            _("cell {cell} raised {error} (run the notebook to see the message)").format(
+                cell=match.group(1), error=match.group(2)
+            )
+            if match
+            else _("a cell raised an error (run the notebook to see it)")
+        )
     if len(errors) > MAX_CELL_ERRORS:
         lines.append(_("... and {count} more cells raised errors").format(count=len(errors) - MAX_CELL_ERRORS))
     return lines
@@ -60,28 +86,40 @@ def _results_json(payload: dict, notes: list[str] | None = None) -> dict:
     tests = []
     for r in payload.get("results", []):
         hidden = is_hidden(r["check"])
-        tests.append({
-            "name": f"{r['number']} {r['exercise']}: {r['description']}" + (_(" (hidden check)") if hidden else ""),
-            "number": r["number"],
-            "score": r["earned"],
-            "max_score": r["points"],
-            # "not checked": another exercise's mistake hid it; it keeps its points
-            "status": "passed" if r["status"] in ("passed", "not checked") else "failed",
-            "output": result_output(r),
-            "visibility": "after_published" if hidden else "visible",
-            "tags": [r["exercise"]] + (["hidden"] if hidden else []),
-        })
-    summary = [_("Score {earned}/{points} (chapter {chapter}, preset {preset})").format(
-        earned=payload.get("earned", 0), points=payload.get("points", 0), chapter=payload.get("chapter", "?"),
-        preset=payload.get("preset", "?"))]
+        tests.append(
+            {
+                "name": f"{r['number']} {r['exercise']}: {r['description']}" + (_(" (hidden check)") if hidden else ""),
+                "number": r["number"],
+                "score": r["earned"],
+                "max_score": r["points"],
+                # "not checked": another exercise's mistake hid it; it keeps its points
+                "status": "passed" if r["status"] in ("passed", "not checked") else "failed",
+                "output": result_output(r),
+                "visibility": "after_published" if hidden else "visible",
+                "tags": [r["exercise"]] + (["hidden"] if hidden else []),
+            }
+        )
+    summary = [
+        _("Score {earned}/{points} (chapter {chapter}, preset {preset})").format(
+            earned=payload.get("earned", 0),
+            points=payload.get("points", 0),
+            chapter=payload.get("chapter", "?"),
+            preset=payload.get("preset", "?"),
+        )
+    ]
     for key in ("problem", "stopped"):
         if payload.get(key):
             summary.append(payload[key][:MAX_OUTPUT])
     summary += cell_errors_summary(payload.get("cell_errors", []))
     summary += list(notes or payload.get("notes", []))
-    return {"score": payload.get("earned", 0), "execution_time": int(payload.get("seconds") or 0),
-            "output": "\n".join(summary), "visibility": "visible", "stdout_visibility": "hidden",
-            "tests": tests}
+    return {
+        "score": payload.get("earned", 0),
+        "execution_time": int(payload.get("seconds") or 0),
+        "output": "\n".join(summary),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+    }
 
 
 def validate(data: dict) -> list[str]:

@@ -22,6 +22,7 @@ folder and Jupyter runtime folder (the kernel's connection file, TensorFlow's au
 files, the grader's scratch), so that the parent removes everything with its own folder even
 when this process is killed and cleans nothing up.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,15 +35,17 @@ import time
 from pathlib import Path
 
 KILLED_FOR_MEMORY = "the kernel used more than {mb:,} MB of memory and was stopped"
-KILLED_AT_CAP = ("the kernel allocated memory until it reached its cap ({mb:,} MB of address space), "
-                 "held it, and was stopped")
+KILLED_AT_CAP = (
+    "the kernel allocated memory until it reached its cap ({mb:,} MB of address space), held it, and was stopped"
+)
 
 
 class Watchdog(threading.Thread):
     """Peak memory of this process's children; kills them past the limit; records their pids."""
 
-    def __init__(self, memory_mb: int, pid_file: Path | None, interval: float = 0.2,
-                 address_space_mb: int | None = None):
+    def __init__(
+        self, memory_mb: int, pid_file: Path | None, interval: float = 0.2, address_space_mb: int | None = None
+    ):
         super().__init__(daemon=True)
         self.limit = memory_mb * 2**20
         # a kernel holding nearly all the address space it may have is stuck at its cap
@@ -55,6 +58,7 @@ class Watchdog(threading.Thread):
 
     def run(self) -> None:
         import psutil
+
         me = psutil.Process()
         while not self.stop.wait(self.interval):
             try:
@@ -74,8 +78,11 @@ class Watchdog(threading.Thread):
                     continue
             self.peak_rss = max(self.peak_rss, total)
             if (total > self.limit or at_cap) and not self.killed:
-                self.killed = (KILLED_FOR_MEMORY.format(mb=self.limit // 2**20) if total > self.limit
-                               else KILLED_AT_CAP.format(mb=round(self.vms_limit / 0.95) // 2**20))
+                self.killed = (
+                    KILLED_FOR_MEMORY.format(mb=self.limit // 2**20)
+                    if total > self.limit
+                    else KILLED_AT_CAP.format(mb=round(self.vms_limit / 0.95) // 2**20)
+                )
                 for child in children:
                     try:
                         child.kill()
@@ -112,6 +119,7 @@ class PartialResults:
 
     def __call__(self, result) -> None:
         from dataclasses import asdict
+
         self.results.append(asdict(result))
         if self.path is not None:
             tmp = self.path.with_suffix(".tmp")
@@ -127,17 +135,24 @@ def grade(spec: dict) -> dict:
     chapter_id = spec["chapter"]
     hidden = Path(spec["hidden"]) if spec.get("hidden") else None
     added = add_hidden_checks(load_chapter_checks(chapter_id), hidden)
-    watchdog = Watchdog(spec.get("memory_mb") or 4096,
-                        Path(spec["pid_file"]) if spec.get("pid_file") else None,
-                        address_space_mb=spec.get("address_space_mb"))
+    watchdog = Watchdog(
+        spec.get("memory_mb") or 4096,
+        Path(spec["pid_file"]) if spec.get("pid_file") else None,
+        address_space_mb=spec.get("address_space_mb"),
+    )
     watchdog.start()
     with tempfile.TemporaryDirectory(prefix="tfbook-worker-") as tmp:
         runs = Path(tmp) / "runs"
         needs_from = Path(spec["needs_from"]) if spec.get("needs_from") else None
-        grade = grade_notebook(chapter_id, Path(spec["notebook"]), preset=spec.get("preset"),
-                               cell_timeout=spec.get("cell_timeout"), keep_runs=runs,
-                               needs_from=needs_from,
-                               on_score=PartialResults(Path(spec["partial"]) if spec.get("partial") else None))
+        grade = grade_notebook(
+            chapter_id,
+            Path(spec["notebook"]),
+            preset=spec.get("preset"),
+            cell_timeout=spec.get("cell_timeout"),
+            keep_runs=runs,
+            needs_from=needs_from,
+            on_score=PartialResults(Path(spec["partial"]) if spec.get("partial") else None),
+        )
         watchdog.stop.set()
         watchdog.join(timeout=2)
         metrics_file = runs / f"ch{chapter_id}" / "metrics.json"
@@ -159,10 +174,12 @@ def grade(spec: dict) -> dict:
         grade.stopped = stopped
     elif any("MemoryError" in e for e in grade.cell_errors):
         problem = "a cell ran out of memory (MemoryError)"
-    payload = grade.to_json(reported={k: v for k, v in reported.items()
-                                      if isinstance(v, (int, float, str)) and not isinstance(v, bool)},
-                            peak_memory_mb=round(watchdog.peak_rss / 2**20),
-                            hidden_checks=added, problem=problem)
+    payload = grade.to_json(
+        reported={k: v for k, v in reported.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)},
+        peak_memory_mb=round(watchdog.peak_rss / 2**20),
+        hidden_checks=added,
+        problem=problem,
+    )
     return payload
 
 
@@ -170,8 +187,10 @@ def warm_up(chapter_id: str) -> None:
     """Import what grading needs (TensorFlow, the chapter's checks) before the spec arrives."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tfbook.quiet import import_tensorflow_quietly
+
     import_tensorflow_quietly()
     from checks.registry import load_chapter_checks
+
     load_chapter_checks(chapter_id)
     import checks.grader  # noqa: F401  (nbclient, jupyter_client)
     import psutil  # noqa: F401

@@ -33,6 +33,7 @@ into solutions/. Every temporary file (the worker's, the kernel's) lives under o
 ``$TMPDIR/tfbook-grading/``, removed at the end; one left by a grading that was killed is
 removed the next time grading starts.
 """
+
 from __future__ import annotations
 
 import csv
@@ -68,17 +69,17 @@ def address_space_mb(memory_mb: int) -> int:
 
 @dataclass
 class Job:
-    name: str                       # the CSV row's name
-    source: Path | None             # the file handed in
+    name: str  # the CSV row's name
+    source: Path | None  # the file handed in
     stem: str
-    notebook: Path | None = None    # the clean copy graded
+    notebook: Path | None = None  # the clean copy graded
     notes: list[str] = field(default_factory=list)
     payload: dict | None = None
-    problem: str = ""               # why it could not be graded (rejected, killed, ...)
+    problem: str = ""  # why it could not be graded (rejected, killed, ...)
     seconds: float = 0.0
-    grader: str = ""                # a failure on the grader's side, not the learner's
+    grader: str = ""  # a failure on the grader's side, not the learner's
     scored: list[dict] = field(default_factory=list)  # results scored before a kill or timeout
-    interrupted: bool = False       # stopped by Ctrl-C: not graded, no row
+    interrupted: bool = False  # stopped by Ctrl-C: not graded, no row
 
 
 @dataclass
@@ -96,12 +97,15 @@ def notebook_limit(chapter_id: str, preset: str | None, limits: Limits) -> int:
     if limits.notebook_timeout:
         return limits.notebook_timeout
     from tfbook.manifest import active_preset_name, preset as preset_settings
-    cell = limits.cell_timeout or int(preset_settings(chapter_id, preset or active_preset_name())
-                                      .get("cell_timeout_s", 600))
+
+    cell = limits.cell_timeout or int(
+        preset_settings(chapter_id, preset or active_preset_name()).get("cell_timeout_s", 600)
+    )
     return max(600, 4 * cell)
 
 
 # --- temporary files ---------------------------------------------------------------------
+
 
 def scratch_root() -> Path:
     return Path(tempfile.gettempdir()) / "tfbook-grading"
@@ -142,6 +146,7 @@ def scratch_dir(kind: str) -> Path:
 
 # --- workers -----------------------------------------------------------------------------
 
+
 class WarmWorkers:
     """Worker processes started ahead of need: while one grades, the next one imports
     TensorFlow and the chapter's checks, so that this cost is not added to each submission.
@@ -160,10 +165,15 @@ class WarmWorkers:
         self.started += 1
         log = self.logs / f"worker-{self.started:03d}.log"
         with open(log, "wb") as log_file:
-            proc = subprocess.Popen([sys.executable, "-m", "booktools.gradeworker", "--warm", self.chapter_id],
-                                    stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
-                                    cwd=str(self.logs), start_new_session=True,
-                                    env=dict(os.environ, TMPDIR=str(self.logs)))
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "booktools.gradeworker", "--warm", self.chapter_id],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.PIPE,
+                cwd=str(self.logs),
+                start_new_session=True,
+                env=dict(os.environ, TMPDIR=str(self.logs)),
+            )
         return proc, log
 
     def _top_up(self) -> None:
@@ -218,20 +228,36 @@ class Control:
                 _kill_group(proc.pid)
 
 
-def run_worker(job: Job, chapter_id: str, preset: str | None, limits: Limits, hidden: Path | None,
-               workdir: Path, needs_from: Path | None, pool: WarmWorkers | None = None,
-               control: Control | None = None) -> Job:
+def run_worker(
+    job: Job,
+    chapter_id: str,
+    preset: str | None,
+    limits: Limits,
+    hidden: Path | None,
+    workdir: Path,
+    needs_from: Path | None,
+    pool: WarmWorkers | None = None,
+    control: Control | None = None,
+) -> Job:
     """Grade ``job.notebook`` in ``python -m booktools.gradeworker``; fill payload or problem."""
     started = time.monotonic()
     workdir.mkdir(parents=True, exist_ok=True)
     out, pid_file, log = workdir / "result.json", workdir / "pids.json", workdir / "worker.log"
     partial = workdir / "partial.json"
-    spec = {"chapter": chapter_id, "notebook": str(job.notebook), "preset": preset,
-            "cell_timeout": limits.cell_timeout, "memory_mb": limits.memory_mb,
-            "address_space_mb": limits.address_space_mb, "hidden": str(hidden) if hidden else None,
-            "needs_from": str(needs_from) if needs_from else None,
-            "out": str(out), "pid_file": str(pid_file), "partial": str(partial),
-            "tmpdir": str(workdir / "tmp")}
+    spec = {
+        "chapter": chapter_id,
+        "notebook": str(job.notebook),
+        "preset": preset,
+        "cell_timeout": limits.cell_timeout,
+        "memory_mb": limits.memory_mb,
+        "address_space_mb": limits.address_space_mb,
+        "hidden": str(hidden) if hidden else None,
+        "needs_from": str(needs_from) if needs_from else None,
+        "out": str(out),
+        "pid_file": str(pid_file),
+        "partial": str(partial),
+        "tmpdir": str(workdir / "tmp"),
+    }
     (workdir / "spec.json").write_text(json.dumps(spec))
     limit = notebook_limit(chapter_id, preset, limits)
     if control is not None and control.stop.is_set():
@@ -246,9 +272,14 @@ def run_worker(job: Job, chapter_id: str, preset: str | None, limits: Limits, hi
             pass  # it died while warming up: its exit status and log say why, below
     else:
         with open(log, "wb") as log_file:
-            proc = subprocess.Popen([sys.executable, "-m", "booktools.gradeworker", str(workdir / "spec.json")],
-                                    stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    cwd=str(workdir), start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "booktools.gradeworker", str(workdir / "spec.json")],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=str(workdir),
+                start_new_session=True,
+            )
     if control is not None:
         control.started(proc)
     timed_out = False
@@ -285,13 +316,16 @@ def run_worker(job: Job, chapter_id: str, preset: str | None, limits: Limits, hi
     code = proc.returncode
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-        job.problem = (f"the grading process was killed by {name} before it could finish "
-                       "(did a cell kill its parent process?); checks not scored by then earn nothing")
+        job.problem = (
+            f"the grading process was killed by {name} before it could finish "
+            "(did a cell kill its parent process?); checks not scored by then earn nothing"
+        )
     else:
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
-        job.problem = (f"the grading process exited with status {code} before it could report "
-                       f"(did a cell call os._exit or sys.exit in the grader?)"
-                       + (f": {tail[0][:200]}" if tail else ""))
+        job.problem = (
+            f"the grading process exited with status {code} before it could report "
+            f"(did a cell call os._exit or sys.exit in the grader?)" + (f": {tail[0][:200]}" if tail else "")
+        )
     return job
 
 
@@ -307,6 +341,7 @@ def _kill_recorded(pid_file: Path) -> None:
     if not pid_file.exists():
         return
     import psutil
+
     try:
         seen = json.loads(pid_file.read_text())
     except ValueError:
@@ -324,28 +359,58 @@ def failed_payload(chapter_id: str, reason: str, template: dict, scored: list[di
     """Every check of ``template`` (a grade's JSON) failed with ``reason``, except those in
     ``scored`` (results scored before the grading stopped), which keep what they earned."""
     from checks.engine import Result, results_json
+
     kept = {r["check"]: r for r in scored or []}
-    results = [Result(**kept[r["check"]]) if r["check"] in kept else
-               Result(**{**r, "earned": 0, "status": "failed", "message": reason, "expected": "", "got": ""})
-               for r in template.get("results", [])]
-    return results_json(chapter_id, results, notebook="", preset=template.get("preset", ""),
-                        seconds=0.0, stopped=reason, cell_errors=[], missing=[], figures={},
-                        problem=reason)
+    results = [
+        Result(**kept[r["check"]])
+        if r["check"] in kept
+        else Result(**{**r, "earned": 0, "status": "failed", "message": reason, "expected": "", "got": ""})
+        for r in template.get("results", [])
+    ]
+    return results_json(
+        chapter_id,
+        results,
+        notebook="",
+        preset=template.get("preset", ""),
+        seconds=0.0,
+        stopped=reason,
+        cell_errors=[],
+        missing=[],
+        figures={},
+        problem=reason,
+    )
 
 
-def grade_jobs(jobs_list: list[Job], chapter_id: str, preset: str | None, limits: Limits,
-               hidden: Path | None, jobs: int, tmp: Path, progress: bool = True,
-               on_done=None, pool: WarmWorkers | None = None, control: Control | None = None) -> None:
+def grade_jobs(
+    jobs_list: list[Job],
+    chapter_id: str,
+    preset: str | None,
+    limits: Limits,
+    hidden: Path | None,
+    jobs: int,
+    tmp: Path,
+    progress: bool = True,
+    on_done=None,
+    pool: WarmWorkers | None = None,
+    control: Control | None = None,
+) -> None:
     """Grade every job that has a notebook, ``jobs`` at a time; ``on_done(job)`` as each ends.
     Ctrl-C stops the queue and kills the running workers, then raises KeyboardInterrupt."""
     from booktools.build import REFERENCE_RUNS
     from tqdm import tqdm
+
     pending = [j for j in jobs_list if j.notebook is not None]
     own_pool = pool is None
     pool = pool or WarmWorkers(chapter_id, len(pending), max(1, jobs), tmp / "workers")
     control = control or Control()
-    bar = tqdm(total=len(pending), desc=f"grading ch{chapter_id}", unit="nb", disable=not progress,
-               file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(pending),
+        desc=f"grading ch{chapter_id}",
+        unit="nb",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
     threads = ThreadPoolExecutor(max_workers=max(1, jobs))
     first = len(list(tmp.glob("work-*")))  # a later batch in the same folder
     written = threading.Lock()
@@ -357,6 +422,7 @@ def grade_jobs(jobs_list: list[Job], chapter_id: str, preset: str | None, limits
             with written:
                 on_done(job)
         return job
+
     try:
         futures = [threads.submit(grade_one, j, tmp / f"work-{first + i:03d}") for i, j in enumerate(pending)]
         for future in as_completed(futures):
@@ -381,6 +447,7 @@ def prepare_one(job: Job, tmp: Path, index: int) -> Job:
     """Read and clean ``job.source`` into ``tmp``; a rejection becomes ``job.problem``."""
     import nbformat
     from booktools.submissions import Rejected, load_submission
+
     try:
         nb, notes = load_submission(job.source)
     except Rejected as e:
@@ -400,12 +467,14 @@ def prepare_one(job: Job, tmp: Path, index: int) -> Job:
 def prepare(folder: Path, chapter, tmp: Path) -> list[Job]:
     """The solution and every submission, read, cleaned and copied into ``tmp``; rejections kept."""
     from booktools.submissions import find_submissions
+
     jobs = [Job(SOLUTION, chapter.notebook("solution"), "_solution")]
     jobs += [Job(s.name, s.path, s.key, notes=list(s.notes)) for s in find_submissions(folder, chapter)]
     return [prepare_one(job, tmp, i) for i, job in enumerate(jobs)]
 
 
 # --- before grading ----------------------------------------------------------------------
+
 
 def needs_of(chapter, book=None) -> set[str]:
     """What ``chapter`` needs, with what the chapters making those needs need themselves
@@ -428,11 +497,13 @@ def grader_needs(chapter) -> list[str]:
     fetched and verified here, once, before any worker starts (workers that fetch it at the
     same moment would race for the same cache)."""
     from booktools.build import REFERENCE_RUNS
+
     book = load_book()
     problems = []
     for need in sorted(needs_of(chapter, book)):
         if need == "mnist":
             from tfbook.data import MnistUnavailable, load_mnist
+
             try:
                 load_mnist()
             except MnistUnavailable as e:
@@ -441,42 +512,65 @@ def grader_needs(chapter) -> list[str]:
             where = REFERENCE_RUNS / need.removeprefix("runs/")
             if not where.exists():
                 maker = next((c for c in book.chapters if need in c.produces), None)
-                how = (f"run `.venv/bin/tfbook book {maker.id}` (chapter {maker.id}'s reference run; "
-                       "or `make book` for every chapter)") if maker else "no chapter in book.toml makes it"
-                problems.append(f"chapter {chapter.id} is graded with {need} from the reference runs, "
-                                f"and {where} does not exist: {how}, then grade again. Without it every "
-                                "submission would lose the points of the checks that use it.")
+                how = (
+                    (
+                        f"run `.venv/bin/tfbook book {maker.id}` (chapter {maker.id}'s reference run; "
+                        "or `make book` for every chapter)"
+                    )
+                    if maker
+                    else "no chapter in book.toml makes it"
+                )
+                problems.append(
+                    f"chapter {chapter.id} is graded with {need} from the reference runs, "
+                    f"and {where} does not exist: {how}, then grade again. Without it every "
+                    "submission would lose the points of the checks that use it."
+                )
     return problems
 
 
 def solution_warning(reference: dict, preset: str | None) -> str:
     """A sentence when the solution itself is below full marks under this preset, else ''."""
     from tfbook.manifest import active_preset_name
+
     if reference["earned"] >= reference["points"]:
         return ""
     short = [e for e, row in reference["by_exercise"].items() if row["earned"] < row["points"]]
-    return (f"the solution itself scores {reference['earned']}/{reference['points']} under preset "
-            f"{preset or active_preset_name()!r} (below full marks in {', '.join(short)}): a learner's "
-            "score there says little; the `*` marks compare with the solution")
+    return (
+        f"the solution itself scores {reference['earned']}/{reference['points']} under preset "
+        f"{preset or active_preset_name()!r} (below full marks in {', '.join(short)}): a learner's "
+        "score there says little; the `*` marks compare with the solution"
+    )
 
 
 def estimate_text(count: int, seconds: float, jobs: int, chapter_id: str = "NN") -> str:
     total = count * seconds / max(1, jobs)
     when = f"{total / 60:.0f} min" if total >= 90 else f"{total:.0f} s"
-    return (f"Estimated time: about {when} ({count} submission{'s' if count != 1 else ''} x "
-            f"{seconds:.0f} s measured on the solution / {jobs} worker{'s' if jobs != 1 else ''}). "
-            f"For a large class, Gradescope grades many at once: `tfbook autograder {chapter_id} --out "
-            f"ch{chapter_id}-autograder.zip` "
-            "(docs/grading.md, 'Gradescope').")
+    return (
+        f"Estimated time: about {when} ({count} submission{'s' if count != 1 else ''} x "
+        f"{seconds:.0f} s measured on the solution / {jobs} worker{'s' if jobs != 1 else ''}). "
+        f"For a large class, Gradescope grades many at once: `tfbook autograder {chapter_id} --out "
+        f"ch{chapter_id}-autograder.zip` "
+        "(docs/grading.md, 'Gradescope')."
+    )
 
 
 # --- grading a folder --------------------------------------------------------------------
 
-def grade_folder(folder: Path, chapter_id: str, jobs: int = 2, preset: str | None = None,
-                 cell_timeout: int | None = None, notebook_timeout: int | None = None,
-                 memory_mb: int = DEFAULT_MEMORY_MB, hidden: str | Path | None = None,
-                 progress: bool = True, resume: bool = False) -> int:
+
+def grade_folder(
+    folder: Path,
+    chapter_id: str,
+    jobs: int = 2,
+    preset: str | None = None,
+    cell_timeout: int | None = None,
+    notebook_timeout: int | None = None,
+    memory_mb: int = DEFAULT_MEMORY_MB,
+    hidden: str | Path | None = None,
+    progress: bool = True,
+    resume: bool = False,
+) -> int:
     from booktools.hidden import hidden_dir
+
     folder = Path(folder)
     chapter = load_book().chapter(chapter_id)
     hidden_path = hidden_dir(hidden)
@@ -502,33 +596,49 @@ def grade_folder(folder: Path, chapter_id: str, jobs: int = 2, preset: str | Non
         done = restore_graded(folder, chapter, graded) if resume else set()
         todo = [j for j in graded if j.name not in done]
         per_cell = f"{cell_timeout} s" if cell_timeout else "the preset's limit"
-        print(f"Grading {len(todo)} submissions of chapter {chapter.id} with {jobs} worker"
-              f"{'s' if jobs != 1 else ''}"
-              + (f" ({len(done)} already graded, kept)" if resume else "")
-              + f"; per cell {per_cell}, per notebook "
-              f"{notebook_limit(chapter.id, preset, limits)} s, memory {limits.memory_mb:,} MB per kernel"
-              + (f"; hidden checks from {hidden_path}" if hidden_path else "")
-              + ". The solution first ...", flush=True)
+        print(
+            f"Grading {len(todo)} submissions of chapter {chapter.id} with {jobs} worker"
+            f"{'s' if jobs != 1 else ''}"
+            + (f" ({len(done)} already graded, kept)" if resume else "")
+            + f"; per cell {per_cell}, per notebook "
+            f"{notebook_limit(chapter.id, preset, limits)} s, memory {limits.memory_mb:,} MB per kernel"
+            + (f"; hidden checks from {hidden_path}" if hidden_path else "")
+            + ". The solution first ...",
+            flush=True,
+        )
         control = Control()
         pool = WarmWorkers(chapter.id, 1 + sum(j.notebook is not None for j in todo), max(1, jobs), tmp / "workers")
         try:
-            grade_jobs([reference_job], chapter.id, preset, limits, hidden_path, jobs, tmp, False,
-                       pool=pool, control=control)
+            grade_jobs(
+                [reference_job], chapter.id, preset, limits, hidden_path, jobs, tmp, False, pool=pool, control=control
+            )
             if reference_job.payload is None:
                 print(f"The solution itself could not be graded: {reference_job.grader or reference_job.problem}")
                 return 1
             warning = solution_warning(reference_job.payload, preset)
             if warning:
                 print(f"WARNING: {warning}", flush=True)
-            print(estimate_text(sum(j.notebook is not None for j in todo), reference_job.seconds, jobs, chapter.id),
-                  flush=True)
-            report = ClassReport(folder, chapter, reference_job, warning,
-                                 [j for j in graded if j.name in done])
+            print(
+                estimate_text(sum(j.notebook is not None for j in todo), reference_job.seconds, jobs, chapter.id),
+                flush=True,
+            )
+            report = ClassReport(folder, chapter, reference_job, warning, [j for j in graded if j.name in done])
             for job in todo:
                 if job.notebook is None:  # rejected: its row now
                     report.add(job)
-            grade_jobs(todo, chapter.id, preset, limits, hidden_path, jobs, tmp, progress,
-                       on_done=report.add, pool=pool, control=control)
+            grade_jobs(
+                todo,
+                chapter.id,
+                preset,
+                limits,
+                hidden_path,
+                jobs,
+                tmp,
+                progress,
+                on_done=report.add,
+                pool=pool,
+                control=control,
+            )
         finally:
             pool.close(kill=control.stop.is_set())
     except KeyboardInterrupt:
@@ -537,8 +647,11 @@ def grade_folder(folder: Path, chapter_id: str, jobs: int = 2, preset: str | Non
             return INTERRUPTED
         report.finish()
         left = len(graded) - len(report.rows)
-        print(f"\nInterrupted: {len(report.rows)} of {len(graded)} submissions graded and written, "
-              f"{left} left. Grade the rest with: tfbook grade {chapter.id} {folder} --resume", file=sys.stderr)
+        print(
+            f"\nInterrupted: {len(report.rows)} of {len(graded)} submissions graded and written, "
+            f"{left} left. Grade the rest with: tfbook grade {chapter.id} {folder} --resume",
+            file=sys.stderr,
+        )
         return INTERRUPTED
     finally:
         if previous_sigterm is not None:
@@ -555,6 +668,7 @@ def _sigterm_as_interrupt():
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
+
     return signal.signal(signal.SIGTERM, interrupt)
 
 
@@ -593,14 +707,15 @@ def result_html(r: dict) -> str:
     from booktools.hidden import is_hidden
     from checks.report import result_detail
     from tfbook.i18n import _
+
     hidden = html.escape(_("[hidden check]"))
     mark = f" <span class='hidden-mark'>{hidden}</span>" if is_hidden(r["check"]) else ""
-    return (f"{html.escape(r['description'])}{mark}"
-            f"<div class='msg'>{'<br>'.join(result_detail(r, as_html=True))}</div>")
+    return f"{html.escape(r['description'])}{mark}<div class='msg'>{'<br>'.join(result_detail(r, as_html=True))}</div>"
 
 
 def hidden_score(payload: dict) -> tuple[int, int]:
     from booktools.hidden import is_hidden
+
     rows = [r for r in payload.get("results", []) if is_hidden(r["check"])]
     return sum(r["earned"] for r in rows), sum(r["points"] for r in rows)
 
@@ -628,8 +743,9 @@ def grader_problem(job: Job) -> str:
 def row_problem(job: Job) -> str:
     payload = job.payload or {}
     grader = grader_problem(job)
-    parts = [x for x in dict.fromkeys([job.problem, payload.get("problem", ""),
-                                       in_english(payload, "stopped") or ""]) if x]
+    parts = [
+        x for x in dict.fromkeys([job.problem, payload.get("problem", ""), in_english(payload, "stopped") or ""]) if x
+    ]
     learner = "; ".join(x for x in parts if not any(x != y and x in y for y in parts) and x not in grader)
     if grader:  # first, and said to be the grader's, so that nobody reads it as the learner's
         return GRADER_PROBLEM + grader + (f"; {learner}" if learner else "")
@@ -642,8 +758,9 @@ def row_line(job: Job, width: int = 100) -> str:
     line = f"  {job.name}: {payload['earned']}/{payload['points']}"
     problem = row_problem(job)
     if problem:
-        line = textwrap.fill(f"{line}  ({problem})", width, subsequent_indent="      ",
-                             break_long_words=False, break_on_hyphens=False)
+        line = textwrap.fill(
+            f"{line}  ({problem})", width, subsequent_indent="      ", break_long_words=False, break_on_hyphens=False
+        )
     return line
 
 
@@ -652,6 +769,7 @@ class ClassReport:
 
     def __init__(self, folder: Path, chapter, reference_job: Job, warning: str, restored: list[Job]):
         from checks.report import write_json
+
         self.folder, self.chapter, self.reference_job, self.warning = folder, chapter, reference_job, warning
         self.reference = reference_job.payload
         self.ref_scores = _by_exercise(self.reference)
@@ -663,8 +781,10 @@ class ClassReport:
         self.report_path = folder / f"report-ch{chapter.id}.html"
         if warning:
             reference_job.problem = f"WARNING: {warning}"
-        write_json(self.out_dir / "_solution.json", {**self.reference, "notes": reference_job.notes,
-                                                     **({"warning": warning} if warning else {})})
+        write_json(
+            self.out_dir / "_solution.json",
+            {**self.reference, "notes": reference_job.notes, **({"warning": warning} if warning else {})},
+        )
         self.rows: list[Job] = []
         self._write_csv([])
         for job in restored:
@@ -673,8 +793,15 @@ class ClassReport:
 
     # CSV
     def _header(self) -> list[str]:
-        return ["submission", "earned", "points", *self.exercises,
-                *(["hidden"] if self.hidden_points else []), "problem", "notes"]
+        return [
+            "submission",
+            "earned",
+            "points",
+            *self.exercises,
+            *(["hidden"] if self.hidden_points else []),
+            "problem",
+            "notes",
+        ]
 
     def _csv_row(self, job: Job) -> list:
         payload = job.payload
@@ -682,14 +809,23 @@ class ClassReport:
         cells = []
         for exercise in self.exercises:
             earned, points = scores.get(exercise, (0, self.ref_scores[exercise][1]))
-            cells.append(f"{earned}/{points}" + ("*" if job is not self.reference_job
-                                                  and earned < self.ref_scores[exercise][0] else ""))
+            cells.append(
+                f"{earned}/{points}"
+                + ("*" if job is not self.reference_job and earned < self.ref_scores[exercise][0] else "")
+            )
         hidden_cells = []
         if self.hidden_points:
             h_earned, h_points = hidden_score(payload)
             hidden_cells = [f"{h_earned}/{h_points or self.hidden_points}"]
-        return [job.name, payload["earned"], payload["points"], *cells, *hidden_cells,
-                row_problem(job), "; ".join(job.notes)]
+        return [
+            job.name,
+            payload["earned"],
+            payload["points"],
+            *cells,
+            *hidden_cells,
+            row_problem(job),
+            "; ".join(job.notes),
+        ]
 
     def _write_csv(self, jobs: list[Job]) -> None:
         tmp = self.csv_path.with_suffix(".csv.tmp")
@@ -709,6 +845,7 @@ class ClassReport:
         """Write one graded (or rejected) submission's files and its CSV row, now."""
         from booktools.gradescope import results_json as gradescope_json
         from checks.report import write_json
+
         if job.payload is None:
             reason = (GRADER_PROBLEM + job.grader) if job.grader else job.problem
             job.payload = failed_payload(self.chapter.id, reason, self.reference, job.scored)
@@ -731,10 +868,13 @@ class ClassReport:
         """The CSV in submission order, and the class page."""
         self.rows.sort(key=lambda j: j.name.lower())
         self._write_csv(self.rows)
-        self.report_path.write_text(class_html(self.chapter, self.reference_job, self.rows,
-                                               self.exercises, self.warning))
-        print(f"wrote {self.csv_path}, {self.report_path} and {self.out_dir}/ (NAME.json, NAME.results.json "
-              "for Gradescope, NAME.html feedback)")
+        self.report_path.write_text(
+            class_html(self.chapter, self.reference_job, self.rows, self.exercises, self.warning)
+        )
+        print(
+            f"wrote {self.csv_path}, {self.report_path} and {self.out_dir}/ (NAME.json, NAME.results.json "
+            "for Gradescope, NAME.html feedback)"
+        )
         if self.warning:
             print(f"WARNING: {self.warning}")
 
@@ -795,8 +935,10 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 
 
 def _page(title: str, body: str, script: str = "", language: str = "en") -> str:
-    return (f"<!DOCTYPE html>\n<html lang='{language}'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n{body}\n{script}</body></html>\n")
+    return (
+        f"<!DOCTYPE html>\n<html lang='{language}'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n{body}\n{script}</body></html>\n"
+    )
 
 
 def _anchor(exercise: str) -> str:
@@ -811,6 +953,7 @@ def feedback_html(chapter, payload: dict) -> str:
     """One submission's feedback: every check, grouped by exercise, with the learner's messages,
     in the language of the learner's notebook (the grade's ``language``; tfbook/i18n.py)."""
     from tfbook.i18n import language
+
     with language(payload.get("language")) as code:
         return _feedback_html(chapter, payload, code)
 
@@ -818,11 +961,16 @@ def feedback_html(chapter, payload: dict) -> str:
 def _feedback_html(chapter, payload: dict, code: str) -> str:
     from checks.report import status_text
     from tfbook.i18n import _
+
     e = html.escape
-    parts = [_warning_html(payload.get("warning", "")),
-             "<p>" + _("Score {score} (preset {preset})").format(
-                 score=f"<b>{payload['earned']}/{payload['points']}</b>", preset=e(str(payload.get("preset"))))
-             + "</p>"]
+    parts = [
+        _warning_html(payload.get("warning", "")),
+        "<p>"
+        + _("Score {score} (preset {preset})").format(
+            score=f"<b>{payload['earned']}/{payload['points']}</b>", preset=e(str(payload.get("preset")))
+        )
+        + "</p>",
+    ]
     for key in ("problem", "stopped"):
         if payload.get(key) and not (key == "stopped" and in_english(payload, key) in payload.get("problem", "")):
             parts.append(f"<p class='problem'>{e(payload[key])}</p>")
@@ -838,17 +986,27 @@ def _feedback_html(chapter, payload: dict, code: str) -> str:
         if r["exercise"] != current:
             current = r["exercise"]
             row = payload["by_exercise"].get(current, {})
-            rows.append(f"<tr id='{_anchor(current)}'><th colspan='3'>"
-                        + e(_("Exercise {number}: {name} ({earned}/{points})").format(
-                            number=r["number"], name=current, earned=row.get("earned", 0),
-                            points=row.get("points", 0))) + "</th></tr>")
+            rows.append(
+                f"<tr id='{_anchor(current)}'><th colspan='3'>"
+                + e(
+                    _("Exercise {number}: {name} ({earned}/{points})").format(
+                        number=r["number"], name=current, earned=row.get("earned", 0), points=row.get("points", 0)
+                    )
+                )
+                + "</th></tr>"
+            )
         cls = "full" if r["status"] in ("passed", "not checked") else "zero"
-        rows.append(f"<tr><td class='{cls}'>{e(status_text(r['status']))}</td><td class='num'>{r['earned']}/{r['points']}</td>"
-                    f"<td>{result_html(r)}</td></tr>")
+        rows.append(
+            f"<tr><td class='{cls}'>{e(status_text(r['status']))}</td><td class='num'>{r['earned']}/{r['points']}</td>"
+            f"<td>{result_html(r)}</td></tr>"
+        )
     parts.append("<table>" + "\n".join(rows) + "</table>")
     name = payload.get("submission", "")
-    return _page(_("Chapter {chapter}: {name}").format(chapter=chapter.id, name=name),
-                 "\n".join(p for p in parts if p), language=code)
+    return _page(
+        _("Chapter {chapter}: {name}").format(chapter=chapter.id, name=name),
+        "\n".join(p for p in parts if p),
+        language=code,
+    )
 
 
 def exercise_summary(graded: list[Job], exercise: str, points: int) -> tuple[float, int]:
@@ -865,13 +1023,18 @@ def class_html(chapter, reference_job: Job, graded: list[Job], exercises: list[s
     ref = reference["by_exercise"]
     head = "".join(f"<th>{e(ref[x]['number'])} {e(x)}</th>" for x in exercises)
     hidden_points = hidden_score(reference)[1]
-    header = (f"<thead><tr><th>submission</th><th>score</th>{head}"
-              + ("<th>hidden checks</th>" if hidden_points else "") + "<th>problem</th><th>notes</th></tr></thead>")
+    header = (
+        f"<thead><tr><th>submission</th><th>score</th>{head}"
+        + ("<th>hidden checks</th>" if hidden_points else "")
+        + "<th>problem</th><th>notes</th></tr></thead>"
+    )
     sol_cells = "".join(f"<td class='num'>{ref[x]['earned']}/{ref[x]['points']}</td>" for x in exercises)
-    rows = [f"<tr><td>{SOLUTION}</td><td class='num'>{reference['earned']}/{reference['points']}</td>{sol_cells}"
-            + (f"<td class='num'>{hidden_score(reference)[0]}/{hidden_points}</td>" if hidden_points else "")
-            + f"<td class='problem'>{e(row_problem(reference_job))}</td>"
-            + f"<td class='msg'>{e('; '.join(reference_job.notes))}</td></tr>"]
+    rows = [
+        f"<tr><td>{SOLUTION}</td><td class='num'>{reference['earned']}/{reference['points']}</td>{sol_cells}"
+        + (f"<td class='num'>{hidden_score(reference)[0]}/{hidden_points}</td>" if hidden_points else "")
+        + f"<td class='problem'>{e(row_problem(reference_job))}</td>"
+        + f"<td class='msg'>{e('; '.join(reference_job.notes))}</td></tr>"
+    ]
     for job in graded:
         payload = job.payload
         link = f"grades/{e(job.stem)}.html"
@@ -879,31 +1042,44 @@ def class_html(chapter, reference_job: Job, graded: list[Job], exercises: list[s
         for x in exercises:
             row = payload["by_exercise"].get(x, {"earned": 0, "points": ref[x]["points"]})
             cls = "full" if row["earned"] >= row["points"] else ("part" if row["earned"] else "zero")
-            cells.append(f"<td class='{cls} num'><a href='{link}#{_anchor(x)}'>{row['earned']}/{row['points']}</a></td>")
+            cells.append(
+                f"<td class='{cls} num'><a href='{link}#{_anchor(x)}'>{row['earned']}/{row['points']}</a></td>"
+            )
         hidden_cell = ""
         if hidden_points:
             h_earned, h_points = hidden_score(payload)
             hidden_cell = f"<td class='num'>{h_earned}/{h_points or hidden_points}</td>"
-        rows.append(f"<tr><td><a href='{link}'>{e(job.name)}</a></td>"
-                    f"<td class='num'>{payload['earned']}/{payload['points']}</td>{''.join(cells)}{hidden_cell}"
-                    f"<td class='problem'>{e(row_problem(job))}</td>"
-                    f"<td class='msg'>{e('; '.join(n.removeprefix('note: ') for n in job.notes))}</td></tr>")
+        rows.append(
+            f"<tr><td><a href='{link}'>{e(job.name)}</a></td>"
+            f"<td class='num'>{payload['earned']}/{payload['points']}</td>{''.join(cells)}{hidden_cell}"
+            f"<td class='problem'>{e(row_problem(job))}</td>"
+            f"<td class='msg'>{e('; '.join(n.removeprefix('note: ') for n in job.notes))}</td></tr>"
+        )
     n = len(graded)
     totals = [job.payload["earned"] for job in graded]
-    summary = [f"<td>class of {n}: mean, and how many have full marks</td>"
-               f"<td class='num'>{(sum(totals) / n if n else 0):.1f}/{reference['points']}<br>"
-               f"{sum(t >= reference['points'] for t in totals)}/{n}</td>"]
+    summary = [
+        f"<td>class of {n}: mean, and how many have full marks</td>"
+        f"<td class='num'>{(sum(totals) / n if n else 0):.1f}/{reference['points']}<br>"
+        f"{sum(t >= reference['points'] for t in totals)}/{n}</td>"
+    ]
     for x in exercises:
         mean, passed = exercise_summary(graded, x, ref[x]["points"])
         summary.append(f"<td class='num'>{mean:.1f}/{ref[x]['points']}<br>{passed}/{n} passed</td>")
     summary.append("<td></td>" * ((1 if hidden_points else 0) + 2))
     footer = "<tfoot><tr>" + "".join(summary) + "</tr></tfoot>"
-    legend = ("<p class='msg'>Each cell links to that submission's feedback for the exercise; click a "
-              "column's heading to sort by it. The last row is the class: the mean score and how many "
-              "submissions passed (full marks). "
-              + ("<span class='hidden-mark'>Hidden checks</span> are instructor-only checks, "
-                 "not in the learners' repository. " if hidden_points else "")
-              + "</p>")
+    legend = (
+        "<p class='msg'>Each cell links to that submission's feedback for the exercise; click a "
+        "column's heading to sort by it. The last row is the class: the mean score and how many "
+        "submissions passed (full marks). "
+        + (
+            "<span class='hidden-mark'>Hidden checks</span> are instructor-only checks, "
+            "not in the learners' repository. "
+            if hidden_points
+            else ""
+        )
+        + "</p>"
+    )
     table = f"<table class='sortable'>{header}<tbody>" + "\n".join(rows) + f"</tbody>{footer}</table>"
-    return _page(f"Chapter {chapter.id}: {chapter.title}: class report",
-                 _warning_html(warning) + legend + table, SORT_SCRIPT)
+    return _page(
+        f"Chapter {chapter.id}: {chapter.title}: class report", _warning_html(warning) + legend + table, SORT_SCRIPT
+    )

@@ -14,6 +14,7 @@ Only class grading loads them, and only inside the process that grades one submi
 learner's ``check(...)`` and ``python -m checks`` never see them. Their ids are
 ``NN.hidden.NAME``, so every report can mark them.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -28,6 +29,7 @@ def hidden_check(exercise: str, points: int, description: str, at_end: bool = Fa
     def register(func):
         _PENDING.append((exercise, points, description, at_end, func))
         return func
+
     return register
 
 
@@ -52,6 +54,7 @@ def add_hidden_checks(chapter, folder: Path | None) -> int:
 
     Call it only in a process that grades (it changes the chapter object of that process)."""
     from checks.engine import Check
+
     path = hidden_file(chapter.id, folder)
     if path is None:
         return 0
@@ -64,10 +67,13 @@ def add_hidden_checks(chapter, folder: Path | None) -> int:
     added = 0
     for exercise, points, description, at_end, func in _PENDING:
         if exercise not in chapter.exercises:
-            raise ValueError(f"{path}: hidden check {func.__name__} names exercise {exercise!r}, "
-                             f"which chapter {chapter.id} does not have")
-        chapter.checks.append(Check(f"{chapter.id}.hidden.{func.__name__}", exercise, points,
-                                    description, func, at_end))
+            raise ValueError(
+                f"{path}: hidden check {func.__name__} names exercise {exercise!r}, "
+                f"which chapter {chapter.id} does not have"
+            )
+        chapter.checks.append(
+            Check(f"{chapter.id}.hidden.{func.__name__}", exercise, points, description, func, at_end)
+        )
         added += 1
     _PENDING.clear()
     return added

@@ -20,6 +20,7 @@ translation of each markdown cell lives in a catalogue per language and chapter.
 ``python -m booktools.l10n LANG NN`` prints, for every missing or stale cell, the current
 English text and the table to paste into the catalogue.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,9 +32,9 @@ from pathlib import Path
 
 import nbformat
 
-ID_KEY = "i18n"                        # the cell metadata key that names a markdown cell
+ID_KEY = "i18n"  # the cell metadata key that names a markdown cell
 ID_FORMAT = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-HASH_CHARS = 12                        # enough to notice any edit, short enough to read
+HASH_CHARS = 12  # enough to notice any edit, short enough to read
 FOLDER = "i18n"
 ENTRY_KEYS = {"en_sha256", "text"}
 
@@ -78,10 +79,14 @@ def load_catalogue(path: Path) -> dict[str, Entry]:
         raise TranslationError(f"{where}: expected tables [cells.ID], one per markdown cell")
     entries = {}
     for cell_id, table in cells.items():
-        if not isinstance(table, dict) or set(table) != ENTRY_KEYS \
-                or not all(isinstance(v, str) for v in table.values()):
-            raise TranslationError(f"{where}: [cells.{cell_id}]: expected exactly the strings "
-                                   f"en_sha256 and text, got {table!r}")
+        if (
+            not isinstance(table, dict)
+            or set(table) != ENTRY_KEYS
+            or not all(isinstance(v, str) for v in table.values())
+        ):
+            raise TranslationError(
+                f"{where}: [cells.{cell_id}]: expected exactly the strings en_sha256 and text, got {table!r}"
+            )
         # a multi-line TOML string starts after the newline that follows ''' and keeps the one
         # before the closing ''': that one is layout, not part of the cell
         entries[cell_id] = Entry(table["en_sha256"], table["text"].removesuffix("\n"))
@@ -102,9 +107,11 @@ def cell_ids(nb: nbformat.NotebookNode, where: str) -> list[tuple[int, str, str]
             continue
         cell_id = cell.metadata.get(ID_KEY)
         if not isinstance(cell_id, str) or not ID_FORMAT.match(cell_id):
-            errors.append(f"{where}, cell {number} ({_first_line(cell.source)!r}): no valid {ID_KEY} id; "
-                          f"give its marker one, e.g. `# %% [markdown] {ID_KEY}=\"overview\"` "
-                          "(lower case, digits and hyphens)")
+            errors.append(
+                f"{where}, cell {number} ({_first_line(cell.source)!r}): no valid {ID_KEY} id; "
+                f'give its marker one, e.g. `# %% [markdown] {ID_KEY}="overview"` '
+                "(lower case, digits and hyphens)"
+            )
         elif cell_id in seen:
             errors.append(f"{where}, cell {number}: {ID_KEY} id {cell_id!r} already names cell {seen[cell_id]}")
         else:
@@ -115,8 +122,7 @@ def cell_ids(nb: nbformat.NotebookNode, where: str) -> list[tuple[int, str, str]
     return found
 
 
-def problems(nb: nbformat.NotebookNode, catalogue: dict[str, Entry], where: str,
-             catalogue_where: str) -> list[str]:
+def problems(nb: nbformat.NotebookNode, catalogue: dict[str, Entry], where: str, catalogue_where: str) -> list[str]:
     """Every reason the catalogue cannot translate ``nb`` (the English solution): missing and
     stale cells, and translations of cells that no longer exist."""
     found = cell_ids(nb, where)
@@ -124,22 +130,30 @@ def problems(nb: nbformat.NotebookNode, catalogue: dict[str, Entry], where: str,
     for number, cell_id, english in found:
         entry = catalogue.get(cell_id)
         if entry is None:
-            out.append(f"{catalogue_where}: [cells.{cell_id}] missing: no translation of {where}, "
-                       f"cell {number} ({_first_line(english)!r})")
+            out.append(
+                f"{catalogue_where}: [cells.{cell_id}] missing: no translation of {where}, "
+                f"cell {number} ({_first_line(english)!r})"
+            )
         elif entry.en_sha256 != english_hash(english):
-            out.append(f"{catalogue_where}: [cells.{cell_id}] stale: translated from another English "
-                       f"text (en_sha256 {entry.en_sha256}, the English of {where}, cell {number} is now "
-                       f"{english_hash(english)}); update the translation, then its en_sha256")
+            out.append(
+                f"{catalogue_where}: [cells.{cell_id}] stale: translated from another English "
+                f"text (en_sha256 {entry.en_sha256}, the English of {where}, cell {number} is now "
+                f"{english_hash(english)}); update the translation, then its en_sha256"
+            )
         elif not entry.text.strip():
             out.append(f"{catalogue_where}: [cells.{cell_id}] missing: its text is empty")
     ids = {cell_id for _, cell_id, _ in found}
-    out += [f"{catalogue_where}: [cells.{cell_id}] translates no cell of {where} (removed or renamed?)"
-            for cell_id in catalogue if cell_id not in ids]
+    out += [
+        f"{catalogue_where}: [cells.{cell_id}] translates no cell of {where} (removed or renamed?)"
+        for cell_id in catalogue
+        if cell_id not in ids
+    ]
     return out
 
 
-def translate(nb: nbformat.NotebookNode, catalogue: dict[str, Entry], language: str,
-              where: str) -> nbformat.NotebookNode:
+def translate(
+    nb: nbformat.NotebookNode, catalogue: dict[str, Entry], language: str, where: str
+) -> nbformat.NotebookNode:
     """A copy of ``nb`` with every markdown cell in ``language``; code cells untouched. Raises
     TranslationError rather than leave a cell in English."""
     translated = nbformat.from_dict(nb)  # a deep copy
@@ -147,8 +161,9 @@ def translate(nb: nbformat.NotebookNode, catalogue: dict[str, Entry], language: 
         if cell.cell_type == "markdown":
             entry = catalogue.get(cell.metadata.get(ID_KEY))
             if entry is None or entry.en_sha256 != english_hash(cell.source):
-                raise TranslationError(f"{where}: cell {cell.metadata.get(ID_KEY)!r} has no current "
-                                       f"translation into {language!r}")
+                raise TranslationError(
+                    f"{where}: cell {cell.metadata.get(ID_KEY)!r} has no current translation into {language!r}"
+                )
             cell.source = entry.text
     translated.metadata["language"] = language
     return translated
@@ -159,6 +174,7 @@ def report(language: str, chapter_id: str) -> str:
     import jupytext
 
     from tfbook.manifest import load_book
+
     book = load_book()
     chapter = book.chapter(chapter_id)
     path = catalogue_path(book.root, language, chapter.solution)
@@ -170,10 +186,16 @@ def report(language: str, chapter_id: str) -> str:
         if entry is not None and entry.en_sha256 == english_hash(english):
             continue
         state = "missing" if entry is None else "stale"
-        lines += [f"# {state}: cell {number}; the English now reads:",
-                  *(f"#   {line}" for line in english.splitlines()),
-                  f"[cells.{cell_id}]", f'en_sha256 = "{english_hash(english)}"',
-                  "text = '''", entry.text if entry else "", "'''", ""]
+        lines += [
+            f"# {state}: cell {number}; the English now reads:",
+            *(f"#   {line}" for line in english.splitlines()),
+            f"[cells.{cell_id}]",
+            f'en_sha256 = "{english_hash(english)}"',
+            "text = '''",
+            entry.text if entry else "",
+            "'''",
+            "",
+        ]
     return "\n".join(lines) or f"{path.relative_to(book.root)}: every cell is translated and current"
 
 

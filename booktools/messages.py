@@ -16,6 +16,7 @@ message of the code without a translation (missing, empty or fuzzy), a translati
 adds a placeholder, a ``.mo`` that is not what its ``.po`` compiles to (stale). The files are
 rewritten only when their messages change, so that a run without changes leaves git clean.
 """
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,8 @@ from tfbook.i18n import DOMAIN, LOCALE_DIR
 ROOT = Path(__file__).resolve().parent.parent
 MAPPING = "babel.cfg"
 TEMPLATE = f"{DOMAIN}.pot"
-BRACES = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")              # str.format fields, not {{ }}
-PERCENT = re.compile(r"%(?:\([^)]*\))?[sdr]")                  # %s, %(name)s: argparse's messages
+BRACES = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")  # str.format fields, not {{ }}
+PERCENT = re.compile(r"%(?:\([^)]*\))?[sdr]")  # %s, %(name)s: argparse's messages
 
 
 def po_path(language: str, locale_dir: Path = LOCALE_DIR) -> Path:
@@ -50,17 +51,21 @@ def extract(root: Path = ROOT):
         method_map, options_map = parse_mapping_cfg(f)
     catalog = Catalog(project=DOMAIN, charset="utf-8", fuzzy=False)
     for pattern, method in method_map:
-        folder, _, inner = pattern.partition("/")   # "checks/**.py": the folder, then its files
+        folder, _, inner = pattern.partition("/")  # "checks/**.py": the folder, then its files
         for filename, lineno, message, comments, context in extract_from_dir(
-                root / folder, [(inner, method)], {inner: options_map.get(pattern, {})},
-                comment_tags=("TRANSLATORS:",), strip_comment_tags=True):
-            catalog.add(message, None, [(f"{folder}/{filename}", lineno)], auto_comments=comments,
-                        context=context)
+            root / folder,
+            [(inner, method)],
+            {inner: options_map.get(pattern, {})},
+            comment_tags=("TRANSLATORS:",),
+            strip_comment_tags=True,
+        ):
+            catalog.add(message, None, [(f"{folder}/{filename}", lineno)], auto_comments=comments, context=context)
     return catalog
 
 
 def _po_bytes(catalog) -> bytes:
     from babel.messages.pofile import write_po
+
     out = io.BytesIO()
     write_po(out, catalog, width=100, include_lineno=False, ignore_obsolete=True)
     return out.getvalue()
@@ -68,6 +73,7 @@ def _po_bytes(catalog) -> bytes:
 
 def _mo_bytes(catalog) -> bytes:
     from babel.messages.mofile import write_mo
+
     out = io.BytesIO()
     write_mo(out, catalog, use_fuzzy=False)
     return out.getvalue()
@@ -75,6 +81,7 @@ def _mo_bytes(catalog) -> bytes:
 
 def read(path: Path):
     from babel.messages.pofile import read_po
+
     with open(path, "rb") as f:
         return read_po(f, domain=DOMAIN)
 
@@ -116,6 +123,7 @@ def update(root: Path = ROOT, locale_dir: Path = LOCALE_DIR) -> list[Path]:
 def init(language: str, root: Path = ROOT, locale_dir: Path = LOCALE_DIR) -> Path:
     """A new language's catalogue, every message untranslated (then: translate, ``make i18n``)."""
     from babel.messages.catalog import Catalog
+
     path = po_path(language, locale_dir)
     if path.exists():
         raise FileExistsError(f"{path} exists already")
@@ -167,14 +175,25 @@ def problems(root: Path = ROOT, locale_dir: Path = LOCALE_DIR) -> list[str]:
             if not all(forms):
                 out.append(f"{where}: missing: {msgid!r} is not translated")
             elif fuzzy:
-                out.append(f"{where}: stale: the English of {msgid!r} changed since it was translated "
-                           "(fuzzy): check the translation, then remove its fuzzy flag")
-            elif any(_placeholders_of(form) != english if not isinstance(msgid, tuple)
-                     else not _within(_placeholders_of(form), english) for form in forms):
-                out.append(f"{where}: the translation of {msgid!r} has the placeholders "
-                           f"{_placeholders_of(forms[0])}, the English {english}")
-        out += [f"{where}: {msgid!r} is no message of the code any more (run `make i18n`)"
-                for msgid in messages if msgid not in template]
+                out.append(
+                    f"{where}: stale: the English of {msgid!r} changed since it was translated "
+                    "(fuzzy): check the translation, then remove its fuzzy flag"
+                )
+            elif any(
+                _placeholders_of(form) != english
+                if not isinstance(msgid, tuple)
+                else not _within(_placeholders_of(form), english)
+                for form in forms
+            ):
+                out.append(
+                    f"{where}: the translation of {msgid!r} has the placeholders "
+                    f"{_placeholders_of(forms[0])}, the English {english}"
+                )
+        out += [
+            f"{where}: {msgid!r} is no message of the code any more (run `make i18n`)"
+            for msgid in messages
+            if msgid not in template
+        ]
         mo = path.with_suffix(".mo")
         if not mo.exists():
             out.append(f"{where.with_suffix('.mo')}: missing: the compiled catalogue (run `make i18n`)")
@@ -185,6 +204,7 @@ def problems(root: Path = ROOT, locale_dir: Path = LOCALE_DIR) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
+
     parser = argparse.ArgumentParser(prog="python -m booktools.messages", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="write nothing; list every problem")
     parser.add_argument("--init", metavar="LANG", help="start the catalogue of a new language")
@@ -198,8 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     for problem in found:
         print(problem, file=sys.stderr)
     if found:
-        print(f"{len(found)} problem(s): the learners of these languages would read English there.",
-              file=sys.stderr)
+        print(f"{len(found)} problem(s): the learners of these languages would read English there.", file=sys.stderr)
     return 1 if found else 0
 
 

@@ -20,6 +20,7 @@ Translated editions (booktools/l10n.py): for every language LANG with a catalogu
 .ipynb), the same notebooks with the markdown translated. A missing or stale translation makes
 ``release`` raise TranslationError naming the cells, after writing everything else.
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,8 +33,15 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-from booktools.l10n import (TranslationError, catalogue_path, edition_path, languages,
-                            load_catalogue, problems, translate)
+from booktools.l10n import (
+    TranslationError,
+    catalogue_path,
+    edition_path,
+    languages,
+    load_catalogue,
+    problems,
+    translate,
+)
 from tfbook.manifest import Book, load_book
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -86,8 +94,9 @@ def student_notebook(solution: nbformat.NotebookNode, where: str) -> nbformat.No
                 label = f"Exercise {match.group(1)}: {match.group(2)}"
         elif BEGIN in cell.source:
             if label is None:
-                raise ReleaseError(f"{where}, cell {index + 1}: a solution block before any "
-                                   "'Exercise N.M: name' heading")
+                raise ReleaseError(
+                    f"{where}, cell {index + 1}: a solution block before any 'Exercise N.M: name' heading"
+                )
             cell.source = stub_cell_source(cell.source, label, f"{where}, cell {index + 1}")
     return student
 
@@ -101,7 +110,8 @@ def _normalise(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookNode:
     if cell_filter:  # jupytext lists the cell metadata keys it found (i18n, tags) in a set's order
         keys = cell_filter.split(",")
         nb.metadata["jupytext"]["cell_metadata_filter"] = ",".join(
-            sorted(k for k in keys if not k.startswith("-")) + [k for k in keys if k.startswith("-")])
+            sorted(k for k in keys if not k.startswith("-")) + [k for k in keys if k.startswith("-")]
+        )
     for index, cell in enumerate(nb.cells):
         digest = hashlib.sha1(f"{stem}:{index}:{cell.source}".encode()).hexdigest()[:8]
         cell["id"] = f"c{index:03d}-{digest}"
@@ -127,35 +137,44 @@ def install_arguments(book: Book) -> list[str]:
     if not repository:
         return []
     from importlib.metadata import version
+
     return [f"tfbook @ git+{repository}@v{version('tfbook')}"]
 
 
 def install_cell(book: Book) -> str:
     """The source of every chapter's first code cell."""
     arguments = install_arguments(book)
-    head = ("# Opened on its own (Colab, a Jupyter without the book)? This cell installs the book first;\n"
-            "# in a clone, or where the book is installed, it does nothing. `make release` writes it\n"
-            "# from book.toml ([book] install, else repository).\n"
-            "import importlib.util\n\n"
-            "if importlib.util.find_spec(\"tfbook\") is None:\n")
+    head = (
+        "# Opened on its own (Colab, a Jupyter without the book)? This cell installs the book first;\n"
+        "# in a clone, or where the book is installed, it does nothing. `make release` writes it\n"
+        "# from book.toml ([book] install, else repository).\n"
+        "import importlib.util\n\n"
+        'if importlib.util.find_spec("tfbook") is None:\n'
+    )
     if not arguments:
-        return head + ('    raise ModuleNotFoundError("this notebook needs the book\'s package, tfbook, which is not "\n'
-                       '                              "installed here: pip install it (the wheel or the repository "\n'
-                       '                              "your course names), then run this cell again")')
+        return head + (
+            '    raise ModuleNotFoundError("this notebook needs the book\'s package, tfbook, which is not "\n'
+            '                              "installed here: pip install it (the wheel or the repository "\n'
+            '                              "your course names), then run this cell again")'
+        )
     pip_arguments = ", ".join(json.dumps(a) for a in ["-m", "pip", "install", "--quiet", *arguments])
-    return head + ("    import subprocess\n"
-                   "    import sys\n\n"
-                   f"    subprocess.run([sys.executable, {pip_arguments}], check=True)\n"
-                   "    importlib.invalidate_caches()  # the new package is importable in this kernel now")
+    return head + (
+        "    import subprocess\n"
+        "    import sys\n\n"
+        f"    subprocess.run([sys.executable, {pip_arguments}], check=True)\n"
+        "    importlib.invalidate_caches()  # the new package is importable in this kernel now"
+    )
 
 
 def _write_install_cell(nb: nbformat.NotebookNode, source: str, where: str) -> None:
     cells = [c for c in nb.cells if c.cell_type == "code" and INSTALL_TAG in c.metadata.get("tags", [])]
     first_code = next((c for c in nb.cells if c.cell_type == "code"), None)
     if len(cells) != 1 or cells[0] is not first_code:
-        raise ReleaseError(f"{where}: the first code cell must be the one install cell "
-                           f"(`# %% tags=[\"{INSTALL_TAG}\"]`, found {len(cells)}): a chapter opened on "
-                           "its own installs the book there")
+        raise ReleaseError(
+            f"{where}: the first code cell must be the one install cell "
+            f'(`# %% tags=["{INSTALL_TAG}"]`, found {len(cells)}): a chapter opened on '
+            "its own installs the book there"
+        )
     cells[0].source = source
 
 

@@ -23,6 +23,7 @@ says why they are used directly).
 ``python -m booktools.site [--build DIR] [--out DIR] [--solutions]``; the module is also the
 small Sphinx extension that adds the language switch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,7 +62,7 @@ WORDS = {
         "colab": "Open in Colab",
         "colab_unset": "Set `repository` in book.toml to the book's GitHub address to enable this link",
         "colab_not_github": "Colab opens notebooks from GitHub: set `repository` in book.toml to "
-                            "https://github.com/OWNER/NAME",
+        "https://github.com/OWNER/NAME",
         "colab_missing": "{path} is not in this checkout: run `make release`",
         "download": "Download .ipynb",
         "check": "Check it:",
@@ -70,11 +71,13 @@ WORDS = {
         "answers_left_out": "The exercises' answers are left for you.",
         "live": "A live output (a widget or a frame) stands here when you run the notebook.",
         "chapters": "Chapters",
-        "intro": ("Four TensorFlow 1.x blog posts from 2016-2017, ported to TensorFlow 2 as Jupyter "
-                  "chapters you read, run and solve. Each page below is a chapter as `make book` ran "
-                  "it, with its printed results, plots and tables. {answers} To work on a chapter, "
-                  "download its notebook or open it in Colab from its page, then grade it with "
-                  "`python -m checks NN`."),
+        "intro": (
+            "Four TensorFlow 1.x blog posts from 2016-2017, ported to TensorFlow 2 as Jupyter "
+            "chapters you read, run and solve. Each page below is a chapter as `make book` ran "
+            "it, with its printed results, plots and tables. {answers} To work on a chapter, "
+            "download its notebook or open it in Colab from its page, then grade it with "
+            "`python -m checks NN`."
+        ),
         "not_translated": "",
         "title_suffix": "",
     },
@@ -83,7 +86,7 @@ WORDS = {
         "colab": "Colab에서 열기",
         "colab_unset": "이 링크를 쓰려면 book.toml의 `repository`에 이 책의 GitHub 주소를 적으세요",
         "colab_not_github": "Colab은 GitHub에 있는 노트북을 엽니다. book.toml의 `repository`에 "
-                            "https://github.com/OWNER/NAME 형식의 주소를 적으세요",
+        "https://github.com/OWNER/NAME 형식의 주소를 적으세요",
         "colab_missing": "{path}이(가) 아직 없습니다. `make release`를 실행하세요",
         "download": ".ipynb 내려받기",
         "check": "채점하기:",
@@ -92,10 +95,12 @@ WORDS = {
         "answers_left_out": "연습 문제의 답은 여러분이 채울 수 있도록 비워 두었습니다.",
         "live": "노트북을 실행하면 이 자리에 실시간 출력(위젯이나 프레임)이 나타납니다.",
         "chapters": "장",
-        "intro": ("2016-2017년의 텐서플로 1.x 블로그 글 네 편을 텐서플로 2로 옮겨, 읽고 실행하고 풀어 보는 "
-                  "주피터 장으로 만들었습니다. 아래의 각 페이지는 `make book`이 실행한 그대로의 장이며, "
-                  "출력된 결과와 그래프, 표를 함께 보여 줍니다. {answers} 장을 직접 풀려면 그 페이지에서 "
-                  "노트북을 내려받거나 Colab에서 연 다음, `python -m checks NN`으로 채점하세요."),
+        "intro": (
+            "2016-2017년의 텐서플로 1.x 블로그 글 네 편을 텐서플로 2로 옮겨, 읽고 실행하고 풀어 보는 "
+            "주피터 장으로 만들었습니다. 아래의 각 페이지는 `make book`이 실행한 그대로의 장이며, "
+            "출력된 결과와 그래프, 표를 함께 보여 줍니다. {answers} 장을 직접 풀려면 그 페이지에서 "
+            "노트북을 내려받거나 Colab에서 연 다음, `python -m checks NN`으로 채점하세요."
+        ),
         "not_translated": "아직 번역되지 않은 장(영어):",
         "title_suffix": " (한국어판)",
     },
@@ -109,11 +114,11 @@ class SiteError(RuntimeError):
 @dataclass
 class Page:
     chapter: Chapter
-    docname: str                    # NN_slug: the page is docname.html
+    docname: str  # NN_slug: the page is docname.html
     notebook: nbformat.NotebookNode
     download: nbformat.NotebookNode
     title: str = ""
-    preset: str = ""                # the preset `make book` ran it with (build/chNN-grade.json)
+    preset: str = ""  # the preset `make book` ran it with (build/chNN-grade.json)
 
 
 @dataclass
@@ -125,9 +130,9 @@ class Edition:
 @dataclass
 class SiteReport:
     out: Path
-    editions: list[Edition]         # English first
-    notes: list[str]                # one line per chapter left out of a language, and why
-    warnings: list[str]             # Sphinx's
+    editions: list[Edition]  # English first
+    notes: list[str]  # one line per chapter left out of a language, and why
+    warnings: list[str]  # Sphinx's
     seconds: float
 
 
@@ -147,12 +152,17 @@ def executed_notebooks(book: Book, build: Path) -> dict[str, Path]:
 
 # --- the notebooks of the site ---------------------------------------------------------------
 
+
 def static_outputs(nb: nbformat.NotebookNode, language: str) -> nbformat.NotebookNode:
     """Outputs that need a live kernel or server (widgets, scripts, frames) replaced by a note;
     the notebook's saved widget state dropped (it would load widget code from a CDN)."""
-    note = nbformat.v4.new_output("display_data", data={
-        "text/html": f'<p class="tfbook-live">{html.escape(words(language)["live"])}</p>',
-        "text/plain": words(language)["live"]})
+    note = nbformat.v4.new_output(
+        "display_data",
+        data={
+            "text/html": f'<p class="tfbook-live">{html.escape(words(language)["live"])}</p>',
+            "text/plain": words(language)["live"],
+        },
+    )
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -194,8 +204,7 @@ def colab(book: Book, student_path: str, language: str) -> tuple[str | None, str
     return COLAB.format(owner=owner, name=name, branch=branch or "main", path=student_path), ""
 
 
-def links_html(book: Book, chapter: Chapter, docname: str, language: str, preset: str,
-               solutions: bool) -> str:
+def links_html(book: Book, chapter: Chapter, docname: str, language: str, preset: str, solutions: bool) -> str:
     """The chapter's links, as one HTML block (no blank line inside: a markdown HTML block ends there)."""
     w = words(language)
     student = chapter.notebook("student").relative_to(book.root)
@@ -207,18 +216,21 @@ def links_html(book: Book, chapter: Chapter, docname: str, language: str, preset
     url, why = colab(book, student.as_posix(), language)
     label = html.escape(w["colab"])
     if url:
-        colab_link = (f'<a class="tfbook-colab" href="{html.escape(url)}" target="_blank" '
-                      f'rel="noopener">{label}</a>')
+        colab_link = f'<a class="tfbook-colab" href="{html.escape(url)}" target="_blank" rel="noopener">{label}</a>'
     else:
-        colab_link = (f'<span class="tfbook-colab tfbook-disabled" role="link" aria-disabled="true" '
-                      f'title="{html.escape(why.replace("`", ""))}">{label}</span>')
+        colab_link = (
+            f'<span class="tfbook-colab tfbook-disabled" role="link" aria-disabled="true" '
+            f'title="{html.escape(why.replace("`", ""))}">{label}</span>'
+        )
     note = w["reference"].format(preset=w["preset"].format(preset=preset) if preset else "")
     note += "" if solutions else " " + w["answers_left_out"]
     note = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(note))
-    return (f'<div class="tfbook-links">{colab_link} '
-            f'<a class="tfbook-download" href="{DOWNLOADS}/{docname}.ipynb" download>{html.escape(w["download"])}</a> '
-            f'<span class="tfbook-check">{html.escape(w["check"])} <code>{html.escape(check)}</code></span>'
-            f'<p class="tfbook-reference">{note}</p></div>')
+    return (
+        f'<div class="tfbook-links">{colab_link} '
+        f'<a class="tfbook-download" href="{DOWNLOADS}/{docname}.ipynb" download>{html.escape(w["download"])}</a> '
+        f'<span class="tfbook-check">{html.escape(w["check"])} <code>{html.escape(check)}</code></span>'
+        f'<p class="tfbook-reference">{note}</p></div>'
+    )
 
 
 def with_links(nb: nbformat.NotebookNode, block: str) -> nbformat.NotebookNode:
@@ -229,7 +241,7 @@ def with_links(nb: nbformat.NotebookNode, block: str) -> nbformat.NotebookNode:
         lines = cell.source.split("\n")
         for i, line in enumerate(lines):
             if line.startswith("# "):
-                cell.source = "\n".join(lines[:i + 1] + ["", block, ""] + lines[i + 1:])
+                cell.source = "\n".join(lines[: i + 1] + ["", block, ""] + lines[i + 1 :])
                 return nb
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(block))
     return nb
@@ -252,8 +264,9 @@ def english_page(book: Book, chapter: Chapter, executed: Path, solutions: bool) 
         nb = student_notebook(nb, where)
     docname = executed.stem
     download = nbformat.read(chapter.notebook("student"), as_version=4)
-    return Page(chapter, docname, static_outputs(nb, ENGLISH), download, _title(nb, chapter.title),
-                _preset(executed, chapter))
+    return Page(
+        chapter, docname, static_outputs(nb, ENGLISH), download, _title(nb, chapter.title), _preset(executed, chapter)
+    )
 
 
 def translated_page(book: Book, english: Page, language: str) -> Page:
@@ -282,8 +295,10 @@ def editions(book: Book, executed: dict[str, Path], solutions: bool) -> tuple[li
         if chapter.id in executed:
             english.pages.append(english_page(book, chapter, executed[chapter.id], solutions))
         else:
-            notes.append(f"chapter {chapter.id} left out: no build/{chapter.notebook('solution').name} "
-                         "(`make book` did not run it)")
+            notes.append(
+                f"chapter {chapter.id} left out: no build/{chapter.notebook('solution').name} "
+                "(`make book` did not run it)"
+            )
     out = [english]
     for language in languages(book.root):
         if language == ENGLISH:
@@ -303,7 +318,8 @@ def editions(book: Book, executed: dict[str, Path], solutions: bool) -> tuple[li
                     f"{language}: chapter {chapter.id} left out: {catalogue.relative_to(book.root)} does not "
                     f"translate build/{page.docname}.ipynb (`make book` again after a change to the chapter; "
                     f"`python -m booktools.l10n {language} {chapter.id}` lists what to translate): "
-                    f"{lines[0]}{more}")
+                    f"{lines[0]}{more}"
+                )
         if edition.pages:
             out.append(edition)
     for edition in out:
@@ -330,9 +346,11 @@ CSS = """
 """
 
 # A browser asks for an icon; without one each first visit logs a 404.
-FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" '
-           'fill="#ff6f00"/><text x="16" y="22" font-size="14" font-family="sans-serif" font-weight="bold" '
-           'text-anchor="middle" fill="#fff">TF</text></svg>\n')
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" '
+    'fill="#ff6f00"/><text x="16" y="22" font-size="14" font-family="sans-serif" font-weight="bold" '
+    'text-anchor="middle" fill="#fff">TF</text></svg>\n'
+)
 
 # The language switch, in the theme's article header (beside its own buttons).
 SWITCH_TEMPLATE = """{%- for other in tfbook_switch %}
@@ -353,9 +371,13 @@ def setup(app):
 
 def _page_context(app, pagename, templatename, context, doctree):
     context["tfbook_switch"] = [
-        {"lang": other["lang"], "label": other["label"],
-         "href": other["prefix"] + (pagename if pagename in other["pages"] else "index") + ".html"}
-        for other in app.config.tfbook_switch]
+        {
+            "lang": other["lang"],
+            "label": other["label"],
+            "href": other["prefix"] + (pagename if pagename in other["pages"] else "index") + ".html",
+        }
+        for other in app.config.tfbook_switch
+    ]
 
 
 def _conf(book: Book, language: str, switch: list[dict]) -> str:
@@ -375,37 +397,54 @@ def _conf(book: Book, language: str, switch: list[dict]) -> str:
             "home_page_in_toc": True,
             "show_navbar_depth": 1,
             "show_toc_level": 2,
-            "use_download_button": False,   # it would offer the page's source; the links offer the student notebook
+            "use_download_button": False,  # it would offer the page's source; the links offer the student notebook
             "use_fullscreen_button": False,
             "article_header_end": ["tfbook-language.html", "article-header-buttons.html"],
-            "footer_content_items": [],      # the theme's "By <author>": the book names none
+            "footer_content_items": [],  # the theme's "By <author>": the book names none
         },
         "html_context": {"default_mode": "light"},  # else the theme logs an error on a first visit
         "html_favicon": "_static/favicon.svg",
         "html_copy_source": False,
         "html_show_sourcelink": False,
         "html_last_updated_fmt": None,
-        "nb_execution_mode": "off",        # make book executed them
+        "nb_execution_mode": "off",  # make book executed them
         "nb_merge_streams": True,
         "myst_heading_anchors": 3,
         "tfbook_switch": switch,
     }
-    return ("# Written by booktools/site.py for one language of the site; `make site` rewrites it.\n"
-            + "".join(f"{key} = {value!r}\n" for key, value in settings.items()))
+    return "# Written by booktools/site.py for one language of the site; `make site` rewrites it.\n" + "".join(
+        f"{key} = {value!r}\n" for key, value in settings.items()
+    )
 
 
 def _index(book: Book, edition: Edition, english: Edition, solutions: bool) -> str:
     w = words(edition.language)
     answers = "" if solutions else w["answers_left_out"]
     entries = "\n".join(f"{p.chapter.id} {p.title} <{p.docname}>" for p in edition.pages)
-    text = [f"# {book.title}{w['title_suffix']}", "", w["intro"].format(answers=answers).replace("  ", " "), "",
-            "```{toctree}", ":maxdepth: 1", f":caption: {w['chapters']}", "", entries, "```", ""]
+    text = [
+        f"# {book.title}{w['title_suffix']}",
+        "",
+        w["intro"].format(answers=answers).replace("  ", " "),
+        "",
+        "```{toctree}",
+        ":maxdepth: 1",
+        f":caption: {w['chapters']}",
+        "",
+        entries,
+        "```",
+        "",
+    ]
     missing = [p for p in english.pages if p.docname not in {q.docname for q in edition.pages}]
     if edition.language != ENGLISH and missing:
-        items = "".join(f'<li><a href="../{p.docname}.html" hreflang="en">{html.escape(p.chapter.id + " " + p.title)}'
-                        f"</a></li>" for p in missing)
-        text += [f'<p class="tfbook-untranslated">{html.escape(w["not_translated"])}</p>',
-                 f"<ul class=\"tfbook-untranslated\">{items}</ul>", ""]
+        items = "".join(
+            f'<li><a href="../{p.docname}.html" hreflang="en">{html.escape(p.chapter.id + " " + p.title)}</a></li>'
+            for p in missing
+        )
+        text += [
+            f'<p class="tfbook-untranslated">{html.escape(w["not_translated"])}</p>',
+            f'<ul class="tfbook-untranslated">{items}</ul>',
+            "",
+        ]
     return "\n".join(text)
 
 
@@ -415,14 +454,20 @@ def _prefix(here: str, there: str) -> str:
     return up if there == ENGLISH else f"{up}{there}/"
 
 
-def _project(folder: Path, book: Book, edition: Edition, english: Edition, others: list[Edition],
-             solutions: bool) -> None:
+def _project(
+    folder: Path, book: Book, edition: Edition, english: Edition, others: list[Edition], solutions: bool
+) -> None:
     for sub in ("_templates", "_static", f"_extra/{DOWNLOADS}"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    switch = [{"lang": other.language, "label": words(other.language)["name"],
-               "prefix": _prefix(edition.language, other.language),
-               "pages": ["index", "search", "genindex"] + [p.docname for p in other.pages]}
-              for other in others]
+    switch = [
+        {
+            "lang": other.language,
+            "label": words(other.language)["name"],
+            "prefix": _prefix(edition.language, other.language),
+            "pages": ["index", "search", "genindex"] + [p.docname for p in other.pages],
+        }
+        for other in others
+    ]
     (folder / "conf.py").write_text(_conf(book, edition.language, switch), encoding="utf-8")
     (folder / "index.md").write_text(_index(book, edition, english, solutions), encoding="utf-8")
     (folder / "_templates" / "tfbook-language.html").write_text(SWITCH_TEMPLATE, encoding="utf-8")
@@ -438,8 +483,21 @@ def _sphinx(source: Path, html_out: Path) -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-E", "-w", str(warnings),
-           "-d", str(source.parent / "doctrees"), str(source), str(html_out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-b",
+        "html",
+        "-q",
+        "-E",
+        "-w",
+        str(warnings),
+        "-d",
+        str(source.parent / "doctrees"),
+        str(source),
+        str(html_out),
+    ]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -456,15 +514,18 @@ def _replace(out: Path, built: Path) -> None:
     shutil.move(str(built), str(out))
 
 
-def build_site(build: Path = BUILD, out: Path = SITE, *, book: Book | None = None,
-               solutions: bool = False, log=print) -> SiteReport:
+def build_site(
+    build: Path = BUILD, out: Path = SITE, *, book: Book | None = None, solutions: bool = False, log=print
+) -> SiteReport:
     """Write the site into ``out`` from the executed notebooks in ``build``; return what it made."""
     started = time.monotonic()
     book = book or load_book()
     executed = executed_notebooks(book, build)
     if not executed:
-        raise SiteError(f"no executed notebooks in {build}/ (NN_slug.ipynb, one per chapter): "
-                        "run `make book` first, then `make site`")
+        raise SiteError(
+            f"no executed notebooks in {build}/ (NN_slug.ipynb, one per chapter): "
+            "run `make book` first, then `make site`"
+        )
     out = out.resolve()
     _replaceable(out)
     all_editions, notes = editions(book, executed, solutions)
@@ -504,8 +565,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m booktools.site", description=__doc__.split("\n\n")[0])
     parser.add_argument("--build", type=Path, default=BUILD, help="where `make book` wrote the executed notebooks")
     parser.add_argument("--out", type=Path, default=SITE, help="the site's folder (default: build/site)")
-    parser.add_argument("--solutions", action="store_true",
-                        help="show the exercises' answers (an instructor's private copy; never publish it)")
+    parser.add_argument(
+        "--solutions",
+        action="store_true",
+        help="show the exercises' answers (an instructor's private copy; never publish it)",
+    )
     args = parser.parse_args(argv)
     try:
         report = build_site(args.build, args.out, solutions=args.solutions)
@@ -518,11 +582,12 @@ def main(argv: list[str] | None = None) -> int:
         where = report.out.relative_to(Path.cwd())
     except ValueError:
         where = report.out
-    summary = "; ".join(f"{words(e.language)['name']}: chapters {', '.join(p.chapter.id for p in e.pages)}"
-                        for e in report.editions)
+    summary = "; ".join(
+        f"{words(e.language)['name']}: chapters {', '.join(p.chapter.id for p in e.pages)}" for e in report.editions
+    )
     print(f"Wrote the site to {where}/ in {report.seconds:.0f} s ({summary}).")
     print(f"Preview it:  python -m http.server -d {where}   then open http://localhost:8000/")
-    print("Publish it: copy the folder to any static host (README, \"The book as a website\").")
+    print('Publish it: copy the folder to any static host (README, "The book as a website").')
     return 0
 
 

@@ -13,6 +13,7 @@ A chapter's .ipynb and .py are one notebook (jupytext pairs them, and the grader
 of the two), so when either was changed both are kept: refreshing only the other would leave the
 learner's work older than a fresh stub.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,8 +29,11 @@ from tfbook.paths import MANIFEST, shipped_edition
 
 DEFAULT_DIR = "tfbook-book"
 RECORD = ".tfbook-edition.json"  # what `tfbook start` wrote: {relative path: sha256}
-COUNTED = {"written": N_("{count} written"), "refreshed": N_("{count} refreshed"),
-           "unchanged": N_("{count} unchanged")}  # what write_edition did, as run_start says it
+COUNTED = {
+    "written": N_("{count} written"),
+    "refreshed": N_("{count} refreshed"),
+    "unchanged": N_("{count} unchanged"),
+}  # what write_edition did, as run_start says it
 
 
 def learner_manifest(text: str) -> str:
@@ -75,8 +79,13 @@ def write_edition(folder: Path, source: Path | None = None) -> dict[str, list[st
                 states[name] = "written"
             else:
                 current = target.read_bytes()
-                states[name] = ("unchanged" if current == content else
-                                "refreshed" if record.get(name) == _sha256(current) else "changed")
+                states[name] = (
+                    "unchanged"
+                    if current == content
+                    else "refreshed"
+                    if record.get(name) == _sha256(current)
+                    else "changed"
+                )
         if "changed" in states.values():
             done["kept"] += unit
             continue
@@ -94,12 +103,14 @@ def write_edition(folder: Path, source: Path | None = None) -> dict[str, list[st
 def fetch_mnist(folder: Path) -> str:
     """MNIST through the book's loader, cached in ``folder``/data/mnist; the source it came from."""
     from tfbook.data import MnistUnavailable, load_mnist
+
     cache = folder / "data" / "mnist"
     try:  # already there (this folder's cache, or $TFBOOK_MNIST_DIR): no TensorFlow to import
         return load_mnist(cache=cache, use_keras=False, use_npm=False).source
     except MnistUnavailable:
         pass
     from tfbook.quiet import import_tensorflow_quietly
+
     import_tensorflow_quietly()  # Keras' download needs it; its start-up lines are noise here
     return load_mnist(cache=cache).source
 
@@ -107,6 +118,7 @@ def fetch_mnist(folder: Path) -> str:
 def next_steps(folder: Path) -> str:
     """The commands to run next, with the first chapter's notebook and first exercise filled in."""
     from checks.registry import chapter_outline  # exercises without importing TensorFlow
+
     book = load_book(folder / MANIFEST)
     first = book.ready_chapters()[0]
     notebook = first.notebook("student").relative_to(folder)
@@ -114,34 +126,47 @@ def next_steps(folder: Path) -> str:
     root = " --allow-root" if hasattr(os, "getuid") and os.getuid() == 0 else ""  # Jupyter refuses root otherwise
     shown = os.path.relpath(folder)
     steps = [] if shown == "." else [(f"cd {folder if shown.startswith('..') else shown}", "")]
-    steps += [(f"jupyter lab{root}", _("then open {notebook}").format(notebook=notebook)),
-              ("tfbook list", _("the chapters, their exercises and your progress")),
-              (f"tfbook hint {first.id} {exercise}", _("an exercise's hint")),
-              (f"tfbook check {first.id}", _("grade a chapter in a fresh kernel (or: python -m checks "
-                                             "{chapter})").format(chapter=first.id))]
+    steps += [
+        (f"jupyter lab{root}", _("then open {notebook}").format(notebook=notebook)),
+        ("tfbook list", _("the chapters, their exercises and your progress")),
+        (f"tfbook hint {first.id} {exercise}", _("an exercise's hint")),
+        (
+            f"tfbook check {first.id}",
+            _("grade a chapter in a fresh kernel (or: python -m checks {chapter})").format(chapter=first.id),
+        ),
+    ]
     width = max(len(command) for command, _why in steps)
-    return _("Next:") + "\n" + "\n".join(f"  {command:<{width}}  # {why}" if why else f"  {command}"
-                                  for command, why in steps)
+    return (
+        _("Next:")
+        + "\n"
+        + "\n".join(f"  {command:<{width}}  # {why}" if why else f"  {command}" for command, why in steps)
+    )
 
 
 def run_start(args) -> int:
     folder = Path(args.folder).resolve()
     source = shipped_edition()
     if folder == source.resolve() or (folder / "solutions").is_dir():
-        print(_("error: {folder} holds the book's own sources (it has solutions/): start a learner's copy in "
-                "another folder, e.g. tfbook start ~/{default}").format(folder=folder, default=DEFAULT_DIR),
-              file=sys.stderr)
+        print(
+            _(
+                "error: {folder} holds the book's own sources (it has solutions/): start a learner's copy in "
+                "another folder, e.g. tfbook start ~/{default}"
+            ).format(folder=folder, default=DEFAULT_DIR),
+            file=sys.stderr,
+        )
         return 2
     if folder.exists() and not folder.is_dir():
-        print(_("error: {folder} is a file: pass a folder to write the book into").format(folder=folder),
-              file=sys.stderr)
+        print(
+            _("error: {folder} is a file: pass a folder to write the book into").format(folder=folder), file=sys.stderr
+        )
         return 2
     folder.mkdir(parents=True, exist_ok=True)
     done = write_edition(folder, source)
     book = load_book(folder / MANIFEST)
     title = book.title
     needing = _("chapters {chapters} need it").format(
-        chapters=", ".join(c.id for c in book.ready_chapters() if "mnist" in c.needs))
+        chapters=", ".join(c.id for c in book.ready_chapters() if "mnist" in c.needs)
+    )
     counts = ", ".join(_(COUNTED[k]).format(count=len(done[k])) for k in COUNTED if done[k])
     print(_("{title}: student edition in {folder} ({counts})").format(title=title, folder=folder, counts=counts))
     if done["kept"]:
@@ -154,12 +179,16 @@ def run_start(args) -> int:
         print(_("MNIST: not fetched (--no-mnist); {needing}").format(needing=needing))
     else:
         from tfbook.data import MnistUnavailable
+
         try:
             print(_("MNIST: ready ({source})").format(source=fetch_mnist(folder)))
         except MnistUnavailable as e:
-            print(_("MNIST: not fetched; {needing}. {error}").format(needing=needing, error=e) + "\n"
-                  + _("Run `tfbook start {folder}` again once one of these works.").format(folder=args.folder),
-                  file=sys.stderr)
+            print(
+                _("MNIST: not fetched; {needing}. {error}").format(needing=needing, error=e)
+                + "\n"
+                + _("Run `tfbook start {folder}` again once one of these works.").format(folder=args.folder),
+                file=sys.stderr,
+            )
             status = 1
     print(next_steps(folder))
     return status

@@ -11,6 +11,7 @@ The ``.py`` and ``.ipynb`` of one learner are one notebook (jupytext pairs them)
 A subfolder is one learner's submission, named by the folder: the usual export of a learning
 management system (``ada/03_cnn_training.ipynb``, ``Bob Lee_1234_assignsubmission_file/...``).
 """
+
 from __future__ import annotations
 
 import json
@@ -34,10 +35,10 @@ SKIPPED_FOLDERS = {"grades", ".ipynb_checkpoints", "__pycache__", "__MACOSX"}
 
 @dataclass
 class Submission:
-    name: str                 # the row's name: the file name graded, or the learner's folder
-    path: Path                # the file graded
+    name: str  # the row's name: the file name graded, or the learner's folder
+    path: Path  # the file graded
     notes: list[str] = field(default_factory=list)
-    key: str = ""             # the stem of the files written for it (grades/KEY.json, ...)
+    key: str = ""  # the stem of the files written for it (grades/KEY.json, ...)
 
 
 def _notebooks(folder: Path) -> dict[str, list[Path]]:
@@ -52,6 +53,7 @@ def _notebooks(folder: Path) -> dict[str, list[Path]]:
 def _one_of_pair(stem: str, paths: list[Path]) -> tuple[Path, list[str]]:
     """The file to grade of a stem's files: the only one, or the newer of a .py/.ipynb pair."""
     from checks.cli import pick_edited
+
     if len(paths) == 1:
         return paths[0], []
     ipynb = next(p for p in paths if p.suffix == ".ipynb")
@@ -141,8 +143,9 @@ def load_submission(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
         nb = _read_ipynb(text)
     outputs = sum(len(c.get("outputs", [])) for c in nb.cells if c.get("cell_type") == "code")
     if outputs:
-        notes.append(f"{outputs} output{'s were' if outputs != 1 else ' was'} left in the notebook: "
-                     "removed before grading")
+        notes.append(
+            f"{outputs} output{'s were' if outputs != 1 else ' was'} left in the notebook: removed before grading"
+        )
     nb = clean(nb)
     if not any(c.cell_type == "code" and c.source.strip() for c in nb.cells):
         raise Rejected("the notebook has no code cells")
@@ -151,6 +154,7 @@ def load_submission(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
 
 def _read_py(text: str) -> nbformat.NotebookNode:
     import jupytext
+
     try:
         return jupytext.reads(text, fmt="py:percent")
     except Exception as e:
@@ -161,8 +165,10 @@ def _read_ipynb(text: str) -> nbformat.NotebookNode:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise Rejected(f"not a valid notebook: the JSON is broken at line {e.lineno}, column {e.colno} "
-                       f"({e.msg}); open it in Jupyter, or hand in the .py") from None
+        raise Rejected(
+            f"not a valid notebook: the JSON is broken at line {e.lineno}, column {e.colno} "
+            f"({e.msg}); open it in Jupyter, or hand in the .py"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise Rejected("not a valid notebook: the JSON has no list of cells")
     try:
@@ -182,8 +188,9 @@ def _rebuild(data: dict) -> nbformat.NotebookNode:
         if kind == "code":
             nb.cells.append(nbformat.v4.new_code_cell(source))
         elif kind in ("markdown", "raw"):
-            nb.cells.append(nbformat.v4.new_markdown_cell(source) if kind == "markdown"
-                            else nbformat.v4.new_raw_cell(source))
+            nb.cells.append(
+                nbformat.v4.new_markdown_cell(source) if kind == "markdown" else nbformat.v4.new_raw_cell(source)
+            )
     if not nb.cells:
         raise Rejected("not a valid notebook: none of its cells could be read")
     return nb
@@ -205,4 +212,3 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         new["id"] = f"cell-{index:04d}"
         out.cells.append(new)
     return out
-

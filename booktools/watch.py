@@ -9,6 +9,7 @@ cells from the top up to that exercise's own code, in a fresh namespace in this 
 further: chapter 03's training cells come after its exercises, and the ``check(...)`` cells are
 left out), and prints the same report as the inline ``check("name")``. Ctrl-C stops it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,12 +32,14 @@ MAGIC = re.compile(r"^\s*[%!]")  # IPython-only lines (%tensorboard, !pip): noth
 def read_cells(path: Path) -> list[tuple[str, str]]:
     """(cell_type, source) of every cell of a notebook, .ipynb or jupytext .py alike."""
     import jupytext
+
     return [(cell.cell_type, cell.source.strip()) for cell in jupytext.read(path).cells]
 
 
 def owners(cells: list[tuple[str, str]]) -> list[str | None]:
     """For each cell, the exercise whose heading it follows (None before the first heading)."""
     from booktools.release import EXERCISE_HEADING  # imports jupytext: not before it is needed
+
     current, result = None, []
     for cell_type, source in cells:
         match = EXERCISE_HEADING.search(source) if cell_type == "markdown" else None
@@ -85,6 +88,7 @@ class Watcher:
     def __init__(self, chapter_id: str, paths: list[Path], out=None):
         from checks import checker
         from checks.registry import load_chapter_checks
+
         self.chapter_id = chapter_id
         self.exercises = load_chapter_checks(chapter_id).exercises
         self.paths = [Path(p) for p in paths]
@@ -115,8 +119,11 @@ class Watcher:
         try:
             cells = read_cells(path)
         except Exception as e:  # half-written, or not a notebook (yet): wait for the next save
-            self.say(_("could not read {path} ({error}: {text}); waiting for the next save").format(
-                path=path, error=type(e).__name__, text=e))
+            self.say(
+                _("could not read {path} ({error}: {text}); waiting for the next save").format(
+                    path=path, error=type(e).__name__, text=e
+                )
+            )
             return []
         changed = changed_code_cells(self.cells, cells)
         self.cells = cells
@@ -124,8 +131,11 @@ class Watcher:
         edited = [e for e in dict.fromkeys(cell_owners[i] for i in changed) if e in self.exercises]
         if not edited:
             if changed:
-                self.say(_("{file} saved: the code you changed belongs to no exercise, nothing to "
-                           "check").format(file=path.name))
+                self.say(
+                    _("{file} saved: the code you changed belongs to no exercise, nothing to check").format(
+                        file=path.name
+                    )
+                )
             return []
         self.run_and_check(cells, edited, path)
         return edited
@@ -133,9 +143,13 @@ class Watcher:
     def run_and_check(self, cells, exercises: list[str], path: Path) -> None:
         stop = max(last_cell_of(cells, e) for e in exercises)
         labels = ", ".join(f"{self.exercises[e].number} {e}" for e in exercises)
-        self.say("\n" + _("--- {time} {file} saved: checking {exercises} ---").format(
-            time=f"{datetime.now():%H:%M:%S}", file=path.name, exercises=labels))
-        errors = self.execute(cells[:stop + 1])
+        self.say(
+            "\n"
+            + _("--- {time} {file} saved: checking {exercises} ---").format(
+                time=f"{datetime.now():%H:%M:%S}", file=path.name, exercises=labels
+            )
+        )
+        errors = self.execute(cells[: stop + 1])
         for message in errors:  # a cell that raised explains checks that find nothing defined
             self.say(f"  {message}")
         with contextlib.redirect_stdout(self.out):
@@ -147,14 +161,19 @@ class Watcher:
         """Run the code cells in a fresh namespace, quietly (their own output and plots are
         the notebook's business); return one line per cell that raised."""
         import matplotlib
+
         matplotlib.use("Agg")  # plt.show() must not open windows or block
         import matplotlib.pyplot as plt
+
         self.namespace.clear()
         self.namespace["__name__"] = "__main__"
         errors = []
         folder = self.paths[0].resolve().parent  # notebooks run in their own folder
-        with contextlib.chdir(folder), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
+        with (
+            contextlib.chdir(folder),
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
             for index, (cell_type, source) in enumerate(cells):
                 if cell_type != "code" or CHECK_CELL.search(source):
                     continue
@@ -165,18 +184,20 @@ class Watcher:
                 try:
                     exec(compile(code, filename, "exec"), self.namespace)
                 except (Exception, SystemExit) as e:  # shown; the next cell runs, as in Jupyter's "run all"
-                    first = next((line for line in source.splitlines() if line.strip()
-                                  and not line.lstrip().startswith("#")), "")[:60]
-                    errors.append(_("cell {number} (`{line}`) raised {error}: {text}").format(
-                        number=index + 1, line=first, error=type(e).__name__, text=str(e)[:200]))
+                    first = next(
+                        (line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")), ""
+                    )[:60]
+                    errors.append(
+                        _("cell {number} (`{line}`) raised {error}: {text}").format(
+                            number=index + 1, line=first, error=type(e).__name__, text=str(e)[:200]
+                        )
+                    )
         plt.close("all")
         return errors
 
     def run_forever(self, interval: float = 1.0) -> int:
-        names = (_(" and ").join(str(p) for p in self.paths if p.exists())
-                 or _(" or ").join(map(str, self.paths)))
-        self.say(_("Watching {names}: save it to check the exercise you edited (Ctrl-C to stop).").format(
-            names=names))
+        names = _(" and ").join(str(p) for p in self.paths if p.exists()) or _(" or ").join(map(str, self.paths))
+        self.say(_("Watching {names}: save it to check the exercise you edited (Ctrl-C to stop).").format(names=names))
         try:
             while True:
                 time.sleep(interval)
@@ -189,6 +210,7 @@ class Watcher:
 def notebook_paths(chapter_id: str, notebook: str | None = None) -> list[Path]:
     """The files to watch: the path given or the chapter's student notebook, with its jupytext pair."""
     from tfbook.manifest import load_book
+
     chapter = load_book().chapter(chapter_id)
     first = Path(notebook) if notebook else chapter.student
     pair = first.with_suffix(".ipynb" if first.suffix == ".py" else ".py")
@@ -197,13 +219,19 @@ def notebook_paths(chapter_id: str, notebook: str | None = None) -> list[Path]:
 
 def run_watch(args) -> int:
     from tfbook.manifest import load_book
+
     os.environ.setdefault("MPLBACKEND", "Agg")
     chapter_id = load_book().chapter(args.chapter).id
     paths = notebook_paths(chapter_id, args.notebook)
     if not any(p.exists() for p in paths):
-        print(_("error: {path} does not exist. Pass the notebook's path: tfbook watch {chapter} PATH").format(
-            path=paths[0], chapter=chapter_id), file=sys.stderr)
+        print(
+            _("error: {path} does not exist. Pass the notebook's path: tfbook watch {chapter} PATH").format(
+                path=paths[0], chapter=chapter_id
+            ),
+            file=sys.stderr,
+        )
         return 2
     from tfbook.quiet import import_tensorflow_quietly  # the checks import it: quietly, once
+
     import_tensorflow_quietly()
     return Watcher(chapter_id, paths).run_forever(args.interval)

@@ -10,6 +10,7 @@ From a terminal (the grade that counts: a fresh kernel, scored outside it)::
 
     python -m checks 03 [NOTEBOOK]
 """
+
 from __future__ import annotations
 
 
@@ -39,8 +40,9 @@ def checker(chapter_id: str, namespace: dict):
 
     def run(exercises, include_end: bool):
         learner = NamespaceLearner(namespace, runs_root(), active_preset_name())
-        results = [chapter.run(c, learner) for e in exercises for c in chapter.checks_for(e)
-                   if include_end or not c.at_end]
+        results = [
+            chapter.run(c, learner) for e in exercises for c in chapter.checks_for(e) if include_end or not c.at_end
+        ]
         return results
 
     failed_tries: dict[str, int] = {}  # hints come in steps: one more step per failed try
@@ -52,26 +54,36 @@ def checker(chapter_id: str, namespace: dict):
     def feedback(exercise: str) -> str:
         if exercise not in chapter.exercises:
             return _("No exercise {exercise!r} in chapter {chapter}; exercises: {exercises}").format(
-                exercise=exercise, chapter=chapter_id, exercises=", ".join(chapter.exercises))
+                exercise=exercise, chapter=chapter_id, exercises=", ".join(chapter.exercises)
+            )
         results = run([exercise], include_end=False)
         footer = []
         if any(r.status == "failed" for r in results):
             failed_tries[exercise] = failed_tries.get(exercise, 0) + 1
             steps = chapter.exercises[exercise].next_hints
-            footer += ["  " + _("next hint: {hint}").format(hint=_(step))
-                       for step in steps[:failed_tries[exercise] - 1]]
+            footer += [
+                "  " + _("next hint: {hint}").format(hint=_(step)) for step in steps[: failed_tries[exercise] - 1]
+            ]
             if len(steps) >= failed_tries[exercise]:
                 footer.append("  " + _("(another try that fails shows the next hint)"))
         later = [c for c in chapter.checks_for(exercise) if c.at_end]
         if later:
-            footer.append("  " + _("(also checked when the whole notebook is graded: {checks})").format(
-                checks="; ".join(_(c.description) for c in later)))
+            footer.append(
+                "  "
+                + _("(also checked when the whole notebook is graded: {checks})").format(
+                    checks="; ".join(_(c.description) for c in later)
+                )
+            )
         return format_results(results, footer="\n".join(footer))
 
     def check_all() -> None:
         with language(notebook_language):
-            print(format_chapter(chapter_id, run(list(chapter.exercises), include_end=True),
-                                 footer="  " + _("The grade that counts: python -m checks {chapter}").format(
-                                     chapter=chapter_id)))
+            print(
+                format_chapter(
+                    chapter_id,
+                    run(list(chapter.exercises), include_end=True),
+                    footer="  " + _("The grade that counts: python -m checks {chapter}").format(chapter=chapter_id),
+                )
+            )
 
     return check, check_all

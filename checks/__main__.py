@@ -1,4 +1,5 @@
 """python -m checks NN [NOTEBOOK] [--json FILE] [--preset NAME] [--timeout S]"""
+
 import sys
 
 from checks.cli import main

@@ -22,6 +22,7 @@ Both run the same probe protocol (checks/probe.py); through a kernel the results
 ``.npz`` files read with ``allow_pickle=False``, so only plain numbers reach the check: an object
 whose ``__eq__`` always says True, a patched checks module or a printed "passed" never does.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,8 +59,12 @@ def check_seed() -> int:
     if _seed is None:
         text = os.environ.get(SEED_ENV, "").strip()
         if text and not text.isdigit():
-            raise ValueError(_("{name}={text!r} is not a seed: use the whole number a report "
-                               "printed, e.g. TFBOOK_CHECK_SEED=123456").format(name=SEED_ENV, text=text))
+            raise ValueError(
+                _(
+                    "{name}={text!r} is not a seed: use the whole number a report "
+                    "printed, e.g. TFBOOK_CHECK_SEED=123456"
+                ).format(name=SEED_ENV, text=text)
+            )
         _seed = int(text) if text else secrets.randbits(32)
     return _seed
 
@@ -67,8 +72,7 @@ def check_seed() -> int:
 def rng() -> np.random.Generator:
     """A NumPy generator for the check that is running (see SEED_ENV above)."""
     _drawing["count"] += 1
-    return np.random.default_rng([check_seed(), zlib.crc32(_drawing["check"].encode()),
-                                  _drawing["count"]])
+    return np.random.default_rng([check_seed(), zlib.crc32(_drawing["check"].encode()), _drawing["count"]])
 
 
 def py_random() -> random.Random:
@@ -77,6 +81,7 @@ def py_random() -> random.Random:
 
 
 # --- what a check says -------------------------------------------------------------------
+
 
 class CheckFailed(Exception):
     """A learner-facing failure: what was expected, what was given, and a hint."""
@@ -108,6 +113,7 @@ class Blocked(CheckFailed):
 @dataclass(frozen=True)
 class Arg:
     """How a grader-chosen argument reaches the learner's function."""
+
     value: Any
     kind: str  # "tensor": tf.constant; "variables": dict of tf.Variable; "tensors": dict of tf.constant
 
@@ -141,56 +147,74 @@ def as_plain(value, name: str):
     """Turn a learner's result into plain numpy (or a dict of it); refuse anything else, with
     what was returned ("None", "a list", ...) in the CheckFailed's ``got``."""
     if value is None:  # the most common slip: a function without `return`
-        raise CheckFailed(_("`{name}` returned None: is its `return` statement missing?").format(name=name),
-                          expected=_("a result"), got="None",
-                          hint=_("End the function with `return` and the value it computed."))
+        raise CheckFailed(
+            _("`{name}` returned None: is its `return` statement missing?").format(name=name),
+            expected=_("a result"),
+            got="None",
+            hint=_("End the function with `return` and the value it computed."),
+        )
     if isinstance(value, dict):
         return {str(k): as_plain(v, f"{name}[{k!r}]") for k, v in value.items()}
     try:
         array = np.asarray(value)
     except Exception as e:
-        lengths = [len(part) if hasattr(part, "__len__") else 1 for part in value] \
-            if isinstance(value, (list, tuple)) else []
+        lengths = (
+            [len(part) if hasattr(part, "__len__") else 1 for part in value] if isinstance(value, (list, tuple)) else []
+        )
         if len(set(lengths)) > 1:  # e.g. (steps, values) of different lengths
-            raise CheckFailed(_("`{name}` returned a {type} whose parts have different lengths "
-                                "({lengths}), so it is not a tensor of numbers").format(
-                                  name=name, type=type(value).__name__, lengths=", ".join(map(str, lengths))),
-                              expected=_("parts of equal length"),
-                              got=_("a {type} of parts of lengths {lengths}").format(
-                                  type=type(value).__name__, lengths=lengths),
-                              hint=_("Each part must have as many numbers as the others (one value per step, "
-                                     "one row per image, ...).")) from None
-        raise CheckFailed(_("`{name}` returned a {type}, which is not a tensor of numbers ({error})").format(
-                              name=name, type=type(value).__name__, error=e),
-                          got=_("a {type}").format(type=type(value).__name__),
-                          hint=_(RETURN_A_TENSOR)) from None
+            raise CheckFailed(
+                _(
+                    "`{name}` returned a {type} whose parts have different lengths "
+                    "({lengths}), so it is not a tensor of numbers"
+                ).format(name=name, type=type(value).__name__, lengths=", ".join(map(str, lengths))),
+                expected=_("parts of equal length"),
+                got=_("a {type} of parts of lengths {lengths}").format(type=type(value).__name__, lengths=lengths),
+                hint=_(
+                    "Each part must have as many numbers as the others (one value per step, one row per image, ...)."
+                ),
+            ) from None
+        raise CheckFailed(
+            _("`{name}` returned a {type}, which is not a tensor of numbers ({error})").format(
+                name=name, type=type(value).__name__, error=e
+            ),
+            got=_("a {type}").format(type=type(value).__name__),
+            hint=_(RETURN_A_TENSOR),
+        ) from None
     if array.dtype.kind == "U" and array.ndim == 0:
         return str(array)  # a path or a name: harmless to compare
     if array.dtype.kind not in NUMERIC_KINDS:
         text = array.dtype.kind in "SU" or (array.size > 0 and isinstance(array.flat[0], (str, bytes)))
         if array.dtype.kind == "O" and not text:  # an object of the learner's, e.g. one equal to everything
-            raise CheckFailed(_("`{name}` returned a {type}, which is not a tensor of numbers").format(
-                                  name=name, type=type(value).__name__),
-                              expected=_("a tensor of numbers"), got=_("a {type}").format(type=type(value).__name__),
-                              hint=_(RETURN_A_TENSOR))
+            raise CheckFailed(
+                _("`{name}` returned a {type}, which is not a tensor of numbers").format(
+                    name=name, type=type(value).__name__
+                ),
+                expected=_("a tensor of numbers"),
+                got=_("a {type}").format(type=type(value).__name__),
+                hint=_(RETURN_A_TENSOR),
+            )
         what = _("text (strings)") if text else _("{dtype} values").format(dtype=array.dtype)
         kind = _("a tensor") if hasattr(value, "numpy") else _("a {type}").format(type=type(value).__name__)
-        raise CheckFailed(_("`{name}` returned {kind} holding {what}, not numbers").format(
-                              name=name, kind=kind, what=what), expected=_("a tensor of numbers"),
-                          got=_("{kind} holding {what}").format(kind=kind, what=what),
-                          hint=_(RETURN_A_TENSOR))
+        raise CheckFailed(
+            _("`{name}` returned {kind} holding {what}, not numbers").format(name=name, kind=kind, what=what),
+            expected=_("a tensor of numbers"),
+            got=_("{kind} holding {what}").format(kind=kind, what=what),
+            hint=_(RETURN_A_TENSOR),
+        )
     return array
 
 
 # --- the learner, as seen by a check ----------------------------------------------------
 
+
 class Learner(Protocol):
     """What every chapter's checks use of the learner's code (``NamespaceLearner``,
     ``checks.grader.KernelLearner``). ``call``, ``call_traced`` and ``value`` return plain numpy
     (a str, or a dict of them) or raise ``NotDone`` / ``LearnerError`` / ``CheckFailed``."""
-    runs_dir: Path   # the notebook's runs folder
+
+    runs_dir: Path  # the notebook's runs folder
     preset: str
-    figures: dict    # what checks measured, shown under the grade table
+    figures: dict  # what checks measured, shown under the grade table
 
     def call(self, name: str, *args, **kwargs) -> Any: ...
 
@@ -212,16 +236,18 @@ def __getattr__(name: str):
     # module); check modules and tests import it from here.
     if name == "NamespaceLearner":
         from checks.probe import NamespaceLearner
+
         return NamespaceLearner
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- checks, exercises, results ---------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Exercise:
-    number: str          # "3.2"
-    hint: str            # the first step (the idea): shown on failure and by `tfbook hint`
+    number: str  # "3.2"
+    hint: str  # the first step (the idea): shown on failure and by `tfbook hint`
     title: str = ""
     # further hint steps (the API to look up next; never the code), shown one more per
     # failed inline attempt and all by `tfbook hint`
@@ -247,7 +273,7 @@ class Result:
     number: str
     points: int
     earned: int
-    status: str          # "passed", "failed", "not done", "not checked" (Blocked: keeps its points)
+    status: str  # "passed", "failed", "not done", "not checked" (Blocked: keeps its points)
     description: str
     message: str = ""
     expected: str = ""
@@ -272,9 +298,9 @@ class Chapter:
             raise KeyError(f"unknown exercise {exercise!r}")
 
         def register(func):
-            self.checks.append(Check(f"{self.id}.{func.__name__}", exercise, points,
-                                     description, func, at_end))
+            self.checks.append(Check(f"{self.id}.{func.__name__}", exercise, points, description, func, at_end))
             return func
+
         return register
 
     def checks_for(self, exercise: str) -> list[Check]:
@@ -310,9 +336,14 @@ class Chapter:
         """Run one check; never raises (a bug in a check becomes a clear failed result)."""
         ex = self.exercises[check.exercise]
         # in the language of this grading (tfbook/i18n.py): the constants are translated here
-        base = dict(check=check.id, exercise=check.exercise, number=ex.number,
-                    points=check.points, description=_(check.description))
-        _drawing.update(check=check.id, count=0)      # this check's draws: seed + its id
+        base = dict(
+            check=check.id,
+            exercise=check.exercise,
+            number=ex.number,
+            points=check.points,
+            description=_(check.description),
+        )
+        _drawing.update(check=check.id, count=0)  # this check's draws: seed + its id
         try:
             check.func(learner)
         except Stopped:
@@ -323,21 +354,41 @@ class Chapter:
         except Blocked as e:
             return Result(**base, earned=check.points, status="not checked", message=_(e.message))
         except CheckFailed as e:
-            return Result(**base, earned=0, status="failed", message=_(e.message),
-                          expected=_show(e.expected), got=_show(e.got), hint=_(e.hint) or _(ex.hint))
+            return Result(
+                **base,
+                earned=0,
+                status="failed",
+                message=_(e.message),
+                expected=_show(e.expected),
+                got=_show(e.got),
+                hint=_(e.hint) or _(ex.hint),
+            )
         except Exception as e:  # a grader bug must not look like a traceback to the learner
             detail = traceback.format_exception_only(type(e), e)[-1].strip()
-            return Result(**base, earned=0, status="failed",
-                          message=_("the check itself could not finish ({detail}); "
-                                    "please report this to the book's maintainers").format(detail=detail),
-                          hint=_(ex.hint))
+            return Result(
+                **base,
+                earned=0,
+                status="failed",
+                message=_(
+                    "the check itself could not finish ({detail}); please report this to the book's maintainers"
+                ).format(detail=detail),
+                hint=_(ex.hint),
+            )
         return Result(**base, earned=check.points, status="passed")
 
     def not_scored(self, check: Check, reason: str) -> Result:
         ex = self.exercises[check.exercise]
-        return Result(check=check.id, exercise=check.exercise, number=ex.number, points=check.points,
-                      earned=0, status="failed", description=_(check.description),
-                      message=reason, hint=_(PREDICTION_FIRST if ex.prediction else ex.hint))
+        return Result(
+            check=check.id,
+            exercise=check.exercise,
+            number=ex.number,
+            points=check.points,
+            earned=0,
+            status="failed",
+            description=_(check.description),
+            message=reason,
+            hint=_(PREDICTION_FIRST if ex.prediction else ex.hint),
+        )
 
 
 PREDICTION_FIRST = N_("Write down your own guess first: the hint comes after your first try.")
@@ -355,14 +406,20 @@ def _show(value) -> str:
 
 # --- helpers for writing checks ---------------------------------------------------------
 
+
 def expect_shape(got: np.ndarray, expected: tuple, what: str, hint: str = "") -> None:
     if tuple(np.shape(got)) != tuple(expected):
-        raise CheckFailed(_("{what} has the wrong shape").format(what=what), expected=tuple(expected),
-                          got=tuple(np.shape(got)), hint=hint)
+        raise CheckFailed(
+            _("{what} has the wrong shape").format(what=what),
+            expected=tuple(expected),
+            got=tuple(np.shape(got)),
+            hint=hint,
+        )
 
 
-def expect_close(got: np.ndarray, expected: np.ndarray, what: str, hint: str = "",
-                 rtol: float = 1e-4, atol: float = 1e-4) -> None:
+def expect_close(
+    got: np.ndarray, expected: np.ndarray, what: str, hint: str = "", rtol: float = 1e-4, atol: float = 1e-4
+) -> None:
     """Numbers for scalars ("expected 2.302, got 115.1"), both arrays when small, and the
     largest difference with its index when large."""
     expect_shape(got, np.shape(expected), what, hint)
@@ -374,26 +431,45 @@ def expect_close(got: np.ndarray, expected: np.ndarray, what: str, hint: str = "
     if np.allclose(got, expected, rtol=rtol, atol=atol * scale):
         return
     if expected.ndim == 0:
-        raise CheckFailed(_("{what} is {got}, expected {expected}").format(
-                              what=what, got=f"{float(got):.6g}", expected=f"{float(expected):.6g}"),
-                          expected=f"{float(expected):.6g}", got=f"{float(got):.6g}", hint=hint)
+        raise CheckFailed(
+            _("{what} is {got}, expected {expected}").format(
+                what=what, got=f"{float(got):.6g}", expected=f"{float(expected):.6g}"
+            ),
+            expected=f"{float(expected):.6g}",
+            got=f"{float(got):.6g}",
+            hint=hint,
+        )
     worst = np.unravel_index(np.argmax(np.abs(got - expected)), expected.shape)
     where = tuple(int(i) for i in worst)
     difference = float(np.abs(got - expected)[worst])
     if expected.size <= 12:
-        raise CheckFailed(_("{what} has the right shape but different values "
-                            "(largest difference {difference}, at index {where})").format(
-                              what=what, difference=f"{difference:.3g}", where=where),
-                          expected=expected, got=got, hint=hint)
+        raise CheckFailed(
+            _(
+                "{what} has the right shape but different values (largest difference {difference}, at index {where})"
+            ).format(what=what, difference=f"{difference:.3g}", where=where),
+            expected=expected,
+            got=got,
+            hint=hint,
+        )
     differ = int(np.sum(~np.isclose(got, expected, rtol=rtol, atol=atol * scale)))
-    raise CheckFailed(_("{what} has the right shape but different values: largest difference "
-                        "{difference} at index {where}, where {expected} was expected "
-                        "and {got} was given; {differ} of {size} values differ").format(
-                          what=what, difference=f"{difference:.3g}", where=where,
-                          expected=f"{expected[worst]:.6g}", got=f"{got[worst]:.6g}", differ=differ,
-                          size=expected.size),
-                      expected=_("{value} at {where}").format(value=f"{expected[worst]:.6g}", where=where),
-                      got=f"{got[worst]:.6g}", hint=hint)
+    raise CheckFailed(
+        _(
+            "{what} has the right shape but different values: largest difference "
+            "{difference} at index {where}, where {expected} was expected "
+            "and {got} was given; {differ} of {size} values differ"
+        ).format(
+            what=what,
+            difference=f"{difference:.3g}",
+            where=where,
+            expected=f"{expected[worst]:.6g}",
+            got=f"{got[worst]:.6g}",
+            differ=differ,
+            size=expected.size,
+        ),
+        expected=_("{value} at {where}").format(value=f"{expected[worst]:.6g}", where=where),
+        got=f"{got[worst]:.6g}",
+        hint=hint,
+    )
 
 
 def judge_prediction(guess: float, actual: float, tolerance: float, what: str, hint: str = "") -> None:
@@ -413,10 +489,14 @@ def judge_prediction(guess: float, actual: float, tolerance: float, what: str, h
         else:  # one significant figure: enough to know how far, not enough to read the answer off
             rough = float(f"{ratio:.0e}")
             how_far = _("by a factor of roughly {rough}").format(rough=f"{rough:g}")
-    raise CheckFailed(_("{what} {guess} is not right: it is {direction}, {how_far}").format(
-                          what=what, guess=f"{guess:.4g}", direction=direction, how_far=how_far),
-                      expected=_("a guess within {tolerance} of the real value").format(tolerance=f"{tolerance:g}"),
-                      got=f"{guess:.4g} ({direction})", hint=hint)
+    raise CheckFailed(
+        _("{what} {guess} is not right: it is {direction}, {how_far}").format(
+            what=what, guess=f"{guess:.4g}", direction=direction, how_far=how_far
+        ),
+        expected=_("a guess within {tolerance} of the real value").format(tolerance=f"{tolerance:g}"),
+        got=f"{guess:.4g} ({direction})",
+        hint=hint,
+    )
 
 
 def expect_equal(got, expected, what: str, hint: str = "") -> None:
@@ -440,8 +520,7 @@ def exercise_scores(results: list[Result]) -> dict[str, dict]:
     and class grading all read it from here (or from the JSON written from it)."""
     scores: dict[str, dict] = {}
     for r in results:
-        row = scores.setdefault(r.exercise, {"number": r.number, "earned": 0, "points": 0,
-                                             "passed": True})
+        row = scores.setdefault(r.exercise, {"number": r.number, "earned": 0, "points": 0, "passed": True})
         row["earned"] += r.earned
         row["points"] += r.points
         row["passed"] &= r.passed
@@ -450,12 +529,20 @@ def exercise_scores(results: list[Result]) -> dict[str, dict]:
 
 def summary(results: list[Result]) -> dict:
     scores = exercise_scores(results)
-    return {"earned": sum(r.earned for r in results), "points": sum(r.points for r in results),
-            "exercises": list(scores),
-            "exercises_passed": [e for e, row in scores.items() if row["passed"]],
-            "by_exercise": scores}
+    return {
+        "earned": sum(r.earned for r in results),
+        "points": sum(r.points for r in results),
+        "exercises": list(scores),
+        "exercises_passed": [e for e, row in scores.items() if row["passed"]],
+        "by_exercise": scores,
+    }
 
 
 def results_json(chapter: str, results: list[Result], **extra) -> dict:
-    return {"chapter": chapter, **summary(results), "seed": check_seed(), **extra,
-            "results": [asdict(r) for r in results]}
+    return {
+        "chapter": chapter,
+        **summary(results),
+        "seed": check_seed(),
+        **extra,
+        "results": [asdict(r) for r in results],
+    }

@@ -7,6 +7,7 @@ results back as plain arrays (``.npz`` loaded with ``allow_pickle=False``); ever
 happens here, against the grader's own reference computations. A kernel that dies or a cell
 that runs past its limit fails every exercise not yet scored, with the reason.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,6 +51,7 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
         raise FileNotFoundError(f"{path} does not exist")
     if path.suffix == ".py":
         import jupytext
+
         return jupytext.read(path)
     return nbformat.read(path, as_version=4)
 
@@ -78,8 +80,11 @@ class KernelLearner(probe.AskingLearner):
         try:
             self.client.execute_cell(cell, 0)
         except CellTimeoutError:
-            raise stopped(N_("`{what}` ran longer than {timeout} s when the grader called it "
-                             "(an endless loop?)"), what=what, timeout=self.client.timeout) from None
+            raise stopped(
+                N_("`{what}` ran longer than {timeout} s when the grader called it (an endless loop?)"),
+                what=what,
+                timeout=self.client.timeout,
+            ) from None
         except DeadKernelError:
             raise stopped(N_("the kernel died while the grader called `{what}`"), what=what) from None
         finally:
@@ -87,15 +92,19 @@ class KernelLearner(probe.AskingLearner):
         for out in cell.outputs:  # the probe answers a learner's error itself: this is the rest
             if out.get("output_type") == "error":
                 ename, evalue = out.get("ename", ""), out.get("evalue", "")
-                raise LearnerError(_("`{what}` raised {error}: {text}").format(
-                    what=what, error=ename, text=clean_error(evalue)))
+                raise LearnerError(
+                    _("`{what}` raised {error}: {text}").format(what=what, error=ename, text=clean_error(evalue))
+                )
 
     @staticmethod
     def _line(function: str, *args) -> str:
         """One call of ``checks.probe.function`` in the kernel. ``__import__`` leaves no name
         behind among the learner's globals (an ``import`` would bind ``checks`` there)."""
-        return f"__import__('checks.probe', fromlist=['{function}']).{function}(globals(), " \
-               + ", ".join(map(repr, args)) + ")"
+        return (
+            f"__import__('checks.probe', fromlist=['{function}']).{function}(globals(), "
+            + ", ".join(map(repr, args))
+            + ")"
+        )
 
     def _ask(self, kind: str, name: str, args: tuple = (), kwargs: dict | None = None):
         self.calls += 1
@@ -108,8 +117,7 @@ class KernelLearner(probe.AskingLearner):
     def bind(self, name: str, factory) -> None:
         """Define ``name`` in the kernel as ``factory(globals())``; ``factory`` is a module-level
         function of the book's own code, imported there by its name (no learner code involved)."""
-        self._run(self._line("bind", name, probe.factory_path(factory)),
-                  _("the grader's {name}").format(name=name))
+        self._run(self._line("bind", name, probe.factory_path(factory)), _("the grader's {name}").format(name=name))
 
     def fresh_dir(self, label: str = "probe") -> Path:
         """A new, empty folder for one probe, outside the notebook's runs folder."""
@@ -134,9 +142,9 @@ class Grade:
     seconds: float
     stopped: str = ""
     cell_errors: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)   # what the chapter needs and did not find
-    figures: dict = field(default_factory=dict)        # what the checks measured (accuracy, ...)
-    executed: nbformat.NotebookNode | None = None      # the notebook with its outputs
+    missing: list[str] = field(default_factory=list)  # what the chapter needs and did not find
+    figures: dict = field(default_factory=dict)  # what the checks measured (accuracy, ...)
+    executed: nbformat.NotebookNode | None = None  # the notebook with its outputs
     # The learner's messages (results, stopped, missing) are in the notebook's language
     # (tfbook/i18n.py); in another language than English, ``english`` keeps the English of
     # "stopped" and "missing" for the instructor's files (the class CSV and report).
@@ -146,10 +154,20 @@ class Grade:
     def to_json(self, **extra) -> dict:
         """The one JSON shape of a grade (progress files, `make book`, class grading)."""
         english = {"english": self.english} if self.english else {}
-        return results_json(self.chapter, self.results, notebook=self.notebook, preset=self.preset,
-                            seconds=round(self.seconds, 1), stopped=self.stopped,
-                            cell_errors=self.cell_errors, missing=self.missing,
-                            figures=self.figures, language=self.language, **english, **extra)
+        return results_json(
+            self.chapter,
+            self.results,
+            notebook=self.notebook,
+            preset=self.preset,
+            seconds=round(self.seconds, 1),
+            stopped=self.stopped,
+            cell_errors=self.cell_errors,
+            missing=self.missing,
+            figures=self.figures,
+            language=self.language,
+            **english,
+            **extra,
+        )
 
 
 def missing_needs(chapter_id: str, source: Path) -> list[str]:
@@ -162,13 +180,20 @@ def missing_needs(chapter_id: str, source: Path) -> list[str]:
         if not need.startswith("runs/") or origin.exists():
             continue  # other needs (e.g. "mnist") are found or fetched by the data loader
         maker = next((c for c in book.chapters if need in c.produces), None)
-        how = _("chapter {maker} ({title}) makes it: run `python -m checks {maker}` "
+        how = (
+            _(
+                "chapter {maker} ({title}) makes it: run `python -m checks {maker}` "
                 "(it keeps what your chapter {maker} notebook makes), or run chapter {maker} "
-                "to the end in Jupyter").format(maker=maker.id, title=maker.title) \
-            if maker else _("no chapter in book.toml produces it")
-        missing.append(_("chapter {chapter} needs {need}, and {origin} does not exist; {how}; "
-                         "then grade chapter {chapter} again").format(
-                             chapter=chapter_id, need=need, origin=origin, how=how))
+                "to the end in Jupyter"
+            ).format(maker=maker.id, title=maker.title)
+            if maker
+            else _("no chapter in book.toml produces it")
+        )
+        missing.append(
+            _(
+                "chapter {chapter} needs {need}, and {origin} does not exist; {how}; then grade chapter {chapter} again"
+            ).format(chapter=chapter_id, need=need, origin=origin, how=how)
+        )
     return missing
 
 
@@ -235,10 +260,18 @@ def keep_products(chapter_id: str, runs_dir: Path, destination: Path) -> list[st
     return kept
 
 
-def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None,
-                   cell_timeout: int | None = None, keep_runs: Path | None = None,
-                   needs_from: Path | None = None, keep_in: Path | None = None,
-                   with_figures: bool = False, on_score=None) -> Grade:
+def grade_notebook(
+    chapter_id: str,
+    notebook: Path,
+    *,
+    preset: str | None = None,
+    cell_timeout: int | None = None,
+    keep_runs: Path | None = None,
+    needs_from: Path | None = None,
+    keep_in: Path | None = None,
+    with_figures: bool = False,
+    on_score=None,
+) -> Grade:
     """Execute ``notebook`` in a fresh kernel and score every check of the chapter.
 
     ``keep_runs``: run in this runs folder instead of a fresh temporary one (``make book``).
@@ -255,24 +288,48 @@ def grade_notebook(chapter_id: str, notebook: Path, *, preset: str | None = None
     nb = read_notebook(notebook)
     # the learner reads this grade in the notebook's own language, whoever grades it
     with i18n.language(i18n.of_notebook(nb.metadata, notebook)):
-        return _grade(chapter, notebook, nb, preset=preset, cell_timeout=cell_timeout,
-                      keep_runs=keep_runs, needs_from=needs_from, keep_in=keep_in,
-                      with_figures=with_figures, on_score=on_score)
+        return _grade(
+            chapter,
+            notebook,
+            nb,
+            preset=preset,
+            cell_timeout=cell_timeout,
+            keep_runs=keep_runs,
+            needs_from=needs_from,
+            keep_in=keep_in,
+            with_figures=with_figures,
+            on_score=on_score,
+        )
 
 
-def _grade(chapter: Chapter, notebook: Path, nb: nbformat.NotebookNode, *, preset, cell_timeout, keep_runs,
-           needs_from, keep_in, with_figures, on_score) -> Grade:
+def _grade(
+    chapter: Chapter,
+    notebook: Path,
+    nb: nbformat.NotebookNode,
+    *,
+    preset,
+    cell_timeout,
+    keep_runs,
+    needs_from,
+    keep_in,
+    with_figures,
+    on_score,
+) -> Grade:
     chapter_id = chapter.id
     preset = preset or active_preset_name()
     timeout = cell_timeout or int(preset_settings(chapter_id, preset).get("cell_timeout_s", 600))
     started = time.monotonic()
 
     with shared_folders() as shared, tempfile.TemporaryDirectory(prefix="tfbook-grade-") as tmp:
-        runs_dir, scratch, missing, missing_english = _prepare_run(chapter_id, Path(tmp), keep_runs,
-                                                                   needs_from, shared)
-        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name(), allow_errors=True,
-                                interrupt_on_timeout=False,
-                                resources={"metadata": {"path": str(Path(notebook).resolve().parent)}})
+        runs_dir, scratch, missing, missing_english = _prepare_run(chapter_id, Path(tmp), keep_runs, needs_from, shared)
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name=kernel_name(),
+            allow_errors=True,
+            interrupt_on_timeout=False,
+            resources={"metadata": {"path": str(Path(notebook).resolve().parent)}},
+        )
         learner = KernelLearner(client, runs_dir, scratch, preset)
         learner.before_run = shared.refresh
         scoring = _Scoring(chapter, learner, on_score)
@@ -285,15 +342,29 @@ def _grade(chapter: Chapter, notebook: Path, nb: nbformat.NotebookNode, *, prese
                 show_under(cell, format_chapter(chapter_id, scoring.ordered()))
         if keep_in is not None and keep_runs is None:
             keep_products(chapter_id, runs_dir, keep_in)
-        english = {} if i18n.current() == i18n.ENGLISH else \
-            {"stopped": scoring.stopped_english, "missing": missing_english}
+        english = (
+            {} if i18n.current() == i18n.ENGLISH else {"stopped": scoring.stopped_english, "missing": missing_english}
+        )
 
-    return Grade(chapter_id, str(notebook), preset, scoring.ordered(), time.monotonic() - started,
-                 scoring.stopped, cell_errors, missing, dict(learner.figures), nb, i18n.current(), english)
+    return Grade(
+        chapter_id,
+        str(notebook),
+        preset,
+        scoring.ordered(),
+        time.monotonic() - started,
+        scoring.stopped,
+        cell_errors,
+        missing,
+        dict(learner.figures),
+        nb,
+        i18n.current(),
+        english,
+    )
 
 
-def _prepare_run(chapter_id: str, tmp: Path, keep_runs: Path | None, needs_from: Path | None,
-                 shared) -> tuple[Path, Path, list[str], list[str]]:
+def _prepare_run(
+    chapter_id: str, tmp: Path, keep_runs: Path | None, needs_from: Path | None, shared
+) -> tuple[Path, Path, list[str], list[str]]:
     """The run's empty runs folder (or ``keep_runs``) holding what the chapter needs, and the
     grader's scratch folder, both given to the kernel's user; and the needs that were missing
     (in the learner's language, and in English)."""
@@ -312,8 +383,15 @@ def _prepare_run(chapter_id: str, tmp: Path, keep_runs: Path | None, needs_from:
 
 def _kernel_env(runs_dir: Path, preset: str, with_figures: bool) -> dict:
     # TFBOOK_LANG: the probes' answers (not defined yet, raised, ...) in the grade's language
-    env = dict(os.environ, TFBOOK_RUNS=str(runs_dir), TFBOOK_PRESET=preset, TFBOOK_GRADING="1",
-               TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg", **{i18n.ENV: i18n.current()})
+    env = dict(
+        os.environ,
+        TFBOOK_RUNS=str(runs_dir),
+        TFBOOK_PRESET=preset,
+        TFBOOK_GRADING="1",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        MPLBACKEND="Agg",
+        **{i18n.ENV: i18n.current()},
+    )
     if with_figures:  # the kernel's own default: matplotlib's inline backend, figures as outputs
         del env["MPLBACKEND"]
     return env
@@ -372,15 +450,21 @@ def _execute(client: NotebookClient, nb: nbformat.NotebookNode, scoring: _Scorin
         try:
             client.execute_cell(cell, index)
         except CellTimeoutError:
-            scoring.stop(N_("the notebook stopped: cell {cell} ran longer than {timeout} s "
-                            "(an endless loop, or a preset too large for the time limit?)"),
-                         cell=index + 1, timeout=timeout)
+            scoring.stop(
+                N_(
+                    "the notebook stopped: cell {cell} ran longer than {timeout} s "
+                    "(an endless loop, or a preset too large for the time limit?)"
+                ),
+                cell=index + 1,
+                timeout=timeout,
+            )
             break
         except DeadKernelError:
             scoring.stop(N_("the notebook stopped: the kernel died in cell {cell}"), cell=index + 1)
             break
-        cell_errors += [cell_error(index, cell.source, out) for out in cell.get("outputs", [])
-                        if out.get("output_type") == "error"]
+        cell_errors += [
+            cell_error(index, cell.source, out) for out in cell.get("outputs", []) if out.get("output_type") == "error"
+        ]
         match = CHECK_CELL.search(cell.source)
         if match and match.group(1) in scoring.chapter.exercises:
             scoring.exercise(match.group(1))
@@ -398,12 +482,12 @@ def show_under(cell, text: str) -> None:
 
 def cell_error(index: int, source: str, output: dict) -> str:
     """``cell 12 (`history = train(...)`): ValueError: ...``: enough to find the cell."""
-    first = next((line.strip() for line in source.splitlines()
-                  if line.strip() and not line.strip().startswith("#")), "")
+    first = next(
+        (line.strip() for line in source.splitlines() if line.strip() and not line.strip().startswith("#")), ""
+    )
     if len(first) > 60:
         first = first[:57] + "..."
-    return (f"cell {index + 1} (`{first}`): {output.get('ename')}: "
-            f"{clean_error(str(output.get('evalue', '')))[:200]}")
+    return f"cell {index + 1} (`{first}`): {output.get('ename')}: {clean_error(str(output.get('evalue', '')))[:200]}"
 
 
 def _run_check(chapter: Chapter, check, learner) -> Result | Stopped:

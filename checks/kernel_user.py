@@ -7,6 +7,7 @@ given: the notebook's runs folder, the grader's scratch folder and every tempora
 grader or a check makes while it grades (a probe's checkpoint, a log folder), and the files the
 grader writes into them. Without ``TFBOOK_KERNEL_USER`` nothing here changes anything.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,7 +17,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-KERNEL_ENV = "TFBOOK_KERNEL"            # the kernel spec's name (default: python3)
+KERNEL_ENV = "TFBOOK_KERNEL"  # the kernel spec's name (default: python3)
 KERNEL_USER_ENV = "TFBOOK_KERNEL_USER"  # the user the kernel runs as (default: the grader's own)
 
 
@@ -70,6 +71,7 @@ def shared_folders():
         path = original(*args, **kwargs)
         shared.add(Path(path))
         return path
+
     tempfile.mkdtemp = mkdtemp  # TemporaryDirectory calls it too
     try:
         yield shared

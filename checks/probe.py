@@ -21,6 +21,7 @@ learner reads. Requests and answers are dicts of NumPy arrays, the contents of a
 The learner's kernel imports this module (as the notebook imports ``checks``): it must stay
 importable there without TensorFlow (chapter 02 never loads it) and read nothing but its request.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -34,11 +35,11 @@ import numpy as np
 from checks.engine import Arg, CheckFailed, LearnerError, NotDone, as_plain, clean_error
 from tfbook.i18n import N_, _
 
-STATUS = "__tfbook_status__"    # an answer's "ok", or the kind of failure (FAILURES)
+STATUS = "__tfbook_status__"  # an answer's "ok", or the kind of failure (FAILURES)
 REQUEST = "__tfbook_request__"  # a request's JSON: kind, name, and how to rebuild each argument
-LAYOUT = "__tfbook_layout__"    # an "ok" answer's JSON: a result's array name, or {key: layout}
+LAYOUT = "__tfbook_layout__"  # an "ok" answer's JSON: a result's array name, or {key: layout}
 FAILURE = "__tfbook_failure__"  # a failure's JSON: message, expected, got, hint
-MAX_TEXT = 2000                 # longest text read back from an answer
+MAX_TEXT = 2000  # longest text read back from an answer
 
 # --- what the learner reads (in the language of the grade: the grader sets the kernel's) --------
 NOT_DEFINED = N_("`{name}` is not defined yet")
@@ -51,17 +52,19 @@ TF_OPS_ONLY = N_("Write it with TensorFlow ops (tf.*) only: the training step ru
 
 def traced_message(name: str, problem: str) -> str:
     """The one wording of "works eagerly, fails in the traced training step"."""
-    return _("`{name}` works eagerly but fails inside tf.function (the training step is traced, "
-             "so tensors are symbolic there: no .numpy(), no NumPy calls on them, no Python "
-             "`if` on a tensor's value): {problem}").format(name=name, problem=problem)
+    return _(
+        "`{name}` works eagerly but fails inside tf.function (the training step is traced, "
+        "so tensors are symbolic there: no .numpy(), no NumPy calls on them, no Python "
+        "`if` on a tensor's value): {problem}"
+    ).format(name=name, problem=problem)
 
 
 def raised_message(name: str, error: BaseException) -> str:
-    return _("`{name}` raised {error}: {text}").format(name=name, error=type(error).__name__,
-                                                       text=clean_error(error))
+    return _("`{name}` raised {error}: {text}").format(name=name, error=type(error).__name__, text=clean_error(error))
 
 
 # --- the grader's side: a request ------------------------------------------------------------
+
 
 def request(kind: str, name: str, args: tuple = (), kwargs: Mapping | None = None) -> dict[str, np.ndarray]:
     """What to ask of the learner's ``name``: ``kind`` is "call", "traced" or "value". Arrays of
@@ -81,13 +84,19 @@ def request(kind: str, name: str, args: tuple = (), kwargs: Mapping | None = Non
         if a is None or isinstance(a, (bool, int, float, str)):
             return ["literal", a]
         raise TypeError(f"cannot send {type(a).__name__} to the learner's code")
-    what = {"kind": kind, "name": name, "args": [spec(f"a{i}", a) for i, a in enumerate(args)],
-            "kwargs": {k: spec(f"k_{k}", v) for k, v in (kwargs or {}).items()}}
+
+    what = {
+        "kind": kind,
+        "name": name,
+        "args": [spec(f"a{i}", a) for i, a in enumerate(args)],
+        "kwargs": {k: spec(f"k_{k}", v) for k, v in (kwargs or {}).items()},
+    }
     arrays[REQUEST] = np.asarray(json.dumps(what))
     return arrays
 
 
 # --- the learner's side: the answer ------------------------------------------------------------
+
 
 def serve(namespace: dict, request_file: str, answer_file: str) -> None:
     """The kernel's side of a graded probe: read the request, answer it, write the answer."""
@@ -123,8 +132,11 @@ def _call(namespace: dict, name: str, what: dict, arrays: Mapping, traced: bool)
     func = _lookup(namespace, name)
 
     def arguments():  # made anew for each call: a function may assign to the variables it gets
-        return ([_argument(s, arrays) for s in what["args"]],
-                {k: _argument(s, arrays) for k, s in what["kwargs"].items()})
+        return (
+            [_argument(s, arrays) for s in what["args"]],
+            {k: _argument(s, arrays) for k, s in what["kwargs"].items()},
+        )
+
     if not traced:
         return _plain_call(func, name, *arguments())
     try:
@@ -136,9 +148,11 @@ def _call(namespace: dict, name: str, what: dict, arrays: Mapping, traced: bool)
     _plain_call(func, name, *arguments())
     if isinstance(traced_error, NotImplementedError):  # NumPy on a symbolic tensor, .numpy()
         detail = str(traced_error)
-        problem = (_("NumPy was handed a symbolic tensor ({detail})").format(detail=clean_error(detail))
-                   if "symbolic" in detail
-                   else _("it hands a tensor to NumPy (np.* or .numpy()), which only works eagerly"))
+        problem = (
+            _("NumPy was handed a symbolic tensor ({detail})").format(detail=clean_error(detail))
+            if "symbolic" in detail
+            else _("it hands a tensor to NumPy (np.* or .numpy()), which only works eagerly")
+        )
         raise LearnerError(traced_message(name, problem), hint=_(TF_OPS_ONLY))
     raise LearnerError(traced_message(name, raised_message(name, traced_error)))
 
@@ -159,6 +173,7 @@ def _traced_call(func, specs: list, args: list, kwargs: dict):
     arguments with their batch size unknown (None), so ``x.shape[0]`` or a NumPy mask built
     from a shape fails here as it does in training."""
     import tensorflow as tf
+
     positions = [i for i, (kind, _) in enumerate(specs) if kind == "tensor"]
 
     def traced(*batch):
@@ -166,8 +181,10 @@ def _traced_call(func, specs: list, args: list, kwargs: dict):
         for i, t in zip(positions, batch):
             full[i] = t
         return func(*full, **kwargs)
-    signature = [tf.TensorSpec([None, *args[i].shape[1:]] if args[i].shape.rank else [], args[i].dtype)
-                 for i in positions]
+
+    signature = [
+        tf.TensorSpec([None, *args[i].shape[1:]] if args[i].shape.rank else [], args[i].dtype) for i in positions
+    ]
     return tf.function(traced, input_signature=signature)(*[args[i] for i in positions])
 
 
@@ -176,6 +193,7 @@ def _argument(spec: list, arrays: Mapping):
     if kind == "literal":
         return key  # no TensorFlow needed (chapter 02 never imports it)
     import tensorflow as tf
+
     if kind == "tensor":
         return tf.constant(arrays[key])
     part = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(key + "/")}
@@ -193,6 +211,7 @@ def _result_arrays(plain) -> dict[str, np.ndarray]:
         key = f"v{len(arrays)}"
         arrays[key] = np.asarray(value)
         return key
+
     shape = layout(plain)
     return {STATUS: np.asarray("ok"), LAYOUT: np.asarray(json.dumps(shape)), **arrays}
 
@@ -204,12 +223,16 @@ FAILURES = {"not_done": NotDone, "raised": LearnerError, "failed": CheckFailed}
 
 def _failure_arrays(e: CheckFailed) -> dict[str, np.ndarray]:
     kind = "not_done" if isinstance(e, NotDone) else "raised" if isinstance(e, LearnerError) else "failed"
-    fields = {"message": e.message, "hint": e.hint,
-              **{k: None if v is None else str(v) for k, v in (("expected", e.expected), ("got", e.got))}}
+    fields = {
+        "message": e.message,
+        "hint": e.hint,
+        **{k: None if v is None else str(v) for k, v in (("expected", e.expected), ("got", e.got))},
+    }
     return {STATUS: np.asarray(kind), FAILURE: np.asarray(json.dumps(fields))}
 
 
 # --- the grader's side: reading the answer ----------------------------------------------------
+
 
 def load_answer(path: Path) -> dict[str, np.ndarray]:
     """An answer file, read as numbers and strings only (empty when it cannot be read: no file,
@@ -229,8 +252,12 @@ def read_answer(arrays: Mapping[str, np.ndarray], name: str):
             return _rebuild(json.loads(_text(arrays[LAYOUT])), arrays, name)
         if status in FAILURES:
             fields = json.loads(_text(arrays[FAILURE]))
-            failure = FAILURES[status](_short(fields["message"]), hint=_short(fields.get("hint") or ""),
-                                       expected=_short(fields.get("expected")), got=_short(fields.get("got")))
+            failure = FAILURES[status](
+                _short(fields["message"]),
+                hint=_short(fields.get("hint") or ""),
+                expected=_short(fields.get("expected")),
+                got=_short(fields.get("got")),
+            )
         else:
             failure = None
     except CheckFailed:
@@ -256,6 +283,7 @@ def _short(value):
 
 # --- bind: a grader helper among the learner's globals -------------------------------------------
 
+
 def bind(namespace: dict, name: str, factory: str) -> None:
     """Define ``name`` in ``namespace`` as ``factory(namespace)``; ``factory`` is "module:function",
     a module-level function of the book's own code (imported by its name: no learner code)."""
@@ -268,6 +296,7 @@ def factory_path(factory) -> str:
 
 
 # --- the learners ----------------------------------------------------------------------------
+
 
 class AskingLearner:
     """What the checks call on a learner (``engine.Learner``), each one request answered by
@@ -311,4 +340,3 @@ class NamespaceLearner(AskingLearner):
         base = self.runs_dir / "grader-probes"
         base.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=base))
-

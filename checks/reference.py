@@ -3,6 +3,7 @@
 Graders load a learner's checkpoint into this model and measure it themselves; nothing here
 runs inside the learner's kernel during grading.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,10 +17,14 @@ from tfbook.i18n import _
 
 # Variable names shared by chapters 03 and 04, the checkpoint's keys, and this module.
 PARAM_SHAPES = {
-    "W_conv1": (5, 5, 1, 32), "b_conv1": (32,),
-    "W_conv2": (5, 5, 32, 64), "b_conv2": (64,),
-    "W_fc1": (7 * 7 * 64, 1024), "b_fc1": (1024,),
-    "W_fc2": (1024, 10), "b_fc2": (10,),
+    "W_conv1": (5, 5, 1, 32),
+    "b_conv1": (32,),
+    "W_conv2": (5, 5, 32, 64),
+    "b_conv2": (64,),
+    "W_fc1": (7 * 7 * 64, 1024),
+    "b_fc1": (1024,),
+    "W_fc2": (1024, 10),
+    "b_fc2": (10,),
 }
 
 
@@ -49,8 +54,7 @@ def forward(x, params, keep_prob: float = 1.0, seed: int | None = None) -> dict[
     out["h_pool2"] = tf.nn.max_pool2d(out["h_conv2"], ksize=2, strides=2, padding="SAME")
     out["h_flat"] = tf.reshape(out["h_pool2"], [-1, 7 * 7 * 64])
     out["h_fc1"] = tf.nn.relu(out["h_flat"] @ p["W_fc1"] + p["b_fc1"])
-    out["h_drop"] = out["h_fc1"] if keep_prob == 1.0 else tf.nn.dropout(
-        out["h_fc1"], rate=1.0 - keep_prob, seed=seed)
+    out["h_drop"] = out["h_fc1"] if keep_prob == 1.0 else tf.nn.dropout(out["h_fc1"], rate=1.0 - keep_prob, seed=seed)
     out["logits"] = out["h_drop"] @ p["W_fc2"] + p["b_fc2"]
     out["probabilities"] = tf.nn.softmax(out["logits"])
     return out
@@ -66,17 +70,22 @@ def checkpoint_prefix(path: str | Path) -> str:
         index = sorted(path.glob("*.index"))
         if index:
             return str(index[-1].with_suffix(""))
-        raise CheckpointProblem(_(
-            "no checkpoint in {path}. Produce one by running chapter 03 to the end "
-            "(run all cells of chapters/03_cnn_training.ipynb, or `python -m checks 03`, which keeps the "
-            "checkpoint your notebook trains).").format(path=path))
+        raise CheckpointProblem(
+            _(
+                "no checkpoint in {path}. Produce one by running chapter 03 to the end "
+                "(run all cells of chapters/03_cnn_training.ipynb, or `python -m checks 03`, which keeps the "
+                "checkpoint your notebook trains)."
+            ).format(path=path)
+        )
     if path.suffix == ".index" or ".data-" in path.name:
         return str(path.with_name(path.name.split(".index")[0].split(".data-")[0]))
     if not Path(str(path) + ".index").exists():
-        raise CheckpointProblem(_(
-            "no checkpoint at {path} (looked for {path}.index). Produce one by running "
-            "chapter 03 to the end (run all cells of chapters/03_cnn_training.ipynb, or `python -m checks 03`)."
-        ).format(path=path))
+        raise CheckpointProblem(
+            _(
+                "no checkpoint at {path} (looked for {path}.index). Produce one by running "
+                "chapter 03 to the end (run all cells of chapters/03_cnn_training.ipynb, or `python -m checks 03`)."
+            ).format(path=path)
+        )
     return str(path)
 
 
@@ -97,16 +106,22 @@ def load_params(path: str | Path) -> dict[str, np.ndarray]:
         if name not in stored:
             problems.append(_("{name}: missing").format(name=name))
         elif stored[name][1] != shape:
-            problems.append(_("{name}: shape {stored} in the checkpoint, {shape} in the model").format(
-                name=name, stored=stored[name][1], shape=shape))
+            problems.append(
+                _("{name}: shape {stored} in the checkpoint, {shape} in the model").format(
+                    name=name, stored=stored[name][1], shape=shape
+                )
+            )
     if problems:
         extra = sorted(set(stored) - set(PARAM_SHAPES))
         raise CheckpointProblem(
-            _("checkpoint {prefix} does not match the model: {problems}").format(prefix=prefix,
-                                                                                problems="; ".join(problems))
+            _("checkpoint {prefix} does not match the model: {problems}").format(
+                prefix=prefix, problems="; ".join(problems)
+            )
             + (_(" (the checkpoint has instead: {names})").format(names=", ".join(extra)) if extra else "")
             + _(". Save with tf.train.Checkpoint(**params) where params uses the names {names}.").format(
-                names=", ".join(PARAM_SHAPES)))
+                names=", ".join(PARAM_SHAPES)
+            )
+        )
     return {name: reader.get_tensor(stored[name][0]) for name in PARAM_SHAPES}
 
 
@@ -133,6 +148,6 @@ def evaluate(params, images: np.ndarray, labels: np.ndarray, batch: int = 2000) 
 def _evaluate(params, images: np.ndarray, labels: np.ndarray, batch: int) -> float:
     correct = 0
     for start in range(0, len(images), batch):
-        logits = forward(images[start:start + batch], params)["logits"]
-        correct += int(np.sum(np.argmax(logits.numpy(), axis=1) == labels[start:start + batch]))
+        logits = forward(images[start : start + batch], params)["logits"]
+        correct += int(np.sum(np.argmax(logits.numpy(), axis=1) == labels[start : start + batch]))
     return correct / len(images)

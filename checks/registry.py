@@ -8,6 +8,7 @@ Two ways to get a chapter's checks:
   ``tfbook hint`` and ``tfbook list`` show, and importing a check module imports TensorFlow,
   which takes seconds. A module whose declarations are not plain literals is imported instead.
 """
+
 from __future__ import annotations
 
 import ast
@@ -22,8 +23,7 @@ from tfbook.manifest import ManifestError, load_book
 def _check_module_name(chapter_id: str) -> tuple[str, str]:
     entry = load_book().chapter(chapter_id)
     if not entry.check_module:
-        raise ManifestError(f"book.toml: chapter {entry.id} declares no check_module "
-                            f"(its status is {entry.status!r})")
+        raise ManifestError(f"book.toml: chapter {entry.id} declares no check_module (its status is {entry.status!r})")
     return entry.id, entry.check_module
 
 
@@ -32,8 +32,9 @@ def load_chapter_checks(chapter_id: str) -> Chapter:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
-        raise ManifestError(f"book.toml: chapter {chapter_id}: check_module {module_name!r} "
-                            f"cannot be imported ({e})") from None
+        raise ManifestError(
+            f"book.toml: chapter {chapter_id}: check_module {module_name!r} cannot be imported ({e})"
+        ) from None
     chapter = getattr(module, "chapter", None)
     if not isinstance(chapter, Chapter):
         raise ManifestError(f"{module_name} defines no `chapter = Chapter(...)`")
@@ -94,16 +95,20 @@ def _read_outline(source: str) -> Chapter:
 
 
 def _chapter(node: ast.expr, constants: dict) -> Chapter:
-    if not (_is_call_of(node, "Chapter") and len(node.args) == 2 and not node.keywords
-            and isinstance(node.args[1], ast.Dict)):
+    if not (
+        _is_call_of(node, "Chapter")
+        and len(node.args) == 2
+        and not node.keywords
+        and isinstance(node.args[1], ast.Dict)
+    ):
         raise _NotLiteral("Chapter(...) is not Chapter(ID, {...})")
     exercises = {}
     for key, value in zip(node.args[1].keys, node.args[1].values):
         if key is None or not _is_call_of(value, "Exercise"):
             raise _NotLiteral("an exercise that is not Exercise(...)")
         exercises[_value(key, constants)] = Exercise(
-            *[_value(a, constants) for a in value.args],
-            **{k.arg: _value(k.value, constants) for k in value.keywords})
+            *[_value(a, constants) for a in value.args], **{k.arg: _value(k.value, constants) for k in value.keywords}
+        )
     return Chapter(_value(node.args[0], constants), exercises)
 
 
@@ -113,7 +118,7 @@ def _value(node: ast.expr, constants: dict):
     if isinstance(node, ast.Name) and node.id in constants:
         return constants[node.id]
     if _is_call_of(node, "N_") and len(node.args) == 1 and not node.keywords:  # a message marked
-        return _value(node.args[0], constants)                                  # for translation
+        return _value(node.args[0], constants)  # for translation
     if isinstance(node, (ast.Tuple, ast.List)):
         items = [_value(e, constants) for e in node.elts]
         return tuple(items) if isinstance(node, ast.Tuple) else items
@@ -141,7 +146,9 @@ def _mentions_chapter_check(node: ast.AST) -> bool:
 
 def _named(name: str):
     """A stand-in for a check function, named as it is (a check's id is ``NN.function_name``)."""
+
     def stand_in(learner):
         raise RuntimeError("a check of an outline cannot run: use load_chapter_checks")
+
     stand_in.__name__ = name
     return stand_in

@@ -1,4 +1,5 @@
 """Results for people (a terminal table) and for programs (JSON)."""
+
 from __future__ import annotations
 
 import html
@@ -13,8 +14,7 @@ from tfbook.i18n import N_, _
 # "not checked": another exercise's mistake left nothing to judge; the check keeps its points
 MARK = {"passed": N_("PASS"), "failed": N_("FAIL"), "not done": N_("TODO"), "not checked": N_("SKIP")}
 # a result's status as a learner reads it (the JSON keeps the English keys above)
-STATUS = {"passed": N_("passed"), "failed": N_("failed"), "not done": N_("not done"),
-          "not checked": N_("not checked")}
+STATUS = {"passed": N_("passed"), "failed": N_("failed"), "not done": N_("not done"), "not checked": N_("not checked")}
 
 
 def status_text(status: str) -> str:
@@ -41,8 +41,11 @@ def result_detail(result, *, as_html: bool = False, hint: bool = True) -> list[s
     lines = [text(get("message"))] if get("message") else []
     if get("expected") or get("got"):
         gap = " &nbsp; " if as_html else "    "
-        lines.append(_("expected: {expected}{gap}got: {got}").format(
-            expected=text(get("expected") or "-"), gap=gap, got=text(get("got") or "-")))
+        lines.append(
+            _("expected: {expected}{gap}got: {got}").format(
+                expected=text(get("expected") or "-"), gap=gap, got=text(get("got") or "-")
+            )
+        )
     if hint and get("hint") and get("status") != "passed":
         lines.append(_("hint: {hint}").format(hint=text(get("hint"))))
     return lines
@@ -51,8 +54,9 @@ def result_detail(result, *, as_html: bool = False, hint: bool = True) -> list[s
 def format_chapter(chapter_id: str, results: list[Result], footer: str = "") -> str:
     """The table of every exercise of a chapter: what check_all() prints in the learner's kernel
     and what the grader writes under that cell."""
-    return format_results(results, title=_("Chapter {chapter}, every exercise:").format(chapter=chapter_id),
-                          footer=footer)
+    return format_results(
+        results, title=_("Chapter {chapter}, every exercise:").format(chapter=chapter_id), footer=footer
+    )
 
 
 def format_results(results: list[Result], title: str = "", footer: str = "") -> str:
@@ -72,13 +76,20 @@ def format_results(results: list[Result], title: str = "", footer: str = "") -> 
         if r.hint:
             hinted.add((r.exercise, r.hint))
     s = summary(results)
-    lines.append("  " + _("Score {earned}/{points} points; exercises passed {passed}/{exercises}").format(
-        earned=s["earned"], points=s["points"], passed=len(s["exercises_passed"]), exercises=len(s["exercises"])))
+    lines.append(
+        "  "
+        + _("Score {earned}/{points} points; exercises passed {passed}/{exercises}").format(
+            earned=s["earned"], points=s["points"], passed=len(s["exercises_passed"]), exercises=len(s["exercises"])
+        )
+    )
     if any(r.status == "failed" for r in results):
         chapter = results[0].check.split(".")[0]
-        lines.append("  " + _("The random cases came from seed {seed}: "
-                              "python -m checks {chapter} --seed {seed} draws the same ones.").format(
-            seed=check_seed(), chapter=chapter))
+        lines.append(
+            "  "
+            + _(
+                "The random cases came from seed {seed}: python -m checks {chapter} --seed {seed} draws the same ones."
+            ).format(seed=check_seed(), chapter=chapter)
+        )
     if footer:
         lines.append(footer)
     return "\n".join(lines)

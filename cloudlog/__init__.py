@@ -8,6 +8,7 @@
 
 See docs/cloudlog.md for what is supported and how the same code talks to Google Cloud.
 """
+
 from cloudlog.model import ApiError
 from cloudlog.server import LocalService, start_local
 
@@ -34,5 +35,6 @@ def client(endpoint: str, project: str):
             resource = resource or Resource(type="global", labels={"project_id": self.project})
             return super().logger(name, labels=labels, resource=resource)
 
-    return LocalClient(project=project, credentials=AnonymousCredentials(),
-                       client_options={"api_endpoint": endpoint}, _use_grpc=False)
+    return LocalClient(
+        project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint}, _use_grpc=False
+    )

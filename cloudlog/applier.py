@@ -21,6 +21,7 @@ Each project's rows are applied in order; the applied position is kept per proje
 (``cloudlog.state`` ``applied_seq:P``) besides the position below which every row is applied
 (``applied_seq``), from which a restart replays, skipping each project's applied rows.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,40 +43,73 @@ from cloudlog.sinks import BigQueryExporter, FileExporter, PubSub, parse_destina
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["seq", "project", "log_name", "log_id", "ts", "receive_ts", "severity",
-           "insert_id", "text_payload", "entry", "search"]
-ARROW_SCHEMA = pa.schema([
-    ("seq", pa.int64()), ("project", pa.string()), ("log_name", pa.string()),
-    ("log_id", pa.string()), ("ts", pa.int64()), ("receive_ts", pa.int64()),
-    ("severity", pa.int32()), ("insert_id", pa.string()), ("text_payload", pa.string()),
-    ("entry", pa.string()), ("search", pa.string())])
-MAX_GROUP_ROWS = 100_000   # rows taken from the queue at once (a commit takes fewer)
+COLUMNS = [
+    "seq",
+    "project",
+    "log_name",
+    "log_id",
+    "ts",
+    "receive_ts",
+    "severity",
+    "insert_id",
+    "text_payload",
+    "entry",
+    "search",
+]
+ARROW_SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),
+        ("project", pa.string()),
+        ("log_name", pa.string()),
+        ("log_id", pa.string()),
+        ("ts", pa.int64()),
+        ("receive_ts", pa.int64()),
+        ("severity", pa.int32()),
+        ("insert_id", pa.string()),
+        ("text_payload", pa.string()),
+        ("entry", pa.string()),
+        ("search", pa.string()),
+    ]
+)
+MAX_GROUP_ROWS = 100_000  # rows taken from the queue at once (a commit takes fewer)
 # what one commit takes from the projects' queues (see the module docstring): rows, and
 # distinct (log, day) and (log, hour) pairs, each a table or file its sinks may have to make
 SLICE_ROWS, SLICE_DAYS, SLICE_HOURS = 10_000, 100, 200
 _DAY_US, _HOUR_US = 86_400_000_000, 3_600_000_000
-_MARK = ("INSERT OR REPLACE INTO cloudlog.state VALUES ('applied_seq', "
-         "greatest(?, coalesce((SELECT v FROM cloudlog.state WHERE k = 'applied_seq'), 0)))")
+_MARK = (
+    "INSERT OR REPLACE INTO cloudlog.state VALUES ('applied_seq', "
+    "greatest(?, coalesce((SELECT v FROM cloudlog.state WHERE k = 'applied_seq'), 0)))"
+)
 _MARK_PROJECT = "INSERT OR REPLACE INTO cloudlog.state VALUES ('applied_seq:' || ?, ?)"
-FILE_EXPORTS_DDL = ("CREATE TABLE IF NOT EXISTS cloudlog.file_exports_owed (project VARCHAR, "
-                    "sink VARCHAR, first_seq BIGINT, last_seq BIGINT)")
+FILE_EXPORTS_DDL = (
+    "CREATE TABLE IF NOT EXISTS cloudlog.file_exports_owed (project VARCHAR, "
+    "sink VARCHAR, first_seq BIGINT, last_seq BIGINT)"
+)
 _OWE_FILES = "INSERT INTO cloudlog.file_exports_owed VALUES (?, ?, ?, ?)"
 
 
 def rows_to_arrow(rows: list[Row]) -> pa.Table:
-    return pa.table([
-        pa.array([r.seq for r in rows], pa.int64()),
-        [r.project for r in rows], [r.log_name for r in rows], [r.log_id for r in rows],
-        pa.array([r.ts for r in rows], pa.int64()),
-        pa.array([r.receive_ts for r in rows], pa.int64()),
-        pa.array([r.severity for r in rows], pa.int32()),
-        [r.insert_id for r in rows], [r.text_payload for r in rows],
-        [r.text for r in rows], [search_text(r.entry) for r in rows],
-    ], schema=ARROW_SCHEMA)
+    return pa.table(
+        [
+            pa.array([r.seq for r in rows], pa.int64()),
+            [r.project for r in rows],
+            [r.log_name for r in rows],
+            [r.log_id for r in rows],
+            pa.array([r.ts for r in rows], pa.int64()),
+            pa.array([r.receive_ts for r in rows], pa.int64()),
+            pa.array([r.severity for r in rows], pa.int32()),
+            [r.insert_id for r in rows],
+            [r.text_payload for r in rows],
+            [r.text for r in rows],
+            [search_text(r.entry) for r in rows],
+        ],
+        schema=ARROW_SCHEMA,
+    )
 
 
 class _Work:
     """One sink or metric applied to the rows of a batch it matched."""
+
     __slots__ = ("kind", "project", "name", "obj", "rows", "dest")
 
     def __init__(self, kind, project, name, obj, rows, dest=None):
@@ -85,14 +119,22 @@ class _Work:
 
 class Applier:
     APPLY_DELAY_S = 0.05
-    RETRY_FIRST_S, RETRY_MAX_S = 0.2, 5.0   # a batch that failed is retried with back-off
-    STOP_DRAIN_S = 3.0     # on stop, apply what is queued for at most this long (the rest
+    RETRY_FIRST_S, RETRY_MAX_S = 0.2, 5.0  # a batch that failed is retried with back-off
+    STOP_DRAIN_S = 3.0  # on stop, apply what is queued for at most this long (the rest
     #                        stays in the journal and is applied on the next start)
-    REPLAY_WAIT_S = 10.0   # a read during start-up waits this long for the replay, then 503
+    REPLAY_WAIT_S = 10.0  # a read during start-up waits this long for the replay, then 503
 
-    def __init__(self, db, config: ConfigRepo, files: FileExporter, pubsub: PubSub,
-                 applied_seq: int, journal_path=None, journal_seq: int = 0,
-                 applied_by_project: dict[str, int] | None = None):
+    def __init__(
+        self,
+        db,
+        config: ConfigRepo,
+        files: FileExporter,
+        pubsub: PubSub,
+        applied_seq: int,
+        journal_path=None,
+        journal_seq: int = 0,
+        applied_by_project: dict[str, int] | None = None,
+    ):
         self.con = db.cursor()
         self.config, self.files, self.pubsub = config, files, pubsub
         self.bigquery = BigQueryExporter()
@@ -100,22 +142,21 @@ class Applier:
         # applied_by_project are too (projects are applied in turn, not in global order)
         self.applied_seq = applied_seq
         self.applied_by_project = dict(applied_by_project or {})
-        self.passed_seq = applied_seq    # applied, or (in memory) failed: readers stop waiting
+        self.passed_seq = applied_seq  # applied, or (in memory) failed: readers stop waiting
         self.passed_by_project: dict[str, int] = dict(self.applied_by_project)
-        self._pending: OrderedDict[str, deque] = OrderedDict()   # project -> rows to apply
-        self._waiters: list = []         # in memory: writes to finish once their rows apply
-        self._taken_seq = applied_seq    # the last seq taken from the queue
+        self._pending: OrderedDict[str, deque] = OrderedDict()  # project -> rows to apply
+        self._waiters: list = []  # in memory: writes to finish once their rows apply
+        self._taken_seq = applied_seq  # the last seq taken from the queue
         # With a journal, every delivered row is already acknowledged: a batch that fails to
         # apply stays pending and is retried, and nothing after it is applied before it.
         self.durable = journal_path is not None
         self._journal_path = journal_path
         self.replay_to = max(journal_seq, applied_seq) if self.durable else applied_seq
-        self.stalled: str | None = None          # why the oldest pending batch cannot apply
-        self.stalled_rows = (0, 0, 0)            # (first seq, last seq, count) pending
+        self.stalled: str | None = None  # why the oldest pending batch cannot apply
+        self.stalled_rows = (0, 0, 0)  # (first seq, last seq, count) pending
         self.cond = threading.Condition()
         self.readers = 0
-        self.stats = {"commits": 0, "entries": 0, "processing_errors": 0,
-                      "max_apply_s": 0.0, "failed_commits": 0}
+        self.stats = {"commits": 0, "entries": 0, "processing_errors": 0, "max_apply_s": 0.0, "failed_commits": 0}
         self._q: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._stop_deadline: float | None = None
@@ -136,10 +177,13 @@ class Applier:
         if self.stalled is None:
             return None
         first, last, n = self.stalled_rows
-        err = ApiError(503, f"the log store is behind: {n} acknowledged entries (seq {first}-"
-                            f"{last}) cannot be applied to DuckDB yet ({self.stalled}); they are "
-                            f"kept in the journal and retried every few seconds, and new writes "
-                            f"are refused until they are applied")
+        err = ApiError(
+            503,
+            f"the log store is behind: {n} acknowledged entries (seq {first}-"
+            f"{last}) cannot be applied to DuckDB yet ({self.stalled}); they are "
+            f"kept in the journal and retried every few seconds, and new writes "
+            f"are refused until they are applied",
+        )
         err.retry_after = int(self.RETRY_MAX_S)
         return err
 
@@ -163,8 +207,7 @@ class Applier:
         """target: a seq (every row up to it) or {project: seq} (that project's rows)."""
         if isinstance(target, int):
             return self.passed_seq >= target
-        return all(max(self.passed_seq, self.passed_by_project.get(p, 0)) >= seq
-                   for p, seq in target.items())
+        return all(max(self.passed_seq, self.passed_by_project.get(p, 0)) >= seq for p, seq in target.items())
 
     def wait_applied(self, target: int | dict[str, int], timeout: float) -> None:
         """Return once every row up to ``target`` is applied (a seq, or {project: seq} for
@@ -177,10 +220,10 @@ class Applier:
                 return
             self.readers += 1
             try:
-                self._q.put(Job("nudge", None))      # wake the applier now
-                ok = self.cond.wait_for(lambda: self._passed(target) or
-                                        self.stalled is not None or
-                                        not self._thread.is_alive(), timeout)
+                self._q.put(Job("nudge", None))  # wake the applier now
+                ok = self.cond.wait_for(
+                    lambda: self._passed(target) or self.stalled is not None or not self._thread.is_alive(), timeout
+                )
             finally:
                 self.readers -= 1
         behind = self.behind_error()
@@ -188,8 +231,11 @@ class Applier:
             raise behind
         if not ok:
             if self.replaying():
-                err = ApiError(503, f"the log store is starting: replaying its journal "
-                                    f"({self.applied_seq} of {self.replay_to} entries applied)")
+                err = ApiError(
+                    503,
+                    f"the log store is starting: replaying its journal "
+                    f"({self.applied_seq} of {self.replay_to} entries applied)",
+                )
                 err.retry_after = 2
                 raise err
             raise ApiError(503, "timed out waiting for the log store")
@@ -226,7 +272,7 @@ class Applier:
             with self.cond:
                 self.cond.notify_all()
             self._drop_pending()
-            while True:                # nobody is left to answer queued jobs: say so
+            while True:  # nobody is left to answer queued jobs: say so
                 try:
                     job = self._q.get_nowait()
                 except queue.Empty:
@@ -239,24 +285,22 @@ class Applier:
             for w in job.waiters or ():
                 w.finish(error=ApiError(503, "the log store is closed"))
         elif job.kind in ("call", "stop"):
-            job.finish(error=ApiError(503, "the log store is closed")
-                       if job.kind == "call" else None)
+            job.finish(error=ApiError(503, "the log store is closed") if job.kind == "call" else None)
 
     def _replay(self):
         """Apply journal lines past the applied position (start-up), batch by batch."""
         if not self.durable or not self.replaying():
             return True
-        for k, rows in enumerate(Journal.replay(self._journal_path, self.applied_seq,
-                                                self.replay_to), 1):
+        for k, rows in enumerate(Journal.replay(self._journal_path, self.applied_seq, self.replay_to), 1):
             if self._stop.is_set():
-                return False       # stopped during start-up: what is applied stays applied
+                return False  # stopped during start-up: what is applied stays applied
             # a project's rows may have been applied ahead of the global position
             todo = [r for r in rows if r.seq > self.applied_by_project.get(r.project, 0)]
             if not todo:
                 self._advance([], rows[-1].seq)
             elif not self._apply_durably(todo, rows[-1].seq):
                 return False
-            if k % 8 == 0:         # keep DuckDB's write-ahead log small on a long journal
+            if k % 8 == 0:  # keep DuckDB's write-ahead log small on a long journal
                 try:
                     self.con.execute("CHECKPOINT")
                 except duckdb.Error:
@@ -268,20 +312,20 @@ class Applier:
         return True
 
     def _serve(self):
-        barrier = None      # a call or stop: it runs once every row delivered before it applied
+        barrier = None  # a call or stop: it runs once every row delivered before it applied
         while True:
             if barrier is None:
                 barrier = self._collect()
             if self._pending:
                 if self._past_stop_deadline():
-                    self._drop_pending()         # in the journal: applied on the next start
+                    self._drop_pending()  # in the journal: applied on the next start
                     continue
                 rows, low = self._take_round()
                 if not self._apply_rows(rows, low):
                     self._drop_pending()
                     if barrier is not None:
                         self._refuse(barrier)
-                    return                       # stopped while retrying a failed batch
+                    return  # stopped while retrying a failed batch
                 continue
             if barrier is None:
                 continue
@@ -308,9 +352,14 @@ class Applier:
         while n < MAX_GROUP_ROWS:
             try:
                 if not self._pending and deadline is None:
-                    job = self._q.get()          # idle: wait for work
-                elif (deadline is not None and n < 2000 and not self.readers
-                      and not self._stop.is_set() and time.monotonic() < deadline):
+                    job = self._q.get()  # idle: wait for work
+                elif (
+                    deadline is not None
+                    and n < 2000
+                    and not self.readers
+                    and not self._stop.is_set()
+                    and time.monotonic() < deadline
+                ):
                     # a DuckDB commit costs ~2 ms of CPU: let a small batch grow for up to
                     # APPLY_DELAY_S (it is already durable), unless a reader is waiting
                     job = self._q.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -328,7 +377,7 @@ class Applier:
                 # in memory (nothing is acknowledged before it applies) one queue, in order
                 key = r.project if self.durable else ""
                 q = self._pending.get(key)
-                if q is None:       # a project with nothing waiting goes first
+                if q is None:  # a project with nothing waiting goes first
                     q = self._pending[key] = deque()
                     self._pending.move_to_end(key, last=False)
                 q.append(r)
@@ -352,8 +401,7 @@ class Applier:
         while q and len(out) < budget[0]:
             r = q[0]
             d, h = (r.log_id, r.ts // _DAY_US), (r.log_id, r.ts // _HOUR_US)
-            if out and ((d not in days and len(days) >= budget[1]) or
-                        (h not in hours and len(hours) >= budget[2])):
+            if out and ((d not in days and len(days) >= budget[1]) or (h not in hours and len(hours) >= budget[2])):
                 break
             days.add(d)
             hours.add(h)
@@ -375,7 +423,7 @@ class Applier:
             q = self._pending[project]
             rows += self._slice(q, budget)
             if q:
-                self._pending.move_to_end(project)   # its next slice after the others'
+                self._pending.move_to_end(project)  # its next slice after the others'
             else:
                 del self._pending[project]
         rows.sort(key=lambda r: r.seq)
@@ -392,7 +440,7 @@ class Applier:
     def _advance(self, rows: list[Row], low: int, applied: bool = True) -> None:
         """Readers may stop waiting for ``rows`` and for every row up to ``low``."""
         with self.cond:
-            for r in rows:                      # sorted by seq: each project's last wins
+            for r in rows:  # sorted by seq: each project's last wins
                 self.passed_by_project[r.project] = r.seq
                 if applied:
                     self.applied_by_project[r.project] = r.seq
@@ -413,7 +461,7 @@ class Applier:
             log.exception("applying to DuckDB failed")
             err = ApiError(500, f"storage error: {e}")
         self._advance(rows, low, applied=err is None)
-        waiters, self._waiters = self._waiters, []    # in memory a round takes every row
+        waiters, self._waiters = self._waiters, []  # in memory a round takes every row
         for w in waiters:
             w.finish(len(w.payload), err)
         return True
@@ -429,8 +477,13 @@ class Applier:
                 self.stats["failed_commits"] += 1
                 reason = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
                 if self.stalled is None:
-                    log.error("cannot apply %d acknowledged entries (seq %d-%d): %s; "
-                              "retrying", len(rows), rows[0].seq, rows[-1].seq, reason)
+                    log.error(
+                        "cannot apply %d acknowledged entries (seq %d-%d): %s; retrying",
+                        len(rows),
+                        rows[0].seq,
+                        rows[-1].seq,
+                        reason,
+                    )
                 with self.cond:
                     self.stalled = reason
                     self.stalled_rows = (rows[0].seq, rows[-1].seq, len(rows))
@@ -450,14 +503,17 @@ class Applier:
     # ------------------------------------------------------------ one batch
     def _matching(self, project: str, filter_: str, by_seq: dict[int, Row]) -> list[Row]:
         sql = compile_filter(filter_)
-        return [by_seq[s] for (s,) in self.con.execute(
-            f"SELECT seq FROM __batch WHERE project = ? AND {sql} ORDER BY seq",
-            [project]).fetchall()]
+        return [
+            by_seq[s]
+            for (s,) in self.con.execute(
+                f"SELECT seq FROM __batch WHERE project = ? AND {sql} ORDER BY seq", [project]
+            ).fetchall()
+        ]
 
     def _plan(self, rows: list[Row]) -> tuple[list[_Work], list[tuple[_Work, str]]]:
         """Which sinks and metrics match which rows (read-only, outside the transaction)."""
         projects = {r.project for r in rows}
-        by_seq = {r.seq: r for r in rows}     # a round's seqs have gaps (see _take_round)
+        by_seq = {r.seq: r for r in rows}  # a round's seqs have gaps (see _take_round)
         work, failed = [], []
         for kind in ("sink", "metric"):
             for (project, name), obj in self.config.snapshot(kind).items():
@@ -497,7 +553,7 @@ class Applier:
         the entries themselves cannot be committed; nothing of the batch is then applied."""
         t0 = time.perf_counter()
         con = self.con
-        last_of = {r.project: r.seq for r in rows}        # rows are sorted by seq
+        last_of = {r.project: r.seq for r in rows}  # rows are sorted by seq
         insert = f"INSERT INTO cloudlog.entries ({', '.join(COLUMNS)}) SELECT * FROM __batch"
         con.register("__batch", rows_to_arrow(rows))
         try:
@@ -520,6 +576,7 @@ class Applier:
                     con.execute(_MARK_PROJECT, [project, seq])
                 con.execute("COMMIT")
                 self.bigquery.committed()
+
             try:
                 commit_entries(*in_txn)
             except Exception as e:  # noqa: BLE001 - isolate: entries first, then one by one
@@ -531,12 +588,12 @@ class Applier:
                     self._rollback()
                     raise
                 for w in in_txn:
-                    if w.kind == "sink":      # one transaction per table: one log's failure
-                        _, (project, dataset) = w.dest      # drops no other log's rows
+                    if w.kind == "sink":  # one transaction per table: one log's failure
+                        _, (project, dataset) = w.dest  # drops no other log's rows
                         for rows_failed, message in self.bigquery.export_each_table(
-                                con, w.name, project, dataset, w.rows):
-                            failed.append((_Work(w.kind, w.project, w.name, w.obj,
-                                                 rows_failed, w.dest), message))
+                            con, w.name, project, dataset, w.rows
+                        ):
+                            failed.append((_Work(w.kind, w.project, w.name, w.obj, rows_failed, w.dest), message))
                         continue
                     try:
                         con.execute("BEGIN")
@@ -573,8 +630,10 @@ class Applier:
         try:
             self.con.execute("BEGIN")
             for project, name, last in paid:
-                self.con.execute("DELETE FROM cloudlog.file_exports_owed WHERE project = ? "
-                                 "AND sink = ? AND last_seq <= ?", [project, name, last])
+                self.con.execute(
+                    "DELETE FROM cloudlog.file_exports_owed WHERE project = ? AND sink = ? AND last_seq <= ?",
+                    [project, name, last],
+                )
             self.con.execute("COMMIT")
         except Exception:  # noqa: BLE001 - exported again on the next start: lines repeat
             log.exception("cannot record a finished file export")
@@ -583,8 +642,10 @@ class Applier:
     def export_owed_files(self) -> int:
         """Start-up: write every file export a crash interrupted. Returns the rows written."""
         con, written = self.con, 0
-        owed = con.execute("SELECT project, sink, min(first_seq), max(last_seq) FROM "
-                           "cloudlog.file_exports_owed GROUP BY ALL ORDER BY ALL").fetchall()
+        owed = con.execute(
+            "SELECT project, sink, min(first_seq), max(last_seq) FROM "
+            "cloudlog.file_exports_owed GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
         for project, name, first, last in owed:
             sink = self.config.get("sink", project, name)
             try:
@@ -597,7 +658,8 @@ class Applier:
                 found = con.execute(
                     "SELECT seq, log_id, ts, receive_ts, severity, entry FROM cloudlog.entries "
                     f"WHERE project = ? AND seq BETWEEN ? AND ? AND {sql} ORDER BY seq",
-                    [project, first, last]).fetchall()
+                    [project, first, last],
+                ).fetchall()
                 rows = []
                 for seq, log_id, ts, rts, sev, text in found:
                     row = Row(json.loads(text), project, log_id, ts, rts, sev)
@@ -609,30 +671,32 @@ class Applier:
             except LookupError:
                 pass
             except Exception as e:  # noqa: BLE001 - this sink only
-                log.error("cannot finish the interrupted export of sink %s/%s: %s",
-                          project, name, e)
+                log.error("cannot finish the interrupted export of sink %s/%s: %s", project, name, e)
             self._paid_files([(project, name, last)])
         return written
 
     def _record_failure(self, w: _Work, message: str) -> None:
         self.stats["processing_errors"] += 1
         message = message.split("\n")[0][:2000]
-        log.error("%s %s/%s failed on %d entries: %s", w.kind, w.project, w.name,
-                  len(w.rows or ()), message)
+        log.error("%s %s/%s failed on %d entries: %s", w.kind, w.project, w.name, len(w.rows or ()), message)
         rows = w.rows or []
-        err = {"time": format_timestamp(now_us()), "message": message,
-               "firstSeq": rows[0].seq if rows else None,
-               "lastSeq": rows[-1].seq if rows else None, "entries": len(rows)}
+        err = {
+            "time": format_timestamp(now_us()),
+            "message": message,
+            "firstSeq": rows[0].seq if rows else None,
+            "lastSeq": rows[-1].seq if rows else None,
+            "entries": len(rows),
+        }
         self.config.add_error(w.kind, w.project, w.name, err)
         con = self.con
         try:
             con.execute("BEGIN")
-            con.execute("INSERT INTO cloudlog.processing_errors VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [w.kind, w.project, w.name, err["time"], message, err["firstSeq"],
-                         err["lastSeq"], err["entries"]])
+            con.execute(
+                "INSERT INTO cloudlog.processing_errors VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [w.kind, w.project, w.name, err["time"], message, err["firstSeq"], err["lastSeq"], err["entries"]],
+            )
             if w.kind == "sink" and w.dest and w.dest[0] == "bigquery" and rows:
-                self.bigquery.record_failure(con, w.name, w.dest[1][0], w.dest[1][1], rows,
-                                             message)
+                self.bigquery.record_failure(con, w.name, w.dest[1][0], w.dest[1][1], rows, message)
             con.execute("COMMIT")
         except Exception:  # noqa: BLE001 - recording must not stop the applier
             log.exception("cannot record the failure")

@@ -5,6 +5,7 @@ published); the applier thread publishes a new one after the change is stored in
 Each sink's and metric's processing errors are kept here too (the last ``MAX_ERRORS``), and
 persisted in ``cloudlog.processing_errors``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -13,18 +14,22 @@ import threading
 from collections import deque
 from types import MappingProxyType
 
-CONFIG_DDL = ("CREATE TABLE IF NOT EXISTS cloudlog.config (kind VARCHAR, project VARCHAR, "
-              "name VARCHAR, body VARCHAR, PRIMARY KEY (kind, project, name))")
-ERRORS_DDL = ("CREATE TABLE IF NOT EXISTS cloudlog.processing_errors (kind VARCHAR, "
-              "project VARCHAR, name VARCHAR, recorded_at VARCHAR, message VARCHAR, "
-              "first_seq BIGINT, last_seq BIGINT, entries BIGINT)")
-MAX_SINKS = 200     # Cloud Logging: 200 sinks per project
-MAX_METRICS = 500   # Cloud Logging: 500 user-defined log-based metrics per project
-MAX_ERRORS = 100    # kept in memory per sink/metric
+CONFIG_DDL = (
+    "CREATE TABLE IF NOT EXISTS cloudlog.config (kind VARCHAR, project VARCHAR, "
+    "name VARCHAR, body VARCHAR, PRIMARY KEY (kind, project, name))"
+)
+ERRORS_DDL = (
+    "CREATE TABLE IF NOT EXISTS cloudlog.processing_errors (kind VARCHAR, "
+    "project VARCHAR, name VARCHAR, recorded_at VARCHAR, message VARCHAR, "
+    "first_seq BIGINT, last_seq BIGINT, entries BIGINT)"
+)
+MAX_SINKS = 200  # Cloud Logging: 200 sinks per project
+MAX_METRICS = 500  # Cloud Logging: 500 user-defined log-based metrics per project
+MAX_ERRORS = 100  # kept in memory per sink/metric
 # local limits: every batch looks at every sink and metric, and each project costs memory
-MAX_SINKS_TOTAL = 1_000     # sinks in all projects together
-MAX_METRICS_TOTAL = 2_000   # metrics in all projects together
-MAX_PROJECTS = 1_000        # projects with entries, sinks or metrics
+MAX_SINKS_TOTAL = 1_000  # sinks in all projects together
+MAX_METRICS_TOTAL = 2_000  # metrics in all projects together
+MAX_PROJECTS = 1_000  # projects with entries, sinks or metrics
 
 
 class ConfigRepo:
@@ -43,12 +48,14 @@ class ConfigRepo:
                 data[kind][(project, name)] = _freeze(json.loads(body))
         errs = con.execute(
             "SELECT kind, project, name, recorded_at, message, first_seq, last_seq, entries "
-            "FROM cloudlog.processing_errors ORDER BY rowid DESC LIMIT 10000").fetchall()
+            "FROM cloudlog.processing_errors ORDER BY rowid DESC LIMIT 10000"
+        ).fetchall()
         with self._lock:
             self._snap = {k: MappingProxyType(v) for k, v in data.items()}
             for kind, project, name, at, msg, a, b, n in reversed(errs):
                 self._errors.setdefault((kind, project, name), deque(maxlen=MAX_ERRORS)).append(
-                    {"time": at, "message": msg, "firstSeq": a, "lastSeq": b, "entries": n})
+                    {"time": at, "message": msg, "firstSeq": a, "lastSeq": b, "entries": n}
+                )
 
     # -- reads (any thread)
     def snapshot(self, kind: str):

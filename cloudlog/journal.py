@@ -5,6 +5,7 @@ One line per entry: ``seq TAB ts TAB receive_ts TAB severity TAB entry-JSON``. O
 lines past DuckDB's applied sequence number are replayed. The writer thread never dies on
 data: a write that cannot be encoded fails alone (500), a failed fsync fails its group.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,11 +19,12 @@ from cloudlog.model import ApiError, Row, canonical_log_name, split_log_name
 
 log = logging.getLogger(__name__)
 
-MAX_GROUP_ROWS = 100_000   # one fsync covers at most this many entries
+MAX_GROUP_ROWS = 100_000  # one fsync covers at most this many entries
 
 
 class Job:
     """A unit of work handed to a thread; the submitter waits on ``done``."""
+
     __slots__ = ("kind", "payload", "done", "result", "error", "waiters")
 
     def __init__(self, kind, payload, waiters=None):
@@ -82,7 +84,7 @@ class Journal:
         self._file = open(path, "ab") if path is not None else None
         self._q: queue.Queue = queue.Queue()
         self.fsyncs = 0
-        self.lock = threading.Lock()       # guards written_seq for readers
+        self.lock = threading.Lock()  # guards written_seq for readers
         # a read of project P waits only for P's own writes (not for another's backlog)
         self.last_seq_by_project: dict[str, int] = {}
         self._thread = threading.Thread(target=self._run, name="cloudlog-journal", daemon=True)
@@ -98,14 +100,13 @@ class Journal:
         with open(path, "rb") as f:
             for line in f:
                 if not line.endswith(b"\n"):
-                    break                       # torn: it was never acknowledged
+                    break  # torn: it was never acknowledged
                 head = line.split(b"\t", 1)[0]
                 if not head.isdigit():
                     break
                 last_seq, good_end = int(head), good_end + len(line)
         if path.stat().st_size != good_end:
-            log.warning("journal: cutting a torn tail of %d bytes",
-                        path.stat().st_size - good_end)
+            log.warning("journal: cutting a torn tail of %d bytes", path.stat().st_size - good_end)
             with open(path, "r+b") as f:
                 f.truncate(good_end)
                 f.flush()
@@ -113,8 +114,9 @@ class Journal:
         return last_seq
 
     @staticmethod
-    def replay(path: Path, after_seq: int, up_to_seq: int, batch_rows: int = 10_000,
-               batch_bytes: int = 8 * 1024 * 1024):
+    def replay(
+        path: Path, after_seq: int, up_to_seq: int, batch_rows: int = 10_000, batch_bytes: int = 8 * 1024 * 1024
+    ):
         """Yield lists of rows journalled after ``after_seq`` up to ``up_to_seq``, in batches
         of at most ``batch_rows`` rows or ``batch_bytes`` of journal, so that replaying a large
         journal needs bounded memory and bounded DuckDB write-ahead log per commit."""
@@ -216,9 +218,8 @@ class Journal:
         if self._file is not None:
             pos = None
             try:
-                if self._file.tell() > self.ROTATE_BYTES and \
-                        self._applied_seq() >= self.written_seq:
-                    self._file.truncate(0)         # everything in it is in DuckDB
+                if self._file.tell() > self.ROTATE_BYTES and self._applied_seq() >= self.written_seq:
+                    self._file.truncate(0)  # everything in it is in DuckDB
                     self._file.seek(0)
                 pos = self._file.tell()
                 self._file.write(b"".join(data))
@@ -227,10 +228,13 @@ class Journal:
                 self.fsyncs += 1
             except OSError as e:
                 log.exception("journal write failed")
-                for j in ok:   # a full disk is transient: the client may retry later
-                    j.finish(error=_unavailable(f"cannot write the journal ({e}); nothing of "
-                                                "this request was stored, retry later"))
-                try:         # drop a partial append: those entries were not acknowledged
+                for j in ok:  # a full disk is transient: the client may retry later
+                    j.finish(
+                        error=_unavailable(
+                            f"cannot write the journal ({e}); nothing of this request was stored, retry later"
+                        )
+                    )
+                try:  # drop a partial append: those entries were not acknowledged
                     if pos is not None:
                         self._file.truncate(pos)
                         self._file.seek(pos)
@@ -245,6 +249,6 @@ class Journal:
         if self._file is not None:
             self._deliver(rows, None)
             for j in ok:
-                j.finish(len(j.payload))       # durable in the journal: acknowledge now
+                j.finish(len(j.payload))  # durable in the journal: acknowledge now
         else:
-            self._deliver(rows, ok)            # acknowledged once applied
+            self._deliver(rows, ok)  # acknowledged once applied

@@ -4,6 +4,7 @@ Everything the HTTP layer accepts goes through :func:`normalize_write` before it
 storage, so storage only ever sees canonical entries: a UTC timestamp with microseconds and
 a ``Z``, a severity name, an insertId, and the request-level defaults already filled in.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -15,67 +16,108 @@ import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import unquote
 
-MAX_ENTRY_BYTES = 256 * 1024          # Cloud Logging: 256 KB per LogEntry
+MAX_ENTRY_BYTES = 256 * 1024  # Cloud Logging: 256 KB per LogEntry
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # Cloud Logging: 10 MB per entries.write request
-MAX_LABELS = 64                       # Cloud Logging: 64 labels per LogEntry
-MAX_LABEL_KEY_BYTES = 512             # Cloud Logging: label key 512 B
-MAX_LABEL_VALUE_BYTES = 64 * 1024     # Cloud Logging: label value 64 KB
-MAX_LOG_ID_CHARS = 512                # Cloud Logging: LOG_ID under 512 characters
+MAX_LABELS = 64  # Cloud Logging: 64 labels per LogEntry
+MAX_LABEL_KEY_BYTES = 512  # Cloud Logging: label key 512 B
+MAX_LABEL_VALUE_BYTES = 64 * 1024  # Cloud Logging: label value 64 KB
+MAX_LOG_ID_CHARS = 512  # Cloud Logging: LOG_ID under 512 characters
 # local limits (Cloud Logging documents none, or only indirectly):
-MAX_ENTRIES_PER_REQUEST = 10_000      # entries in one entries.write request
-MAX_DEPTH = 64                        # nesting of any JSON value in a request
-MAX_FIELDS_PER_ENTRY = 1_000          # object keys in one entry (all levels together)
-MAX_TABLES_PER_REQUEST = 100          # distinct (log, UTC day) pairs in one entries.write request:
+MAX_ENTRIES_PER_REQUEST = 10_000  # entries in one entries.write request
+MAX_DEPTH = 64  # nesting of any JSON value in a request
+MAX_FIELDS_PER_ENTRY = 1_000  # object keys in one entry (all levels together)
+MAX_TABLES_PER_REQUEST = 100  # distinct (log, UTC day) pairs in one entries.write request:
 #                                       each is a date-sharded table a BigQuery sink may create
-MIN_TS_US = -62135596800000000        # 0001-01-01T00:00:00Z
-MAX_TS_US = 253402300799999999        # 9999-12-31T23:59:59.999999Z
+MIN_TS_US = -62135596800000000  # 0001-01-01T00:00:00Z
+MAX_TS_US = 253402300799999999  # 9999-12-31T23:59:59.999999Z
 
 SEVERITIES = {
-    "DEFAULT": 0, "DEBUG": 100, "INFO": 200, "NOTICE": 300, "WARNING": 400,
-    "ERROR": 500, "CRITICAL": 600, "ALERT": 700, "EMERGENCY": 800,
+    "DEFAULT": 0,
+    "DEBUG": 100,
+    "INFO": 200,
+    "NOTICE": 300,
+    "WARNING": 400,
+    "ERROR": 500,
+    "CRITICAL": 600,
+    "ALERT": 700,
+    "EMERGENCY": 800,
 }
 SEVERITY_NAMES = {v: k for k, v in SEVERITIES.items()}
 
 ENTRY_FIELDS = {
-    "logName", "resource", "timestamp", "receiveTimestamp", "severity", "insertId",
-    "httpRequest", "labels", "operation", "trace", "spanId", "traceSampled",
-    "sourceLocation", "split", "textPayload", "jsonPayload", "protoPayload",
-    "errorGroups", "apphub", "apphubDestination",
+    "logName",
+    "resource",
+    "timestamp",
+    "receiveTimestamp",
+    "severity",
+    "insertId",
+    "httpRequest",
+    "labels",
+    "operation",
+    "trace",
+    "spanId",
+    "traceSampled",
+    "sourceLocation",
+    "split",
+    "textPayload",
+    "jsonPayload",
+    "protoPayload",
+    "errorGroups",
+    "apphub",
+    "apphubDestination",
 }
 PAYLOADS = ("textPayload", "jsonPayload", "protoPayload")
 # proto3 JSON accepts both lowerCamelCase and the original snake_case names.
 WRITE_FIELDS = {
-    "logName": "logName", "log_name": "logName", "resource": "resource", "labels": "labels",
-    "entries": "entries", "partialSuccess": "partialSuccess",
-    "partial_success": "partialSuccess", "dryRun": "dryRun", "dry_run": "dryRun",
+    "logName": "logName",
+    "log_name": "logName",
+    "resource": "resource",
+    "labels": "labels",
+    "entries": "entries",
+    "partialSuccess": "partialSuccess",
+    "partial_success": "partialSuccess",
+    "dryRun": "dryRun",
+    "dry_run": "dryRun",
 }
 
-_LOG_NAME = re.compile(r"projects/([^/]+)/logs/(.+)")     # used with fullmatch
+_LOG_NAME = re.compile(r"projects/([^/]+)/logs/(.+)")  # used with fullmatch
 _TS = re.compile(
     r"^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?"
-    r"(?:\.([0-9]{1,9}))?)?[ \t]*(Z|z|[+-][0-9]{2}:?[0-9]{2})?$")
+    r"(?:\.([0-9]{1,9}))?)?[ \t]*(Z|z|[+-][0-9]{2}:?[0-9]{2})?$"
+)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class ApiError(Exception):
     """An error answered as ``{"error": {"code", "message", "status"}}``."""
 
-    STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS",
-              413: "PAYLOAD_TOO_LARGE", 405: "METHOD_NOT_ALLOWED", 408: "DEADLINE_EXCEEDED",
-              411: "INVALID_ARGUMENT", 414: "INVALID_ARGUMENT", 431: "INVALID_ARGUMENT",
-              429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE",
-              505: "HTTP_VERSION_NOT_SUPPORTED"}
+    STATUS = {
+        400: "INVALID_ARGUMENT",
+        404: "NOT_FOUND",
+        409: "ALREADY_EXISTS",
+        413: "PAYLOAD_TOO_LARGE",
+        405: "METHOD_NOT_ALLOWED",
+        408: "DEADLINE_EXCEEDED",
+        411: "INVALID_ARGUMENT",
+        414: "INVALID_ARGUMENT",
+        431: "INVALID_ARGUMENT",
+        429: "RESOURCE_EXHAUSTED",
+        500: "INTERNAL",
+        503: "UNAVAILABLE",
+        505: "HTTP_VERSION_NOT_SUPPORTED",
+    }
 
-    def __init__(self, code: int, message: str, details: list | None = None,
-                 retry_after: int | None = None):
+    def __init__(self, code: int, message: str, details: list | None = None, retry_after: int | None = None):
         super().__init__(message)
         self.code, self.message, self.details = code, message, details
-        self.retry_after = retry_after      # seconds: answered as a Retry-After header
+        self.retry_after = retry_after  # seconds: answered as a Retry-After header
 
     def body(self) -> dict:
-        err = {"code": self.code, "message": self.message,
-               "status": self.STATUS.get(self.code, "INVALID_ARGUMENT" if self.code < 500
-                                      else "INTERNAL")}
+        err = {
+            "code": self.code,
+            "message": self.message,
+            "status": self.STATUS.get(self.code, "INVALID_ARGUMENT" if self.code < 500 else "INTERNAL"),
+        }
         if self.details:
             err["details"] = self.details
         return {"error": err}
@@ -93,8 +135,7 @@ def parse_timestamp(text: str) -> int:
         raise ValueError(f"invalid timestamp {str(text)[:100]!r}")
     y, mo, d, hh, mm, ss, frac, tz = m.groups()
     try:
-        dt = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0),
-                      tzinfo=timezone.utc)
+        dt = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0), tzinfo=timezone.utc)
     except (ValueError, OverflowError) as e:
         raise ValueError(f"invalid timestamp {text!r}: {e}") from None
     us = (dt - _EPOCH) // timedelta(microseconds=1)
@@ -105,16 +146,16 @@ def parse_timestamp(text: str) -> int:
         digits = tz[1:].replace(":", "")
         us -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60) * 1_000_000
     if not MIN_TS_US <= us <= MAX_TS_US:
-        raise ValueError(f"invalid timestamp {text!r}: outside 0001-01-01T00:00:00Z.."
-                         "9999-12-31T23:59:59.999999Z")
+        raise ValueError(f"invalid timestamp {text!r}: outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59.999999Z")
     return us
 
 
 def format_timestamp(us: int) -> str:
     """Epoch µs -> ``2024-05-01T12:00:00.123456Z`` (always UTC, always six digits)."""
     dt = _EPOCH + timedelta(microseconds=us)
-    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"
-            f"{dt.second:02d}.{dt.microsecond:06d}Z")
+    return (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}.{dt.microsecond:06d}Z"
+    )
 
 
 def now_us() -> int:
@@ -134,8 +175,7 @@ def parse_severity(value) -> int:
             return SEVERITIES[v]
         if v.isdigit() and int(v) in SEVERITY_NAMES:
             return int(v)
-    raise ValueError(f"invalid severity {value!r}; use a name ({', '.join(SEVERITIES)}) "
-                     "or its number")
+    raise ValueError(f"invalid severity {value!r}; use a name ({', '.join(SEVERITIES)}) or its number")
 
 
 # ---------------------------------------------------------------- log names
@@ -143,8 +183,7 @@ def split_log_name(log_name: str) -> tuple[str, str]:
     """``projects/P/logs/ID`` -> (P, decoded ID); ValueError otherwise."""
     # fullmatch: `$` would also match before a trailing newline
     m = _LOG_NAME.fullmatch(log_name) if isinstance(log_name, str) else None
-    if not m or not m.group(2) or len(m.group(2)) > MAX_LOG_ID_CHARS \
-            or len(m.group(1)) > 100:
+    if not m or not m.group(2) or len(m.group(2)) > MAX_LOG_ID_CHARS or len(m.group(1)) > 100:
         raise ValueError(f"invalid logName {log_name!r}; expected projects/PROJECT/logs/LOG_ID")
     return m.group(1), unquote(m.group(2))
 
@@ -160,7 +199,7 @@ def canonical_log_name(project: str, log_id: str) -> str:
 
 
 _ids = itertools.count()
-_ID_PREFIX = f"{os.getpid() & 0xffff:04x}{time.time_ns() & 0xffffff:06x}"
+_ID_PREFIX = f"{os.getpid() & 0xFFFF:04x}{time.time_ns() & 0xFFFFFF:06x}"
 
 
 def new_insert_id() -> str:
@@ -197,8 +236,20 @@ def dumps(obj) -> str:
 # ---------------------------------------------------------------- entries.write
 class Row:
     """One canonical entry plus the columns storage indexes."""
-    __slots__ = ("project", "log_name", "log_id", "ts", "receive_ts", "severity",
-                 "insert_id", "text_payload", "entry", "text", "seq")
+
+    __slots__ = (
+        "project",
+        "log_name",
+        "log_id",
+        "ts",
+        "receive_ts",
+        "severity",
+        "insert_id",
+        "text_payload",
+        "entry",
+        "text",
+        "seq",
+    )
 
     def __init__(self, entry: dict, project: str, log_id: str, ts: int, rts: int, sev: int):
         self.entry = entry
@@ -207,22 +258,19 @@ class Row:
         self.insert_id = entry["insertId"]
         self.text_payload = entry.get("textPayload")
         self.text = dumps(entry)
-        self.seq = 0          # assigned by the store
+        self.seq = 0  # assigned by the store
 
 
 def _check_string_map(value, what: str) -> dict:
-    if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise ValueError(f"{what} must be a map of string to string")
     if len(value) > MAX_LABELS:
         raise ValueError(f"{what} has {len(value)} labels; at most {MAX_LABELS} are allowed")
     for k, v in value.items():
         if len(k.encode("utf-8", "surrogatepass")) > MAX_LABEL_KEY_BYTES:
             raise ValueError(f"{what} key {k[:40]!r}... is longer than {MAX_LABEL_KEY_BYTES} bytes")
-        if len(v) > MAX_LABEL_VALUE_BYTES // 4 and \
-                len(v.encode("utf-8", "surrogatepass")) > MAX_LABEL_VALUE_BYTES:
-            raise ValueError(f"{what} value of {k[:40]!r} is longer than "
-                             f"{MAX_LABEL_VALUE_BYTES} bytes (64 KB)")
+        if len(v) > MAX_LABEL_VALUE_BYTES // 4 and len(v.encode("utf-8", "surrogatepass")) > MAX_LABEL_VALUE_BYTES:
+            raise ValueError(f"{what} value of {k[:40]!r} is longer than {MAX_LABEL_VALUE_BYTES} bytes (64 KB)")
     return value
 
 
@@ -236,7 +284,7 @@ def check_json_value(value, what: str) -> None:
         if isinstance(v, dict):
             if depth > MAX_DEPTH:
                 raise ValueError(f"{what} is nested deeper than {MAX_DEPTH} levels")
-            if depth > 1:         # fields below the entry's own (they become columns)
+            if depth > 1:  # fields below the entry's own (they become columns)
                 keys += len(v)
             if keys > MAX_FIELDS_PER_ENTRY:
                 raise ValueError(f"{what} has more than {MAX_FIELDS_PER_ENTRY} fields")
@@ -256,8 +304,7 @@ def check_json_value(value, what: str) -> None:
             except OverflowError:
                 ok = False
             if not ok:
-                raise ValueError(f"{what}: number {str(v)[:40]} is out of range (a finite "
-                                 "double is required)")
+                raise ValueError(f"{what}: number {str(v)[:40]} is out of range (a finite double is required)")
         else:
             raise ValueError(f"{what}: unsupported value of type {type(v).__name__}")
 
@@ -299,9 +346,11 @@ def normalize_entry(raw, defaults: dict, received: int) -> Row:
     labels = dict(defaults.get("labels") or {})
     if raw.get("labels") is not None:
         labels.update(_check_string_map(raw["labels"], "labels"))
-    if len(labels) > MAX_LABELS:         # the limit holds for what is stored: after merging
-        raise ValueError(f"labels has {len(labels)} labels once the request's labels are "
-                         f"merged with the entry's; at most {MAX_LABELS} are allowed")
+    if len(labels) > MAX_LABELS:  # the limit holds for what is stored: after merging
+        raise ValueError(
+            f"labels has {len(labels)} labels once the request's labels are "
+            f"merged with the entry's; at most {MAX_LABELS} are allowed"
+        )
     if labels:
         entry["labels"] = labels
     payloads = [p for p in PAYLOADS if raw.get(p) is not None]
@@ -333,12 +382,14 @@ def normalize_entry(raw, defaults: dict, received: int) -> Row:
     try:
         size = len(row.text.encode("utf-8"))
     except UnicodeEncodeError as e:
-        bad_char = row.text[e.start:e.end]
-        raise ValueError(f"the log entry holds text that is not valid Unicode "
-                         f"({bad_char!r}: a lone UTF-16 surrogate?)") from None
+        bad_char = row.text[e.start : e.end]
+        raise ValueError(
+            f"the log entry holds text that is not valid Unicode ({bad_char!r}: a lone UTF-16 surrogate?)"
+        ) from None
     if size > MAX_ENTRY_BYTES:
-        raise ValueError(f"log entry with size {size} bytes exceeds the "
-                         f"maximum size of {MAX_ENTRY_BYTES} bytes (256 KB)")
+        raise ValueError(
+            f"log entry with size {size} bytes exceeds the maximum size of {MAX_ENTRY_BYTES} bytes (256 KB)"
+        )
     return row
 
 
@@ -354,8 +405,9 @@ def normalize_write(body) -> tuple[list[Row], dict[int, str], bool, bool]:
     if not isinstance(entries, list) or not entries:
         raise bad("entries must be a non-empty list")
     if len(entries) > MAX_ENTRIES_PER_REQUEST:
-        raise bad(f"{len(entries)} entries in one request; at most {MAX_ENTRIES_PER_REQUEST} "
-                  "are accepted (split the batch)")
+        raise bad(
+            f"{len(entries)} entries in one request; at most {MAX_ENTRIES_PER_REQUEST} are accepted (split the batch)"
+        )
     defaults = {}
     try:
         if body.get("logName") is not None:
@@ -381,18 +433,21 @@ def normalize_write(body) -> tuple[list[Row], dict[int, str], bool, bool]:
     if len(tables) > MAX_TABLES_PER_REQUEST:
         # every (log, day) is a table a BigQuery sink creates, all on the one applier thread
         days = len({d for _, d in tables})
-        raise bad(f"the entries of this request fall into {len(tables)} distinct (log, UTC "
-                  f"day) pairs ({days} days); at most {MAX_TABLES_PER_REQUEST} are accepted "
-                  "in one request (each becomes a date-sharded table in a BigQuery sink): "
-                  "split the batch by log and date")
+        raise bad(
+            f"the entries of this request fall into {len(tables)} distinct (log, UTC "
+            f"day) pairs ({days} days); at most {MAX_TABLES_PER_REQUEST} are accepted "
+            "in one request (each becomes a date-sharded table in a BigQuery sink): "
+            "split the batch by log and date"
+        )
     return rows, errors, bool(body.get("partialSuccess")), bool(body.get("dryRun"))
 
 
 def partial_errors(errors: dict[int, str], total: int) -> ApiError:
     first = min(errors)
-    details = [{
-        "@type": "type.googleapis.com/google.logging.v2.WriteLogEntriesPartialErrors",
-        "logEntryErrors": {str(i): {"code": 3, "message": m} for i, m in sorted(errors.items())},
-    }]
-    return ApiError(400, f"{len(errors)} of {total} log entries failed; entry {first}: "
-                    f"{errors[first]}", details)
+    details = [
+        {
+            "@type": "type.googleapis.com/google.logging.v2.WriteLogEntriesPartialErrors",
+            "logEntryErrors": {str(i): {"code": 3, "message": m} for i, m in sorted(errors.items())},
+        }
+    ]
+    return ApiError(400, f"{len(errors)} of {total} log entries failed; entry {first}: {errors[first]}", details)

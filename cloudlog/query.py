@@ -13,6 +13,7 @@ Supported (see docs/cloudlog.md for the exact semantics):
 A malformed filter raises :class:`FilterError`, whose message names the position.
 The parse tree is plain tuples, so tests can build and evaluate it independently.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,8 +23,7 @@ from collections import OrderedDict
 
 import duckdb
 
-from cloudlog.model import (ENTRY_FIELDS, SEVERITY_NAMES, parse_severity,
-                                   parse_timestamp)
+from cloudlog.model import ENTRY_FIELDS, SEVERITY_NAMES, parse_severity, parse_timestamp
 
 NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]{1,2})?"
 _NUMBER = re.compile(NUMBER)
@@ -33,30 +33,47 @@ _STOP = set(' \t\r\n()"')
 _WORD_STOP = _STOP | set(":=<>!~,")
 KEYWORDS = ("AND", "OR", "NOT")
 # operators from other languages, typed as two comparison characters, and what to write
-_OP_HINTS = {">>": "'>' or '>='", "<<": "'<' or '<='", "=>": "'>='", "=<": "'<='", "==": "'='",
-             "!!": "'!='", "=!": "'!='", "<>": "'!='", "!=~": "'!~'", ":=": "'=' or ':'"}
+_OP_HINTS = {
+    ">>": "'>' or '>='",
+    "<<": "'<' or '<='",
+    "=>": "'>='",
+    "=<": "'<='",
+    "==": "'='",
+    "!!": "'!='",
+    "=!": "'!='",
+    "<>": "'!='",
+    "!=~": "'!~'",
+    ":=": "'=' or ':'",
+}
 # what google-cloud-logging's list_entries appends to a filter that does not mention
 # timestamp (a 24-hour window): `<filter> AND timestamp>="2024-05-01T12:00:00.000000+0000"`;
 # a Logger's list_entries puts its own log in between: `<filter> AND logName=projects/P/logs/L AND ...`
-_CLIENT_WINDOW = re.compile(r'(?: AND logName=projects/[^\s"]+/logs/[^\s"]+)?'
-                            r' AND timestamp>="[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+'
-                            r'(?:[+-][0-9]{2}:?[0-9]{2}|Z)?"\Z')
-MAX_FILTER_CHARS = 20_000   # Cloud Logging: a query is at most 20,000 characters
-MAX_FILTER_DEPTH = 32       # local: nesting of parentheses, NOT/- prefixes and value lists
-MAX_FILTER_TERMS = 500      # local: comparisons and searches in one filter
-MAX_FILTER_REGEXES = 50     # local: =~ / !~ comparisons in one filter
-CACHE_BYTES = 8 * 1024 * 1024   # per cache (parse trees, compiled SQL)
+_CLIENT_WINDOW = re.compile(
+    r'(?: AND logName=projects/[^\s"]+/logs/[^\s"]+)?'
+    r' AND timestamp>="[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+'
+    r'(?:[+-][0-9]{2}:?[0-9]{2}|Z)?"\Z'
+)
+MAX_FILTER_CHARS = 20_000  # Cloud Logging: a query is at most 20,000 characters
+MAX_FILTER_DEPTH = 32  # local: nesting of parentheses, NOT/- prefixes and value lists
+MAX_FILTER_TERMS = 500  # local: comparisons and searches in one filter
+MAX_FILTER_REGEXES = 50  # local: =~ / !~ comparisons in one filter
+CACHE_BYTES = 8 * 1024 * 1024  # per cache (parse trees, compiled SQL)
 FUNCTIONS = ("search", "sample", "log_id")
 
 # column name, kind ("str", "sev", "ts") for the fields storage keeps as columns
-COLUMNS = {"logName": ("log_name", "str"), "insertId": ("insert_id", "str"),
-           "textPayload": ("text_payload", "str"), "severity": ("severity", "sev"),
-           "timestamp": ("ts", "ts"), "receiveTimestamp": ("receive_ts", "ts")}
+COLUMNS = {
+    "logName": ("log_name", "str"),
+    "insertId": ("insert_id", "str"),
+    "textPayload": ("text_payload", "str"),
+    "severity": ("severity", "sev"),
+    "timestamp": ("ts", "ts"),
+    "receiveTimestamp": ("receive_ts", "ts"),
+}
 
 
 class FilterError(ValueError):
     def __init__(self, message: str, pos: int, text: str):
-        near = f"(near {text[pos:pos + 20]!r})" if pos < len(text) else "(at the end)"
+        near = f"(near {text[pos : pos + 20]!r})" if pos < len(text) else "(at the end)"
         super().__init__(f"Unparseable filter: {message} at position {pos + 1} {near}")
         self.pos = pos
 
@@ -96,7 +113,7 @@ class _Parser:
             self.i += 1
 
     def peek(self, k=1):
-        return self.s[self.i:self.i + k]
+        return self.s[self.i : self.i + k]
 
     def keyword(self, kw):
         """Consume keyword ``kw`` if it stands here as a whole word."""
@@ -122,7 +139,7 @@ class _Parser:
                     break
                 c = self.s[self.i]
                 if c == "u":
-                    hexd = self.s[self.i + 1:self.i + 5]
+                    hexd = self.s[self.i + 1 : self.i + 5]
                     if not re.fullmatch(r"[0-9a-fA-F]{4}", hexd):
                         self.err("bad \\u escape")
                     out.append(chr(int(hexd, 16)))
@@ -138,7 +155,7 @@ class _Parser:
         start = self.i
         while self.i < len(self.s) and self.s[self.i] not in stop:
             self.i += 1
-        return self.s[start:self.i]
+        return self.s[start : self.i]
 
     def op(self):
         for o in _OPS:
@@ -240,12 +257,18 @@ class _Parser:
         take double quotes; unquoted text must not hold special characters)."""
         for bad_op, right in (("&&", "AND"), ("||", "OR")):
             if bad_op in word:
-                self.err(f"{bad_op!r} is not an operator of the Logging query language: "
-                         f"write {right} (in capitals); to search for the text itself, quote "
-                         "it with double quotes", pos + word.index(bad_op))
+                self.err(
+                    f"{bad_op!r} is not an operator of the Logging query language: "
+                    f"write {right} (in capitals); to search for the text itself, quote "
+                    "it with double quotes",
+                    pos + word.index(bad_op),
+                )
         if word.startswith("'"):
-            self.err("single quotes do not make a string in the Logging query language: "
-                     "quote text with double quotes (\"...\")", pos)
+            self.err(
+                "single quotes do not make a string in the Logging query language: "
+                'quote text with double quotes ("...")',
+                pos,
+            )
 
     def path(self):
         """A bare word, possibly a field path with quoted segments (labels."a/b")."""
@@ -331,18 +354,19 @@ class _Parser:
             v = self.word(_STOP)
             if not v:
                 self.err(f"expected a value after {op!r}")
-            if v[0] in "<>=!~" and op != ":*":     # severity>>300, severity=>300, a==b
+            if v[0] in "<>=!~" and op != ":*":  # severity>>300, severity=>300, a==b
                 joined = op + v[0]
                 hint = _OP_HINTS.get(joined, "one of = != < <= > >= : =~ !~")
-                start = len(self.s[:pos].rstrip())    # the operator right before the value?
-                if self.s[start - len(op):start] == op:
+                start = len(self.s[:pos].rstrip())  # the operator right before the value?
+                if self.s[start - len(op) : start] == op:
                     start -= len(op)
-                    if start + len(op) < pos and joined in _OPS:   # severity > = ERROR
+                    if start + len(op) < pos and joined in _OPS:  # severity > = ERROR
                         hint = f"{joined!r}, without the space"
-                else:                                  # in a value list: (ERROR OR >3)
+                else:  # in a value list: (ERROR OR >3)
                     self.err(f"a value cannot start with {v[0]!r}; quote it if it is text", pos)
-                self.err(f"{self.s[start:pos + 1]!r} is not an operator of the Logging query "
-                         f"language; use {hint}", start)
+                self.err(
+                    f"{self.s[start : pos + 1]!r} is not an operator of the Logging query language; use {hint}", start
+                )
             self._check_bare(v, pos)
         return check_cmp(("cmp", segs, op, v), lambda m: self.err(m, pos))
 
@@ -380,8 +404,7 @@ class _Parser:
                 self.err("SEARCH needs a non-empty query", args[-1][2])
             return ("search", segs, args[-1][1])
         if fname == "sample":
-            if len(args) != 2 or not _NUMBER.fullmatch(args[1][1]) \
-                    or not 0 <= float(args[1][1]) <= 1:
+            if len(args) != 2 or not _NUMBER.fullmatch(args[1][1]) or not 0 <= float(args[1][1]) <= 1:
                 self.err("sample takes (field, fraction between 0 and 1)", start)
             return ("sample", self._segments(args[0][1], args[0][2]), float(args[1][1]))
         if len(args) != 1:
@@ -463,7 +486,7 @@ class ByteCache:
 
     def put(self, key, value, size: int):
         if size > self.max_bytes // 8:
-            return                      # too big to be worth keeping
+            return  # too big to be worth keeping
         with self._lock:
             if key in self._d:
                 return
@@ -487,8 +510,9 @@ def parse(text: str | None):
     if hit is not None:
         return hit[0]
     if len(text) > MAX_FILTER_CHARS:
-        raise FilterError(f"the filter is {len(text)} characters long; at most "
-                          f"{MAX_FILTER_CHARS} are allowed", MAX_FILTER_CHARS, text)
+        raise FilterError(
+            f"the filter is {len(text)} characters long; at most {MAX_FILTER_CHARS} are allowed", MAX_FILTER_CHARS, text
+        )
     tree = _Parser(text).parse()
     _PARSED.put(text, tree, 3 * len(text) + 64)
     return tree
@@ -499,8 +523,7 @@ def lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-_SEV_NAME = "CASE severity " + " ".join(
-    f"WHEN {n} THEN '{name}'" for n, name in SEVERITY_NAMES.items()) + " END"
+_SEV_NAME = "CASE severity " + " ".join(f"WHEN {n} THEN '{name}'" for n, name in SEVERITY_NAMES.items()) + " END"
 _SQL_OPS = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
@@ -547,9 +570,10 @@ def field_sql(segs, fields: _JsonFields | None = None):
     if fields is not None:
         i = fields.ref(p)
         return f"__j.s[{i}]", f"coalesce(__j.t[{i}] <> 'NULL', FALSE)"
-    return (f"(CASE WHEN json_type(entry, {p}) IN ('OBJECT', 'ARRAY') THEN NULL "
-            f"ELSE json_extract_string(entry, {p}) END)",
-            f"coalesce(json_type(entry, {p}) <> 'NULL', FALSE)")
+    return (
+        f"(CASE WHEN json_type(entry, {p}) IN ('OBJECT', 'ARRAY') THEN NULL ELSE json_extract_string(entry, {p}) END)",
+        f"coalesce(json_type(entry, {p}) <> 'NULL', FALSE)",
+    )
 
 
 def _lower(expr: str) -> str:
@@ -574,9 +598,11 @@ def _cmp_sql(segs, op, v, fields=None) -> str:
     sop = _SQL_OPS[op]
     text = f"{_lower(s)} {sop} {lit(v.lower())}"
     if _NUMBER.fullmatch(v):
-        return (f"(CASE WHEN regexp_full_match({s}, {lit(NUMBER)}) "
-                f"THEN CAST({s} AS DOUBLE) {sop} {float(v)!r} ELSE {s} IS NOT NULL AND "
-                f"{'TRUE' if op == '!=' else 'FALSE'} END)")
+        return (
+            f"(CASE WHEN regexp_full_match({s}, {lit(NUMBER)}) "
+            f"THEN CAST({s} AS DOUBLE) {sop} {float(v)!r} ELSE {s} IS NOT NULL AND "
+            f"{'TRUE' if op == '!=' else 'FALSE'} END)"
+        )
     return text
 
 
@@ -585,8 +611,8 @@ def _search_sql(expr: str, query: str) -> str:
     if query.startswith("`"):
         return f"contains({_lower(expr)}, {lit(toks[0])})"
     return " AND ".join(
-        f"regexp_matches({_lower(expr)}, {lit('(^|[^a-z0-9])' + re.escape(t) + '([^a-z0-9]|$)')})"
-        for t in toks)
+        f"regexp_matches({_lower(expr)}, {lit('(^|[^a-z0-9])' + re.escape(t) + '([^a-z0-9]|$)')})" for t in toks
+    )
 
 
 def to_sql(node, fields: _JsonFields | None = None) -> str:
@@ -611,8 +637,7 @@ def to_sql(node, fields: _JsonFields | None = None) -> str:
         return f"coalesce({_search_sql(expr, node[2])}, FALSE)"
     if kind == "sample":
         s = field_sql(node[1], fields)[0]
-        return (f"coalesce(CAST('0x' || left(md5({s}), 8) AS UBIGINT) "
-                f"< {node[2] * 4294967296.0!r}, FALSE)")
+        return f"coalesce(CAST('0x' || left(md5({s}), 8) AS UBIGINT) < {node[2] * 4294967296.0!r}, FALSE)"
     if kind == "log_id":
         return f"log_id = {lit(node[1])}"
     raise ValueError(f"unknown node {kind}")
@@ -634,16 +659,20 @@ def filter_sql(tree) -> str:
     for node in parts:
         fields = _JsonFields()
         body = to_sql(node, fields)
-        if body.count("__j.") <= 1:          # at most one field read: two parses as it is
+        if body.count("__j.") <= 1:  # at most one field read: two parses as it is
             out.append(to_sql(node))
             continue
         paths = "[" + ", ".join(fields.paths) + "]"
         scalar = "CASE WHEN __z[2] IN ('OBJECT', 'ARRAY') THEN NULL ELSE __z[1] END"
-        each = (f"{{'t': __k.t, 's': list_transform(list_zip(__k.s, __k.t), lambda __z: {scalar}), "
-                f"'l': list_transform(list_zip(__k.s, __k.t), lambda __z: lower({scalar}))}}")
-        out.append(f"list_transform([{{'s': json_extract_string(entry, {paths}), "
-                   f"'t': json_type(entry, {paths})}}], lambda __k: "
-                   f"list_transform([{each}], lambda __j: {body})[1])[1]")
+        each = (
+            f"{{'t': __k.t, 's': list_transform(list_zip(__k.s, __k.t), lambda __z: {scalar}), "
+            f"'l': list_transform(list_zip(__k.s, __k.t), lambda __z: lower({scalar}))}}"
+        )
+        out.append(
+            f"list_transform([{{'s': json_extract_string(entry, {paths}), "
+            f"'t': json_type(entry, {paths})}}], lambda __k: "
+            f"list_transform([{each}], lambda __j: {body})[1])[1]"
+        )
     return out[0] if len(out) == 1 else "(" + " AND ".join(out) + ")"
 
 
@@ -655,14 +684,12 @@ def _relative_to_own_filter(error: FilterError, text: str) -> FilterError:
     m = _CLIENT_WINDOW.search(text)
     if not m or m.start() == 0:
         return error
-    own, added = text[:m.start()], text[m.start():]
-    note = (f" [positions count in your filter; the client library appended "
-            f"{added.strip()!r} to it]")
+    own, added = text[: m.start()], text[m.start() :]
+    note = f" [positions count in your filter; the client library appended {added.strip()!r} to it]"
     try:
         parse(own)
-    except FilterError as own_error:    # the learner's text alone: its "near" stops there
-        return (FilterError.with_note(own_error, note) if error.pos >= len(own)
-                else own_error)
+    except FilterError as own_error:  # the learner's text alone: its "near" stops there
+        return FilterError.with_note(own_error, note) if error.pos >= len(own) else own_error
     return FilterError.with_note(error, note)
 
 
@@ -688,14 +715,26 @@ def compile_filter(text: str | None) -> str:
 
 # A one-row stand-in for cloudlog.entries (and the applier's __batch, which has the same
 # columns): binding and running a filter's SQL on it finds what can never be evaluated.
-_TRIAL_DDL = ("CREATE TABLE __trial (seq BIGINT, project VARCHAR, log_name VARCHAR, "
-              "log_id VARCHAR, ts BIGINT, receive_ts BIGINT, severity INTEGER, "
-              "insert_id VARCHAR, text_payload VARCHAR, entry VARCHAR, search VARCHAR)")
-_TRIAL_ROW = [1, "p", "projects/p/logs/l", "l", 0, 0, 200, "i", "t",
-              '{"logName":"projects/p/logs/l","resource":{"type":"global","labels":{"k":"v"}},'
-              '"timestamp":"1970-01-01T00:00:00.000000Z","severity":"INFO","insertId":"i",'
-              '"labels":{"k":"v"},"jsonPayload":{"s":"t","n":1.5,"b":true,"o":{"a":[1,"x"]}}}',
-              "t\nv\n1.5\ntrue\n1\nx"]
+_TRIAL_DDL = (
+    "CREATE TABLE __trial (seq BIGINT, project VARCHAR, log_name VARCHAR, "
+    "log_id VARCHAR, ts BIGINT, receive_ts BIGINT, severity INTEGER, "
+    "insert_id VARCHAR, text_payload VARCHAR, entry VARCHAR, search VARCHAR)"
+)
+_TRIAL_ROW = [
+    1,
+    "p",
+    "projects/p/logs/l",
+    "l",
+    0,
+    0,
+    200,
+    "i",
+    "t",
+    '{"logName":"projects/p/logs/l","resource":{"type":"global","labels":{"k":"v"}},'
+    '"timestamp":"1970-01-01T00:00:00.000000Z","severity":"INFO","insertId":"i",'
+    '"labels":{"k":"v"},"jsonPayload":{"s":"t","n":1.5,"b":true,"o":{"a":[1,"x"]}}}',
+    "t\nv\n1.5\ntrue\n1\nx",
+]
 _trial_ready = False
 
 
@@ -707,8 +746,7 @@ def trial_evaluate(sql: str, text: str) -> None:
             _re2 = duckdb.connect(":memory:", config={"threads": 1})
         if not _trial_ready:
             _re2.execute(_TRIAL_DDL)
-            _re2.execute("INSERT INTO __trial VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         _TRIAL_ROW)
+            _re2.execute("INSERT INTO __trial VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _TRIAL_ROW)
             _trial_ready = True
         try:
             _re2.execute(f"SELECT count(*) FROM __trial WHERE {sql}").fetchall()

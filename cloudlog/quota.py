@@ -13,6 +13,7 @@ What counts as new errs on the high side: a table or file this project's writes 
 touched since the service started (a bounded memory of the recent ones), for every enabled
 BigQuery and Cloud Storage sink of the project, whatever the sink's filter selects.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,8 @@ from collections import OrderedDict
 from cloudlog.model import ApiError, Row, bad
 from cloudlog.sinks import dataset_schema, parse_destination, sanitize, table_name
 
-MAX_NEW_PER_MINUTE = 1_000     # new tables, and new files, per project per minute (local)
-REMEMBERED = 50_000            # recently used tables and files kept (~20 MB); older: new again
+MAX_NEW_PER_MINUTE = 1_000  # new tables, and new files, per project per minute (local)
+REMEMBERED = 50_000  # recently used tables and files kept (~20 MB); older: new again
 _HOUR_US = 3_600_000_000
 
 
@@ -33,14 +34,14 @@ class CreationQuota:
         self.per_minute = per_minute or MAX_NEW_PER_MINUTE
         self._clock = clock
         self._lock = threading.Lock()
-        self._seen: OrderedDict[tuple, None] = OrderedDict()     # LRU of (project, target)
+        self._seen: OrderedDict[tuple, None] = OrderedDict()  # LRU of (project, target)
         self._tokens: dict[tuple[str, str], tuple[float, float]] = {}  # -> (tokens, time)
-        self._targets: tuple = (None, {})     # (a sink snapshot, its targets by project)
+        self._targets: tuple = (None, {})  # (a sink snapshot, its targets by project)
 
     def _targets_of(self, snapshot) -> dict[str, tuple[list[str], list[str]]]:
         """project -> (its BigQuery sinks' DuckDB schemas, its Cloud Storage buckets)."""
-        seen, targets = self._targets           # one read: another thread may replace it
-        if snapshot is not seen:                # snapshots are immutable: recompute on change
+        seen, targets = self._targets  # one read: another thread may replace it
+        if snapshot is not seen:  # snapshots are immutable: recompute on change
             targets: dict[str, tuple[list[str], list[str]]] = {}
             for (project, _), sink in snapshot.items():
                 if sink.get("disabled"):
@@ -75,15 +76,13 @@ class CreationQuota:
             charges = []
             for project, (days, hours) in wanted.items():
                 schemas, buckets = targets[project]
-                tables = {(project, "t", s, table_name(log, day * 24 * _HOUR_US))
-                          for s in schemas for log, day in days}
-                files = {(project, "f", b, sanitize(log), hour)
-                         for b in buckets for log, hour in hours}
+                tables = {(project, "t", s, table_name(log, day * 24 * _HOUR_US)) for s in schemas for log, day in days}
+                files = {(project, "f", b, sanitize(log), hour) for b in buckets for log, hour in hours}
                 for what, keys in (("tables", tables), ("files", files)):
                     new = []
                     for k in keys:
                         if k in self._seen:
-                            self._seen.move_to_end(k)      # in use: remembered the longest
+                            self._seen.move_to_end(k)  # in use: remembered the longest
                         else:
                             new.append(k)
                     if new:
@@ -102,21 +101,29 @@ class CreationQuota:
         return min(float(self.per_minute), tokens + (now - then) * self.per_minute / 60.0)
 
     def _check(self, project: str, what: str, n: int, tokens: float) -> None:
-        noun = ("BigQuery-style tables (one per log and UTC day, for each BigQuery sink)"
-                if what == "tables" else
-                "Cloud Storage files (one per log and hour, for each Cloud Storage sink)")
-        fix = ("write fewer distinct logs and days per minute (timestamps far in the past or "
-               "future each need a table of their own)" if what == "tables" else
-               "write fewer distinct logs and hours per minute")
-        limit = (f"at most {self.per_minute} new {what} per project per minute are made "
-                 "(a local limit)")
+        noun = (
+            "BigQuery-style tables (one per log and UTC day, for each BigQuery sink)"
+            if what == "tables"
+            else "Cloud Storage files (one per log and hour, for each Cloud Storage sink)"
+        )
+        fix = (
+            "write fewer distinct logs and days per minute (timestamps far in the past or "
+            "future each need a table of their own)"
+            if what == "tables"
+            else "write fewer distinct logs and hours per minute"
+        )
+        limit = f"at most {self.per_minute} new {what} per project per minute are made (a local limit)"
         if n > self.per_minute:
-            raise bad(f"this request would make {n} new {noun} in project {project!r}; "
-                      f"{limit}: split the batch, or {fix}")
+            raise bad(
+                f"this request would make {n} new {noun} in project {project!r}; {limit}: split the batch, or {fix}"
+            )
         if n > tokens:
             wait = math.ceil((n - tokens) * 60.0 / self.per_minute)
-            raise ApiError(429, f"project {project!r} would make {n} new {noun} with this "
-                                f"request, but only {int(tokens)} more are allowed now: {limit}. "
-                                f"Nothing of this request was stored; retry it in {wait} s, "
-                                f"or {fix}", retry_after=wait)
-
+            raise ApiError(
+                429,
+                f"project {project!r} would make {n} new {noun} with this "
+                f"request, but only {int(tokens)} more are allowed now: {limit}. "
+                f"Nothing of this request was stored; retry it in {wait} s, "
+                f"or {fix}",
+                retry_after=wait,
+            )

@@ -7,6 +7,7 @@ headers due within ``HEADER_TIMEOUT_S`` of their first byte and the body within
 ``BODY_TIMEOUT_S``). Every handler validates, then talks to :class:`~.store.Store` through
 its API. Every error, malformed HTTP included, is a JSON ``google.rpc.Status``.
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,8 +24,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import duckdb
 
 from cloudlog.config import MAX_METRICS_TOTAL, MAX_PROJECTS, MAX_SINKS_TOTAL
-from cloudlog.model import (MAX_DEPTH, MAX_REQUEST_BYTES, ApiError, bad, check_json_value,
-                            normalize_write, partial_errors, split_log_name)
+from cloudlog.model import (
+    MAX_DEPTH,
+    MAX_REQUEST_BYTES,
+    ApiError,
+    bad,
+    check_json_value,
+    normalize_write,
+    partial_errors,
+    split_log_name,
+)
 from cloudlog.query import FilterError, compile_filter
 from cloudlog.sinks import parse_destination
 from cloudlog.store import MAX_QUERY_ROWS, SqlError, Store
@@ -33,29 +42,41 @@ log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 WRITER_IDENTITY = "serviceAccount:cloud-logs@local-cloudlog.iam.gserviceaccount.com"
-_NAME = re.compile(r"[A-Za-z0-9_\-.]{1,100}")       # fullmatch: `$` allows a trailing newline
-_LIST_FIELDS = {"resourceNames": "resourceNames", "resource_names": "resourceNames",
-                "projectIds": "projectIds", "project_ids": "projectIds", "filter": "filter",
-                "orderBy": "orderBy", "order_by": "orderBy", "pageSize": "pageSize",
-                "page_size": "pageSize", "pageToken": "pageToken", "page_token": "pageToken"}
-_DISCARD_LIMIT = 64 * 1024 * 1024   # bodies above this are not even drained: the socket closes
+_NAME = re.compile(r"[A-Za-z0-9_\-.]{1,100}")  # fullmatch: `$` allows a trailing newline
+_LIST_FIELDS = {
+    "resourceNames": "resourceNames",
+    "resource_names": "resourceNames",
+    "projectIds": "projectIds",
+    "project_ids": "projectIds",
+    "filter": "filter",
+    "orderBy": "orderBy",
+    "order_by": "orderBy",
+    "pageSize": "pageSize",
+    "page_size": "pageSize",
+    "pageToken": "pageToken",
+    "page_token": "pageToken",
+}
+_DISCARD_LIMIT = 64 * 1024 * 1024  # bodies above this are not even drained: the socket closes
 _INT = re.compile(r"-?[0-9]{1,18}")
-MAX_CONNECTIONS = 256                # open connections; more are answered 503 and closed
-MAX_CONNECTIONS_PER_CLIENT = 64      # of those, from one client address (slow clients from
+MAX_CONNECTIONS = 256  # open connections; more are answered 503 and closed
+MAX_CONNECTIONS_PER_CLIENT = 64  # of those, from one client address (slow clients from
 #                                      one address cannot take every connection)
-IDLE_TIMEOUT_S = 10                  # an idle keep-alive connection is closed after this
-HEADER_TIMEOUT_S = 10                # request line + headers, from their first byte: 408
-BODY_TIMEOUT_S = 30                  # the whole body, once the headers are in: 408
-MAX_LIST_RESPONSE_BYTES = 10 * 1024 * 1024   # an entries:list page stops early at this size
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")   # an HTTP field name (RFC 9110)
+IDLE_TIMEOUT_S = 10  # an idle keep-alive connection is closed after this
+HEADER_TIMEOUT_S = 10  # request line + headers, from their first byte: 408
+BODY_TIMEOUT_S = 30  # the whole body, once the headers are in: 408
+MAX_LIST_RESPONSE_BYTES = 10 * 1024 * 1024  # an entries:list page stops early at this size
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP field name (RFC 9110)
 
 
 def _int(value, what: str, default: int) -> int:
     if value is None or value == "":
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or \
-            (isinstance(value, str) and not _INT.fullmatch(value)) or \
-            (isinstance(value, int) and abs(value) >= 10 ** 18):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, str))
+        or (isinstance(value, str) and not _INT.fullmatch(value))
+        or (isinstance(value, int) and abs(value) >= 10**18)
+    ):
         raise bad(f"{what} must be an integer")
     return int(value)
 
@@ -69,7 +90,7 @@ def _json_depth_ok(obj, limit: int = 2 * MAX_DEPTH) -> bool:
     while level:
         below = []
         for v in level:
-            for x in (v.values() if type(v) is dict else v):
+            for x in v.values() if type(v) is dict else v:
                 if type(x) in (dict, list):
                     if depth >= limit:
                         return False
@@ -104,10 +125,9 @@ def _page(items: list, page_size, page_token) -> tuple[list, str | None]:
         if not re.fullmatch(r"[0-9]{1,9}", text):
             raise bad("invalid pageToken")
         start = int(text)
-    chunk = items[start:start + size]
+    chunk = items[start : start + size]
     nxt = start + size
-    return chunk, (base64.urlsafe_b64encode(str(nxt).encode()).decode()
-                   if nxt < len(items) else None)
+    return chunk, (base64.urlsafe_b64encode(str(nxt).encode()).decode() if nxt < len(items) else None)
 
 
 class App:
@@ -132,8 +152,8 @@ class App:
             ("POST", r"/local/v1/projects/([^/]+)/queries", self.run_query),
             ("POST", r"/local/v1/queries", self.run_query_any),
         ]
-        self.routes = [(m, re.compile(p), f) for m, p, f in self.routes]   # fullmatch
-        self._projects: set[str] | None = None     # known projects (loaded on first use)
+        self.routes = [(m, re.compile(p), f) for m, p, f in self.routes]  # fullmatch
+        self._projects: set[str] | None = None  # known projects (loaded on first use)
         self._projects_lock = threading.Lock()
 
     def dispatch(self, method: str, raw_path: str, body: bytes | None):
@@ -170,8 +190,7 @@ class App:
         except (ValueError, UnicodeDecodeError) as e:
             raise bad(f"Invalid JSON payload received. {e}") from None
         except RecursionError:
-            raise bad(f"Invalid JSON payload received: nested deeper than {MAX_DEPTH} "
-                      "levels") from None
+            raise bad(f"Invalid JSON payload received: nested deeper than {MAX_DEPTH} levels") from None
         if not _json_depth_ok(data):
             raise bad(f"Invalid JSON payload received: nested deeper than {2 * MAX_DEPTH} levels")
         return data
@@ -186,9 +205,11 @@ class App:
             if not new:
                 return
             if len(self._projects) + len(new) > MAX_PROJECTS:
-                raise bad(f"the service already holds {len(self._projects)} projects and "
-                          f"this request adds {len(new)} ({sorted(new)[0]!r}...); at most "
-                          f"{MAX_PROJECTS} are allowed (a local limit): reuse a project")
+                raise bad(
+                    f"the service already holds {len(self._projects)} projects and "
+                    f"this request adds {len(new)} ({sorted(new)[0]!r}...); at most "
+                    f"{MAX_PROJECTS} are allowed (a local limit): reuse a project"
+                )
             self._projects |= new
 
     def _load_projects(self) -> set[str]:
@@ -197,8 +218,7 @@ class App:
         so the limit may be passed by those)."""
         cur = self.store.db.cursor()
         try:
-            stored = {p for (p,) in cur.execute(
-                "SELECT DISTINCT project FROM cloudlog.entries").fetchall()}
+            stored = {p for (p,) in cur.execute("SELECT DISTINCT project FROM cloudlog.entries").fetchall()}
         finally:
             cur.close()
         return stored | self.store.config.projects()
@@ -224,13 +244,12 @@ class App:
         data = {_LIST_FIELDS[k]: v for k, v in data.items()}
         for k in ("resourceNames", "projectIds"):
             v = data.get(k)
-            if v is not None and not (isinstance(v, list) and len(v) <= 100 and
-                                      all(isinstance(x, str) for x in v)):
+            if v is not None and not (isinstance(v, list) and len(v) <= 100 and all(isinstance(x, str) for x in v)):
                 raise bad(f"{k} must be a list of at most 100 strings")
         names = list(data.get("resourceNames") or [])
         names += [f"projects/{p}" for p in data.get("projectIds") or []]
         if not names:
-            raise bad("resourceNames must be a non-empty list like [\"projects/PROJECT_ID\"]")
+            raise bad('resourceNames must be a non-empty list like ["projects/PROJECT_ID"]')
         projects = []
         for n in names:
             m = re.fullmatch(r"projects/([^/]{1,100})", n)
@@ -240,7 +259,7 @@ class App:
         filter_ = data.get("filter")
         if filter_ is not None and not isinstance(filter_, str):
             raise bad("filter must be a string")
-        order = (data.get("orderBy") or "timestamp asc")
+        order = data.get("orderBy") or "timestamp asc"
         if not isinstance(order, str):
             raise bad("orderBy must be a string")
         order = " ".join(order.lower().split())
@@ -252,13 +271,14 @@ class App:
         token = data.get("pageToken")
         if token is not None and not isinstance(token, str):
             raise bad("pageToken must be a string")
-        compile_filter(filter_)      # a bad filter is a 400 here; any later failure is ours
-        texts, nxt = self._list_page(projects, filter_, order.split()[-1] if " " in order
-                                     else "asc", min(size or 50, 1000), token or None)
+        compile_filter(filter_)  # a bad filter is a 400 here; any later failure is ours
+        texts, nxt = self._list_page(
+            projects, filter_, order.split()[-1] if " " in order else "asc", min(size or 50, 1000), token or None
+        )
         out = '{"entries":[' + ",".join(texts) + "]"
         if nxt:
             out += ',"nextPageToken":"' + nxt + '"'
-        return out + "}"      # pre-serialised: the entries are stored as canonical JSON
+        return out + "}"  # pre-serialised: the entries are stored as canonical JSON
 
     def _list_page(self, projects, filter_, order, size, token):
         """One page of at most ``size`` entries and MAX_LIST_RESPONSE_BYTES of JSON: read in
@@ -270,9 +290,9 @@ class App:
             got, nxt = self._store_list(projects, filter_, order, chunk, token)
             sizes = [len(t.encode("utf-8")) for t in got]
             fit, total = 0, used
-            room = MAX_LIST_RESPONSE_BYTES - 512       # the envelope and the page token
+            room = MAX_LIST_RESPONSE_BYTES - 512  # the envelope and the page token
             for n in sizes:
-                if (texts or fit) and total + n + 1 > room:   # a page has at least one entry
+                if (texts or fit) and total + n + 1 > room:  # a page has at least one entry
                     break
                 total += n + 1
                 fit += 1
@@ -291,8 +311,7 @@ class App:
             biggest = max([biggest, *sizes])
             # the next chunk: what still fits if its entries are as large as the largest
             # seen so far (at least 32 KB each), so one read never holds much more than a page
-            chunk = min(size - len(texts),
-                        max(1, (MAX_LIST_RESPONSE_BYTES - used) // max(biggest, 32 * 1024)))
+            chunk = min(size - len(texts), max(1, (MAX_LIST_RESPONSE_BYTES - used) // max(biggest, 32 * 1024)))
 
     def _store_list(self, projects, filter_, order, size, token):
         try:
@@ -302,9 +321,11 @@ class App:
             # failure now is the store's (out of memory, a storage error), never the request's
             text = str(e).split("cannot evaluate filter: ", 1)[-1]
             if "Out of Memory" in text:
-                raise ApiError(503, f"the log store ran out of memory for this query "
-                                    f"({text}); retry, or ask for a smaller page",
-                               retry_after=1) from None
+                raise ApiError(
+                    503,
+                    f"the log store ran out of memory for this query ({text}); retry, or ask for a smaller page",
+                    retry_after=1,
+                ) from None
             raise ApiError(500, f"the log store failed to run this query: {text}") from None
 
     def list_logs(self, project, data, query):
@@ -333,18 +354,42 @@ class App:
     def _validate(self, kind, body: dict, old: dict | None) -> dict:
         if not isinstance(body, dict):
             raise bad("request body must be a JSON object")
-        allowed = ({"name", "destination", "filter", "description", "disabled", "exclusions",
-                    "outputVersionFormat", "writerIdentity", "includeChildren", "createTime",
-                    "updateTime", "bigqueryOptions"} if kind == "sink" else
-                   {"name", "filter", "description", "metricDescriptor", "valueExtractor",
-                    "labelExtractors", "bucketOptions", "createTime", "updateTime", "version",
-                    "disabled", "bucketName"})
+        allowed = (
+            {
+                "name",
+                "destination",
+                "filter",
+                "description",
+                "disabled",
+                "exclusions",
+                "outputVersionFormat",
+                "writerIdentity",
+                "includeChildren",
+                "createTime",
+                "updateTime",
+                "bigqueryOptions",
+            }
+            if kind == "sink"
+            else {
+                "name",
+                "filter",
+                "description",
+                "metricDescriptor",
+                "valueExtractor",
+                "labelExtractors",
+                "bucketOptions",
+                "createTime",
+                "updateTime",
+                "version",
+                "disabled",
+                "bucketName",
+            }
+        )
         unknown = set(body) - allowed
         if unknown:
             raise bad(f"Invalid JSON payload received. Unknown name(s): {', '.join(sorted(unknown))}")
         obj = dict(old or {})
-        obj.update({k: v for k, v in body.items() if k not in ("createTime", "updateTime",
-                                                                "writerIdentity")})
+        obj.update({k: v for k, v in body.items() if k not in ("createTime", "updateTime", "writerIdentity")})
         name = obj.get("name")
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise bad(f"invalid {kind} name {name!r}: use 1-100 of A-Z a-z 0-9 _ - .")
@@ -353,13 +398,12 @@ class App:
                 raise bad(f"{k} must be a string")
         if kind == "metric" and not obj.get("filter"):
             raise bad("a log-based metric needs a filter")
-        if kind == "sink" and obj.get("destination") is not None and \
-                not isinstance(obj["destination"], str):
+        if kind == "sink" and obj.get("destination") is not None and not isinstance(obj["destination"], str):
             raise bad("destination must be a string")
         for k in ("disabled", "includeChildren"):
             if obj.get(k) is not None and not isinstance(obj[k], bool):
                 raise bad(f"{k} must be a boolean")
-        try:        # 1e999 parses as infinity, which is not JSON: never store or echo it
+        try:  # 1e999 parses as infinity, which is not JSON: never store or echo it
             check_json_value(obj, f"the {kind}")
         except ValueError as e:
             raise bad(str(e)) from None
@@ -378,8 +422,9 @@ class App:
         return obj
 
     def list_config(self, project, plural, data, query):
-        items, nxt = _page(self.store.list_config(self._kind(plural), project),
-                           query.get("pageSize"), query.get("pageToken"))
+        items, nxt = _page(
+            self.store.list_config(self._kind(plural), project), query.get("pageSize"), query.get("pageToken")
+        )
         out = {plural: items} if items else {}
         if nxt:
             out["nextPageToken"] = nxt
@@ -390,8 +435,9 @@ class App:
         obj = self._validate(kind, data, None)
         limit = MAX_SINKS_TOTAL if kind == "sink" else MAX_METRICS_TOTAL
         if self.store.config.total(kind) >= limit:
-            raise bad(f"the service already has {limit} {kind}s in all projects together, the "
-                      "local limit; delete some first")
+            raise bad(
+                f"the service already has {limit} {kind}s in all projects together, the local limit; delete some first"
+            )
         self._admit_projects([project])
         return self.store.put_config(kind, project, obj["name"], obj, create=True)
 
@@ -412,16 +458,22 @@ class App:
 
     def series(self, project, name, data, query):
         bucket = _int(query.get("bucketSeconds"), "bucketSeconds", 60)
-        if not 0 < bucket <= 10 ** 9:
+        if not 0 < bucket <= 10**9:
             raise bad("bucketSeconds must be between 1 and 1000000000")
         try:
             points = self.store.metric_series(project, name, bucket)
         except ValueError as e:
             raise bad(str(e)) from None
         # not strftime: its %Y prints year 1 as "1", not "0001"
-        return {"points": [{"start": f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:"
-                                     f"{t.minute:02d}:{t.second:02d}Z", "count": n}
-                           for t, n in points]}
+        return {
+            "points": [
+                {
+                    "start": f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z",
+                    "count": n,
+                }
+                for t, n in points
+            ]
+        }
 
     def run_query(self, project, data, query):
         """Local extension, in the spirit of BigQuery's jobs.query: read-only SQL on the
@@ -439,17 +491,20 @@ class App:
             return self.store.run_query(sql, project, limit)
         except SqlError as e:
             raise bad(e.describe(sql)) from None
-        except ValueError as e:         # names that resolve to no dataset
+        except ValueError as e:  # names that resolve to no dataset
             raise bad(str(e)) from None
 
     def run_query_any(self, data, query):
         """The query route without a project: the one project whose sinks wrote datasets."""
-        self.store.sync()          # every project's sinks: any of them may create a dataset
+        self.store.sync()  # every project's sinks: any of them may create a dataset
         projects = sorted({p for p, _ in self.store.datasets()})
         if len(projects) != 1:
-            raise bad("no sink has written a BigQuery-style dataset yet" if not projects else
-                      f"datasets exist in several projects ({', '.join(projects)}); say "
-                      "which one (python -m cloudlog query --project PROJECT ...)")
+            raise bad(
+                "no sink has written a BigQuery-style dataset yet"
+                if not projects
+                else f"datasets exist in several projects ({', '.join(projects)}); say "
+                "which one (python -m cloudlog query --project PROJECT ...)"
+            )
         return self.run_query(projects[0], data=data, query=query)
 
     def stats(self, data, query):
@@ -505,10 +560,10 @@ class _DeadlineReader(io.RawIOBase):
             raise _Expired(self.phase) from None
         finally:
             try:
-                self.sock.settimeout(self.rest_timeout)     # for the writes
+                self.sock.settimeout(self.rest_timeout)  # for the writes
             except OSError:
                 pass
-        if n and self.header_s is not None:     # the first byte of a request
+        if n and self.header_s is not None:  # the first byte of a request
             self.phase, self.deadline = "headers", time.monotonic() + self.header_s
             self.header_s = None
         return n
@@ -517,13 +572,13 @@ class _DeadlineReader(io.RawIOBase):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "cloudlog-local/1.0"
-    timeout = IDLE_TIMEOUT_S   # idle keep-alive connections are dropped after this
-    disable_nagle_algorithm = True   # headers and body go out as separate writes
+    timeout = IDLE_TIMEOUT_S  # idle keep-alive connections are dropped after this
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
 
     def setup(self):
         super().setup()
         self.requestline, self.request_version, self.command = "", "HTTP/1.0", ""
-        self.rfile.close()      # reads go through the deadline reader instead
+        self.rfile.close()  # reads go through the deadline reader instead
         self._reader = _DeadlineReader(self.connection, self.timeout)
         self.rfile = io.BufferedReader(self._reader, 65536)
 
@@ -534,9 +589,10 @@ class Handler(BaseHTTPRequestHandler):
         except _Expired as e:
             self.close_connection = True
             if e.phase == "idle":
-                return                  # an idle keep-alive connection: just close it
-            self.send_error(408, f"the request line and headers did not arrive within "
-                                 f"{HEADER_TIMEOUT_S} s of their first byte")
+                return  # an idle keep-alive connection: just close it
+            self.send_error(
+                408, f"the request line and headers did not arrive within {HEADER_TIMEOUT_S} s of their first byte"
+            )
 
     def log_message(self, fmt, *args):  # quiet: the access log would dominate the runtime
         log.debug("%s " + fmt, self.address_string(), *args)
@@ -548,10 +604,9 @@ class Handler(BaseHTTPRequestHandler):
             code = 405
             message = f"method {self.command!r} is not supported"
         if code == 505:
-            message = (f"HTTP version {self.request_version or '?'} is not supported; use "
-                       "HTTP/1.1")
+            message = f"HTTP version {self.request_version or '?'} is not supported; use HTTP/1.1"
         if getattr(self, "request_version", "HTTP/0.9") in ("HTTP/0.9", ""):
-            self.request_version = "HTTP/1.0"     # a status line and headers, always
+            self.request_version = "HTTP/1.0"  # a status line and headers, always
         self.close_connection = True
         self._send_json(code, ApiError(code, message or "bad request").body(), head=False)
 
@@ -573,8 +628,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _unsupported(self):
         self.close_connection = True
-        self._send_json(405, ApiError(405, f"method {self.command} is not supported").body(),
-                        head=self.command == "HEAD")
+        self._send_json(
+            405, ApiError(405, f"method {self.command} is not supported").body(), head=self.command == "HEAD"
+        )
 
     do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = _unsupported
 
@@ -598,15 +654,12 @@ class Handler(BaseHTTPRequestHandler):
         ends is a 400 and closes the connection, so no request can hide inside another."""
         h = self.headers
         if h.defects or h.get_payload():
-            raise bad("malformed header line (a field name must be a token followed "
-                      "directly by ':')")
+            raise bad("malformed header line (a field name must be a token followed directly by ':')")
         for name, value in h.items():
             if not _TOKEN.fullmatch(name) or "\r" in value or "\n" in value:
-                raise bad(f"malformed header {name[:40]!r} (no spaces before ':', no line "
-                          "folding)")
+                raise bad(f"malformed header {name[:40]!r} (no spaces before ':', no line folding)")
         if "Transfer-Encoding" in h:
-            raise bad("Transfer-Encoding is not supported (chunked bodies included); send "
-                      "the body with Content-Length")
+            raise bad("Transfer-Encoding is not supported (chunked bodies included); send the body with Content-Length")
         lengths = h.get_all("Content-Length") or []
         if len(lengths) > 1:
             raise bad(f"{len(lengths)} Content-Length headers; send exactly one")
@@ -614,8 +667,7 @@ class Handler(BaseHTTPRequestHandler):
         if value == "":
             return 0
         if not re.fullmatch(r"[0-9]{1,18}", value):
-            raise bad(f"bad Content-Length {value[:40]!r}: it must be a decimal number of "
-                      "bytes (digits only)")
+            raise bad(f"bad Content-Length {value[:40]!r}: it must be a decimal number of bytes (digits only)")
         return int(value)
 
     def _handle(self, method):
@@ -629,8 +681,9 @@ class Handler(BaseHTTPRequestHandler):
                 raise
             if length > MAX_REQUEST_BYTES:
                 self._discard(length)
-                raise ApiError(413, f"Request payload size {length} exceeds the limit: "
-                                    f"{MAX_REQUEST_BYTES} bytes (10 MB)")
+                raise ApiError(
+                    413, f"Request payload size {length} exceeds the limit: {MAX_REQUEST_BYTES} bytes (10 MB)"
+                )
             self._reader.start_body(BODY_TIMEOUT_S)
             body = self.rfile.read(length) if length else b""
             if len(body) < length:
@@ -639,8 +692,7 @@ class Handler(BaseHTTPRequestHandler):
             status, result = 200, app.dispatch(method, self.path, body)
         except _Expired:
             self.close_connection = True
-            status, result = 408, ApiError(408, f"the request body did not arrive within "
-                                                f"{BODY_TIMEOUT_S} s").body()
+            status, result = 408, ApiError(408, f"the request body did not arrive within {BODY_TIMEOUT_S} s").body()
         except ApiError as e:
             status, result, retry_after = e.code, e.body(), getattr(e, "retry_after", None)
         except FilterError as e:
@@ -649,8 +701,11 @@ class Handler(BaseHTTPRequestHandler):
             status, result = 400, bad("the request is nested too deeply").body()
         except duckdb.OutOfMemoryException as e:
             log.warning("out of memory: %s", e)
-            status, result, retry_after = 503, ApiError(
-                503, f"the log store ran out of memory ({str(e).splitlines()[0]}); retry").body(), 1
+            status, result, retry_after = (
+                503,
+                ApiError(503, f"the log store ran out of memory ({str(e).splitlines()[0]}); retry").body(),
+                1,
+            )
         except Exception as e:  # noqa: BLE001 - a bug answers 500, the server keeps serving
             log.exception("internal error")
             status, result = 500, ApiError(500, f"internal error: {e}").body()
@@ -684,10 +739,11 @@ class _Server(ThreadingHTTPServer):
     def _refuse(self, request, message: str) -> None:
         body = json.dumps(ApiError(503, message).body()).encode()
         try:
-            request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
-                            b"application/json; charset=UTF-8\r\nConnection: close\r\n"
-                            b"Retry-After: 1\r\nContent-Length: " + str(len(body)).encode() +
-                            b"\r\n\r\n" + body)
+            request.sendall(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                b"application/json; charset=UTF-8\r\nConnection: close\r\n"
+                b"Retry-After: 1\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
         except OSError:
             pass
         self.shutdown_request(request)
@@ -712,8 +768,11 @@ class _Server(ThreadingHTTPServer):
                 self._per_client[addr] = n + 1
         if n >= MAX_CONNECTIONS_PER_CLIENT:
             self._slots.release()
-            self._refuse(request, f"too many open connections from {addr} (at most "
-                                  f"{MAX_CONNECTIONS_PER_CLIENT} per client address); retry")
+            self._refuse(
+                request,
+                f"too many open connections from {addr} (at most "
+                f"{MAX_CONNECTIONS_PER_CLIENT} per client address); retry",
+            )
             return
         try:
             super().process_request(request, client_address)
@@ -745,8 +804,9 @@ class LocalService:
         self._thread = None
 
     def start(self) -> "LocalService":
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="cloudlog-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="cloudlog-http", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -778,14 +838,12 @@ class LocalService:
         self.store.sync(timeout)
         return self.store.pubsub.drain(timeout)
 
-    def metric_series(self, name: str, bucket_seconds: int = 60, project: str | None = None,
-                      start=None, end=None):
+    def metric_series(self, name: str, bucket_seconds: int = 60, project: str | None = None, start=None, end=None):
         """[(bucket start datetime UTC, count)] for a log-based counter metric."""
         if project is None:
             projects = self.store.metric_projects(name)
             if len(projects) != 1:
-                raise KeyError(f"metric {name!r} is defined in {len(projects)} projects; "
-                               "pass project=")
+                raise KeyError(f"metric {name!r} is defined in {len(projects)} projects; pass project=")
             project = projects[0]
         return self.store.metric_series(project, name, bucket_seconds, start, end)
 
@@ -803,8 +861,7 @@ class LocalService:
         if project is None:
             projects = sorted({p for (p, n) in self.store.config.snapshot(kind) if n == name})
             if len(projects) != 1:
-                raise KeyError(f"{kind} {name!r} is defined in {len(projects)} projects; "
-                               "pass project=")
+                raise KeyError(f"{kind} {name!r} is defined in {len(projects)} projects; pass project=")
             project = projects[0]
         return self.store.config_errors(kind, project, name)
 
@@ -814,5 +871,4 @@ class LocalService:
 
 def start_local(db_path="runs/logs.duckdb", port: int = 0, bucket_dir=None) -> LocalService:
     """Start the service on 127.0.0.1 in a background thread; ``.endpoint``, ``.stop()``."""
-    return LocalService(Path(db_path) if db_path != ":memory:" else db_path, port,
-                        bucket_dir).start()
+    return LocalService(Path(db_path) if db_path != ":memory:" else db_path, port, bucket_dir).start()

@@ -14,6 +14,7 @@
 * ``pubsub.googleapis.com/projects/P/topics/T`` -> Python callbacks registered with
   ``handle.subscribe(topic, fn)``, called on a dispatcher thread after the commit.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,46 +34,52 @@ from cloudlog.model import Row, dumps
 
 log = logging.getLogger(__name__)
 
-_BQ = re.compile(r"^bigquery\.googleapis\.com/projects/([A-Za-z0-9][A-Za-z0-9_\-:.]{0,99})"
-                 r"/datasets/([A-Za-z0-9_]{1,1024})$")
+_BQ = re.compile(
+    r"^bigquery\.googleapis\.com/projects/([A-Za-z0-9][A-Za-z0-9_\-:.]{0,99})"
+    r"/datasets/([A-Za-z0-9_]{1,1024})$"
+)
 # DuckDB schemas of the service itself and of DuckDB: never a dataset name
 RESERVED_DATASETS = {"cloudlog", "main", "information_schema", "pg_catalog", "temp", "system"}
-MAX_TABLE_FIELDS = 500      # local (BigQuery allows 10,000): DuckDB statements on a table cost ~0.3 ms per field
-REWRITE_ROWS = 2_000        # a physical table up to this size grows in place, larger: a new part
+MAX_TABLE_FIELDS = 500  # local (BigQuery allows 10,000): DuckDB statements on a table cost ~0.3 ms per field
+REWRITE_ROWS = 2_000  # a physical table up to this size grows in place, larger: a new part
 MAX_PARTS = 64
-MAX_CACHED_TABLES = 256     # table schemas the exporter keeps in memory (LRU; reloaded on a miss)
+MAX_CACHED_TABLES = 256  # table schemas the exporter keeps in memory (LRU; reloaded on a miss)
 _GCS = re.compile(r"^storage\.googleapis\.com/([a-z0-9][a-z0-9._\-]{1,220}[a-z0-9])$")
 _PUBSUB = re.compile(r"^pubsub\.googleapis\.com/(projects/[^/]+/topics/[A-Za-z][\w\-.~+%]{2,254})$")
 _EPOCH = datetime(1970, 1, 1)
-_ABSENT = object()      # "no such key" in the known-tables mirror's undo log
+_ABSENT = object()  # "no such key" in the known-tables mirror's undo log
 
 
 def parse_destination(dest) -> tuple[str, tuple]:
     """-> ("bigquery", (project, dataset)) | ("storage", (bucket,)) | ("pubsub", (topic,))."""
     if isinstance(dest, str):
         for kind, rx in (("bigquery", _BQ), ("storage", _GCS), ("pubsub", _PUBSUB)):
-            m = rx.fullmatch(dest)        # not match + `$`: that allows a trailing newline
+            m = rx.fullmatch(dest)  # not match + `$`: that allows a trailing newline
             if m:
                 if kind == "bigquery" and m.group(2).lower() in RESERVED_DATASETS:
-                    raise ValueError(f"dataset name {m.group(2)!r} is reserved by the local "
-                                     "service; choose another dataset")
+                    raise ValueError(
+                        f"dataset name {m.group(2)!r} is reserved by the local service; choose another dataset"
+                    )
                 return kind, m.groups()
-        m = re.fullmatch(r"bigquery\.googleapis\.com/projects/([^/]*)/datasets/(.*)", dest,
-                         re.S)
+        m = re.fullmatch(r"bigquery\.googleapis\.com/projects/([^/]*)/datasets/(.*)", dest, re.S)
         if m and _BQ.fullmatch(f"bigquery.googleapis.com/projects/{m.group(1)}/datasets/d"):
-            dataset = m.group(2)      # the project is fine: say what is wrong with the dataset
+            dataset = m.group(2)  # the project is fine: say what is wrong with the dataset
             bad = sorted({c for c in dataset if not re.fullmatch(r"[A-Za-z0-9_]", c)})
             if not dataset or len(dataset) > 1024:
-                raise ValueError(f"invalid BigQuery dataset name {dataset!r} in the sink "
-                                 "destination: it must have 1 to 1024 characters")
+                raise ValueError(
+                    f"invalid BigQuery dataset name {dataset!r} in the sink "
+                    "destination: it must have 1 to 1024 characters"
+                )
             raise ValueError(
                 f"invalid BigQuery dataset name {dataset!r} in the sink destination: it contains "
                 f"{', '.join(repr(c) for c in bad)}; a dataset name may hold only letters, "
-                "digits and underscores" + (" (a hyphen is allowed in project IDs, not in "
-                                            "dataset names)" if "-" in bad else ""))
+                "digits and underscores"
+                + (" (a hyphen is allowed in project IDs, not in dataset names)" if "-" in bad else "")
+            )
     raise ValueError(
         f"unsupported sink destination {dest!r}; use bigquery.googleapis.com/projects/P/"
-        "datasets/D, storage.googleapis.com/BUCKET or pubsub.googleapis.com/projects/P/topics/T")
+        "datasets/D, storage.googleapis.com/BUCKET or pubsub.googleapis.com/projects/P/topics/T"
+    )
 
 
 class _NameCache:
@@ -88,9 +95,9 @@ class _NameCache:
         return self._d.get(key)
 
     def put(self, key, value) -> None:
-        size = _size(key) + _size(value) + 100      # ~ the dict slot and object headers
+        size = _size(key) + _size(value) + 100  # ~ the dict slot and object headers
         if size > self.max_bytes // 16:
-            return                                  # too big to be worth keeping
+            return  # too big to be worth keeping
         if self.bytes + size > self.max_bytes:
             self._d = {}
             self.bytes = 0
@@ -125,7 +132,7 @@ def field_name(key: str) -> str:
     """A jsonPayload/labels key as a BigQuery column: lower case, non-alphanumerics as _."""
     out = _FIELD.get(key)
     if out is None:
-        out = sanitize(key).lower() or "_"      # a column needs a name: "" becomes "_"
+        out = sanitize(key).lower() or "_"  # a column needs a name: "" becomes "_"
         _FIELD.put(key, out)
     return out
 
@@ -185,9 +192,16 @@ def qi(name: str) -> str:
 
 # ---------------------------------------------------------------- BigQuery export types
 # A type is "BOOLEAN", "DOUBLE", "VARCHAR", "TIMESTAMP", ("LIST", t) or ("STRUCT", {name: t}).
-FIXED = {"timestamp": "TIMESTAMP", "receiveTimestamp": "TIMESTAMP", "logName": "VARCHAR",
-         "severity": "VARCHAR", "insertId": "VARCHAR", "trace": "VARCHAR", "spanId": "VARCHAR",
-         "textPayload": "VARCHAR"}
+FIXED = {
+    "timestamp": "TIMESTAMP",
+    "receiveTimestamp": "TIMESTAMP",
+    "logName": "VARCHAR",
+    "severity": "VARCHAR",
+    "insertId": "VARCHAR",
+    "trace": "VARCHAR",
+    "spanId": "VARCHAR",
+    "textPayload": "VARCHAR",
+}
 DYNAMIC = ("resource", "labels", "jsonPayload", "httpRequest", "operation", "sourceLocation")
 
 
@@ -197,7 +211,7 @@ def infer(v):
     if isinstance(v, bool):
         return "BOOLEAN"
     if isinstance(v, (int, float)):
-        return "DOUBLE"      # jsonPayload is a protobuf Struct: every number is a double
+        return "DOUBLE"  # jsonPayload is a protobuf Struct: every number is a double
     if isinstance(v, str):
         return "VARCHAR"
     if isinstance(v, dict):
@@ -225,8 +239,9 @@ def type_name(t) -> str:
 
 def arrow_type(t):
     if isinstance(t, str):
-        return {"BOOLEAN": pa.bool_(), "DOUBLE": pa.float64(), "VARCHAR": pa.string(),
-                "TIMESTAMP": pa.timestamp("us")}[t]
+        return {"BOOLEAN": pa.bool_(), "DOUBLE": pa.float64(), "VARCHAR": pa.string(), "TIMESTAMP": pa.timestamp("us")}[
+            t
+        ]
     if t[0] == "LIST":
         return pa.list_(arrow_type(t[1]))
     return pa.struct([(k, arrow_type(x)) for k, x in t[1].items()])
@@ -242,8 +257,7 @@ def from_arrow(at):
     if pa.types.is_list(at) or pa.types.is_large_list(at):
         return ("LIST", from_arrow(at.value_type))
     if pa.types.is_struct(at):
-        return ("STRUCT", {at.field(i).name: from_arrow(at.field(i).type)
-                           for i in range(at.num_fields)})
+        return ("STRUCT", {at.field(i).name: from_arrow(at.field(i).type) for i in range(at.num_fields)})
     return "VARCHAR"
 
 
@@ -257,26 +271,30 @@ class _Conformer:
     def __init__(self, budget: int = MAX_TABLE_FIELDS):
         self.additions: list[tuple[tuple, str]] = []
         self.clashes: list[tuple[str, str, str]] = []
-        self.budget = budget      # how many more fields the table may get
-        self.capped = False       # this entry already has its "table is full" error
+        self.budget = budget  # how many more fields the table may get
+        self.capped = False  # this entry already has its "table is full" error
 
     def conform(self, t, v, path: tuple):
         if v is None:
             return None
-        if t is None:          # a new field: its first type wins
+        if t is None:  # a new field: its first type wins
             t = infer(v)
             if t is None:
                 return None
             n = 1 + count_fields(t)
             if n > self.budget:
-                if not self.capped:      # one error per entry, not one per dropped field
+                if not self.capped:  # one error per entry, not one per dropped field
                     self.capped = True
-                    self.clashes.append((".".join(path), "(no new field)",
-                                         f"the table has reached {MAX_TABLE_FIELDS} fields; "
-                                         "new fields of this entry were not added"))
+                    self.clashes.append(
+                        (
+                            ".".join(path),
+                            "(no new field)",
+                            f"the table has reached {MAX_TABLE_FIELDS} fields; new fields of this entry were not added",
+                        )
+                    )
                 return None
             self.budget -= n
-            self.additions.append((path, type_name(t)))   # the type as first seen
+            self.additions.append((path, type_name(t)))  # the type as first seen
             return self._fit(t, v, path, grow=False), t
         return self._fit(t, v, path, grow=True)
 
@@ -290,7 +308,7 @@ class _Conformer:
                 if key in out:
                     continue
                 ft = fields.get(key)
-                tx = type(x)       # fast paths for scalars that fit (the common case)
+                tx = type(x)  # fast paths for scalars that fit (the common case)
                 if (ft == "VARCHAR" and tx is str) or (ft == "BOOLEAN" and tx is bool):
                     out[key] = x
                     continue
@@ -308,7 +326,7 @@ class _Conformer:
                 else:
                     out[key] = self._fit(ft, x, path + (key,), grow)
             return out
-        if isinstance(t, tuple):          # LIST: elements must fit the element type as is
+        if isinstance(t, tuple):  # LIST: elements must fit the element type as is
             if not isinstance(v, list):
                 return self._clash(t, v, path)
             return [None if x is None else self._fit(t[1], x, path + ("[]",), False) for x in v]
@@ -325,20 +343,23 @@ class _Conformer:
         return None
 
 
-SINK_ERRORS_DDL = ("CREATE TABLE IF NOT EXISTS {ds}._sink_errors (sink VARCHAR, "
-                   "table_name VARCHAR, insertId VARCHAR, timestamp TIMESTAMP, field VARCHAR, "
-                   "expected VARCHAR, got VARCHAR, entry VARCHAR, recorded_at TIMESTAMP, "
-                   "message VARCHAR)")
+SINK_ERRORS_DDL = (
+    "CREATE TABLE IF NOT EXISTS {ds}._sink_errors (sink VARCHAR, "
+    "table_name VARCHAR, insertId VARCHAR, timestamp TIMESTAMP, field VARCHAR, "
+    "expected VARCHAR, got VARCHAR, entry VARCHAR, recorded_at TIMESTAMP, "
+    "message VARCHAR)"
+)
 
 
 class _Table:
     """What the exporter knows about one BigQuery-style table."""
+
     __slots__ = ("cols", "parts", "rows", "nfields")
 
     def __init__(self, cols, parts, rows):
-        self.cols = cols        # {column: type}, the latest physical table's (the full schema)
-        self.parts = parts      # None: a plain table; else the number of the latest part
-        self.rows = rows        # rows in the latest physical table
+        self.cols = cols  # {column: type}, the latest physical table's (the full schema)
+        self.parts = parts  # None: a plain table; else the number of the latest part
+        self.rows = rows  # rows in the latest physical table
         self.nfields = sum(1 + count_fields(t) for t in cols.values())
 
 
@@ -386,9 +407,9 @@ class BigQueryExporter:
             # by an older version under another case is found, not created twice)
             self._known = {}
             for sch, name in con.execute(
-                    "SELECT lower(schema_name), lower(table_name) FROM duckdb_tables() "
-                    "WHERE database_name = current_database() AND contains(schema_name, '.')"
-                    ).fetchall():
+                "SELECT lower(schema_name), lower(table_name) FROM duckdb_tables() "
+                "WHERE database_name = current_database() AND contains(schema_name, '.')"
+            ).fetchall():
                 base, _, part = name.partition("$")
                 known = self._known.setdefault(sch, {})
                 if part.isdigit():
@@ -418,15 +439,13 @@ class BigQueryExporter:
             cols = ", ".join(f"{qi(k)} {v}" for k, v in FIXED.items())
             con.execute(f"CREATE TABLE {qi(schema)}.{qi(table)} ({cols})")
             self._note_table(con, schema, table, None)
-            t = _Table(dict(FIXED), None, 0)    # its columns are known: no need to ask
+            t = _Table(dict(FIXED), None, 0)  # its columns are known: no need to ask
             self._cache(key, t)
             return t
         t = _Table({}, known[low], 0)
-        t.rows = con.execute(f"SELECT count(*) FROM {qi(schema)}."
-                             f"{qi(self._physical(table, t))}").fetchall()[0][0]
+        t.rows = con.execute(f"SELECT count(*) FROM {qi(schema)}.{qi(self._physical(table, t))}").fetchall()[0][0]
         # every earlier result on con is fully fetched (fetchall), so a new statement is safe
-        at = con.sql(f"SELECT * FROM {qi(schema)}.{qi(self._physical(table, t))} LIMIT 0"
-                     ).to_arrow_table()
+        at = con.sql(f"SELECT * FROM {qi(schema)}.{qi(self._physical(table, t))} LIMIT 0").to_arrow_table()
         t.cols = {f.name: from_arrow(f.type) for f in at.schema}
         t.nfields = sum(1 + count_fields(x) for x in t.cols.values())
         self._cache(key, t)
@@ -443,11 +462,11 @@ class BigQueryExporter:
         if t.rows <= REWRITE_ROWS or (t.parts or 0) >= MAX_PARTS:
             for k in changed:
                 if k in new:
-                    con.execute(f"ALTER TABLE {qi(schema)}.{qi(phys)} ADD COLUMN {qi(k)} "
-                                f"{type_name(t.cols[k])}")
+                    con.execute(f"ALTER TABLE {qi(schema)}.{qi(phys)} ADD COLUMN {qi(k)} {type_name(t.cols[k])}")
                 else:
-                    con.execute(f"ALTER TABLE {qi(schema)}.{qi(phys)} ALTER COLUMN {qi(k)} "
-                                f"SET DATA TYPE {type_name(t.cols[k])}")
+                    con.execute(
+                        f"ALTER TABLE {qi(schema)}.{qi(phys)} ALTER COLUMN {qi(k)} SET DATA TYPE {type_name(t.cols[k])}"
+                    )
             return
         # a large table: the rows stay where they are; a new part gets the full schema
         if t.parts is None:
@@ -459,7 +478,8 @@ class BigQueryExporter:
         cols = ", ".join(f"{qi(k)} {type_name(v)}" for k, v in t.cols.items())
         con.execute(f"CREATE TABLE {qi(schema)}.{qi(self._physical(table, t))} ({cols})")
         union = " UNION ALL BY NAME ".join(
-            f"SELECT * FROM {qi(schema)}.{qi(table + '$' + str(i))}" for i in range(t.parts + 1))
+            f"SELECT * FROM {qi(schema)}.{qi(table + '$' + str(i))}" for i in range(t.parts + 1)
+        )
         con.execute(f"CREATE OR REPLACE VIEW {qi(schema)}.{qi(table)} AS {union}")
 
     def _dataset(self, con, project: str, dataset: str) -> str:
@@ -467,8 +487,7 @@ class BigQueryExporter:
         if schema not in self._datasets:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {qi(schema)}")
             con.execute(SINK_ERRORS_DDL.format(ds=qi(schema)))
-            con.execute(f"ALTER TABLE {qi(schema)}._sink_errors ADD COLUMN IF NOT EXISTS "
-                        "message VARCHAR")
+            con.execute(f"ALTER TABLE {qi(schema)}._sink_errors ADD COLUMN IF NOT EXISTS message VARCHAR")
             self._datasets.add(schema)
         return schema
 
@@ -489,20 +508,24 @@ class BigQueryExporter:
             try:
                 self._export_table(con, sink, schema, table, trows, errors)
             except duckdb.Error:
-                raise                     # the transaction is aborted: the caller retries
+                raise  # the transaction is aborted: the caller retries
             except Exception as e:  # noqa: BLE001 - a bug in one table's conversion (before
                 # any of its rows reached DuckDB) must not drop the other tables' rows
                 log.exception("sink %s: cannot export to %s", sink, table)
                 self._tables.pop((schema, table), None)
-                self.record_errors(con, schema, [
-                    (sink, table, r.insert_id, r.ts, None, None, None, r.text) for r in trows],
-                    f"cannot export to {table}: {e!r}"[:2000])
+                self.record_errors(
+                    con,
+                    schema,
+                    [(sink, table, r.insert_id, r.ts, None, None, None, r.text) for r in trows],
+                    f"cannot export to {table}: {e!r}"[:2000],
+                )
         if errors:
             self.record_errors(con, schema, errors)
         return len(rows)
 
-    def export_each_table(self, con, sink: str, project: str, dataset: str,
-                          rows: list[Row]) -> list[tuple[list[Row], str]]:
+    def export_each_table(
+        self, con, sink: str, project: str, dataset: str, rows: list[Row]
+    ) -> list[tuple[list[Row], str]]:
         """Export rows with one transaction per table (call it outside a transaction), so
         that a table that cannot be written loses no other table's rows. Returns the
         [(rows, message)] that failed; the caller records them as the sink's errors."""
@@ -526,15 +549,13 @@ class BigQueryExporter:
                 failed.append((trows, f"table {table}: {str(e).splitlines()[0] if str(e) else e!r}"))
         return failed
 
-    def _export_table(self, con, sink: str, schema: str, table: str, trows: list[Row],
-                      errors: list) -> None:
+    def _export_table(self, con, sink: str, schema: str, table: str, trows: list[Row], errors: list) -> None:
         t = self._table(con, schema, table)
-        cols = dict(t.cols)     # changed here; t.cols only once the table has them
+        cols = dict(t.cols)  # changed here; t.cols only once the table has them
         before = {k: type_name(v) for k, v in cols.items()}
         conf = _Conformer(MAX_TABLE_FIELDS - t.nfields)
         entries = [r.entry for r in trows]
-        values = {"timestamp": [r.ts for r in trows],
-                  "receiveTimestamp": [r.receive_ts for r in trows]}
+        values = {"timestamp": [r.ts for r in trows], "receiveTimestamp": [r.receive_ts for r in trows]}
         for k in ("logName", "severity", "insertId", "trace", "spanId", "textPayload"):
             values[k] = [e.get(k) for e in entries]
         for k in DYNAMIC:
@@ -563,7 +584,7 @@ class BigQueryExporter:
                 for field, exp, got in conf.clashes[n_clash:]:
                     errors.append((sink, table, r.insert_id, r.ts, field, exp, got, r.text))
             values[k] = out
-        for k in cols:    # a dynamic column no entry of this batch has
+        for k in cols:  # a dynamic column no entry of this batch has
             values.setdefault(k, [None] * len(trows))
         batch = pa.table({k: pa.array(values[k], type=arrow_type(cols[k])) for k in cols})
         if conf.additions:
@@ -573,8 +594,7 @@ class BigQueryExporter:
             self._grow(con, schema, table, t, changed, set(cols) - set(before))
         con.register("__bq_batch", batch)
         try:
-            con.execute(f"INSERT INTO {qi(schema)}.{qi(self._physical(table, t))} BY NAME "
-                        "SELECT * FROM __bq_batch")
+            con.execute(f"INSERT INTO {qi(schema)}.{qi(self._physical(table, t))} BY NAME SELECT * FROM __bq_batch")
         finally:
             con.unregister("__bq_batch")
         t.rows += len(trows)
@@ -583,31 +603,38 @@ class BigQueryExporter:
     def record_errors(con, schema: str, errors: list, message: str | None = None) -> None:
         """errors: [(sink, table, insertId, ts_us, field, expected, got, entry_text)]."""
         ts_now = int(datetime.now(timezone.utc).timestamp() * 1e6)
-        et = pa.table({
-            "sink": [e[0] for e in errors], "table_name": [e[1] for e in errors],
-            "insertId": [e[2] for e in errors],
-            "timestamp": pa.array([e[3] for e in errors], pa.timestamp("us")),
-            "field": [e[4] for e in errors], "expected": [e[5] for e in errors],
-            "got": [e[6] for e in errors], "entry": [e[7] for e in errors],
-            "recorded_at": pa.array([ts_now] * len(errors), pa.timestamp("us")),
-            "message": [message] * len(errors)})
+        et = pa.table(
+            {
+                "sink": [e[0] for e in errors],
+                "table_name": [e[1] for e in errors],
+                "insertId": [e[2] for e in errors],
+                "timestamp": pa.array([e[3] for e in errors], pa.timestamp("us")),
+                "field": [e[4] for e in errors],
+                "expected": [e[5] for e in errors],
+                "got": [e[6] for e in errors],
+                "entry": [e[7] for e in errors],
+                "recorded_at": pa.array([ts_now] * len(errors), pa.timestamp("us")),
+                "message": [message] * len(errors),
+            }
+        )
         con.register("__bq_err", et)
         try:
             con.execute(f"INSERT INTO {qi(schema)}._sink_errors BY NAME SELECT * FROM __bq_err")
         finally:
             con.unregister("__bq_err")
 
-    def record_failure(self, con, sink: str, project: str, dataset: str, rows: list[Row],
-                       message: str) -> None:
+    def record_failure(self, con, sink: str, project: str, dataset: str, rows: list[Row], message: str) -> None:
         """The sink could not export these rows: one _sink_errors row per entry."""
         schema = dataset_schema(project, dataset)
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {qi(schema)}")
         con.execute(SINK_ERRORS_DDL.format(ds=qi(schema)))
-        con.execute(f"ALTER TABLE {qi(schema)}._sink_errors ADD COLUMN IF NOT EXISTS "
-                    "message VARCHAR")
-        self.record_errors(con, schema, [
-            (sink, table_name(r.log_id, r.ts), r.insert_id, r.ts, None, None, None, r.text)
-            for r in rows], message[:2000])
+        con.execute(f"ALTER TABLE {qi(schema)}._sink_errors ADD COLUMN IF NOT EXISTS message VARCHAR")
+        self.record_errors(
+            con,
+            schema,
+            [(sink, table_name(r.log_id, r.ts), r.insert_id, r.ts, None, None, None, r.text) for r in rows],
+            message[:2000],
+        )
 
 
 class FileExporter:
@@ -660,7 +687,7 @@ class PubSub:
     def publish(self, topic: str, entries: list[dict]) -> None:
         with self._lock:
             if not self._subs.get(topic):
-                return        # a topic without subscribers drops its messages, as Pub/Sub does
+                return  # a topic without subscribers drops its messages, as Pub/Sub does
         for e in entries:
             try:
                 self._q.put_nowait((topic, e))

@@ -12,6 +12,7 @@ It wires three parts together (see docs/cloudlog.md, "Durability and concurrency
 Reads call :meth:`Store.sync` first, so they see every write acknowledged before them, and
 run on their own cursors (DuckDB MVCC).
 """
+
 from __future__ import annotations
 
 import base64
@@ -35,8 +36,7 @@ from cloudlog.journal import Journal
 from cloudlog.model import ApiError, Row, canonical_log_name, dumps, format_timestamp, now_us
 from cloudlog.query import FilterError, compile_filter
 from cloudlog.quota import CreationQuota
-from cloudlog.sinks import (FileExporter, PubSub, bigquery_name, dataset_schema, duck_name, qi,
-                            split_schema)
+from cloudlog.sinks import FileExporter, PubSub, bigquery_name, dataset_schema, duck_name, qi, split_schema
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +51,16 @@ SCHEMA = [
     FILE_EXPORTS_DDL,
     "CREATE TABLE IF NOT EXISTS cloudlog.state (k VARCHAR PRIMARY KEY, v BIGINT)",
 ]
-_INT64 = (-(2 ** 63), 2 ** 63 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
 # Acknowledged but not yet applied entries above which writes get 503 + Retry-After: the
 # backlog is held in memory until applied, and reads wait for it.
 MAX_BACKLOG_ROWS = 500_000
-MAX_QUERY_ROWS = 10_000   # rows one query-route answer returns (the rest is cut, truncated: true)
-MAX_QUERY_BYTES = 10 * 1024 * 1024   # and at most this much JSON of rows
-MEMORY_LIMIT = "2GB"      # DuckDB's memory_limit for the whole store
-_TOKEN_ERROR = ("invalid pageToken (it must come from a previous response with the same "
-                "resourceNames, filter and orderBy)")
+MAX_QUERY_ROWS = 10_000  # rows one query-route answer returns (the rest is cut, truncated: true)
+MAX_QUERY_BYTES = 10 * 1024 * 1024  # and at most this much JSON of rows
+MEMORY_LIMIT = "2GB"  # DuckDB's memory_limit for the whole store
+_TOKEN_ERROR = (
+    "invalid pageToken (it must come from a previous response with the same resourceNames, filter and orderBy)"
+)
 
 
 def encode_page_token(fingerprint: int, ts: int, seq: int) -> str:
@@ -74,9 +75,12 @@ def decode_page_token(token: str, fingerprint: int) -> tuple[int, int]:
         value = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
     except (ValueError, binascii.Error, UnicodeError, RecursionError):
         raise ApiError(400, _TOKEN_ERROR) from None
-    if not (isinstance(value, list) and len(value) == 3
-            and all(type(x) is int and _INT64[0] <= x <= _INT64[1] for x in value)
-            and value[0] == fingerprint):
+    if not (
+        isinstance(value, list)
+        and len(value) == 3
+        and all(type(x) is int and _INT64[0] <= x <= _INT64[1] for x in value)
+        and value[0] == fingerprint
+    ):
         raise ApiError(400, _TOKEN_ERROR)
     return value[1], value[2]
 
@@ -97,16 +101,15 @@ class SqlError(ValueError):
         line_no = sql.count("\n", 0, pos) + 1
         start = sql.rfind("\n", 0, pos) + 1
         end = sql.find("\n", pos)
-        line = sql[start:end if end >= 0 else len(sql)]
+        line = sql[start : end if end >= 0 else len(sql)]
         col = pos - start
-        if len(line) > 100:                  # a window around the place, like DuckDB's
+        if len(line) > 100:  # a window around the place, like DuckDB's
             cut = max(0, col - 50)
-            shown = ("..." if cut else "") + line[cut:cut + 100]
+            shown = ("..." if cut else "") + line[cut : cut + 100]
             caret = col - cut + (3 if cut else 0)
         else:
             shown, caret = line, col
-        return (f"{self.message}\nat line {line_no}, column {col + 1} of your SQL:\n"
-                f"  {shown}\n  {' ' * caret}^")
+        return f"{self.message}\nat line {line_no}, column {col + 1} of your SQL:\n  {shown}\n  {' ' * caret}^"
 
 
 def _origin_at(origin: list[int], pos: int, text: str | None = None) -> int:
@@ -122,10 +125,16 @@ def _origin_at(origin: list[int], pos: int, text: str | None = None) -> int:
 _DUCK_LINE = re.compile(r"\n\nLINE (\d+): (.*)\n( *)\^+\s*$", re.S)
 _ESCAPED_CAPITAL = re.compile(r"\^(?=[A-Z])")
 # the errors a query's own SQL causes (others - out of memory, I/O - are the store's)
-_SQL_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
-               duckdb.ConversionException, duckdb.InvalidInputException,
-               duckdb.NotImplementedException, duckdb.OutOfRangeException,
-               duckdb.TypeMismatchException)
+_SQL_ERRORS = (
+    duckdb.ParserException,
+    duckdb.BinderException,
+    duckdb.CatalogException,
+    duckdb.ConversionException,
+    duckdb.InvalidInputException,
+    duckdb.NotImplementedException,
+    duckdb.OutOfRangeException,
+    duckdb.TypeMismatchException,
+)
 
 
 def _as_written(message: str, sql: str) -> str:
@@ -142,7 +151,7 @@ def _duckdb_error(e: Exception, resolved: str, origin: list[int], sql: str) -> S
     its names as the learner wrote them."""
     text = str(e)
     m = _DUCK_LINE.search(text)
-    message = _as_written(text[:m.start()] if m else text.strip(), sql)
+    message = _as_written(text[: m.start()] if m else text.strip(), sql)
     if not m:
         return SqlError(message, None)
     line_no, shown, pad = int(m.group(1)), m.group(2), len(m.group(3))
@@ -157,7 +166,7 @@ def _duckdb_error(e: Exception, resolved: str, origin: list[int], sql: str) -> S
     found = line.find(body)
     if found < 0:
         return SqlError(message, None)
-    pos = sum(len(x) + 1 for x in lines[:line_no - 1]) + found + caret - skip
+    pos = sum(len(x) + 1 for x in lines[: line_no - 1]) + found + caret - skip
     return SqlError(message, _origin_at(origin, pos))
 
 
@@ -179,7 +188,7 @@ def _jsonable(v):
         return [_jsonable(x) for x in v]
     if isinstance(v, (bytes, bytearray)):
         return base64.b64encode(v).decode("ascii")
-    return str(v)           # Decimal, UUID, intervals
+    return str(v)  # Decimal, UUID, intervals
 
 
 def _encode_stored_log_names(db) -> None:
@@ -192,9 +201,11 @@ def _encode_stored_log_names(db) -> None:
         return
     db.execute("BEGIN TRANSACTION")
     try:
-        stale = [(p, n, i) for p, n, i in db.execute(
-            "SELECT DISTINCT project, log_name, log_id FROM cloudlog.entries").fetchall()
-            if n != canonical_log_name(p, i)]
+        stale = [
+            (p, n, i)
+            for p, n, i in db.execute("SELECT DISTINCT project, log_name, log_id FROM cloudlog.entries").fetchall()
+            if n != canonical_log_name(p, i)
+        ]
         for project, old, log_id in stale:
             new = canonical_log_name(project, log_id)
             # logName is the first key of every stored entry, and its value the first line
@@ -205,8 +216,8 @@ def _encode_stored_log_names(db) -> None:
                 "entry = CASE WHEN starts_with(entry, ?) THEN ? || entry[? + 1:] ELSE entry END, "
                 "search = CASE WHEN starts_with(search, ?) THEN ? || search[? + 1:] "
                 "ELSE search END WHERE project = ? AND log_name = ?",
-                [new, old_json, new_json, len(old_json), old.lower(), new.lower(),
-                 len(old.lower()), project, old])
+                [new, old_json, new_json, len(old_json), old.lower(), new.lower(), len(old.lower()), project, old],
+            )
         db.execute("INSERT OR REPLACE INTO cloudlog.state VALUES ('log_names_encoded', 1)")
         db.execute("COMMIT")
     except BaseException:
@@ -227,9 +238,14 @@ class Store:
         _encode_stored_log_names(self.db)
         applied = self.db.execute(
             "SELECT coalesce((SELECT v FROM cloudlog.state WHERE k = 'applied_seq'), "
-            "(SELECT max(seq) FROM cloudlog.entries), 0)").fetchone()[0]
-        by_project = {k.split(":", 1)[1]: v for k, v in self.db.execute(
-            "SELECT k, v FROM cloudlog.state WHERE starts_with(k, 'applied_seq:')").fetchall()}
+            "(SELECT max(seq) FROM cloudlog.entries), 0)"
+        ).fetchone()[0]
+        by_project = {
+            k.split(":", 1)[1]: v
+            for k, v in self.db.execute(
+                "SELECT k, v FROM cloudlog.state WHERE starts_with(k, 'applied_seq:')"
+            ).fetchall()
+        }
         self.config = ConfigRepo()
         self.config.load(self.db)
         if bucket_dir is None:
@@ -240,12 +256,21 @@ class Store:
         # (batch by batch, in bounded space), so the service answers at once: writes are
         # journalled meanwhile, reads wait for the replay (or get a 503 saying how far it is).
         journal_seq = Journal.recover(journal_path) if journal_path is not None else 0
-        self.applier = Applier(self.db, self.config, FileExporter(Path(bucket_dir)),
-                               self.pubsub, applied, journal_path, journal_seq, by_project)
+        self.applier = Applier(
+            self.db,
+            self.config,
+            FileExporter(Path(bucket_dir)),
+            self.pubsub,
+            applied,
+            journal_path,
+            journal_seq,
+            by_project,
+        )
         self.applier.start()
-        self.journal = Journal(journal_path, max(applied, journal_seq), self.applier.deliver,
-                               lambda: self.applier.applied_seq)
-        self.quota = CreationQuota()       # new tables and files per project per minute
+        self.journal = Journal(
+            journal_path, max(applied, journal_seq), self.applier.deliver, lambda: self.applier.applied_seq
+        )
+        self.quota = CreationQuota()  # new tables and files per project per minute
         self._readers: set = set()
         self._readers_lock = threading.Lock()
         self._closed = False
@@ -261,14 +286,15 @@ class Store:
             return 0
         if not (self.journal.alive() and self.applier.alive()):
             raise ApiError(503, "the log store is closed")
-        behind = self.applier.behind_error()      # back-pressure while a batch cannot apply
+        behind = self.applier.behind_error()  # back-pressure while a batch cannot apply
         if behind is not None:
             raise behind
         with self.journal.lock:
             backlog = self.journal.written_seq - self.applier.applied_seq
         if backlog > MAX_BACKLOG_ROWS:
-            err = ApiError(503, f"the log store is {backlog} entries behind (at most "
-                                f"{MAX_BACKLOG_ROWS}); retry in a moment")
+            err = ApiError(
+                503, f"the log store is {backlog} entries behind (at most {MAX_BACKLOG_ROWS}); retry in a moment"
+            )
             err.retry_after = 1
             raise err
         # refused before it is acknowledged: a write over the budget stores nothing
@@ -279,20 +305,19 @@ class Store:
         """Wait until DuckDB holds every write acknowledged before this call (of
         ``projects`` only, when given: another project's backlog does not delay a read,
         since the applier takes the projects in turn)."""
-        if self.applier.replaying():    # the journal's old lines may be any project's
+        if self.applier.replaying():  # the journal's old lines may be any project's
             self.applier.wait_applied(self.applier.replay_to, timeout)
         if projects is None:
             self.applier.wait_applied(self.journal.last_seq(), timeout)
         else:
-            self.applier.wait_applied({p: self.journal.last_seq([p]) for p in projects},
-                                      timeout)
+            self.applier.wait_applied({p: self.journal.last_seq([p]) for p in projects}, timeout)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self.journal.close()
-        with self._readers_lock:       # a long read must not hold up shutdown
+        with self._readers_lock:  # a long read must not hold up shutdown
             for cur in list(self._readers):
                 try:
                     cur.interrupt()
@@ -300,9 +325,8 @@ class Store:
                     pass
         # applies what is queued for a few seconds at most; the rest stays in the journal
         self.applier.stop()
-        if self.journal.path is not None and \
-                self.applier.applied_seq >= self.journal.written_seq:
-            try:                       # DuckDB holds everything: start the next run empty
+        if self.journal.path is not None and self.applier.applied_seq >= self.journal.written_seq:
+            try:  # DuckDB holds everything: start the next run empty
                 with open(self.journal.path, "r+b") as f:
                     f.truncate(0)
             except OSError:
@@ -326,8 +350,7 @@ class Store:
                 raise ApiError(503, "the log store is shutting down") from None
             except duckdb.Error as e:
                 if filter_error:
-                    raise FilterError(f"cannot evaluate filter: {str(e).splitlines()[0]}", 0,
-                                      "") from None
+                    raise FilterError(f"cannot evaluate filter: {str(e).splitlines()[0]}", 0, "") from None
                 raise
 
     @contextlib.contextmanager
@@ -345,9 +368,14 @@ class Store:
                 self._readers.discard(cur)
             cur.close()
 
-    def list_entries(self, projects: list[str], filter_: str | None, order: str = "asc",
-                     page_size: int = 50, page_token: str | None = None
-                     ) -> tuple[list[str], str | None]:
+    def list_entries(
+        self,
+        projects: list[str],
+        filter_: str | None,
+        order: str = "asc",
+        page_size: int = 50,
+        page_token: str | None = None,
+    ) -> tuple[list[str], str | None]:
         """-> (entry JSON texts, next page token or None)."""
         sql = compile_filter(filter_)
         fingerprint = zlib.crc32(json.dumps([sorted(projects), filter_ or "", order]).encode())
@@ -362,8 +390,10 @@ class Store:
         self.sync(projects=projects)
         rows = self._read(
             f"SELECT entry, ts, seq FROM cloudlog.entries WHERE {' AND '.join(where)} "
-            f"ORDER BY ts {direction}, seq {direction} LIMIT ?", params + [int(page_size) + 1],
-            filter_error=True)
+            f"ORDER BY ts {direction}, seq {direction} LIMIT ?",
+            params + [int(page_size) + 1],
+            filter_error=True,
+        )
         token = None
         if len(rows) > page_size:
             rows = rows[:page_size]
@@ -372,17 +402,19 @@ class Store:
 
     def list_logs(self, project: str) -> list[str]:
         self.sync(projects=[project])
-        return [n for (n,) in self._read(
-            "SELECT DISTINCT log_name FROM cloudlog.entries WHERE project = ? ORDER BY 1",
-            [project])]
+        return [
+            n
+            for (n,) in self._read(
+                "SELECT DISTINCT log_name FROM cloudlog.entries WHERE project = ? ORDER BY 1", [project]
+            )
+        ]
 
     def datasets(self) -> list[tuple[str, str]]:
         """[(project, dataset)] of the BigQuery-style datasets sinks have written."""
         out = []
-        for (name,) in self._read("SELECT schema_name FROM duckdb_schemas() "
-                                  "WHERE database_name = current_database()"):
+        for (name,) in self._read("SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database()"):
             if "." in name:
-                out.append(split_schema(name))      # as BigQuery spells them (case kept)
+                out.append(split_schema(name))  # as BigQuery spells them (case kept)
         return out
 
     def resolve_sql(self, sql: str, project: str | None = None) -> str:
@@ -394,8 +426,7 @@ class Store:
         ``_TABLE_SUFFIX`` (``WHERE _TABLE_SUFFIX BETWEEN '20240101' AND '20240107'``)."""
         return self._resolve(sql, project)[0]
 
-    def _resolve(self, sql: str, project: str | None, only_project: bool = False
-                 ) -> tuple[str, list[int]]:
+    def _resolve(self, sql: str, project: str | None, only_project: bool = False) -> tuple[str, list[int]]:
         """:meth:`resolve_sql`, and for each character of the result the position in ``sql``
         it came from (so that an error DuckDB reports in the rewritten SQL can be shown in
         the SQL as written). With ``only_project`` every table must be one of ``project``'s
@@ -407,15 +438,14 @@ class Store:
         ast = json.loads(self._read("SELECT json_serialize_sql(?)", [sql])[0][0])
         if ast.get("error"):
             if project is None:
-                return sql, origin        # not a single SELECT: run it as written
+                return sql, origin  # not a single SELECT: run it as written
             if only_project and ast.get("error_type") == "parser":
-                raise SqlError("Parser Error: " + ast.get("error_message", ""),
-                               _origin_at(origin, int(ast.get("position") or 0)))
+                raise SqlError(
+                    "Parser Error: " + ast.get("error_message", ""), _origin_at(origin, int(ast.get("position") or 0))
+                )
             if only_project:
-                raise SqlError("the query route runs one read-only SELECT statement: "
-                               f"{ast.get('error_message')}", None)
-            raise ValueError("svc.query(sql, project=...) runs one SELECT statement: "
-                             f"{ast.get('error_message')}")
+                raise SqlError(f"the query route runs one read-only SELECT statement: {ast.get('error_message')}", None)
+            raise ValueError(f"svc.query(sql, project=...) runs one SELECT statement: {ast.get('error_message')}")
         if only_project and len(ast.get("statements", [])) != 1:
             raise SqlError("the query route runs one read-only SELECT statement", None)
         edits = []
@@ -436,23 +466,22 @@ class Store:
                 if node.get("type") == "BASE_TABLE" and node.get("schema_name"):
                     edit = self._resolve_table(node, project, pairs)
                     if only_project and (edit is None or not edit[3]):
-                        raise SqlError(self._outside(node, project),
-                                       _origin_at(origin, node["query_location"], sql))
+                        raise SqlError(self._outside(node, project), _origin_at(origin, node["query_location"], sql))
                     if edit:
                         edits.append(edit[:3])
-                elif only_project and node.get("type") == "BASE_TABLE" and \
-                        node["table_name"].lower() not in ctes:
-                    raise SqlError(self._outside(node, project),
-                                   _origin_at(origin, node["query_location"], sql))
+                elif only_project and node.get("type") == "BASE_TABLE" and node["table_name"].lower() not in ctes:
+                    raise SqlError(self._outside(node, project), _origin_at(origin, node["query_location"], sql))
                 elif only_project and node.get("type") == "TABLE_FUNCTION":
-                    raise SqlError("the query route reads tables only, not table functions "
-                                   "(read_csv, duckdb_tables(), ...)",
-                                   _origin_at(origin, node["query_location"], sql))
+                    raise SqlError(
+                        "the query route reads tables only, not table functions (read_csv, duckdb_tables(), ...)",
+                        _origin_at(origin, node["query_location"], sql),
+                    )
                 for v in node.values():
                     walk(v)
             elif isinstance(node, list):
                 for v in node:
                     walk(v)
+
         if only_project:
             collect_ctes(ast)
         walk(ast)
@@ -462,18 +491,19 @@ class Store:
         raw = sql.encode("utf-8")
         for start, length, text in sorted(edits, reverse=True):
             c_start = len(raw[:start].decode("utf-8"))
-            c_end = len(raw[:start + length].decode("utf-8"))
+            c_end = len(raw[: start + length].decode("utf-8"))
             origin = origin[:c_start] + [origin[c_start]] * len(text) + origin[c_end:]
-            raw = raw[:start] + text.encode("utf-8") + raw[start + length:]
+            raw = raw[:start] + text.encode("utf-8") + raw[start + length :]
         return raw.decode("utf-8"), origin
 
     @staticmethod
     def _outside(node, project) -> str:
-        name = ".".join(x for x in (node.get("catalog_name"), node.get("schema_name"),
-                                    node["table_name"]) if x)
-        return (f"{name!r} is not a table of project {project}'s datasets: the query route "
-                "reads the tables its sinks wrote, named dataset.table (or "
-                "`project.dataset.table`, or a wildcard table `dataset.prefix*`)")
+        name = ".".join(x for x in (node.get("catalog_name"), node.get("schema_name"), node["table_name"]) if x)
+        return (
+            f"{name!r} is not a table of project {project}'s datasets: the query route "
+            "reads the tables its sinks wrote, named dataset.table (or "
+            "`project.dataset.table`, or a wildcard table `dataset.prefix*`)"
+        )
 
     def _resolve_table(self, node, project, pairs):
         schema, catalog, table = node["schema_name"], node.get("catalog_name"), node["table_name"]
@@ -486,20 +516,23 @@ class Store:
             if (project, schema) in pairs:
                 target = (project, schema)
             elif any(d == schema for _, d in pairs):
-                raise ValueError(f"project {project!r} has no dataset {schema!r} (a sink "
-                                 "creates it on its first export)")
+                raise ValueError(
+                    f"project {project!r} has no dataset {schema!r} (a sink creates it on its first export)"
+                )
         else:
             owners = sorted(p for p, d in pairs if d == schema)
             if len(owners) > 1:
-                raise ValueError(f"dataset {schema!r} exists in projects {owners}; say which "
-                                 "with svc.query(sql, project=...)")
+                raise ValueError(
+                    f"dataset {schema!r} exists in projects {owners}; say which with svc.query(sql, project=...)"
+                )
             if owners:
                 target = (owners[0], schema)
         if target is None:
             if wildcard:  # DuckDB would only say that no table is named "struct_log_*"
-                raise ValueError(f"no table matches {schema}.{table}: there is no dataset "
-                                 f"{schema!r}" + (f" in project {catalog or project!r}"
-                                                  if catalog or project else ""))
+                raise ValueError(
+                    f"no table matches {schema}.{table}: there is no dataset "
+                    f"{schema!r}" + (f" in project {catalog or project!r}" if catalog or project else "")
+                )
             return None
         if wildcard:
             text = self._wildcard_union(target, table)
@@ -509,8 +542,7 @@ class Store:
             text += f" AS {qi(node['alias'])}"
         if node.get("column_name_alias"):
             text += "(" + ", ".join(qi(c) for c in node["column_name_alias"]) + ")"
-        return (node["query_location"], node["query_location_length"], text,
-                target[0] == project)
+        return (node["query_location"], node["query_location_length"], text, target[0] == project)
 
     def _wildcard_union(self, target, table: str) -> str:
         """BigQuery's wildcard table ``dataset.prefix*`` as a subquery: the matching tables
@@ -520,20 +552,29 @@ class Store:
         if "*" in prefix:
             raise ValueError(f"{table!r}: a wildcard table has one * at the end of its name")
         schema = dataset_schema(*target)
-        names = sorted(n for (n,) in self._read(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = ?", [schema])
+        names = sorted(
+            n
+            for (n,) in self._read(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ?",
+                [schema],
+            )
             # internal tables such as _sink_errors only when the prefix asks for them
-            if bigquery_name(n).startswith(prefix) and
-            (prefix.startswith("_") or not n.startswith("_")))
+            if bigquery_name(n).startswith(prefix) and (prefix.startswith("_") or not n.startswith("_"))
+        )
         if not names:
             raise ValueError(f"no table matches {target[1]}.{table} in project {target[0]!r}")
+
         def literal(text):
             return "'" + text.replace("'", "''") + "'"
-        return "(" + " UNION ALL BY NAME ".join(
-            f"SELECT *, {literal(bigquery_name(n)[len(prefix):])} AS _TABLE_SUFFIX "
-            f"FROM {qi(schema)}.{qi(n)}"
-            for n in names) + ")"
+
+        return (
+            "("
+            + " UNION ALL BY NAME ".join(
+                f"SELECT *, {literal(bigquery_name(n)[len(prefix) :])} AS _TABLE_SUFFIX FROM {qi(schema)}.{qi(n)}"
+                for n in names
+            )
+            + ")"
+        )
 
     @staticmethod
     def _unbacktick(sql: str) -> tuple[str, list[int]]:
@@ -547,11 +588,12 @@ class Store:
         def copy(a, b):
             out.append(sql[a:b])
             origin.extend(range(a, b))
+
         while i < n:
             c = sql[i]
-            if c in "'\"":                          # up to the closing quote ('' escapes one)
+            if c in "'\"":  # up to the closing quote ('' escapes one)
                 j = i + 1
-                while j < n and (sql[j] != c or sql[j + 1:j + 2] == c):
+                while j < n and (sql[j] != c or sql[j + 1 : j + 2] == c):
                     j += 2 if sql[j] == c else 1
                 copy(i, min(j + 1, n))
                 i = j + 1
@@ -569,7 +611,7 @@ class Store:
                 j = sql.find("`", i + 1)
                 if j < 0:
                     raise SqlError("a backtick (`) opens a name that is never closed", i)
-                text = ".".join(qi(part) for part in sql[i + 1:j].split("."))
+                text = ".".join(qi(part) for part in sql[i + 1 : j].split("."))
                 out.append(text)
                 origin.extend([i] * len(text))
                 i = j + 1
@@ -596,10 +638,11 @@ class Store:
             raise PermissionError(
                 "svc.query runs SQL on the service's tables only; reading or writing files "
                 f"(read_text, read_csv, COPY ... TO, ATTACH, ...) is turned off: "
-                f"{str(e).splitlines()[0]}") from None
+                f"{str(e).splitlines()[0]}"
+            ) from None
         except _SQL_ERRORS as e:
             if resolved == sql:
-                raise              # DuckDB's message is about the SQL as written
+                raise  # DuckDB's message is about the SQL as written
             # the same kind of error, told in the SQL and the names as written
             raise type(e)(_duckdb_error(e, resolved, origin, sql).describe(sql)) from None
 
@@ -623,19 +666,22 @@ class Store:
             except duckdb.InterruptException:
                 raise ApiError(503, "the log store is shutting down") from None
             except duckdb.PermissionException as e:
-                raise SqlError("the query route reads the service's tables only; reading or "
-                               f"writing files is turned off: {str(e).splitlines()[0]}",
-                               None) from None
+                raise SqlError(
+                    "the query route reads the service's tables only; reading or "
+                    f"writing files is turned off: {str(e).splitlines()[0]}",
+                    None,
+                ) from None
             except duckdb.OutOfMemoryException as e:
-                raise ApiError(503, f"the query needs more memory than the store allows: "
-                                    f"{str(e).splitlines()[0]}") from None
+                raise ApiError(
+                    503, f"the query needs more memory than the store allows: {str(e).splitlines()[0]}"
+                ) from None
             except _SQL_ERRORS as e:
                 raise _duckdb_error(e, resolved, origin, sql) from None
         out, size = [], 0
         for r in rows[:max_rows]:
             row = [_jsonable(v) for v in r]
             size += len(json.dumps(row))
-            if size > MAX_QUERY_BYTES and out:     # like an entries:list page: cut, say so
+            if size > MAX_QUERY_BYTES and out:  # like an entries:list page: cut, say so
                 break
             out.append(row)
         return {"columns": columns, "rows": out, "truncated": len(out) < len(rows)}
@@ -665,11 +711,13 @@ class Store:
     # ------------------------------------------------------------ logs, sinks, metrics
     def delete_log(self, project: str, log_name: str) -> int:
         def fn(con):
-            n = con.execute("DELETE FROM cloudlog.entries WHERE project = ? AND log_name = ?",
-                            [project, log_name]).fetchone()[0]
+            n = con.execute(
+                "DELETE FROM cloudlog.entries WHERE project = ? AND log_name = ?", [project, log_name]
+            ).fetchone()[0]
             if not n:
                 raise ApiError(404, f"Log {log_name} does not exist")
             return n
+
         return self.applier.call(fn)
 
     def get_config(self, kind: str, project: str, name: str) -> dict:
@@ -696,30 +744,32 @@ class Store:
             if not create and old is None:
                 raise ApiError(404, f"{kind.capitalize()} {name} does not exist")
             if create and self.config.count(kind, project) >= limit:
-                raise ApiError(400, f"project {project} already has {limit} {kind}s, the "
-                                    "Cloud Logging limit")
+                raise ApiError(400, f"project {project} already has {limit} {kind}s, the Cloud Logging limit")
             stamp = format_timestamp(now_us())
             obj = dict(body, createTime=old["createTime"] if old else stamp, updateTime=stamp)
-            con.execute("INSERT OR REPLACE INTO cloudlog.config VALUES (?, ?, ?, ?)",
-                        [kind, project, name, json.dumps(obj)])
+            con.execute(
+                "INSERT OR REPLACE INTO cloudlog.config VALUES (?, ?, ?, ?)", [kind, project, name, json.dumps(obj)]
+            )
             self.config.put(kind, project, name, obj)
             return obj
+
         return self.applier.call(fn)
 
     def delete_config(self, kind: str, project: str, name: str) -> None:
         def fn(con):
             if self.config.get(kind, project, name) is None:
                 raise ApiError(404, f"{kind.capitalize()} {name} does not exist")
-            con.execute("DELETE FROM cloudlog.config WHERE kind = ? AND project = ? AND name = ?",
-                        [kind, project, name])
+            con.execute(
+                "DELETE FROM cloudlog.config WHERE kind = ? AND project = ? AND name = ?", [kind, project, name]
+            )
             self.config.delete(kind, project, name)
+
         self.applier.call(fn)
 
     def metric_projects(self, name: str) -> list[str]:
         return sorted({p for (p, n) in self.config.snapshot("metric") if n == name})
 
-    def metric_series(self, project: str, name: str, bucket_seconds: int = 60,
-                      start=None, end=None):
+    def metric_series(self, project: str, name: str, bucket_seconds: int = 60, start=None, end=None):
         self.get_config("metric", project, name)
         self.sync(projects=[project])
         cur = self.db.cursor()
@@ -727,4 +777,3 @@ class Store:
             return metrics_mod.series(cur, project, name, bucket_seconds, start, end)
         finally:
             cur.close()
-

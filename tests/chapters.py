@@ -2,6 +2,7 @@
 that tfbook.chapter_code loaded (conftest.py's fixtures solution_01, solution_03 and
 solution_04; chapter_namespace("02")), and the per-chapter helpers that several test modules share. Import with
 ``from chapters import ...`` (pytest puts tests/ on sys.path)."""
+
 from __future__ import annotations
 
 import itertools
@@ -29,20 +30,26 @@ def chapter_namespace(chapter_id: str, edition: str = "solution", runs: Path | N
 def run_checks(chapter, ns, exercise=None, runs_dir=None, preset="quick", at_end=False) -> dict:
     """Each check of ``chapter`` (of ``exercise``, or of every exercise) on ``ns``: {name: result}."""
     learner = NamespaceLearner(ns, runs_dir, preset)
-    return {c.func.__name__: chapter.run(c, learner) for c in chapter.checks
-            if (exercise is None or c.exercise == exercise) and c.at_end == at_end}
+    return {
+        c.func.__name__: chapter.run(c, learner)
+        for c in chapter.checks
+        if (exercise is None or c.exercise == exercise) and c.at_end == at_end
+    }
 
 
 # --- chapter 01 ------------------------------------------------------------------------------
 
+
 def run_01(ns, exercise=None, runs_dir=None, preset="smoke", at_end=False) -> dict:
     from checks.ch01 import chapter
     from tfbook.paths import runs_root
+
     return run_checks(chapter, ns, exercise, runs_dir or runs_root(), preset, at_end)
 
 
-def fake_runs_01(ns, runs: Path, settings: dict, *, loose=False, merged=False, same_curves=False,
-                 by_hand=False) -> Path:
+def fake_runs_01(
+    ns, runs: Path, settings: dict, *, loose=False, merged=False, same_curves=False, by_hand=False
+) -> Path:
     """runs/ch01/logs as the notebook leaves it, written with the solution's own functions, and the
     networks the notebook saves for 1st and 2nd (untrained ones here: each curve ends at its
     network's probe loss, as a real run's does). by_hand: curves that fall on schedule whatever
@@ -56,8 +63,11 @@ def fake_runs_01(ns, runs: Path, settings: dict, *, loose=False, merged=False, s
         last = settings["fc_steps"]
         for step in range(0, last + 1, settings["scalar_every"]):
             rate = 0.002 if same_curves else 0.002 * (1 + 4 * index)
-            loss = 2.3 * float(np.exp(-rate * step)) + 0.05 if by_hand else \
-                end + 0.5 * float(np.exp(-rate * step) - np.exp(-rate * last))
+            loss = (
+                2.3 * float(np.exp(-rate * step)) + 0.05
+                if by_hand
+                else end + 0.5 * float(np.exp(-rate * step) - np.exp(-rate * last))
+            )
             log_scalars(folder, step, loss, 0.1 + step / 1e4)
     if merged:  # a second training written into 1st's folder
         other = str(Path(ns["run_log_dir"]("1st")))
@@ -74,8 +84,10 @@ def fake_runs_01(ns, runs: Path, settings: dict, *, loose=False, merged=False, s
 
 # --- chapter 02 ------------------------------------------------------------------------------
 
+
 def run_02(ns, exercise=None, runs_dir="/nonexistent", preset="smoke", at_end=False) -> dict:
     from checks.ch02 import chapter
+
     return run_checks(chapter, ns, exercise, runs_dir, preset, at_end)
 
 
@@ -96,8 +108,10 @@ def variant_02(ns: dict, source: str | None = None, **values) -> dict:
 
 # --- chapter 03 ------------------------------------------------------------------------------
 
+
 def run_03(ns, exercise=None, runs_dir="/nonexistent", preset="quick", at_end=False) -> dict:
     from checks.ch03 import chapter
+
     return run_checks(chapter, ns, exercise, runs_dir, preset, at_end)
 
 
@@ -108,10 +122,11 @@ def variant_forward_03(ns: dict) -> dict:
 
 # --- chapter 04 ------------------------------------------------------------------------------
 
+
 def run_04(ns, exercise=None, runs_dir=None, preset="quick", at_end=False) -> dict:
     from checks.ch04 import chapter
-    return run_checks(chapter, ns, exercise, runs_dir or Path(tempfile.mkdtemp(prefix="tfbook-ch04-")),
-                      preset, at_end)
+
+    return run_checks(chapter, ns, exercise, runs_dir or Path(tempfile.mkdtemp(prefix="tfbook-ch04-")), preset, at_end)
 
 
 def variant_04(ns: dict, **replacements) -> dict:

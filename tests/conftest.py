@@ -1,5 +1,6 @@
 """Shared fixtures. The whole session writes its runs/ into a temporary folder, and notebooks
 executed by nbmake use the `smoke` preset unless TFBOOK_PRESET says otherwise."""
+
 from __future__ import annotations
 
 import os
@@ -35,10 +36,12 @@ os.environ["TFBOOK_LANG"] = "en"
 @pytest.fixture(scope="session")
 def mnist():
     from tfbook.data import load_mnist
+
     return load_mnist()
 
 
 # --- the chapters' own code (tfbook/chapter_code.py; tests/chapters.py has the helpers) -------
+
 
 @pytest.fixture
 def runs(tmp_path, monkeypatch) -> Path:
@@ -52,6 +55,7 @@ def solution_01(runs) -> dict:
     """Chapter 01's solution in a fresh namespace: its lesson part (the networks, the MNIST probe
     batch, the exercises; no training), writing to `runs`."""
     from chapters import chapter_namespace
+
     return chapter_namespace("01", runs=runs)
 
 
@@ -59,6 +63,7 @@ def solution_01(runs) -> dict:
 def smoke_01() -> dict:
     """Chapter 01's `smoke` preset."""
     from tfbook.manifest import preset
+
     return preset("01", "smoke")
 
 
@@ -66,6 +71,7 @@ def smoke_01() -> dict:
 def solution_03() -> dict:
     """Chapter 03's solution in a fresh namespace: its exercises part (imports and exercises)."""
     from chapters import chapter_namespace
+
     return chapter_namespace("03")
 
 
@@ -74,6 +80,7 @@ def solution_04() -> dict:
     """Chapter 04's solution in a fresh namespace: its exercises part (imports, chapter 03's
     model, the exercises and the figure reader the plot's check calls)."""
     from chapters import chapter_namespace
+
     return chapter_namespace("04")
 
 
@@ -95,12 +102,16 @@ def fake_npm(tmp_path, monkeypatch):
     import sys
     import tarfile
     import numpy as np
+
     rng = np.random.default_rng(22)
     sizes = {"train": 6000, "t10k": 1000}
     arrays = {}
     for split, n in sizes.items():
-        arrays[f"{split}-images-idx3-ubyte"] = (b"\x00\x00\x08\x03" + b"".join(d.to_bytes(4, "big") for d in (n, 28, 28))
-                                                + rng.integers(0, 256, (n, 28, 28), dtype=np.uint8).tobytes())
+        arrays[f"{split}-images-idx3-ubyte"] = (
+            b"\x00\x00\x08\x03"
+            + b"".join(d.to_bytes(4, "big") for d in (n, 28, 28))
+            + rng.integers(0, 256, (n, 28, 28), dtype=np.uint8).tobytes()
+        )
         labels = rng.integers(0, 10, n, dtype=np.uint8)
         arrays[f"{split}-labels-idx1-ubyte"] = b"\x00\x00\x08\x01" + n.to_bytes(4, "big") + labels.tobytes()
         if split == "train":
@@ -136,6 +147,7 @@ def once_per_run(tmp_path_factory, name: str, make):
     read the pickled result."""
     import fcntl
     import pickle
+
     folder = shared_folder(tmp_path_factory)
     result = folder / f"{name}.pickle"
     with open(folder / f"{name}.lock", "w") as lock:
@@ -173,8 +185,14 @@ def solution_grade_03(tmp_path_factory, trained_runs):
     trained checkpoint) stay in `trained_runs`, where chapter 04's tests find them. Trained once
     per test run, whichever worker asks first."""
     from checks.grader import grade_notebook
-    return once_per_run(tmp_path_factory, "solution_grade_03", lambda: grade_notebook(
-        "03", ROOT / "solutions" / "03_cnn_training.ipynb", preset=TRAINED_PRESET, keep_runs=trained_runs))
+
+    return once_per_run(
+        tmp_path_factory,
+        "solution_grade_03",
+        lambda: grade_notebook(
+            "03", ROOT / "solutions" / "03_cnn_training.ipynb", preset=TRAINED_PRESET, keep_runs=trained_runs
+        ),
+    )
 
 
 # Chapter 04's notebooks (English and Korean) restore the checkpoint chapter 03's notebook saved
@@ -221,6 +239,7 @@ def pytest_configure(config):
     pytest-xdist 3.8 and older the groups vanish without a word and the ordered tests race
     (chapter 04's notebook ran before chapter 03's had saved its checkpoint). Stop instead."""
     from importlib.metadata import version
+
     if config.getoption("dist", "no") != "loadgroup":
         return
     as_tuple = lambda v: tuple(int(part) for part in v.split(".")[:2] if part.isdigit())  # noqa: E731
@@ -228,7 +247,8 @@ def pytest_configure(config):
         raise pytest.UsageError(
             f"pytest {version('pytest')} with pytest-xdist {version('pytest-xdist')} ignores every "
             "xdist_group under --dist loadgroup; install the versions of constraints.txt "
-            "(make .venv/.installed), or run without -n")
+            "(make .venv/.installed), or run without -n"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Helpers shared by the test modules (import with ``from helpers import ...``; pytest puts
 tests/ on sys.path): judging check results, driving JupyterLab and Chromium, serving event
 files with a real TensorBoard, and counting the local logging service's entries."""
+
 from __future__ import annotations
 
 import json
@@ -19,6 +20,7 @@ import pytest
 from tfbook.manifest import ROOT
 
 # --- check results --------------------------------------------------------------------------
+
 
 def variant(ns: dict, **replacements) -> dict:
     """A copy of a chapter's namespace with some definitions replaced (a learner's variant)."""
@@ -42,8 +44,14 @@ def passing(results: dict) -> dict:
 # --- a browser and a JupyterLab ---------------------------------------------------------------
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = ROOT / "build" / "test-artifacts"  # screenshots and logs a person can look at
 
 
@@ -71,21 +79,38 @@ def start_lab(root_dir: Path, port: int, token: str, log, env: dict, extra_args=
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **env)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     jupyter = root_dir.parent / "jupyter"
-    for name, text in (("@jupyterlab/apputils-extension/notification.jupyterlab-settings", '{"fetchNews": "false"}'),
-                       ("@jupyterlab/notebook-extension/tracker.jupyterlab-settings", '{"windowingMode": "none"}')):
+    for name, text in (
+        ("@jupyterlab/apputils-extension/notification.jupyterlab-settings", '{"fetchNews": "false"}'),
+        ("@jupyterlab/notebook-extension/tracker.jupyterlab-settings", '{"windowingMode": "none"}'),
+    ):
         path = jupyter / "jupyterlab_settings_dir" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR",
-                 "JUPYTERLAB_WORKSPACES_DIR", "IPYTHONDIR"):
+    for name in (
+        "JUPYTER_CONFIG_DIR",
+        "JUPYTER_RUNTIME_DIR",
+        "JUPYTERLAB_SETTINGS_DIR",
+        "JUPYTERLAB_WORKSPACES_DIR",
+        "IPYTHONDIR",
+    ):
         env[name] = str(jupyter / name.lower())
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-           f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={root_dir}",
-           "--allow-root",  # containers often run tests as root; harmless otherwise
-           "--LabApp.expose_app_in_browser=True",
-           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           *extra_args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root_dir}",
+        "--allow-root",  # containers often run tests as root; harmless otherwise
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *extra_args,
+    ]
     return subprocess.Popen(cmd, env=env, cwd=root_dir, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -135,10 +160,22 @@ def serving(log_root: Path, runs, log_path: Path):
     assert TENSORBOARD.exists(), f"{TENSORBOARD} is missing: the pinned tensorboard package installs it"
     port = free_port()
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(TENSORBOARD), "--logdir", str(log_root), "--host", "127.0.0.1",
-                                 "--port", str(port), "--reload_interval", "1"],
-                                stdout=log, stderr=subprocess.STDOUT,
-                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+        proc = subprocess.Popen(
+            [
+                str(TENSORBOARD),
+                "--logdir",
+                str(log_root),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--reload_interval",
+                "1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        )
     try:
         deadline, listed = time.monotonic() + START_S, []
         while time.monotonic() < deadline:
@@ -152,8 +189,10 @@ def serving(log_root: Path, runs, log_path: Path):
                 pass
             time.sleep(0.5)
         else:
-            raise AssertionError(f"TensorBoard did not list runs {runs} within {START_S} s (got {listed}):\n"
-                                 f"{log_path.read_text()[-3000:]}")
+            raise AssertionError(
+                f"TensorBoard did not list runs {runs} within {START_S} s (got {listed}):\n"
+                f"{log_path.read_text()[-3000:]}"
+            )
         yield port
     finally:
         proc.terminate()
@@ -168,9 +207,11 @@ def serving(log_root: Path, runs, log_path: Path):
 
 # --- the local Cloud Logging service, seen from outside -------------------------------------
 
+
 def count_entries(svc, filter_: str = "", project: str = "tfbook-test") -> int:
     """How many entries of ``project`` match ``filter_``, through the public entries:list API."""
     import requests
+
     body, total = {"resourceNames": [f"projects/{project}"], "filter": filter_, "pageSize": 1000}, 0
     while True:
         response = requests.post(svc.endpoint + "/v2/entries:list", json=body, timeout=60)
@@ -185,6 +226,7 @@ def count_entries(svc, filter_: str = "", project: str = "tfbook-test") -> int:
 def service_stats(svc) -> dict:
     """The service's counters (commits, processing errors, longest apply), over HTTP."""
     import requests
+
     response = requests.get(svc.endpoint + "/local/v1/stats", timeout=30)
     assert response.status_code == 200, response.text
     return response.json()

@@ -6,6 +6,7 @@ unprivileged user tfbook-learner. This machine's Python may live where that user
 under /root, mode 700); on Gradescope it is in /autograder/venv. The tests then run the bundle in a
 mount namespace of its own where that folder shows only the interpreter (``kernel_can_run``).
 """
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,18 @@ def _wrapper() -> list[str]:
     blocked = _blocked_folder(python)
     if blocked is None:
         return []
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", SHOW_ONLY, "sh",
-            str(blocked), python.relative_to(blocked).parts[0]]
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        SHOW_ONLY,
+        "sh",
+        str(blocked),
+        python.relative_to(blocked).parts[0],
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -65,18 +76,37 @@ def kernel_can_run():
     """The command prefix for run_autograder; skips where the kernel's user could not run Python."""
     prefix = _wrapper()
     if prefix and subprocess.run([*prefix, "true"], capture_output=True).returncode != 0:
-        pytest.skip(f"this Python is under {_blocked_folder(Path(os.path.realpath(sys.executable)))}, "
-                    "which the kernel's unprivileged user cannot enter, and `unshare --mount` is not "
-                    "allowed here (needs CAP_SYS_ADMIN)")
+        pytest.skip(
+            f"this Python is under {_blocked_folder(Path(os.path.realpath(sys.executable)))}, "
+            "which the kernel's unprivileged user cannot enter, and `unshare --mount` is not "
+            "allowed here (needs CAP_SYS_ADMIN)"
+        )
     return prefix
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     out = tmp_path_factory.mktemp("bundle") / "ch03-autograder.zip"
-    proc = subprocess.run([sys.executable, "-m", "booktools.cli", "autograder", "03", "--out", str(out),
-                           "--preset", "smoke", "--timeout", "120", "--hidden", str(HIDDEN)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "booktools.cli",
+            "autograder",
+            "03",
+            "--out",
+            str(out),
+            "--preset",
+            "smoke",
+            "--timeout",
+            "120",
+            "--hidden",
+            str(HIDDEN),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return out
 
@@ -84,8 +114,12 @@ def bundle(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bundle_02(tmp_path_factory):
     out = tmp_path_factory.mktemp("bundle02") / "ch02-autograder.zip"
-    proc = subprocess.run([sys.executable, "-m", "booktools.cli", "autograder", "02", "--out", str(out),
-                           "--preset", "smoke"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "booktools.cli", "autograder", "02", "--out", str(out), "--preset", "smoke"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return out
 
@@ -109,6 +143,7 @@ def gradescope_root():
         shutil.copy2(root / "source" / "run_autograder", root / "run_autograder")
         (root / "submission").mkdir()
         return root
+
     yield make
     for folder in made:
         shutil.rmtree(folder, ignore_errors=True)
@@ -131,8 +166,9 @@ def run_autograder(root, prefix=(), mnist_dir=None):
     if mnist_dir:
         env["TFBOOK_MNIST_DIR"] = str(mnist_dir)
     env.pop("PYTHONPATH", None)
-    proc = subprocess.run([*prefix, str(root / "run_autograder")], capture_output=True, text=True,
-                          timeout=900, env=env, cwd=str(root))
+    proc = subprocess.run(
+        [*prefix, str(root / "run_autograder")], capture_output=True, text=True, timeout=900, env=env, cwd=str(root)
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return json.loads((root / "results" / "results.json").read_text())
 
@@ -152,19 +188,29 @@ def test_the_bundle_holds_setup_run_autograder_and_the_pinned_book(bundle):
         modes = {i.filename: i.external_attr >> 16 for i in archive.infolist()}
         setup = archive.read("setup.sh").decode()
         config = json.loads(archive.read("autograder.json"))
-    assert {"setup.sh", "run_autograder", "autograder.json", "pyproject.toml", "constraints.txt",
-            "book.toml", "booktools/autograder.py", "checks/ch03.py", "tfbook/data.py",
-            "hidden/ch03.py", "chapters/03_cnn_training.ipynb"} <= names
+    assert {
+        "setup.sh",
+        "run_autograder",
+        "autograder.json",
+        "pyproject.toml",
+        "constraints.txt",
+        "book.toml",
+        "booktools/autograder.py",
+        "checks/ch03.py",
+        "tfbook/data.py",
+        "hidden/ch03.py",
+        "chapters/03_cnn_training.ipynb",
+    } <= names
     assert modes["setup.sh"] & 0o111 and modes["run_autograder"] & 0o111
     assert "pip install" in setup and "-c constraints.txt" in setup and "venv" in setup
     assert "booktools.autograder setup" in setup  # the kernel's user, MNIST readable by it
-    assert config == {"chapter": "03", "preset": "smoke", "cell_timeout": 120, "memory_mb": 4096,
-                      "hidden": True}
+    assert config == {"chapter": "03", "preset": "smoke", "cell_timeout": 120, "memory_mb": 4096, "hidden": True}
     assert not any("__pycache__" in n for n in names)
 
 
 def test_the_bundle_holds_every_package_pyproject_declares_and_no_solution(bundle_02):
     from booktools.autograder import PLACEHOLDER, package_dirs
+
     assert {"tfbook", "checks", "booktools", "cloudlog"} <= set(package_dirs())
     with zipfile.ZipFile(bundle_02) as archive:
         names = set(archive.namelist())
@@ -173,7 +219,8 @@ def test_the_bundle_holds_every_package_pyproject_declares_and_no_solution(bundl
         assert f"{package}/__init__.py" in names, package
     assert "chapters/02_log_collector.ipynb" in names and "chapters/03_cnn_training.ipynb" not in names
     assert {n for n in names if n.startswith("solutions/")} == {
-        str(c.solution.relative_to(ROOT)) for c in __import__("tfbook").load_book().ready_chapters()}
+        str(c.solution.relative_to(ROOT)) for c in __import__("tfbook").load_book().ready_chapters()
+    }
     assert all(texts[n] == PLACEHOLDER for n in names if n.startswith("solutions/"))
     answers = solution_lines("02_log_collector.py")
     assert answers
@@ -184,9 +231,11 @@ def test_the_bundle_holds_every_package_pyproject_declares_and_no_solution(bundl
 
 def test_a_cells_error_text_never_reaches_the_learner():
     from booktools.gradescope import MAX_CELL_ERRORS, results_json, validate
+
     errors = [f"cell {i} (`x = steal()`): ValueError: SECRET-{i} def hidden_check(...)" for i in range(1, 30)]
-    data = results_json({"chapter": "03", "preset": "smoke", "earned": 0, "points": 1, "results": [],
-                         "cell_errors": errors})
+    data = results_json(
+        {"chapter": "03", "preset": "smoke", "earned": 0, "points": 1, "results": [], "cell_errors": errors}
+    )
     assert validate(data) == []
     assert "SECRET" not in json.dumps(data)
     assert "cell 1 raised ValueError" in data["output"]
@@ -197,6 +246,7 @@ def test_a_cells_error_text_never_reaches_the_learner():
 @pytest.mark.slow  # runs run_autograder in a subprocess that imports TensorFlow, about 7 s
 def test_no_submission_still_gets_a_results_json(gradescope_root, bundle):
     from booktools.gradescope import validate
+
     root = gradescope_root(bundle)
     results = run_autograder(root)
     assert validate(results) == [] and results["score"] == 0
@@ -205,7 +255,7 @@ def test_no_submission_still_gets_a_results_json(gradescope_root, bundle):
 
 # A submission that tries to read the hidden checks, the solutions and the grader's own files, and
 # to hand what it read back: printed, raised from a cell, raised from the graded functions.
-STEAL = '''
+STEAL = """
 import os, pathlib
 root = pathlib.Path(os.environ.get("AUTOGRADER_ROOT", "/autograder"))
 work = pathlib.Path(os.environ.get("TFBOOK_RUNS", "/")).parents[2]
@@ -222,14 +272,14 @@ if "rng = " in secret:
     secret = secret[secret.index("rng = "):]
 print(secret)
 pathlib.Path(PROBE).write_text(f"{os.getuid()}\\n" + "\\n".join(failed) + "\\n" + secret)
-'''
-FUNCTIONS = '''
+"""
+FUNCTIONS = """
 def reshape_input(x):
     raise ValueError(secret[:280])
 
 def accuracy_fn(logits, labels):
     raise ValueError(secret[:280])
-'''
+"""
 
 
 @pytest.mark.slow  # runs run_autograder with a real kernel, about 20 s
@@ -240,12 +290,14 @@ def test_a_submission_cannot_read_hidden_checks_or_solutions(gradescope_root, bu
     probe_dir.chmod(0o1777)  # the kernel's user writes what it saw here
     probe = probe_dir / "seen.txt"
     try:
-        nb = nbformat.v4.new_notebook(cells=[
-            nbformat.v4.new_code_cell(STEAL.replace("PROBE", repr(str(probe)))),
-            nbformat.v4.new_code_cell(FUNCTIONS),
-            nbformat.v4.new_code_cell('check("reshape_input")'),
-            nbformat.v4.new_code_cell("raise RuntimeError(secret[:280])"),
-        ])
+        nb = nbformat.v4.new_notebook(
+            cells=[
+                nbformat.v4.new_code_cell(STEAL.replace("PROBE", repr(str(probe)))),
+                nbformat.v4.new_code_cell(FUNCTIONS),
+                nbformat.v4.new_code_cell('check("reshape_input")'),
+                nbformat.v4.new_code_cell("raise RuntimeError(secret[:280])"),
+            ]
+        )
         root = gradescope_root(bundle)
         nbformat.write(nb, root / "submission" / "03_cnn_training.ipynb")
         results = run_autograder(root, kernel_can_run)
@@ -253,8 +305,11 @@ def test_a_submission_cannot_read_hidden_checks_or_solutions(gradescope_root, bu
     finally:
         shutil.rmtree(probe_dir, ignore_errors=True)
     text = json.dumps(results)
-    hidden_source = [line.strip() for line in (HIDDEN / "ch03.py").read_text().splitlines()
-                     if line.strip().startswith(("rng = ", "logits = ", "labels = eye", "one = learner"))]
+    hidden_source = [
+        line.strip()
+        for line in (HIDDEN / "ch03.py").read_text().splitlines()
+        if line.strip().startswith(("rng = ", "logits = ", "labels = eye", "one = learner"))
+    ]
     assert len(hidden_source) == 4
     assert not [line for line in hidden_source if line in text]
     assert not [line for line in solution_lines("03_cnn_training.py") if line in text]
@@ -272,6 +327,7 @@ def test_run_autograder_grades_a_known_submission(gradescope_root, bundle, kerne
     from booktools.gradescope import validate
     from booktools.compare import solution_exercises
     from checks.registry import load_chapter_checks
+
     solution = nbformat.read(ROOT / "solutions" / "03_cnn_training.ipynb", 4)
     student = nbformat.read(ROOT / "chapters" / "03_cnn_training.ipynb", 4)
     solved = ["reshape_input", "output_size", "parameter_count"]
@@ -299,6 +355,7 @@ def test_run_autograder_grades_a_known_submission(gradescope_root, bundle, kerne
 def test_the_chapter_02_bundle_gives_the_solution_full_marks(gradescope_root, bundle_02, kernel_can_run):
     from booktools.gradescope import validate
     from checks.registry import load_chapter_checks
+
     root = gradescope_root(bundle_02)
     shutil.copy(ROOT / "solutions" / "02_log_collector.ipynb", root / "submission" / "02_log_collector.ipynb")
     results = run_autograder(root, kernel_can_run)

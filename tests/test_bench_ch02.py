@@ -1,5 +1,6 @@
 """bench/bench_ch02.py and bench/ch02_servers.py: a smoke test of the functions the chapter 02
 benchmark is made of (a few dozen requests, no figures checked)."""
+
 from __future__ import annotations
 
 import os
@@ -49,7 +50,6 @@ def test_batched_server_drains_its_queue_and_reads_back(service):
         assert bench.stored_ids(cloudlog.client(service.endpoint, "batched"), "batched") == set(range(30))
     finally:
         server.kill()
-
 
 
 def test_group_commit_under_gunicorn_keeps_connections_and_loses_nothing(service):

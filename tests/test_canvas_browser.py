@@ -10,6 +10,7 @@ Needs /usr/bin/chromium (Debian package `chromium`; Playwright never downloads a
 here). Chapter 03's checkpoint comes from the `trained_checkpoint_03` fixture (chapter 03
 trained in this test session, under $TFBOOK_RUNS), so a fresh clone needs no runs/.
 """
+
 from __future__ import annotations
 
 import json
@@ -79,8 +80,7 @@ def _wait_idle(page) -> None:
 def _run_cell(page, index: int) -> str:
     before = page.evaluate(JS_CELL, [index])["count"] or 0
     page.evaluate(JS_RUN_CELL, [index])
-    page.wait_for_function(
-        f"() => ({JS_CELL})([{index}]).count > {before}", timeout=KERNEL_S * 1000, polling=250)
+    page.wait_for_function(f"() => ({JS_CELL})([{index}]).count > {before}", timeout=KERNEL_S * 1000, polling=250)
     _wait_idle(page)
     return page.evaluate(JS_CELL, [index])["text"]
 
@@ -149,13 +149,15 @@ def _exercise(page, port: int, token: str, drawing_cell: int) -> None:
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
     # Unattended, the drawing cell falls back to a sample drawing (one the network is unsure of).
-    page.wait_for_function(f"() => ({JS_CELL})([{drawing_cell}]).count >= 1", timeout=RUN_ALL_S * 1000,
-                           polling=500)
+    page.wait_for_function(f"() => ({JS_CELL})([{drawing_cell}]).count >= 1", timeout=RUN_ALL_S * 1000, polling=500)
     text = page.evaluate(JS_CELL, [drawing_cell])["text"]
     assert "from the sample drawing" in text and 0 <= _prediction(text) <= 9, text
-    page.wait_for_function("""() => window.jupyterapp.shell.currentWidget.content.widgets
+    page.wait_for_function(
+        """() => window.jupyterapp.shell.currentWidget.content.widgets
         .filter(c => c.model.type === 'code').every(c => c.model.executionCount)""",
-                           timeout=RUN_ALL_S * 1000, polling=500)
+        timeout=RUN_ALL_S * 1000,
+        polling=500,
+    )
     _wait_idle(page)
     errors = page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.widgets
         .filter(c => c.model.type === 'code')

@@ -5,6 +5,7 @@ filled from answers) in the chapter's prose, its helper cells, the check module'
 README. It once found 1.6's reader in the read_histograms helper cell, 1.5's 2.3 in the prose and
 1.7's dead_fraction_bad in `make book`'s key figures.
 """
+
 from __future__ import annotations
 
 import re
@@ -36,7 +37,7 @@ def test_the_tool_finds_what_it_looks_for(tmp_path):
     (tmp_path / "solutions").mkdir()
     (tmp_path / "chapters").mkdir()
     (tmp_path / "checks").mkdir()
-    solution = '''# %% [markdown]
+    solution = """# %% [markdown]
 # ## Exercise 9.1
 # %%
 def reader(log_dir, tag):
@@ -51,8 +52,8 @@ GUESS = math.log(10)
 ANSWER = compute_it(data)
 ### END SOLUTION
 metrics = {"answer_figure": ANSWER}
-'''
-    student = '''# %% [markdown]
+"""
+    student = """# %% [markdown]
 # The loss starts at 2.30.
 # %%
 def reader(log_dir, tag):
@@ -60,18 +61,19 @@ def reader(log_dir, tag):
 # %%
 def other(log_dir, tag):
     accumulator = event_accumulator.EventAccumulator(str(log_dir))
-'''
+"""
     (tmp_path / "solutions" / "99_x.py").write_text(solution)
     (tmp_path / "chapters" / "99_x.py").write_text(student)
     (tmp_path / "checks" / "ch99.py").write_text(
-        'chapter = Chapter("99", {"reader": Exercise("9.1", "Use sorted(accumulator.Tensors(tag), key=lambda e: e.step)")})\n')
-    (tmp_path / "book.toml").write_text('''[[chapters]]
+        'chapter = Chapter("99", {"reader": Exercise("9.1", "Use sorted(accumulator.Tensors(tag), key=lambda e: e.step)")})\n'
+    )
+    (tmp_path / "book.toml").write_text("""[[chapters]]
 id = "99"
 solution = "solutions/99_x.py"
 student = "chapters/99_x.py"
 check_module = "checks.ch99"
 figures = ["answer_figure"]
-''')
+""")
     (tmp_path / "README.md").write_text("answer_figure 0.5\n")
     done = subprocess.run([sys.executable, str(TOOL), "99"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     out = done.stdout
@@ -84,8 +86,11 @@ figures = ["answer_figure"]
 
 def test_make_tensorboard_takes_a_port_and_defaults_to_a_free_one():
     """It hard-coded 6006, so it failed whenever 6006 was taken (a second TensorBoard, a notebook's)."""
-    dry = lambda *args: subprocess.run(["make", "-n", "tensorboard", *args], cwd=ROOT, capture_output=True,
-                                       text=True, timeout=60).stdout
+    dry = lambda *args: (
+        subprocess.run(
+            ["make", "-n", "tensorboard", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+        ).stdout
+    )
     # TensorBoard's "default": 6006 when free, else the next free port (it prints the address)
     assert re.search(r"tensorboard --logdir runs --port default$", dry(), re.M), dry()
     assert re.search(r"tensorboard --logdir runs --port 8123$", dry("PORT=8123"), re.M), dry("PORT=8123")

@@ -7,6 +7,7 @@ run_log_dir puts it, and report "could not be checked" (points kept) when it can
 apart, as long as the exercise's own direct checks pass. Event files are written here with the
 solution's functions; nothing trains.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -61,6 +62,7 @@ def test_one_folder_for_every_run_costs_run_log_dir_only(solution_01, runs, smok
 def test_a_blocked_check_gives_nothing_when_its_own_exercise_is_not_done(solution_01, runs, smoke_01):
     def not_written(log_dir, step, loss, accuracy):
         raise NotImplementedError("Exercise 1.1")
+
     ns = every_run_in_one_folder(solution_01, runs, smoke_01)
     results = grade(variant(ns, log_scalars=not_written), runs)
     r = results["scalars_in_runs"]
@@ -81,6 +83,7 @@ def test_runs_are_read_where_run_log_dir_put_them(solution_01, runs, smoke_01):
 
 def test_the_report_says_why_a_check_was_skipped(solution_01, runs, smoke_01):
     from checks.report import format_results
+
     text = format_results(list(grade(every_run_in_one_folder(solution_01, runs, smoke_01), runs).values()))
     skipped = [line for line in text.splitlines() if line.lstrip().startswith("SKIP")]
     assert len(skipped) == len(AT_END_OF_OTHERS) and "could not be checked because" in text

@@ -4,6 +4,7 @@ The earlier recipe (trace_on, a call, trace_export) recorded every function that
 tracing was on, and TensorBoard's Graphs tab showed 38 `graph_N` boxes around the network.
 Both ways of writing a graph pass the check; the chapter teaches the one that writes one graph.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -44,6 +45,7 @@ def test_the_chapters_recipe_writes_exactly_one_graph_of_the_network(solution_01
 
 def trace_export_graph(ns):
     """The other correct way: trace one call between trace_on and trace_export."""
+
     def log_graph(log_dir, params):
         model = tf.function(lambda x: ns["fc_forward"](x, params)["logits"])
         writer = ns["writer_for"](log_dir)
@@ -52,17 +54,21 @@ def trace_export_graph(ns):
         with writer.as_default():
             tf.summary.trace_export("fc_forward", step=0)
         writer.flush()
+
     return log_graph
 
 
 def summary_graph_of_a_concrete_function(ns):
     """tf.summary.graph of a concrete function traced from an example batch (no TensorSpec)."""
+
     def log_graph(log_dir, params):
         traced = tf.function(lambda x: ns["fc_forward"](x, params)["logits"]).get_concrete_function(
-            tf.constant(np.zeros((3, 784), np.float32)))
+            tf.constant(np.zeros((3, 784), np.float32))
+        )
         with ns["writer_for"](log_dir).as_default():
             tf.summary.graph(traced.graph)
         ns["writer_for"](log_dir).flush()
+
     return log_graph
 
 
@@ -74,9 +80,11 @@ def test_both_ways_of_writing_the_graph_pass(solution_01):
 def test_a_graph_that_is_not_the_network_still_fails(solution_01):
     def wrong(log_dir, params):
         traced = tf.function(lambda x: tf.nn.relu(tf.matmul(x, params["w1"]))).get_concrete_function(
-            tf.TensorSpec([None, 784], tf.float32))
+            tf.TensorSpec([None, 784], tf.float32)
+        )
         with solution_01["writer_for"](log_dir).as_default():
             tf.summary.graph(traced.graph)
         solution_01["writer_for"](log_dir).flush()
+
     r = failing(run(variant(solution_01, log_graph=wrong), "log_graph"), "log_graph_written")
     assert "1 MatMul" in r.got and "fc_forward" in r.hint

@@ -4,6 +4,7 @@ Each test pins one thing a reader once got wrong: the bands of the Distributions
 of a histogram, the preset line, a cell that displayed `<function _stop_tensorboards>`, the
 distribution figure without y labels or a key, and demo-bad's loss flattening the Scalars tab.
 """
+
 from __future__ import annotations
 
 import ast
@@ -45,6 +46,7 @@ def test_the_distribution_bands_are_the_right_standard_deviations(chapter):
     text = prose(chapter)
     # percentiles 7/16/31 of a normal distribution: -1.48, -0.99, -0.50 standard deviations
     from statistics import NormalDist
+
     assert [round(-NormalDist().inv_cdf(q), 1) for q in (0.07, 0.16, 0.31)] == [1.5, 1.0, 0.5]
     assert "about 1.5, 1 and 0.5 standard deviations" in text
     assert "one, two and three standard deviations" not in text
@@ -55,21 +57,27 @@ def section(nb, heading: str) -> str:
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     level = heading.split(" ")[0]
     start = text.index(heading)
-    following = re.search(rf"^#{{1,{len(level)}}} ", text[start + len(heading):], re.M)
-    return text[start:start + len(heading) + (following.start() if following else len(text))]
+    following = re.search(rf"^#{{1,{len(level)}}} ", text[start + len(heading) :], re.M)
+    return text[start : start + len(heading) + (following.start() if following else len(text))]
 
 
 def test_what_summaries_cost_shows_the_benchs_saved_figures(chapter, monkeypatch):
     """The chapter quoted "about 30 ms" for a histogram from the README, which went stale when the
     loop changed; its section now shows the table bench_ch01 --save wrote, and times nothing itself."""
     from IPython import display as ipython_display
+
     text = section(chapter, "### What summaries cost")
     timing = re.search(r"\d\s*(ms|seconds?|s)\b|\d+x\b|\d+% (slower|faster)", text)
     assert not timing, f"a figure in the prose instead of the bench's table: {timing.group(0)!r}"
     saved = json.loads((ROOT / "assets" / "bench" / "ch01_summaries.json").read_text())
     variants = {(row["network"], row["variant"]) for row in saved["rows"]}
-    assert {("fc", "none"), ("fc", "chapter"), ("demo", "none"), ("demo", "chapter"),
-            ("demo", "tf.summary.histogram")} <= variants
+    assert {
+        ("fc", "none"),
+        ("fc", "chapter"),
+        ("demo", "none"),
+        ("demo", "chapter"),
+        ("demo", "tf.summary.histogram"),
+    } <= variants
     chapter_rows = [row for row in saved["rows"] if row["variant"] == "chapter"]
     # the text says the book's function is what lets the loop meet the target: the saved run must show it
     assert all(row["ratio"] <= saved["target"] == 1.05 for row in chapter_rows), chapter_rows
@@ -109,6 +117,7 @@ def test_the_text_says_how_to_find_runs_and_filter_the_demo_ones(chapter):
 
 def test_the_distribution_figure_has_labels_a_key_and_a_log_scale_for_activations(solution_01, tmp_path):
     import matplotlib.pyplot as plt
+
     redefine(solution_01, "plot_distribution", "01", "student")  # an extra cell: not loaded by the fixture
     writer = tf.summary.create_file_writer(str(tmp_path))
     rng = np.random.default_rng(0)

@@ -2,6 +2,7 @@
 "re-run the notebook from the top for a fresh service"), what its cells print (a key report
 that tells the keys apart, SQL that agrees with the metric, the batched server's entries all
 stored), and the text's figures against what ``python -m bench.bench_ch02`` printed."""
+
 from __future__ import annotations
 
 import re
@@ -31,6 +32,7 @@ def twice(tmp_path_factory):
     re-runs it after an edit: the first time without the last cell (which stops every server),
     the second time to the end. The notebook of each run; CellExecutionError if a cell raised."""
     import os
+
     runs = tmp_path_factory.mktemp("ch02-runs")
     env = {"TFBOOK_PRESET": "smoke", "TFBOOK_RUNS": str(runs)}
     saved = {k: os.environ.get(k) for k in env}
@@ -38,8 +40,9 @@ def twice(tmp_path_factory):
     results = []
     try:
         nb = nbformat.read(SOLUTION, as_version=4)
-        client = NotebookClient(nb, timeout=300, kernel_name="python3",
-                                resources={"metadata": {"path": str(ROOT / "solutions")}})
+        client = NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "solutions")}}
+        )
         with client.setup_kernel():
             for last_cell_too in (False, True):
                 run = nbformat.reads(nbformat.writes(nb), as_version=4)
@@ -94,6 +97,7 @@ def test_the_batched_server_stores_every_entry_it_acknowledged(twice):
 
 # --- the text, without running it -------------------------------------------------------------
 
+
 def cells():
     return jupytext.read(SOURCE).cells
 
@@ -109,11 +113,16 @@ def code() -> str:
 def bench_rows() -> dict[str, dict]:
     """The six rows of ``python -m bench.bench_ch02`` as quoted in docs/benchmarks.md (or in the
     README, where they were before)."""
-    pattern = re.compile(r"^([a-f])\. .*?\s([\d,]+)\s+([\d,]+)\s+[\d.]+x\s+([\d.]+) \+ ([\d.]+) \+ ([\d.]+) "
-                         r"= ([\d.]+)\s+([\d,]+) of\s+([\d,]+) \((\d+)%\)", re.M)
+    pattern = re.compile(
+        r"^([a-f])\. .*?\s([\d,]+)\s+([\d,]+)\s+[\d.]+x\s+([\d.]+) \+ ([\d.]+) \+ ([\d.]+) "
+        r"= ([\d.]+)\s+([\d,]+) of\s+([\d,]+) \((\d+)%\)",
+        re.M,
+    )
     for doc in (ROOT / "docs" / "benchmarks.md", ROOT / "README.md"):
-        rows = {m.group(1): {"acked": m.group(2), "stored": m.group(3), "cpu": m.group(7), "lost": m.group(10)}
-                for m in pattern.finditer(doc.read_text() if doc.exists() else "")}
+        rows = {
+            m.group(1): {"acked": m.group(2), "stored": m.group(3), "cpu": m.group(7), "lost": m.group(10)}
+            for m in pattern.finditer(doc.read_text() if doc.exists() else "")
+        }
         if rows:
             return rows
     return {}
@@ -157,8 +166,9 @@ def test_the_text_says_lowercase_keywords_are_search_words():
 
 def test_the_text_warns_that_a_uuid_can_contain_minus_a():
     text = markdown()
-    assert re.search(r'uuid.{0,200}"-a"|"-a".{0,200}uuid', text, re.S | re.I), \
+    assert re.search(r'uuid.{0,200}"-a"|"-a".{0,200}uuid', text, re.S | re.I), (
         "say that a default text's uuid can contain -a"
+    )
 
 
 def test_the_dashboard_has_a_utc_x_label_and_no_bucket_at_the_exclusive_end():
@@ -178,10 +188,14 @@ def test_the_load_tests_progress_bars_count_entries():
 def test_the_batched_demo_keeps_no_exercise_answer():
     """The speed section's code must not contain an exercise's solution lines."""
     from booktools.release import BEGIN
+
     solution_lines = set()
     for cell in cells():
         if BEGIN in cell.source:
-            solution_lines |= {line.strip() for line in cell.source.splitlines()
-                               if len(line.strip()) > 20 and not line.strip().startswith("#")}
+            solution_lines |= {
+                line.strip()
+                for line in cell.source.splitlines()
+                if len(line.strip()) > 20 and not line.strip().startswith("#")
+            }
     section = code().split("batched_handler", 1)[1]
     assert not [line for line in solution_lines if line in section]

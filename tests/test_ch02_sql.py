@@ -1,6 +1,7 @@
 """SQL the way chapter 02 runs it (``svc.query``): BigQuery's backtick names and wildcard tables
 over the date-sharded export, and SQL that must not reach the machine's files (the grader runs a
 learner's SQL in its own process)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -21,8 +22,11 @@ def svc(tmp_path_factory):
     """Three days of struct_log exported to structlog.struct_log_YYYYMMDD (2, 3 and 4 rows)."""
     service = cloudlog.start_local(tmp_path_factory.mktemp("sql") / "logs.duckdb")
     client = cloudlog.client(service.endpoint, PROJECT)
-    client.sink("export", filter_=f'logName="projects/{PROJECT}/logs/struct_log"',
-                destination=f"bigquery.googleapis.com/projects/{PROJECT}/datasets/structlog").create()
+    client.sink(
+        "export",
+        filter_=f'logName="projects/{PROJECT}/logs/struct_log"',
+        destination=f"bigquery.googleapis.com/projects/{PROJECT}/datasets/structlog",
+    ).create()
     batch = client.logger("struct_log").batch()
     for i, day in enumerate(DAYS):
         for j in range(i + 2):
@@ -36,13 +40,16 @@ def svc(tmp_path_factory):
     service.stop()
 
 
-@pytest.mark.parametrize("table", [
-    "structlog.struct_log_20240502",
-    "`structlog.struct_log_20240502`",
-    f"`{PROJECT}.structlog.struct_log_20240502`",
-    f"`{PROJECT}`.structlog.struct_log_20240502",
-    f"`{PROJECT}`.`structlog`.`struct_log_20240502`",
-])
+@pytest.mark.parametrize(
+    "table",
+    [
+        "structlog.struct_log_20240502",
+        "`structlog.struct_log_20240502`",
+        f"`{PROJECT}.structlog.struct_log_20240502`",
+        f"`{PROJECT}`.structlog.struct_log_20240502",
+        f"`{PROJECT}`.`structlog`.`struct_log_20240502`",
+    ],
+)
 def test_backtick_names_resolve_like_bigquerys(svc, table):
     sql = f"SELECT COUNT(*), COUNTIF(jsonPayload.text LIKE '%-a%') FROM {table}"
     assert svc.query(sql, project=PROJECT) == [(3, 1)]
@@ -51,27 +58,33 @@ def test_backtick_names_resolve_like_bigquerys(svc, table):
 
 
 def test_backticks_inside_strings_and_comments_are_left_alone(svc):
-    sql = ("SELECT '`not.a.table`' AS s, COUNT(*) -- `a comment`\n"
-           "FROM `structlog.struct_log_20240501` /* `another` */")
+    sql = "SELECT '`not.a.table`' AS s, COUNT(*) -- `a comment`\nFROM `structlog.struct_log_20240501` /* `another` */"
     assert svc.query(sql, project=PROJECT) == [("`not.a.table`", 2)]
 
 
 def test_a_wildcard_table_reads_every_day_with_its_table_suffix(svc):
-    rows = svc.query("SELECT _TABLE_SUFFIX, COUNT(*) FROM `structlog.struct_log_*` "
-                     "GROUP BY _TABLE_SUFFIX ORDER BY 1", project=PROJECT)
+    rows = svc.query(
+        "SELECT _TABLE_SUFFIX, COUNT(*) FROM `structlog.struct_log_*` GROUP BY _TABLE_SUFFIX ORDER BY 1",
+        project=PROJECT,
+    )
     assert rows == [("20240501", 2), ("20240502", 3), ("20240503", 4)]
 
 
 def test_a_wildcard_table_filtered_on_table_suffix_with_an_alias(svc):
-    sql = (f"SELECT t.jsonPayload.key, COUNT(*), COUNTIF(t.jsonPayload.text LIKE '%-a%') "
-           f"FROM `{PROJECT}.structlog.struct_log_2024*` AS t "
-           "WHERE _TABLE_SUFFIX BETWEEN '0502' AND '0503' GROUP BY 1")
+    sql = (
+        f"SELECT t.jsonPayload.key, COUNT(*), COUNTIF(t.jsonPayload.text LIKE '%-a%') "
+        f"FROM `{PROJECT}.structlog.struct_log_2024*` AS t "
+        "WHERE _TABLE_SUFFIX BETWEEN '0502' AND '0503' GROUP BY 1"
+    )
     assert svc.query(sql) == [("web", 7, 3)]
 
 
 def test_a_wildcard_over_days_with_different_columns(svc):
-    rows = svc.query("SELECT _TABLE_SUFFIX, jsonPayload.extra FROM `structlog.struct_log_*` "
-                     "WHERE jsonPayload.name = 'n0' ORDER BY 1", project=PROJECT)
+    rows = svc.query(
+        "SELECT _TABLE_SUFFIX, jsonPayload.extra FROM `structlog.struct_log_*` "
+        "WHERE jsonPayload.name = 'n0' ORDER BY 1",
+        project=PROJECT,
+    )
     assert rows == [("20240501", None), ("20240502", None), ("20240503", "only on the third day")]
 
 
@@ -82,11 +95,14 @@ def test_a_wildcard_that_matches_nothing_says_so(svc):
         svc.query("SELECT * FROM `nodataset.struct_log_*`", project=PROJECT)
 
 
-@pytest.mark.parametrize("sql", [
-    "SELECT * FROM read_text('/etc/passwd')",
-    "SELECT * FROM read_csv('/etc/hostname')",
-    "SELECT count(*) FROM glob('/etc/*')",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM read_text('/etc/passwd')",
+        "SELECT * FROM read_csv('/etc/hostname')",
+        "SELECT count(*) FROM glob('/etc/*')",
+    ],
+)
 def test_sql_cannot_read_the_machines_files(svc, sql):
     for project in (PROJECT, None):
         with pytest.raises(PermissionError, match="reading or writing files .* is turned off"):

@@ -8,6 +8,7 @@ with a hint about saving other variables. The checks of the later exercises now 
 checked" (points kept) when an earlier exercise's failing function explains their failure.
 Everything runs in-process on the exercise cells; nothing trains.
 """
+
 from __future__ import annotations
 
 import json
@@ -94,6 +95,7 @@ def test_forwards_own_mistake_is_still_charged_beside_an_earlier_one(solution_03
         out = dict(inner(x, params, keep_prob))
         out["logits"] = tf.nn.softmax(out["logits"])
         return out
+
     ns["forward"] = softmax_logits  # in the same namespace: inner reads its functions from there
     results = run(ns, runs_dir=tmp_path)
     r = results["forward_values"]
@@ -112,6 +114,7 @@ def test_the_learners_own_functions_are_put_back(solution_03, tmp_path):
 def test_a_forward_that_is_not_written_stays_not_done(solution_03, tmp_path):
     def stub(x, params, keep_prob):
         raise NotImplementedError("Exercise 3.6")
+
     ns = variant(wrong_notebook(solution_03, dict(conv_layer=conv_stride_2)), forward=stub)
     results = run(ns, "forward", runs_dir=tmp_path)
     assert {r.status for r in results.values()} == {"not done"}
@@ -120,11 +123,14 @@ def test_a_forward_that_is_not_written_stays_not_done(solution_03, tmp_path):
 
 # --- the trained checkpoint (3.9, at the end of the notebook) ---------------------------------
 
+
 @pytest.mark.parametrize("label", ["np.reshape in reshape_input", "conv stride 2"])
 def test_no_checkpoint_because_training_failed_names_the_cause(solution_03, label, tmp_path):
     """Both mistakes stop the traced training step, so the notebook saves no checkpoint."""
     exercise, replacements = MISTAKES[label]
-    r = run(wrong_notebook(solution_03, replacements), "checkpoint", runs_dir=tmp_path, at_end=True)["checkpoint_accuracy"]
+    r = run(wrong_notebook(solution_03, replacements), "checkpoint", runs_dir=tmp_path, at_end=True)[
+        "checkpoint_accuracy"
+    ]
     number = chapter.exercises[exercise].number
     # named as the cause, but no points: nothing shows a trained network (breaking a cheaper
     # exercise on purpose must not buy the checkpoint's points)
@@ -154,6 +160,7 @@ def good_checkpoint(tmp_path, monkeypatch):
     def reported(accuracy: float):
         (directory.parent / "metrics.json").write_text(json.dumps({"test_accuracy": accuracy}))
         return tmp_path
+
     return reported
 
 

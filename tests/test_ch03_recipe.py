@@ -1,5 +1,6 @@
 """Chapter 03's training recipe tools: the learning-rate schedule and the shifted images
 (the `quick` and `best` presets use them; bench/bench_cnn.py --part limits measures them)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,10 +22,10 @@ def test_warmup_then_linear_decay_to_zero(chapter):
     peak, steps, warmup = 3e-3, 1000, 50
     schedule = chapter.learning_rate_schedule(peak, steps, warmup, "linear")
     rates = np.array([float(schedule(step)) for step in range(steps + 1)])
-    assert rates[0] == pytest.approx(peak / warmup)          # the first update: a small step
-    assert rates[warmup - 1] == pytest.approx(peak)          # the peak when the warm-up ends
+    assert rates[0] == pytest.approx(peak / warmup)  # the first update: a small step
+    assert rates[warmup - 1] == pytest.approx(peak)  # the peak when the warm-up ends
     assert rates.max() == pytest.approx(peak)
-    assert np.all(np.diff(rates[:warmup]) > 0)               # rising, then falling
+    assert np.all(np.diff(rates[:warmup]) > 0)  # rising, then falling
     assert np.all(np.diff(rates[warmup:]) < 0)
     assert rates[steps - 1] == pytest.approx(peak / (steps - warmup))  # the last update: tiny
     assert rates[steps] == 0.0 and np.all(rates >= 0)
@@ -49,8 +50,12 @@ def test_shifted_images_are_the_same_digits_moved(chapter):
     moved = 0
     for before, after in zip(images.reshape(-1, 28, 28), shifted.reshape(-1, 28, 28)):
         # ... and each image is exactly one of the 25 moves of up to 2 pixels each way
-        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
-                   if np.array_equal(np.roll(before, (dy, dx), axis=(0, 1)), after)]
+        matches = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if np.array_equal(np.roll(before, (dy, dx), axis=(0, 1)), after)
+        ]
         assert matches, "a shifted image is not a move of the original"
         moved += matches[0] != (0, 0)
     assert moved > 150  # random moves: about 24 in 25 images move

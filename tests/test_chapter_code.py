@@ -1,5 +1,6 @@
 """tfbook/chapter_code.py: tests and benchmarks run a chapter's own code, the cells picked by
 their tags, and the chapters carry those tags in both editions."""
+
 from __future__ import annotations
 
 import ast
@@ -14,7 +15,7 @@ from booktools.release import BEGIN
 from tfbook.chapter_code import TAGS, ChapterCodeError, code_cells, load_chapter, redefine
 from tfbook.manifest import load_book
 
-NOTEBOOK = textwrap.dedent('''\
+NOTEBOOK = textwrap.dedent("""\
     # %% [markdown]
     # # A chapter
 
@@ -56,7 +57,7 @@ NOTEBOOK = textwrap.dedent('''\
 
     # %%
     after = triple(2)
-    ''')
+    """)
 
 
 @pytest.fixture
@@ -69,7 +70,15 @@ def notebook(tmp_path):
 def test_cells_are_chosen_by_their_tags(notebook):
     chapter = load_chapter(notebook, preset="smoke")
     assert [verdict for verdict, _ in chapter.plan] == [
-        "run", "skip (extra)", "run", "run", "skip (feedback)", "definitions (train)", "run", "run"]
+        "run",
+        "skip (extra)",
+        "run",
+        "run",
+        "skip (feedback)",
+        "definitions (train)",
+        "run",
+        "run",
+    ]
     assert chapter.double(3) == 6 and chapter.train(2) == 4 and chapter.after == 6
     assert chapter.report([1, 2]) == "2 steps"  # a training cell's definitions, not its statements
     assert not hasattr(chapter, "history") and not hasattr(chapter, "n")
@@ -80,8 +89,15 @@ def test_cells_are_chosen_by_their_tags(notebook):
 def test_the_exercises_part_is_the_support_and_exercise_cells(notebook):
     chapter = load_chapter(notebook, part="exercises")
     assert [verdict for verdict, _ in chapter.plan] == [
-        "run", "skip (not exercises)", "skip (not exercises)", "run", "skip (not exercises)",
-        "skip (not exercises)", "run", "skip (not exercises)"]
+        "run",
+        "skip (not exercises)",
+        "skip (not exercises)",
+        "run",
+        "skip (not exercises)",
+        "skip (not exercises)",
+        "run",
+        "skip (not exercises)",
+    ]
     assert chapter.triple(2) == 6 and "check" in chapter.namespace and "double" not in chapter.namespace
 
 
@@ -127,8 +143,11 @@ UNTAGGED: set[str] = set()
 
 
 def tagged_chapters() -> list[str]:
-    return [ch.id for ch in load_book().ready_chapters()
-            if any(set(cell.tags) & (set(TAGS) - {"install"}) for cell in code_cells(ch.id))]
+    return [
+        ch.id
+        for ch in load_book().ready_chapters()
+        if any(set(cell.tags) & (set(TAGS) - {"install"}) for cell in code_cells(ch.id))
+    ]
 
 
 def test_every_ready_chapter_but_the_listed_ones_is_tagged():
@@ -138,9 +157,13 @@ def test_every_ready_chapter_but_the_listed_ones_is_tagged():
 def _only_feedback(source: str) -> bool:
     """Whether every statement of the cell is a bare `check(...)` or `check_all()` call."""
     body = ast.parse(source).body
-    return bool(body) and all(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)
-                              and isinstance(s.value.func, ast.Name) and s.value.func.id in ("check", "check_all")
-                              for s in body)
+    return bool(body) and all(
+        isinstance(s, ast.Expr)
+        and isinstance(s.value, ast.Call)
+        and isinstance(s.value.func, ast.Name)
+        and s.value.func.id in ("check", "check_all")
+        for s in body
+    )
 
 
 @pytest.mark.parametrize("chapter_id", tagged_chapters())

@@ -1,4 +1,5 @@
 """The checks' random cases come from a seed the report prints, and that seed replays them."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,13 +22,13 @@ def _chapter(draws: list):
 
     @chapter.check("one", 1, "draws numbers")
     def first(learner):
-        draws.append(("first", engine.rng().integers(1 << 30, size=3).tolist(),
-                      engine.py_random().random()))
+        draws.append(("first", engine.rng().integers(1 << 30, size=3).tolist(), engine.py_random().random()))
         raise CheckFailed("wrong on purpose")
 
     @chapter.check("two", 1, "draws numbers too")
     def second(learner):
         draws.append(("second", engine.rng().integers(1 << 30, size=3).tolist()))
+
     return chapter
 
 
@@ -39,7 +40,7 @@ def test_the_same_seed_draws_the_same_cases_in_any_order(fresh_seed, monkeypatch
     monkeypatch.setenv(engine.SEED_ENV, "1234")
     a, b = [], []
     _run(_chapter(a), [0, 1])
-    _run(_chapter(b), [1, 0])            # another order: each check still gets its own cases
+    _run(_chapter(b), [1, 0])  # another order: each check still gets its own cases
     assert sorted(a) == sorted(b)
     engine._seed = None
     monkeypatch.setenv(engine.SEED_ENV, "1235")
@@ -78,6 +79,7 @@ def test_a_bad_seed_is_named(fresh_seed, monkeypatch):
 def test_the_chapters_draw_from_the_engine():
     """No check module draws from unseeded generators of its own."""
     from pathlib import Path
+
     root = Path(__file__).resolve().parent.parent / "checks"
     for path in sorted(root.glob("ch0*.py")):
         text = path.read_text()

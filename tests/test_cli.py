@@ -21,8 +21,12 @@ def test_hint_for_an_unknown_exercise_lists_the_real_ones():
 def test_list_shows_chapters_and_exercises():
     proc = tfbook("list")
     assert proc.returncode == 0
-    for chapter in ("01 Watching training with TensorBoard", "02 A log collector", "03 Training a CNN on MNIST",
-                    "04 Predicting the digits you draw"):
+    for chapter in (
+        "01 Watching training with TensorBoard",
+        "02 A log collector",
+        "03 Training a CNN on MNIST",
+        "04 Predicting the digits you draw",
+    ):
         assert chapter in proc.stdout
     assert "3.9 checkpoint" in proc.stdout and "Traceback" not in proc.stderr
 

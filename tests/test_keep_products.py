@@ -1,5 +1,6 @@
 """`python -m checks NN` copies what the graded run made into the learner's runs/ (book.toml's
 `produces`). A run that made nothing must never cost the learner what an earlier run saved."""
+
 from __future__ import annotations
 
 from checks.grader import keep_products

@@ -1,6 +1,7 @@
 """The Korean edition (issue 18): chapters with a catalogue in i18n/ko/ are released in Korean from
 the English solution (booktools/l10n.py, booktools/release.py); a stale or missing translation
 fails with the cell's name and is never filled in with English; the glossary's terms are used."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,17 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from booktools.l10n import (ID_KEY, Entry, TranslationError, catalogue_path, edition_path,
-                            english_hash, load_catalogue, problems, translate)
+from booktools.l10n import (
+    ID_KEY,
+    Entry,
+    TranslationError,
+    catalogue_path,
+    edition_path,
+    english_hash,
+    load_catalogue,
+    problems,
+    translate,
+)
 from booktools.release import planned_files, release
 from tfbook.manifest import load_book, parse_book
 
@@ -35,6 +45,7 @@ def english_cells(chapter) -> dict[str, str]:
 
 # --- every chapter with a catalogue: complete, current, released ------------------------------
 
+
 @pytest.mark.parametrize("chapter_id", [c.id for c in BOOK.ready_chapters()])
 def test_the_korean_catalogue_translates_every_cell_of_the_current_english(chapter_id):
     chapter = BOOK.chapter(chapter_id)
@@ -42,8 +53,13 @@ def test_the_korean_catalogue_translates_every_cell_of_the_current_english(chapt
     if not path.exists():
         pytest.skip(f"chapter {chapter_id} has no Korean edition yet (no {path.relative_to(ROOT)})")
     import jupytext
-    found = problems(jupytext.read(chapter.solution), load_catalogue(path),
-                     str(chapter.solution.relative_to(ROOT)), str(path.relative_to(ROOT)))
+
+    found = problems(
+        jupytext.read(chapter.solution),
+        load_catalogue(path),
+        str(chapter.solution.relative_to(ROOT)),
+        str(path.relative_to(ROOT)),
+    )
     assert found == [], "\n".join(found)
 
 
@@ -57,8 +73,7 @@ def edition_pairs():
             yield english.with_suffix(".ipynb"), edition_path(english, LANGUAGE).with_suffix(".ipynb")
 
 
-@pytest.mark.parametrize("english, korean", list(edition_pairs()),
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("english, korean", list(edition_pairs()), ids=lambda p: str(p.relative_to(ROOT)))
 def test_korean_notebooks_have_the_english_code_cells_and_korean_markdown(english, korean):
     en, ko = (json.loads(p.read_text(encoding="utf-8")) for p in (english, korean))
     assert ko["metadata"]["language"] == LANGUAGE and "language" not in en["metadata"]
@@ -68,11 +83,13 @@ def test_korean_notebooks_have_the_english_code_cells_and_korean_markdown(englis
             assert b == a, f"{korean.name}, cell {number}: a code cell differs from the English"
         else:
             assert b["metadata"] == a["metadata"]
-            assert HANGUL.search("".join(b["source"])), \
+            assert HANGUL.search("".join(b["source"])), (
                 f"{korean.name}, cell {number} ({a['metadata'].get(ID_KEY)}): no Korean in it"
+            )
 
 
 # --- stale and missing translations are named, never replaced by English ------------------------
+
 
 def tiny_notebook(*texts: str) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
@@ -84,9 +101,11 @@ def tiny_notebook(*texts: str) -> nbformat.NotebookNode:
 
 def test_problems_name_the_missing_stale_and_unused_cells():
     nb = tiny_notebook("# One", "Two", "Three")
-    catalogue = {"cell-0": Entry(english_hash("# One"), "# 하나"),
-                 "cell-1": Entry(english_hash("Two, before an edit"), "둘"),
-                 "old-cell": Entry(english_hash("Gone"), "사라짐")}
+    catalogue = {
+        "cell-0": Entry(english_hash("# One"), "# 하나"),
+        "cell-1": Entry(english_hash("Two, before an edit"), "둘"),
+        "old-cell": Entry(english_hash("Gone"), "사라짐"),
+    }
     found = problems(nb, catalogue, "en.py", "ko.toml")
     assert len(found) == 3
     assert "[cells.cell-1] stale" in found[0] and "cell 3" in found[0]
@@ -146,7 +165,7 @@ def test_a_missing_translation_stops_the_korean_edition_and_names_the_cell(tmp_p
     book, _, catalogue = copy_book(tmp_path)
     text = catalogue.read_text(encoding="utf-8")
     start = text.index("[cells.summary]")
-    catalogue.write_text(text[:start] + text[text.index("[cells.", start + 1):], encoding="utf-8")
+    catalogue.write_text(text[:start] + text[text.index("[cells.", start + 1) :], encoding="utf-8")
     with pytest.raises(TranslationError, match=r"\[cells\.summary\] missing"):
         planned_files(book)
 
@@ -203,7 +222,8 @@ def test_every_glossary_term_is_translated_the_glossary_way():
         f"chapter {c}, cell {cell}: the English says {en!r}, the Korean lacks "
         f"{next(t['ko'] for t in GLOSSARY['terms'] if t['en'] == en)!r} "
         "(use it, or add an [[exceptions]] table with a reason to i18n/ko/glossary.toml)"
-        for c, cell, en in unexplained)
+        for c, cell, en in unexplained
+    )
 
 
 def test_every_glossary_exception_is_still_needed():
@@ -224,6 +244,7 @@ def test_tfbook_release_reports_a_stale_translation_without_a_traceback(monkeypa
 
     def stale(check=False):
         raise TranslationError("i18n/ko/04_prediction.toml: [cells.restore] stale: translate it again")
+
     monkeypatch.setattr(release_module, "release", stale)
     assert cli.main(["release", "--check"]) == 2
     err = capsys.readouterr().err

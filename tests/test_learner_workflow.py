@@ -1,5 +1,6 @@
 """What a learner does from a terminal: edit either file of the pair, grade, move on to the
 chapter that needs the last one's checkpoint."""
+
 from __future__ import annotations
 
 import os
@@ -71,8 +72,7 @@ def test_needs_are_copied_read_only_into_the_grading_run(tmp_path):
     assert oct(copied.stat().st_mode & 0o777) == oct(0o444)
 
 
-def test_a_kept_runs_folder_that_holds_the_needs_is_not_overwritten_from_the_learners(
-        tmp_path, monkeypatch):
+def test_a_kept_runs_folder_that_holds_the_needs_is_not_overwritten_from_the_learners(tmp_path, monkeypatch):
     # make book and the suite grade chapter 04 in a runs folder that already holds the checkpoint
     # they trained; the learner's runs/ (another checkpoint, or none) must not replace it
     learner, kept = tmp_path / "learner-runs", tmp_path / "kept-runs"
@@ -92,8 +92,9 @@ def test_a_kept_runs_folder_that_holds_the_needs_is_not_overwritten_from_the_lea
 
 def _checks(*args, runs):
     env = dict(os.environ, TFBOOK_RUNS=str(runs), TFBOOK_PRESET="smoke")
-    return subprocess.run([sys.executable, "-m", "checks", *args], capture_output=True, text=True,
-                          env=env, timeout=900, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "checks", *args], capture_output=True, text=True, env=env, timeout=900, cwd=ROOT
+    )
 
 
 @pytest.mark.slow
@@ -125,12 +126,16 @@ def test_grading_03_then_04_gives_full_marks_on_the_learners_own_checkpoint(tmp_
 def test_importing_tfbook_first_keeps_tensorflow_start_up_lines_out_of_the_notebook(tmp_path):
     import nbformat
     from nbclient import NotebookClient
+
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("import tfbook\nimport tensorflow as tf\n"
-                                          "f = tf.function(lambda x: x * 2, jit_compile=True)\n"
-                                          "print(float(f(tf.constant(2.0))))")]
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT)}}).execute()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import tfbook\nimport tensorflow as tf\n"
+            "f = tf.function(lambda x: x * 2, jit_compile=True)\n"
+            "print(float(f(tf.constant(2.0))))"
+        )
+    ]
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
     shown = "".join(o.get("text", "") for o in nb.cells[0].outputs)
     assert "4.0" in shown
     assert "oneDNN" not in shown and "I0000" not in shown and "absl" not in shown, shown
@@ -139,19 +144,24 @@ def test_importing_tfbook_first_keeps_tensorflow_start_up_lines_out_of_the_noteb
 def test_a_function_without_return_is_named_as_such(tmp_path):
     from checks.engine import NamespaceLearner
     from checks.registry import load_chapter_checks
+
     chapter = load_chapter_checks("03")
+
     def reshape_input(x):
         x.numpy().reshape(-1, 28, 28, 1)  # computed, never returned
+
     learner = NamespaceLearner({"reshape_input": reshape_input}, tmp_path, "smoke")
     results = [chapter.run(c, learner) for c in chapter.checks_for("reshape_input")]
     assert results and all(not r.passed for r in results)
-    assert any("returned None: is its `return` statement missing?" in r.message for r in results), \
-        [r.message for r in results]
+    assert any("returned None: is its `return` statement missing?" in r.message for r in results), [
+        r.message for r in results
+    ]
 
 
 def test_scalar_differences_show_both_numbers():
     import numpy as np
     from checks.engine import CheckFailed, expect_close
+
     with pytest.raises(CheckFailed) as info:
         expect_close(np.float64(115.1), np.float64(2.302), "the loss")
     assert info.value.message == "the loss is 115.1, expected 2.302"

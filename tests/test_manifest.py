@@ -11,6 +11,7 @@ GOOD = {
 
 def bad(path, value):
     import copy
+
     data = copy.deepcopy(GOOD)
     target = data
     for key in path[:-1]:
@@ -30,14 +31,17 @@ def test_the_real_manifest_loads_and_lists_chapter_03():
     assert chapter.solution.exists()
 
 
-@pytest.mark.parametrize("path, value, message", [
-    (("book", "title"), KeyError, "book.title: missing"),
-    (("book", "default_preset"), "fast", "book.default_preset: 'fast' is not a preset"),
-    (("presets", "quick", "seed"), "one", "presets.quick.seed: expected a int"),
-    (("chapters", 0, "id"), "3", "chapters[0].id: expected two digits"),
-    (("chapters", 0, "status"), "done", "chapters[0].status: expected one of"),
-    (("chapters", 0, "title"), 3, "chapters[0].title: expected a str, got 3"),
-])
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (("book", "title"), KeyError, "book.title: missing"),
+        (("book", "default_preset"), "fast", "book.default_preset: 'fast' is not a preset"),
+        (("presets", "quick", "seed"), "one", "presets.quick.seed: expected a int"),
+        (("chapters", 0, "id"), "3", "chapters[0].id: expected two digits"),
+        (("chapters", 0, "status"), "done", "chapters[0].status: expected one of"),
+        (("chapters", 0, "title"), 3, "chapters[0].title: expected a str, got 3"),
+    ],
+)
 def test_a_wrong_manifest_names_the_key(path, value, message):
     with pytest.raises(ManifestError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_book(bad(path, value))
@@ -86,5 +90,7 @@ def test_when_graded_may_not_add_settings():
 
 
 def test_a_preset_without_a_chapter_says_which_chapters_it_has():
-    with pytest.raises(ManifestError, match="presets.best.ch01: missing .*preset 'best' has settings for chapters 03, 04"):
+    with pytest.raises(
+        ManifestError, match="presets.best.ch01: missing .*preset 'best' has settings for chapters 03, 04"
+    ):
         preset("01", "best")

@@ -1,6 +1,7 @@
 """Every key book.toml may hold is read by some code: a key that nothing reads is a promise the
 book does not keep (its value can change and nothing happens). Unknown keys stay errors
 (tests/test_manifest.py), so a key removed from the manifest code must leave book.toml too."""
+
 from __future__ import annotations
 
 import ast
@@ -12,8 +13,12 @@ from tfbook import manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 # where the book reads its manifest: everything but the manifest's own parser
-READERS = [p for d in ("tfbook", "checks", "booktools", "bench", "tools", "solutions")
-           for p in sorted((ROOT / d).rglob("*.py")) if p != ROOT / "tfbook" / "manifest.py"]
+READERS = [
+    p
+    for d in ("tfbook", "checks", "booktools", "bench", "tools", "solutions")
+    for p in sorted((ROOT / d).rglob("*.py"))
+    if p != ROOT / "tfbook" / "manifest.py"
+]
 # Read by people, not code: each preset's one-line summary, which book.toml documents presets with.
 FOR_PEOPLE = {"description"}
 
@@ -42,8 +47,10 @@ def read_as_setting(key: str, text: str) -> bool:
 
 def test_every_chapter_and_book_key_is_read():
     text = code()
-    unread = sorted([k for k in manifest.CHAPTER_KEYS if not read_as_attribute(k, text)]
-                    + [k for k in manifest.BOOK_KEYS if not read_as_attribute(k, text, BOOK)])
+    unread = sorted(
+        [k for k in manifest.CHAPTER_KEYS if not read_as_attribute(k, text)]
+        + [k for k in manifest.BOOK_KEYS if not read_as_attribute(k, text, BOOK)]
+    )
     assert unread == [], f"book.toml keys that no code reads: {unread}"
 
 

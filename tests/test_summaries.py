@@ -7,6 +7,7 @@ rows, the same tag and plugin in the event file, and the same data from a real T
 histogram and distribution routes, for random tensors and for the edge cases (no values, one
 value repeated, values on bucket edges, integers, NaN and infinities).
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,9 @@ def write_run(directory, cases: dict, write, steps=(0,)) -> None:
 def assert_same_rows(got: np.ndarray, expected: np.ndarray, what: str) -> None:
     assert got.shape == expected.shape, (what, got.shape, expected.shape)
     np.testing.assert_array_equal(got[:, 2], expected[:, 2], err_msg=f"{what}: counts")
-    np.testing.assert_allclose(got[:, :2], expected[:, :2], rtol=1e-12, atol=0, equal_nan=True,
-                               err_msg=f"{what}: bucket edges")
+    np.testing.assert_allclose(
+        got[:, :2], expected[:, :2], rtol=1e-12, atol=0, equal_nan=True, err_msg=f"{what}: bucket edges"
+    )
 
 
 def test_the_same_tensor_tag_and_plugin_as_tf_summary_histogram(tmp_path):
@@ -88,6 +90,7 @@ def test_the_same_tensor_tag_and_plugin_as_tf_summary_histogram(tmp_path):
 def test_random_tensors_bucket_exactly_as_tensorboards_rule():
     """Against TensorBoard's own bucketing function, on many more seeded tensors than go to disk."""
     from tensorboard.plugins.histogram.summary_v2 import _buckets
+
     for name, values in random_cases(seed=7, count=60).items():
         assert_same_rows(summaries.histogram_buckets(values), _buckets(tf.constant(values)).numpy(), name)
 
@@ -95,6 +98,7 @@ def test_random_tensors_bucket_exactly_as_tensorboards_rule():
 def test_no_writer_or_a_noop_writer_counts_nothing(monkeypatch):
     def must_not_run(*args, **kwargs):
         raise AssertionError("bucketed without a writer")
+
     monkeypatch.setattr(summaries, "histogram_buckets", must_not_run)
     assert summaries.histogram("w", np.ones(10), step=0) is False
     with tf.summary.create_noop_writer().as_default():
@@ -117,6 +121,7 @@ def test_the_step_rules_and_name_scopes_are_tf_summary_histograms(tmp_path):
 
 
 # --- the same histograms through a real TensorBoard --------------------------------------------
+
 
 def _served(port: int, route: str, run: str, tag: str) -> list:
     return _get(port, f"/data/plugin/{route}", run=run, tag=tag)
@@ -149,8 +154,14 @@ def test_tensorboard_serves_the_same_histograms_and_distributions(both_ways):
         standard = _served(port, "distributions/distributions", "standard", name)
         assert len(fast) == len(standard) == 3, name
         for (_, step, got), (_, _, expected) in zip(fast, standard):
-            np.testing.assert_allclose(np.array(got, dtype=float), np.array(expected, dtype=float), rtol=1e-9,
-                                       atol=1e-12, equal_nan=True, err_msg=f"{name} at {step}: distribution")
+            np.testing.assert_allclose(
+                np.array(got, dtype=float),
+                np.array(expected, dtype=float),
+                rtol=1e-9,
+                atol=1e-12,
+                equal_nan=True,
+                err_msg=f"{name} at {step}: distribution",
+            )
 
 
 @pytest.mark.slow
@@ -158,6 +169,7 @@ def test_tensorboard_serves_the_same_histograms_and_distributions(both_ways):
 def test_the_histograms_dashboard_draws_both_runs(both_ways):
     """A screenshot for a person to compare: the two runs' histograms side by side."""
     from helpers import ARTIFACTS, launch_chromium, require_chromium
+
     require_chromium()
     sync_api = pytest.importorskip("playwright.sync_api")
     port, _ = both_ways
@@ -182,17 +194,25 @@ def test_the_histograms_dashboard_draws_both_runs(both_ways):
 @pytest.mark.slow  # runs chapter 01's training loop 14 times (tiny rounds): about a minute on 2 cores
 def test_bench_ch01_prints_every_row_and_saves_what_the_chapter_shows(tmp_path, monkeypatch, capsys):
     from bench import bench_ch01
+
     monkeypatch.setattr(bench_ch01, "SAVED", tmp_path / "assets" / "bench" / "ch01_summaries.json")
     monkeypatch.setenv("TFBOOK_RUNS", str(tmp_path / "runs"))  # the bench sets both: restored after
     monkeypatch.setenv("TFBOOK_PRESET", "quick")
     assert bench_ch01.main(["--rounds", "1", "--steps", "50", "--save"]) == 0
     out = capsys.readouterr().out
-    for variant in ("none", "chapter", "fc +histograms (book's)", "fc +histograms (tf.summary)", "tf.summary.histogram"):
+    for variant in (
+        "none",
+        "chapter",
+        "fc +histograms (book's)",
+        "fc +histograms (tf.summary)",
+        "tf.summary.histogram",
+    ):
         assert f"    {variant} " in out, out
     assert out.count("target <= 1.05:") == 3 and "tfbook.summaries.histogram" in out, out
     saved = json.loads(bench_ch01.SAVED.read_text())
     assert [(r["network"], r["variant"]) for r in saved["rows"]] == [
-        (network, variant) for network, variants in bench_ch01.NETWORK_VARIANTS.items() for variant in variants]
+        (network, variant) for network, variants in bench_ch01.NETWORK_VARIANTS.items() for variant in variants
+    ]
     assert all("ratio" in r for r in saved["rows"] if r["variant"] != "none")
     assert saved["histogram"]["values"] == 784 * 625 and saved["histogram"]["book_ms"] > 0
 
@@ -202,6 +222,7 @@ def test_the_chapters_training_loop_writes_its_histograms_with_the_book_function
     """The loop used tf.summary.histogram (through log_histograms), 38% slower than training without summaries."""
     import types
     from tfbook.chapter_code import load_chapter
+
     monkeypatch.setenv("TFBOOK_RUNS", str(tmp_path / "runs"))  # the chapter's functions read both when called
     monkeypatch.setenv("TFBOOK_PRESET", "smoke")
     ns = load_chapter("01", preset="smoke", runs=tmp_path / "runs").namespace  # as bench/bench_ch01.py loads it
@@ -219,8 +240,9 @@ def test_the_chapters_training_loop_writes_its_histograms_with_the_book_function
     monkeypatch.setitem(ns, "log_histograms", standard)
     settings = ns["settings"]
     log_dir = str(tmp_path / "demo")
-    ns["train"](ns["demo_forward"], ns["demo_params"](0.05, 1), settings["demo_steps"], 0.05, log_dir, 1,
-                activations=True)
+    ns["train"](
+        ns["demo_forward"], ns["demo_params"](0.05, 1), settings["demo_steps"], 0.05, log_dir, 1, activations=True
+    )
     times = len(range(0, settings["demo_steps"] + 1, settings["histogram_every"]))
     expected = ["w_h", "b_h", "w_h2", "b_h2", "w_o", "b_o", "activations/h", "activations/h2"]
     assert written == expected * times

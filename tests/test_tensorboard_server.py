@@ -6,6 +6,7 @@ log_histograms, log_graph, run_log_dir from solutions/01_tensorboard.py), two ru
 `2nd`, so no training is needed. TensorBoard (the pinned package's `tensorboard` script) runs on
 a free loopback port and is stopped at the end. Screenshots go to build/test-artifacts/.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,17 @@ import pytest
 import tensorflow as tf
 
 from checks.ch01 import histograms, load, scalars
-from helpers import (ARTIFACTS, START_S, TENSORBOARD, free_port, launch_chromium, require_chromium,
-                     serving, start_lab, tensorboard_get as _get)
+from helpers import (
+    ARTIFACTS,
+    START_S,
+    TENSORBOARD,
+    free_port,
+    launch_chromium,
+    require_chromium,
+    serving,
+    start_lab,
+    tensorboard_get as _get,
+)
 from tfbook.chapter_code import load_chapter
 from tfbook.manifest import ROOT
 
@@ -121,8 +131,11 @@ JS_LARGE_SHAPES = """([selector, minWidth, minHeight]) => {
 
 
 def _wait_for_shapes(page, selector: str, min_width: int, min_height: int, count: int) -> int:
-    page.wait_for_function(f"() => ({JS_LARGE_SHAPES})({json.dumps([selector, min_width, min_height])}) >= {count}",
-                           timeout=UI_S * 1000, polling=500)
+    page.wait_for_function(
+        f"() => ({JS_LARGE_SHAPES})({json.dumps([selector, min_width, min_height])}) >= {count}",
+        timeout=UI_S * 1000,
+        polling=500,
+    )
     return page.evaluate(JS_LARGE_SHAPES, [selector, min_width, min_height])
 
 
@@ -195,11 +208,14 @@ def _cell_index(cells, predicate) -> int:
 
 
 def _start_lab(root_dir: Path, port: int, token: str, log, runs: Path):
-    env = {"TFBOOK_RUNS": str(runs),
-           "TENSORBOARD_PROXY_URL": "/proxy/%PORT%/",  # the frame goes through Jupyter, not to the port
-           "PATH": os.pathsep.join([str(TENSORBOARD.parent), os.environ.get("PATH", "")])}  # the magic runs `tensorboard`
-    return start_lab(root_dir, port, token, log, env,
-                     extra_args=["--ServerApp.jpserver_extensions=jupyter_server_proxy=True"])
+    env = {
+        "TFBOOK_RUNS": str(runs),
+        "TENSORBOARD_PROXY_URL": "/proxy/%PORT%/",  # the frame goes through Jupyter, not to the port
+        "PATH": os.pathsep.join([str(TENSORBOARD.parent), os.environ.get("PATH", "")]),
+    }  # the magic runs `tensorboard`
+    return start_lab(
+        root_dir, port, token, log, env, extra_args=["--ServerApp.jpserver_extensions=jupyter_server_proxy=True"]
+    )
 
 
 @pytest.mark.slow
@@ -243,7 +259,9 @@ def test_the_tensorboard_magic_shows_tensorboard_through_jupyter_server_proxy(lo
                 page.wait_for_function(JS_KERNEL_IDLE, timeout=START_S * 1000, polling=250)
                 for index in sorted((setup, stopper, magic)):
                     page.evaluate(JS_RUN_CELL, [index])
-                    page.wait_for_function(f"() => ({JS_CELL_COUNT})([{index}]) >= 1", timeout=START_S * 1000, polling=250)
+                    page.wait_for_function(
+                        f"() => ({JS_CELL_COUNT})([{index}]) >= 1", timeout=START_S * 1000, polling=250
+                    )
                     page.wait_for_function(JS_KERNEL_IDLE, timeout=START_S * 1000, polling=250)
                 assert not page.evaluate(JS_ERRORS)
                 frame_element = page.locator("iframe[id^='tensorboard-frame']")
@@ -258,8 +276,9 @@ def test_the_tensorboard_magic_shows_tensorboard_through_jupyter_server_proxy(lo
             finally:
                 page.screenshot(path=str(ARTIFACTS / "tensorboard-jupyterlab.png"))
                 browser.close()
-        children = [p for p in psutil.Process(lab.pid).children(recursive=True)
-                    if "tensorboard" in " ".join(p.cmdline())]
+        children = [
+            p for p in psutil.Process(lab.pid).children(recursive=True) if "tensorboard" in " ".join(p.cmdline())
+        ]
         assert children, "the %tensorboard cell started no TensorBoard"
     except BaseException:
         (ARTIFACTS / "jupyter-ch01.log").write_bytes(log_path.read_bytes())

@@ -1,6 +1,7 @@
 """`tfbook watch`: a save re-checks the exercise whose cell changed, with the inline check's
 report, running the notebook only up to that exercise. A copy of chapter 03's solution is
 watched and "saved" by writing the file; the test calls one iteration (poll), not the loop."""
+
 from __future__ import annotations
 
 import io
@@ -16,22 +17,21 @@ from booktools.watch import Watcher, changed_code_cells, last_cell_of, owners
 from tfbook.manifest import load_book
 
 CELLS = [
-    ("code", "import math"),                               # 0: setup, no exercise
-    ("markdown", "### Exercise 9.1: first\nWrite it."),    # 1
-    ("code", "def first(): return 1"),                     # 2
-    ("code", 'check("first")'),                            # 3
-    ("code", "demo = first()"),                            # 4: after the check, still 9.1's
-    ("markdown", "### Exercise 9.2: second"),              # 5
-    ("code", "def second(): return 2"),                    # 6
-    ("code", "CONSTANT = 3"),                              # 7
-    ("code", 'check("second")'),                           # 8
-    ("code", "train()"),                                   # 9
+    ("code", "import math"),  # 0: setup, no exercise
+    ("markdown", "### Exercise 9.1: first\nWrite it."),  # 1
+    ("code", "def first(): return 1"),  # 2
+    ("code", 'check("first")'),  # 3
+    ("code", "demo = first()"),  # 4: after the check, still 9.1's
+    ("markdown", "### Exercise 9.2: second"),  # 5
+    ("code", "def second(): return 2"),  # 6
+    ("code", "CONSTANT = 3"),  # 7
+    ("code", 'check("second")'),  # 8
+    ("code", "train()"),  # 9
 ]
 
 
 def test_cells_belong_to_the_exercise_heading_before_them():
-    assert owners(CELLS) == [None, "first", "first", "first", "first",
-                             "second", "second", "second", "second", "second"]
+    assert owners(CELLS) == [None, "first", "first", "first", "first", "second", "second", "second", "second", "second"]
 
 
 def test_an_exercise_runs_up_to_its_last_cell_before_its_check():
@@ -121,6 +121,7 @@ def test_a_change_outside_every_exercise_checks_nothing(chapter_copy):
 def test_ctrl_c_stops_the_loop_cleanly(chapter_copy, monkeypatch):
     def interrupted(seconds):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(watch.time, "sleep", interrupted)
     out = io.StringIO()
     assert Watcher("03", [chapter_copy], out=out).run_forever() == 0
@@ -130,5 +131,7 @@ def test_ctrl_c_stops_the_loop_cleanly(chapter_copy, monkeypatch):
 def test_the_cli_has_watch():
     args = build_parser().parse_args(["watch", "03"])
     assert args.func is cmd_watch and args.notebook is None and args.interval == 1.0
-    assert watch.notebook_paths("03") == [load_book().chapter("03").student,
-                                          load_book().chapter("03").student.with_suffix(".ipynb")]
+    assert watch.notebook_paths("03") == [
+        load_book().chapter("03").student,
+        load_book().chapter("03").student.with_suffix(".ipynb"),
+    ]

@@ -6,6 +6,7 @@ The wheel goes into a fresh venv (no pip, no site packages) with --no-deps; the 
 from this .venv through a .pth line naming its site-packages, so TensorFlow is not downloaded
 again. A plain path line does not run the .pth files of that folder, so this checkout's editable
 install stays inactive there: every import of the book comes from the wheel (the test checks)."""
+
 from __future__ import annotations
 
 import os
@@ -80,13 +81,22 @@ def test_the_installed_wheel_starts_a_book_outside_the_checkout(dist, tmp_path):
     started = run([tfbook, "start", "book"], cwd=tmp_path, env=env)
     book = tmp_path / "book"
     assert "MNIST: ready (" in started.stdout and "tfbook list" in started.stdout
-    assert (book / "chapters" / "03_cnn_training.ipynb").read_bytes() == \
-        (ROOT / "chapters" / "03_cnn_training.ipynb").read_bytes()
+    assert (book / "chapters" / "03_cnn_training.ipynb").read_bytes() == (
+        ROOT / "chapters" / "03_cnn_training.ipynb"
+    ).read_bytes()
     assert not (book / "solutions").exists()
 
-    where = run([str(python), "-c", "import tfbook, checks, booktools, cloudlog, tfbook.paths as p; "
-                 "print(tfbook.__file__, checks.__file__, booktools.__file__, cloudlog.__file__); "
-                 "print(p.book_root(), p.runs_root())"], cwd=book / "chapters", env=env).stdout.split()
+    where = run(
+        [
+            str(python),
+            "-c",
+            "import tfbook, checks, booktools, cloudlog, tfbook.paths as p; "
+            "print(tfbook.__file__, checks.__file__, booktools.__file__, cloudlog.__file__); "
+            "print(p.book_root(), p.runs_root())",
+        ],
+        cwd=book / "chapters",
+        env=env,
+    ).stdout.split()
     assert all(Path(f).is_relative_to(site) for f in where[:4]), where  # the wheel, not this checkout
     assert where[4:] == [str(book), str(book / "runs")]
 
@@ -112,6 +122,7 @@ def test_a_chapters_install_cell_installs_the_book_in_a_bare_venv(dist, tmp_path
     import dataclasses
 
     from booktools.release import install_cell
+
     (wheel,) = dist.glob("tfbook-*.whl")
     venv = tmp_path / "bare"
     run([sys.executable, "-m", "venv", str(venv)])

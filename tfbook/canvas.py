@@ -10,6 +10,7 @@ pixels, and syncs them to the ``strokes`` trait; Python turns them into pixels w
     canvas                                   # draw in the output area
     img = mnist_preprocess(canvas.pixels())  # then predict on img
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -29,8 +30,8 @@ class DigitCanvas(anywidget.AnyWidget):
     _css = ASSETS / "canvas.css"
 
     strokes = traitlets.List(traitlets.List()).tag(sync=True)  # [[[x, y], ...], ...]
-    size = traitlets.Int(CANVAS_SIZE).tag(sync=True)            # canvas side, in pixels
-    line_width = traitlets.Float(LINE_WIDTH).tag(sync=True)     # pen width, in canvas pixels
+    size = traitlets.Int(CANVAS_SIZE).tag(sync=True)  # canvas side, in pixels
+    line_width = traitlets.Float(LINE_WIDTH).tag(sync=True)  # pen width, in canvas pixels
 
     def pixels(self) -> np.ndarray:
         """The drawing as a (28, 28) float32 array in [0, 1], white ink on black, like MNIST.
@@ -53,7 +54,9 @@ class DigitCanvas(anywidget.AnyWidget):
         through an ``ipywidgets.Output`` (``with out: ...``) or update a widget instead.
         Returns the observer, for ``canvas.unobserve(observer, "strokes")``.
         """
+
         def observer(change):
             callback(self.pixels())
+
         self.observe(observer, names="strokes")
         return observer

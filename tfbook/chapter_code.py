@@ -40,6 +40,7 @@ can read it. A cell stopped by NotImplementedError (an exercise's stub in the st
 or a cell calling one) is listed in `not_done` and the next cell runs, as in a kernel; any other
 exception is raised as ChapterCodeError naming the cell.
 """
+
 from __future__ import annotations
 
 import ast
@@ -69,6 +70,7 @@ class Cell:
     """One code cell: its number among the code cells (from 1), the name it is compiled under,
     its tags, its Python source (IPython's `%magic` and `!shell` lines commented out) and the
     names its top-level statements define."""
+
     number: int
     name: str
     tags: tuple[str, ...]
@@ -98,6 +100,7 @@ class ChapterCode:
     """The loaded cells' namespace, read as attributes (`chapter.forward`) or as the dict itself
     (`chapter.namespace`, the globals of the chapter's functions, as in the notebook), with what
     was decided and seen on the way."""
+
     path: Path
     part: str
     namespace: dict
@@ -109,8 +112,9 @@ class ChapterCode:
         try:
             return self.__dict__["namespace"][name]
         except KeyError:
-            raise AttributeError(f"{name!r}: not defined by the {self.__dict__.get('part')} part of "
-                                 f"{self.__dict__.get('path')}") from None
+            raise AttributeError(
+                f"{name!r}: not defined by the {self.__dict__.get('part')} part of {self.__dict__.get('path')}"
+            ) from None
 
 
 def notebook_path(chapter: str | Path, edition: str = "solution") -> Path:
@@ -121,6 +125,7 @@ def notebook_path(chapter: str | Path, edition: str = "solution") -> Path:
     if edition not in ("solution", "student"):
         raise ValueError(f"unknown edition {edition!r}: 'solution' or 'student'")
     from tfbook.manifest import load_book
+
     entry = load_book().chapter(chapter)
     path = entry.solution if edition == "solution" else entry.student
     if path is None:
@@ -130,14 +135,14 @@ def notebook_path(chapter: str | Path, edition: str = "solution") -> Path:
 
 def _python(source: str) -> str:
     """The cell without IPython's `%magic` and `!shell` lines (commented out, lines kept)."""
-    return "\n".join("# " + line if line.lstrip().startswith(("%", "!")) else line
-                     for line in source.splitlines())
+    return "\n".join("# " + line if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
 
 def _where(path: Path) -> str:
     """The notebook as cell names give it: relative to the book (solutions/ and chapters/ hold
     files of the same name, whose cells must not share a name), or the path as given."""
     from tfbook.manifest import ROOT
+
     try:
         return str(path.resolve().relative_to(ROOT))
     except ValueError:
@@ -170,8 +175,9 @@ def code_cells(chapter: str | Path, edition: str = "solution") -> list[Cell]:
         number = len(cells) + 1
         name = f"<{where} cell {number}>"
         source = _python(cell.source)
-        cells.append(Cell(number, name, tuple(cell.metadata.get("tags", ())), source,
-                          _defined(ast.parse(source, name))))
+        cells.append(
+            Cell(number, name, tuple(cell.metadata.get("tags", ())), source, _defined(ast.parse(source, name)))
+        )
     return cells
 
 
@@ -185,7 +191,8 @@ def plan(cells: list[Cell], part: str = "lesson", where: str = "the chapter") ->
         raise ChapterCodeError(
             f"{where}: its code cells are not tagged for the loader (tags found: {sorted(used) or 'none'}); "
             f"part {part!r} runs {PARTS[part]}. Tag the code cells in the solution's `# %%` lines, "
-            f"e.g. `# %% tags=[\"train\"]` (tfbook/chapter_code.py lists the tags), then `make release`")
+            f'e.g. `# %% tags=["train"]` (tfbook/chapter_code.py lists the tags), then `make release`'
+        )
     return [(cell.verdict(part), cell) for cell in cells]
 
 
@@ -199,8 +206,15 @@ def run_cell(cell: Cell, namespace: dict, definitions_only: bool = False) -> Non
     exec(compile(tree, cell.name, "exec"), namespace)
 
 
-def load_chapter(chapter: str | Path, edition: str = "solution", part: str = "lesson", *,
-                 preset: str | None = None, runs: str | Path | None = None, quiet: bool = True) -> ChapterCode:
+def load_chapter(
+    chapter: str | Path,
+    edition: str = "solution",
+    part: str = "lesson",
+    *,
+    preset: str | None = None,
+    runs: str | Path | None = None,
+    quiet: bool = True,
+) -> ChapterCode:
     """Run the chapter's `part` (see the module's docstring) of `edition` in a fresh namespace.
 
     `chapter` is a chapter id ("03") or the path of a percent notebook. `preset` sets
@@ -227,8 +241,9 @@ def load_chapter(chapter: str | Path, edition: str = "solution", part: str = "le
             except NotImplementedError:
                 loaded.not_done.append(cell.name)
             except Exception as error:
-                raise ChapterCodeError(f"{cell.name} ({', '.join(cell.tags) or 'untagged'}) raised "
-                                       f"{type(error).__name__}: {error}") from error
+                raise ChapterCodeError(
+                    f"{cell.name} ({', '.join(cell.tags) or 'untagged'}) raised {type(error).__name__}: {error}"
+                ) from error
     loaded.printed = output.getvalue()
     return loaded
 
@@ -239,7 +254,9 @@ def redefine(namespace: dict, name: str, chapter: str | Path, edition: str = "so
     path = notebook_path(chapter, edition)
     found = [cell for cell in code_cells(path) if name in cell.defines]
     if len(found) != 1:
-        raise ChapterCodeError(f"{path}: {len(found)} code cells define {name!r} at top level "
-                               f"({', '.join(c.name for c in found) or 'none'}); expected one")
+        raise ChapterCodeError(
+            f"{path}: {len(found)} code cells define {name!r} at top level "
+            f"({', '.join(c.name for c in found) or 'none'}); expected one"
+        )
     run_cell(found[0], namespace)
     return namespace

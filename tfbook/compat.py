@@ -15,6 +15,7 @@ tests/test_compat.py keeps these bounds equal to pyproject.toml's.
 than the book has been tested with. Written for any Python 3 so that an old one gets the message,
 not a syntax error.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,11 +23,18 @@ import re
 import sys
 import warnings
 
-PYTHON = ((3, 11), (3, 14))        # from 3.11 up to, not including, 3.14
-TENSORFLOW = ((2, 18), (2, 22))    # from 2.18 up to, not including, 2.22 (why: pyproject.toml)
+PYTHON = ((3, 11), (3, 14))  # from 3.11 up to, not including, 3.14
+TENSORFLOW = ((2, 18), (2, 22))  # from 2.18 up to, not including, 2.22 (why: pyproject.toml)
 # The distributions that install the ``tensorflow`` module (pyproject.toml uses the first two).
-TENSORFLOW_DISTRIBUTIONS = ("tensorflow-cpu", "tensorflow", "tensorflow-intel", "tensorflow-macos",
-                            "tensorflow-aarch64", "tf-nightly", "tf-nightly-cpu")
+TENSORFLOW_DISTRIBUTIONS = (
+    "tensorflow-cpu",
+    "tensorflow",
+    "tensorflow-intel",
+    "tensorflow-macos",
+    "tensorflow-aarch64",
+    "tf-nightly",
+    "tf-nightly-cpu",
+)
 OVERRIDE_ENV = "TFBOOK_ANY_TENSORFLOW"
 
 
@@ -49,6 +57,7 @@ def inside(version: tuple[int, int] | None, bounds) -> bool:
 def installed_tensorflow() -> tuple[str, str] | None:
     """(distribution, version) of the installed TensorFlow, from its metadata; None when none is."""
     from importlib import metadata
+
     for name in TENSORFLOW_DISTRIBUTIONS:
         try:
             return name, metadata.version(name)
@@ -61,9 +70,11 @@ def python_problem(version_info=None) -> str | None:
     version = tuple((version_info or sys.version_info)[:2])
     if inside(version, PYTHON):
         return None
-    return (f"the TensorFlow book supports Python {shown(PYTHON)}; this is Python "
-            f"{version[0]}.{version[1]} ({sys.executable}). Make a virtual environment with a "
-            f"supported Python (python3.12 -m venv .venv) and install the book there.")
+    return (
+        f"the TensorFlow book supports Python {shown(PYTHON)}; this is Python "
+        f"{version[0]}.{version[1]} ({sys.executable}). Make a virtual environment with a "
+        f"supported Python (python3.12 -m venv .venv) and install the book there."
+    )
 
 
 def tensorflow_problem(found: tuple[str, str] | None) -> str | None:
@@ -73,9 +84,11 @@ def tensorflow_problem(found: tuple[str, str] | None) -> str | None:
     if inside(version_tuple(version), TENSORFLOW):
         return None
     low, high = TENSORFLOW
-    return (f"the TensorFlow book supports TensorFlow {shown(TENSORFLOW)}; {name} {version} is "
-            f"installed. Install a supported one: pip install '{name}>={low[0]}.{low[1]},<{high[0]}.{high[1]}' "
-            f"(or set {OVERRIDE_ENV}=1 to try this one anyway; the book is untested with it).")
+    return (
+        f"the TensorFlow book supports TensorFlow {shown(TENSORFLOW)}; {name} {version} is "
+        f"installed. Install a supported one: pip install '{name}>={low[0]}.{low[1]},<{high[0]}.{high[1]}' "
+        f"(or set {OVERRIDE_ENV}=1 to try this one anyway; the book is untested with it)."
+    )
 
 
 def check(version_info=None, tensorflow: tuple[str, str] | None | bool = True) -> None:

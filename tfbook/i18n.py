@@ -15,6 +15,7 @@
   else ``$TFBOOK_LANG``; else the locale (``$LC_ALL``, ``$LC_MESSAGES``, ``$LANG``); else English.
   A language without a catalogue is English.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -115,14 +116,24 @@ def both(message: str, **fields) -> tuple[str, str]:
 # ``argparse_messages()`` its module-level ``_`` and ``ngettext`` are these, so that a parser
 # built and run there speaks the current language. Listed here so that they are extracted.
 ARGPARSE = (
-    N_("usage: "), N_("positional arguments"), N_("options"), N_("show this help message and exit"),
-    N_("%(prog)s: error: %(message)s\n"), N_("the following arguments are required: %s"),
-    N_("unrecognized arguments: %s"), N_("invalid choice: %(value)r (choose from %(choices)s)"),
-    N_("argument %(argument_name)s: %(message)s"), N_("invalid %(type)s value: %(value)r"),
-    N_("expected one argument"), N_("expected at most one argument"),
-    N_("expected at least one argument"), N_("not allowed with argument %s"),
-    N_("ambiguous option: %(option)s could match %(matches)s"), N_("one of the arguments %s is required"),
-    N_("unknown parser %(parser_name)r (choices: %(choices)s)"), N_("ignored explicit argument %r"),
+    N_("usage: "),
+    N_("positional arguments"),
+    N_("options"),
+    N_("show this help message and exit"),
+    N_("%(prog)s: error: %(message)s\n"),
+    N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("expected one argument"),
+    N_("expected at most one argument"),
+    N_("expected at least one argument"),
+    N_("not allowed with argument %s"),
+    N_("ambiguous option: %(option)s could match %(matches)s"),
+    N_("one of the arguments %s is required"),
+    N_("unknown parser %(parser_name)r (choices: %(choices)s)"),
+    N_("ignored explicit argument %r"),
 )
 
 
@@ -131,6 +142,7 @@ def argparse_messages():
     """Build and run an ``argparse`` parser inside this block: its own words in the current
     language (argparse looks its ``_`` up when it speaks, so the change ends with the block)."""
     import argparse
+
     saved = argparse._, argparse.ngettext
     argparse._, argparse.ngettext = _, ngettext
     try:
@@ -140,6 +152,7 @@ def argparse_messages():
 
 
 # --- a notebook's own language ------------------------------------------------------------------
+
 
 def of_notebook(metadata: dict | None, path: str | os.PathLike | None = None) -> str | None:
     """A notebook's language: its ``metadata.language`` (the translated editions set it); a
@@ -157,6 +170,7 @@ def of_notebook(metadata: dict | None, path: str | os.PathLike | None = None) ->
 def of_file(path: str | os.PathLike) -> str | None:
     """The language of the notebook file ``path`` (.ipynb or a jupytext .py), or None."""
     import json
+
     path = Path(path)
     if path.suffix != ".ipynb":
         return of_notebook(None, path)
@@ -171,8 +185,7 @@ def of_running_notebook(namespace: dict) -> str | None:
     """Inside a kernel: the language of the notebook it runs, which Jupyter names to the kernel
     (``__session__`` and ``$JPY_SESSION_NAME``, relative to the server's root, while the kernel
     starts in the notebook's folder; VS Code: ``__vsc_ipynb_file__``). None when not known."""
-    for name in (namespace.get("__vsc_ipynb_file__"), namespace.get("__session__"),
-                 os.environ.get("JPY_SESSION_NAME")):
+    for name in (namespace.get("__vsc_ipynb_file__"), namespace.get("__session__"), os.environ.get("JPY_SESSION_NAME")):
         if not isinstance(name, str) or not name:
             continue
         for path in (Path(name), Path.cwd() / Path(name).name):

@@ -3,6 +3,7 @@
 A wrong manifest fails with ``ManifestError`` naming the key and what was expected, e.g.
 ``book.toml: chapters[2].check_module: expected a string, got 3``.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,9 +51,12 @@ class Chapter:
         """The .ipynb of ``edition`` ("solution" or "student")."""
         py = self.solution if edition == "solution" else self.student
         if py is None:
-            raise ManifestError(_("chapter {chapter} has no {edition} notebook here: this folder holds the "
-                                  "student edition (the solutions are in the instructor's clone)").format(
-                                      chapter=self.id, edition=edition))
+            raise ManifestError(
+                _(
+                    "chapter {chapter} has no {edition} notebook here: this folder holds the "
+                    "student edition (the solutions are in the instructor's clone)"
+                ).format(chapter=self.id, edition=edition)
+            )
         return py.with_suffix(".ipynb")
 
 
@@ -64,7 +68,7 @@ class Book:
     chapters: tuple[Chapter, ...] = field(default_factory=tuple)
     root: Path = ROOT
     repository: str = ""  # the book's public GitHub address, for the site's "Open in Colab" links
-    install: str = ""     # what a notebook opened alone pip-installs the book from (booktools/release.py)
+    install: str = ""  # what a notebook opened alone pip-installs the book from (booktools/release.py)
 
     def chapter(self, chapter_id: str) -> Chapter:
         wanted = str(chapter_id).zfill(2)
@@ -72,8 +76,9 @@ class Book:
             if chapter.id == wanted:
                 return chapter
         known = ", ".join(c.id for c in self.chapters)
-        raise ManifestError(_("no chapter {chapter} in book.toml (chapters: {known})").format(
-            chapter=repr(chapter_id), known=known))
+        raise ManifestError(
+            _("no chapter {chapter} in book.toml (chapters: {known})").format(chapter=repr(chapter_id), known=known)
+        )
 
     def ready_chapters(self) -> list[Chapter]:
         return [c for c in self.chapters if c.ready]
@@ -88,22 +93,19 @@ def _get(table: dict, key: str, kind: type, where: str, required: bool = True, d
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ManifestError(
-            f"book.toml: {where}.{key}: expected a {kind.__name__}, got {value!r}")
+        raise ManifestError(f"book.toml: {where}.{key}: expected a {kind.__name__}, got {value!r}")
     return value
 
 
 TOP_KEYS = {"book", "presets", "chapters"}
 BOOK_KEYS = {"title", "default_preset", "repository", "install"}
-CHAPTER_KEYS = {"id", "title", "status", "solution", "student", "check_module", "needs",
-                "produces", "figures"}
+CHAPTER_KEYS = {"id", "title", "status", "solution", "student", "check_module", "needs", "produces", "figures"}
 
 
 def _no_unknown_keys(table: dict, known: set[str], where: str) -> None:
     unknown = sorted(set(table) - known)
     if unknown:
-        raise ManifestError(f"book.toml: {where}.{unknown[0]}: unknown key "
-                            f"(known keys: {', '.join(sorted(known))})")
+        raise ManifestError(f"book.toml: {where}.{unknown[0]}: unknown key (known keys: {', '.join(sorted(known))})")
 
 
 def is_student_edition(root: Path) -> bool:
@@ -133,8 +135,8 @@ def parse_book(data: dict, root: Path = ROOT) -> Book:
     default = _get(meta, "default_preset", str, "book")
     if default not in presets:
         raise ManifestError(
-            f"book.toml: book.default_preset: {default!r} is not a preset "
-            f"(presets: {', '.join(presets)})")
+            f"book.toml: book.default_preset: {default!r} is not a preset (presets: {', '.join(presets)})"
+        )
 
     student_edition = is_student_edition(root)
     chapters = []
@@ -146,11 +148,10 @@ def parse_book(data: dict, root: Path = ROOT) -> Book:
         _no_unknown_keys(raw, CHAPTER_KEYS, where)
         cid = _get(raw, "id", str, where)
         if len(cid) != 2 or not cid.isdigit():
-            raise ManifestError(f"book.toml: {where}.id: expected two digits like \"03\", got {cid!r}")
+            raise ManifestError(f'book.toml: {where}.id: expected two digits like "03", got {cid!r}')
         status = _get(raw, "status", str, where)
         if status not in STATUSES:
-            raise ManifestError(
-                f"book.toml: {where}.status: expected one of {STATUSES}, got {status!r}")
+            raise ManifestError(f"book.toml: {where}.status: expected one of {STATUSES}, got {status!r}")
         ready = status == "ready"
         paths = {}
         for key in ("solution", "student"):
@@ -200,8 +201,9 @@ def _load_book(path: Path) -> Book:
         with open(path, "rb") as f:
             data = tomllib.load(f)
     except FileNotFoundError:
-        raise ManifestError(_("{path} not found: run from the project root or pass its path").format(
-            path=path)) from None
+        raise ManifestError(
+            _("{path} not found: run from the project root or pass its path").format(path=path)
+        ) from None
     except tomllib.TOMLDecodeError as e:
         raise ManifestError(_("{path}: not valid TOML: {error}").format(path=path, error=e)) from None
     return parse_book(data, path.parent)
@@ -221,9 +223,11 @@ def preset(chapter: str | None = None, name: str | None = None) -> dict:
     book = load_book()
     name = name or active_preset_name()
     if name not in book.presets:
-        raise ManifestError(_("preset {name} (from ${variable}) is not in book.toml; choose one of: "
-                              "{presets}").format(name=repr(name), variable=PRESET_ENV,
-                                                  presets=", ".join(book.presets)))
+        raise ManifestError(
+            _("preset {name} (from ${variable}) is not in book.toml; choose one of: {presets}").format(
+                name=repr(name), variable=PRESET_ENV, presets=", ".join(book.presets)
+            )
+        )
     table = book.presets[name]
     settings = {k: v for k, v in table.items() if not isinstance(v, dict)}
     settings["name"] = name
@@ -231,9 +235,12 @@ def preset(chapter: str | None = None, name: str | None = None) -> dict:
         key = f"ch{str(chapter).zfill(2)}"
         if key not in table:
             has = ", ".join(k[2:] for k in table if k.startswith("ch") and isinstance(table[k], dict))
-            raise ManifestError(_("book.toml: presets.{name}.{key}: missing (chapter {chapter}'s settings); "
-                                  "preset {quoted} has settings for chapters {has}").format(
-                                      name=name, key=key, chapter=chapter, quoted=repr(name), has=has))
+            raise ManifestError(
+                _(
+                    "book.toml: presets.{name}.{key}: missing (chapter {chapter}'s settings); "
+                    "preset {quoted} has settings for chapters {has}"
+                ).format(name=name, key=key, chapter=chapter, quoted=repr(name), has=has)
+            )
         chapter_table = dict(table[key])
         graded = chapter_table.pop(WHEN_GRADED, {})
         settings.update(chapter_table)

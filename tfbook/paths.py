@@ -14,14 +14,15 @@ from an earlier run can never be graded in place of the one the notebook just ma
 
 This module imports nothing of the book (tfbook.manifest imports it).
 """
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
-CHECKOUT = PACKAGE.parent                 # in a clone, tfbook/ sits next to book.toml
-EDITION = PACKAGE / "edition"             # in the wheel: book.toml, chapters/, assets/ (package data)
+CHECKOUT = PACKAGE.parent  # in a clone, tfbook/ sits next to book.toml
+EDITION = PACKAGE / "edition"  # in the wheel: book.toml, chapters/, assets/ (package data)
 MANIFEST = "book.toml"
 RUNS_ENV = "TFBOOK_RUNS"
 

@@ -5,6 +5,7 @@ imported, before TF_CPP_MIN_LOG_LEVEL can take effect. In a terminal (the `tfboo
 and in a notebook (where the kernel shows everything written to stderr under the cell) they
 are noise for a learner, so the first import happens with stderr closed.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,6 +21,7 @@ def import_tensorflow_quietly() -> None:
         saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     except (OSError, ValueError):  # no real stderr (embedded interpreters): import as is
         import tensorflow  # noqa: F401
+
         return
     os.dup2(devnull, 2)
     try:

@@ -15,6 +15,7 @@ rounding: a value on a bucket edge can land one bucket off.)
 
 ``histogram`` runs eagerly, as chapter 01's training loop calls it, not inside a tf.function.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,9 @@ def _range_and_counts(values, buckets):
         # counted in one pass by bincount rather than by summing a (values x buckets) one-hot matrix
         width = (high - low) / buckets
         index = tf.cast(tf.math.floordiv(tf.cast(values, tf.float64) - low, width), tf.int32)
-        counts = tf.math.bincount(tf.minimum(index, buckets - 1), minlength=buckets, maxlength=buckets,
-                                  dtype=tf.float64)
+        counts = tf.math.bincount(
+            tf.minimum(index, buckets - 1), minlength=buckets, maxlength=buckets, dtype=tf.float64
+        )
     return low, high, counts
 
 
@@ -79,6 +81,9 @@ def histogram(name: str, data, step=None, buckets: int = BUCKETS, description: s
         # TensorBoard can draw); write exactly what it writes
         return tf.summary.histogram(name, data, step=step, buckets=buckets, description=description)
     with tf.summary.experimental.summary_scope(name, "histogram_summary", values=[data, step]) as (tag, _):
-        metadata = _METADATA if description is None else \
-            histogram_metadata.create_summary_metadata(display_name=None, description=description)
+        metadata = (
+            _METADATA
+            if description is None
+            else histogram_metadata.create_summary_metadata(display_name=None, description=description)
+        )
         return tf.summary.write(tag=tag, tensor=rows, step=step, metadata=metadata)

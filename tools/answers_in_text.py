@@ -19,6 +19,7 @@ Run from the project root: python3 tools/answers_in_text.py [NN ...]
 Prints one line per give-away and a final line "N of M solution lines appear in the chapter's text".
 (Extended from /work/shared/tools/answers_in_text.py, which scanned the markdown only.)
 """
+
 import ast
 import math
 import re
@@ -52,8 +53,13 @@ def cells(text):
 
 
 def markdown(text):
-    return "\n".join(line[1:] for kind, source in cells(text) if kind == "markdown"
-                     for line in source.splitlines() if line.startswith("#"))
+    return "\n".join(
+        line[1:]
+        for kind, source in cells(text)
+        if kind == "markdown"
+        for line in source.splitlines()
+        if line.startswith("#")
+    )
 
 
 def code(text):
@@ -74,6 +80,7 @@ def code(text):
 def hint_strings(module_path):
     """Every string a learner can be shown from a check module: the arguments of Exercise(...)
     (hints and next hints) and every hint=... keyword (f-strings: their literal parts)."""
+
     def text(node):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return node.value
@@ -84,6 +91,7 @@ def hint_strings(module_path):
         if isinstance(node, ast.BinOp):
             return text(node.left) + text(node.right)
         return ""
+
     out = []
     for node in ast.walk(ast.parse(Path(module_path).read_text())):
         if isinstance(node, ast.Call):
@@ -116,8 +124,7 @@ def written_out(value, text):
 def main():
     ids = sys.argv[1:] or sorted({p.name[:2] for p in Path("solutions").glob("[0-9][0-9]_*.py")})
     book = tomllib.loads(Path("book.toml").read_text())
-    readme = "\n".join(p.read_text() for p in [Path("README.md"), *sorted(Path("docs").glob("*.md"))]
-                       if p.exists())
+    readme = "\n".join(p.read_text() for p in [Path("README.md"), *sorted(Path("docs").glob("*.md"))] if p.exists())
     total = hits = 0
     for nn in ids:
         entry = next(c for c in book["chapters"] if c["id"] == nn)
@@ -125,8 +132,12 @@ def main():
         stu = Path(entry["student"])
         module = Path(*entry["check_module"].split(".")).with_suffix(".py") if entry.get("check_module") else None
         student = stu.read_text()
-        raw = {"text": markdown(student), "code": code(student),
-               "hints": hint_strings(module) if module and module.exists() else "", "readme": readme}
+        raw = {
+            "text": markdown(student),
+            "code": code(student),
+            "hints": hint_strings(module) if module and module.exists() else "",
+            "readme": readme,
+        }
         places = {where: norm(text) for where, text in raw.items()}
         answers = {}  # exercise variables set inside a solution block
         for block in blocks(sol.read_text()):
@@ -154,8 +165,11 @@ def main():
                 # default ("the default 1.0"); such an answer leaks through its line, matched above
                 continue
             total += 1
-            found = [f"{where} ({shown})" for where, text in raw.items()
-                     if where != "readme" and (shown := written_out(value, text))]
+            found = [
+                f"{where} ({shown})"
+                for where, text in raw.items()
+                if where != "readme" and (shown := written_out(value, text))
+            ]
             if found:
                 hits += 1
                 print(f"{nn}: {name} = {expr} written out    (in {', '.join(found)})")
@@ -165,8 +179,9 @@ def main():
             if variable not in answers:
                 continue
             total += 1
-            found = (["book.toml figures"] if figure in entry.get("figures", []) else []) + \
-                    (["readme"] if re.search(rf"\b{figure}\b", readme) else [])
+            found = (["book.toml figures"] if figure in entry.get("figures", []) else []) + (
+                ["readme"] if re.search(rf"\b{figure}\b", readme) else []
+            )
             if found:
                 hits += 1
                 print(f"{nn}: key figure {figure} is {variable}, an exercise's answer    (in {', '.join(found)})")

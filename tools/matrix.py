@@ -26,6 +26,7 @@ Exit status: 0 when every cell passed.
 
 Standard library only: it runs with any Python 3.8+ (``make matrix`` uses ``$(PYTHON)``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,16 @@ ROOT = Path(__file__).resolve().parent.parent
 # Both ends of the supported range (tfbook/compat.py), and a middle one.
 DEFAULT_CELLS = "3.11:2.18,3.12:2.19,3.13:2.21"
 STEPS = ("install", "import", "tests", "ch03", "ch04")
-FAST_LANE = ["-m", "not slow and not browser", "-p", "no:nbmake", "--dist", "loadgroup",
-             "-o", "addopts=-ra -p no:cacheprovider"]
+FAST_LANE = [
+    "-m",
+    "not slow and not browser",
+    "-p",
+    "no:nbmake",
+    "--dist",
+    "loadgroup",
+    "-o",
+    "addopts=-ra -p no:cacheprovider",
+]
 VERSIONS = """
 import json, platform
 from importlib.metadata import version, PackageNotFoundError
@@ -73,11 +82,11 @@ def find_python(version: str) -> str:
     candidates = [shutil.which(f"python{version}")]
     # pyenv's newest patch release of that minor first (3.12.10 after 3.12.9)
     patch = lambda p: [int(x) for x in re.findall(r"\d+", Path(p).parts[-3])]  # noqa: E731
-    candidates += sorted(glob.glob(str(pyenv / f"{version}.*" / "bin" / f"python{version}")),
-                         key=patch, reverse=True)
+    candidates += sorted(glob.glob(str(pyenv / f"{version}.*" / "bin" / f"python{version}")), key=patch, reverse=True)
     for candidate in filter(None, candidates):
-        done = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+        )
         if done.returncode == 0 and done.stdout.strip() == version:  # a pyenv shim may answer another
             return candidate
     raise SystemExit(f"matrix: no Python {version} found (python{version} on PATH, or {pyenv}/{version}.*)")
@@ -85,8 +94,16 @@ def find_python(version: str) -> str:
 
 def snapshot(target: Path) -> Path:
     """The checkout's files as git sees them (tracked, and untracked ones not ignored)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file():
@@ -108,8 +125,11 @@ class Cell:
         return f"py{self.python}-tf{self.tensorflow}"
 
     def env(self, **extra) -> dict:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("PYTHONPATH", "VIRTUAL_ENV", "TFBOOK_RUNS", "TFBOOK_PRESET", "PYTHONHOME")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("PYTHONPATH", "VIRTUAL_ENV", "TFBOOK_RUNS", "TFBOOK_PRESET", "PYTHONHOME")
+        }
         env["PATH"] = f"{self.bin}{os.pathsep}{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(self.venv)
         mnist = ROOT / "data" / "mnist"  # the checkout's verified cache: no download per cell
@@ -125,8 +145,14 @@ class Cell:
             out.write(f"$ {' '.join(map(str, cmd))}   (in {cwd})\n")
             out.flush()
             try:
-                code = subprocess.run(list(map(str, cmd)), cwd=cwd, env=env or self.env(), stdout=out,
-                                      stderr=subprocess.STDOUT, timeout=timeout).returncode
+                code = subprocess.run(
+                    list(map(str, cmd)),
+                    cwd=cwd,
+                    env=env or self.env(),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    timeout=timeout,
+                ).returncode
             except subprocess.TimeoutExpired:
                 out.write(f"\nmatrix: stopped after {timeout} s\n")
                 code = 124
@@ -151,28 +177,36 @@ def install(cell: Cell, interpreter: str) -> bool:
     if code == 0:
         code, _ = cell.run("install", [*pip, "--upgrade", "pip"], cwd=cell.folder, timeout=600)
     if code == 0:  # the column "install": the venv and this pip install (pip's own upgrade not counted)
-        code, seconds = cell.run("install", [*pip, f"{source}[test]",
-                                             f"{tensorflow_distribution()}=={cell.tensorflow}.*"],
-                                 cwd=cell.folder, timeout=3600)
+        code, seconds = cell.run(
+            "install",
+            [*pip, f"{source}[test]", f"{tensorflow_distribution()}=={cell.tensorflow}.*"],
+            cwd=cell.folder,
+            timeout=3600,
+        )
         cell.row["install_s"] = round(seconds + venv_s)
     if code != 0:
         cell.fail("install")
         return False
     shutil.rmtree(source)
-    done = subprocess.run([cell.bin / "python", "-c", VERSIONS], capture_output=True, text=True,
-                          cwd=cell.folder, env=cell.env())
+    done = subprocess.run(
+        [cell.bin / "python", "-c", VERSIONS], capture_output=True, text=True, cwd=cell.folder, env=cell.env()
+    )
     cell.row["versions"] = json.loads(done.stdout) if done.returncode == 0 else {}
-    freeze = subprocess.run([cell.bin / "python", "-m", "pip", "freeze"], capture_output=True, text=True,
-                            cwd=cell.folder, env=cell.env())
+    freeze = subprocess.run(
+        [cell.bin / "python", "-m", "pip", "freeze"], capture_output=True, text=True, cwd=cell.folder, env=cell.env()
+    )
     (cell.folder / "freeze.txt").write_text(freeze.stdout)
     return True
 
 
 def import_check(cell: Cell) -> None:
     """The installed copy, from a folder that holds no book: tfbook's version check, TensorFlow."""
-    code, seconds = cell.run("import", [cell.bin / "python", "-c",
-                                        "import tfbook, tensorflow as tf; print('TensorFlow', tf.__version__)"],
-                             cwd=cell.folder, timeout=300)
+    code, seconds = cell.run(
+        "import",
+        [cell.bin / "python", "-c", "import tfbook, tensorflow as tf; print('TensorFlow', tf.__version__)"],
+        cwd=cell.folder,
+        timeout=300,
+    )
     cell.row["import_s"] = round(seconds, 1)
     if code != 0:
         cell.fail("import")
@@ -180,16 +214,23 @@ def import_check(cell: Cell) -> None:
 
 def fast_lane(cell: Cell, jobs: int) -> None:
     junit = cell.folder / "fast-lane.xml"
-    code, seconds = cell.run("tests", [cell.bin / "python", "-m", "pytest", *FAST_LANE, "-n", jobs,
-                                       f"--junitxml={junit}", "-q"], cwd=ROOT, timeout=3600)
+    code, seconds = cell.run(
+        "tests",
+        [cell.bin / "python", "-m", "pytest", *FAST_LANE, "-n", jobs, f"--junitxml={junit}", "-q"],
+        cwd=ROOT,
+        timeout=3600,
+    )
     cell.row["tests_s"] = round(seconds)
     try:
         suites = ET.parse(junit).getroot()
         suites = [suites] if suites.tag == "testsuite" else list(suites)
         total = lambda key: sum(int(s.get(key, 0)) for s in suites)  # noqa: E731
         failed = total("failures") + total("errors")
-        cell.row["tests"] = {"passed": total("tests") - failed - total("skipped"),
-                             "failed": failed, "skipped": total("skipped")}
+        cell.row["tests"] = {
+            "passed": total("tests") - failed - total("skipped"),
+            "failed": failed,
+            "skipped": total("skipped"),
+        }
     except (OSError, ET.ParseError):
         cell.row["tests"] = None
     if code != 0:
@@ -212,12 +253,16 @@ def grade(cell: Cell, chapter: str, learner: Path) -> None:
     result = cell.folder / f"ch{chapter}.json"
     notebook = next((learner / "chapters").glob(f"{chapter}_*.ipynb"))
     env = cell.env(TFBOOK_PRESET="smoke", TFBOOK_RUNS=str(cell.folder / "runs"))
-    code, seconds = cell.run(f"ch{chapter}", [cell.bin / "python", "-m", "checks", chapter, notebook,
-                                              "--json", result], cwd=learner, timeout=1800, env=env)
+    code, seconds = cell.run(
+        f"ch{chapter}",
+        [cell.bin / "python", "-m", "checks", chapter, notebook, "--json", result],
+        cwd=learner,
+        timeout=1800,
+        env=env,
+    )
     try:
         graded = json.loads(result.read_text())
-        cell.row[f"ch{chapter}"] = {"earned": graded["earned"], "points": graded["points"],
-                                    "seconds": round(seconds)}
+        cell.row[f"ch{chapter}"] = {"earned": graded["earned"], "points": graded["points"], "seconds": round(seconds)}
     except (OSError, ValueError, KeyError):
         cell.row[f"ch{chapter}"] = {"seconds": round(seconds)}
     if code != 0:
@@ -233,8 +278,9 @@ def run_cell(cell: Cell, steps: set, jobs: int, keep: bool) -> dict:
     start = time.monotonic()
     cell.row["load"] = [load()]
     interpreter = find_python(cell.python)
-    print(f"== {cell.name}: {interpreter}, {tensorflow_distribution()}=={cell.tensorflow}.* "
-          f"({cell.folder})", flush=True)
+    print(
+        f"== {cell.name}: {interpreter}, {tensorflow_distribution()}=={cell.tensorflow}.* ({cell.folder})", flush=True
+    )
     if install(cell, interpreter):
         if "import" in steps:
             import_check(cell)
@@ -258,28 +304,36 @@ def minutes(seconds) -> str:
     return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-HEADER = ("| Python | TensorFlow | Keras | numpy | install | import | fast lane (passed/failed/skipped, time) "
-          "| ch03 smoke grade | ch04 smoke grade | wall | load avg (start, end) | result |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|---|")
+HEADER = (
+    "| Python | TensorFlow | Keras | numpy | install | import | fast lane (passed/failed/skipped, time) "
+    "| ch03 smoke grade | ch04 smoke grade | wall | load avg (start, end) | result |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
 
 
 def table_row(row: dict) -> str:
     versions = row.get("versions") or {}
     tf = versions.get("tensorflow-cpu") or versions.get("tensorflow") or f"{row['tensorflow']}.*"
     tests = row.get("tests")
-    lane = (f"{tests['passed']}/{tests['failed']}/{tests['skipped']}, {minutes(row.get('tests_s'))}"
-            if tests else "-")
+    lane = f"{tests['passed']}/{tests['failed']}/{tests['skipped']}, {minutes(row.get('tests_s'))}" if tests else "-"
 
     def graded(key):
         g = row.get(key)
         if not g:
             return "-"
-        return f"{g['earned']:g}/{g['points']:g} ({minutes(g['seconds'])})" if "points" in g else f"none ({minutes(g['seconds'])})"
+        return (
+            f"{g['earned']:g}/{g['points']:g} ({minutes(g['seconds'])})"
+            if "points" in g
+            else f"none ({minutes(g['seconds'])})"
+        )
+
     result = "pass" if not row["failed"] else "FAIL: " + ", ".join(row["failed"])
     imported = f"{row['import_s']} s" if "import_s" in row else "-"
-    return (f"| {versions.get('python', row['python'])} | {tf} | {versions.get('keras', '-')} "
-            f"| {versions.get('numpy', '-')} | {minutes(row.get('install_s'))} | {imported} | {lane} "
-            f"| {graded('ch03')} | {graded('ch04')} | {minutes(row['wall_s'])} | {', '.join(row['load'])} | {result} |")
+    return (
+        f"| {versions.get('python', row['python'])} | {tf} | {versions.get('keras', '-')} "
+        f"| {versions.get('numpy', '-')} | {minutes(row.get('install_s'))} | {imported} | {lane} "
+        f"| {graded('ch03')} | {graded('ch04')} | {minutes(row['wall_s'])} | {', '.join(row['load'])} | {result} |"
+    )
 
 
 def parse_cells(text: str) -> list[tuple[str, str]]:
@@ -294,10 +348,10 @@ def parse_cells(text: str) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools/matrix.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", default=DEFAULT_CELLS,
-                        help=f"PYTHON:TENSORFLOW,... (default {DEFAULT_CELLS})")
-    parser.add_argument("--steps", default=",".join(STEPS),
-                        help=f"which of {','.join(STEPS)} to run (install always runs)")
+    parser.add_argument("--cells", default=DEFAULT_CELLS, help=f"PYTHON:TENSORFLOW,... (default {DEFAULT_CELLS})")
+    parser.add_argument(
+        "--steps", default=",".join(STEPS), help=f"which of {','.join(STEPS)} to run (install always runs)"
+    )
     parser.add_argument("--dir", default=str(ROOT / "build" / "matrix"), help="where cells are made")
     parser.add_argument("--jobs", default="2", help="pytest-xdist workers of the fast lane (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the environments of passed cells too")
@@ -307,25 +361,32 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown steps: {', '.join(sorted(steps - set(STEPS)))}")
     cells = parse_cells(args.cells)
     if "TFBOOK_MNIST_DIR" not in os.environ and not (ROOT / "data" / "mnist").is_dir():
-        print("matrix: note: no data/mnist/ in the checkout (make book or make test fetch it): each "
-              "cell fetches MNIST itself, and the fast lane's test_data.py needs data/mnist/", flush=True)
+        print(
+            "matrix: note: no data/mnist/ in the checkout (make book or make test fetch it): each "
+            "cell fetches MNIST itself, and the fast lane's test_data.py needs data/mnist/",
+            flush=True,
+        )
     base = Path(args.dir).resolve()
     started = datetime.datetime.now().astimezone()
     rows = []
     for python, tensorflow in cells:
-        row = run_cell(Cell(python, tensorflow, base / f"py{python}-tf{tensorflow}"), steps,
-                       args.jobs, args.keep)
+        row = run_cell(Cell(python, tensorflow, base / f"py{python}-tf{tensorflow}"), steps, args.jobs, args.keep)
         rows.append(row)
         print("\n".join([HEADER, table_row(row)]) if len(rows) == 1 else table_row(row), flush=True)
     table = "\n".join([HEADER, *map(table_row, rows)])
     machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores"
-    footer = (f"`{' '.join(['make matrix', 'CELLS=' + args.cells])}`, steps {','.join(s for s in STEPS if s in steps)}; "
-              f"{started:%Y-%m-%d}; {machine}")
+    footer = (
+        f"`{' '.join(['make matrix', 'CELLS=' + args.cells])}`, steps {','.join(s for s in STEPS if s in steps)}; "
+        f"{started:%Y-%m-%d}; {machine}"
+    )
     print(f"\n{table}\n\n{footer}")
     base.mkdir(parents=True, exist_ok=True)
     (base / "results.md").write_text(f"{table}\n\n{footer}\n")
-    (base / "results.json").write_text(json.dumps({"started": started.isoformat(), "machine": machine,
-                                                   "steps": sorted(steps), "cells": rows}, indent=1))
+    (base / "results.json").write_text(
+        json.dumps(
+            {"started": started.isoformat(), "machine": machine, "steps": sorted(steps), "cells": rows}, indent=1
+        )
+    )
     return 0 if all(not row["failed"] for row in rows) else 1
 
 

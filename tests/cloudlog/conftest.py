@@ -1,4 +1,5 @@
 """Fixtures for the local Cloud Logging service: a fresh service per test, the real client."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 """Issue 23: the second audit's findings. One test per finding, from the outside where it
 can be (raw HTTP or the real client): the documented behaviour or error, and afterwards the
 service still works."""
+
 from __future__ import annotations
 
 import json
@@ -19,14 +20,15 @@ from cloudlog import sinks as sinks_mod
 from cloudlog.model import normalize_entry, now_us
 from helpers import service_stats
 
-PROJECT = "tfbook-test"          # the same project as tests/cloudlog/conftest.py
+PROJECT = "tfbook-test"  # the same project as tests/cloudlog/conftest.py
 DAY = "2024-05-01T12:00:00Z"
 
 
 def post(svc, path, body=None, raw=None, method="POST", timeout=30):
     data = raw if raw is not None else json.dumps(body).encode()
-    return requests.request(method, svc.endpoint + path, data=data,
-                            headers={"Content-Type": "application/json"}, timeout=timeout)
+    return requests.request(
+        method, svc.endpoint + path, data=data, headers={"Content-Type": "application/json"}, timeout=timeout
+    )
 
 
 def assert_error(resp, code, text=None):
@@ -39,8 +41,7 @@ def assert_error(resp, code, text=None):
 
 
 def write(svc, entries, project=PROJECT, log="struct_log", **extra):
-    r = post(svc, "/v2/entries:write", dict({"logName": f"projects/{project}/logs/{log}",
-                                             "entries": entries}, **extra))
+    r = post(svc, "/v2/entries:write", dict({"logName": f"projects/{project}/logs/{log}", "entries": entries}, **extra))
     assert r.status_code == 200, r.text
 
 
@@ -58,9 +59,11 @@ def ids(svc, project=PROJECT, filter_=""):
 
 
 def sink(svc, name="bq", project=PROJECT, dataset="ds", filt=""):
-    r = post(svc, f"/v2/projects/{project}/sinks", {
-        "name": name, "filter": filt,
-        "destination": f"bigquery.googleapis.com/projects/{project}/datasets/{dataset}"})
+    r = post(
+        svc,
+        f"/v2/projects/{project}/sinks",
+        {"name": name, "filter": filt, "destination": f"bigquery.googleapis.com/projects/{project}/datasets/{dataset}"},
+    )
     assert r.status_code == 200, r.text
 
 
@@ -70,8 +73,11 @@ def metric(svc, name="m", project=PROJECT, filt="severity>=DEFAULT"):
 
 
 def series(svc, name="m", project=PROJECT, bucket=60):
-    return requests.get(f"{svc.endpoint}/local/v1/projects/{project}/metrics/{name}/series",
-                        params={"bucketSeconds": bucket}, timeout=30)
+    return requests.get(
+        f"{svc.endpoint}/local/v1/projects/{project}/metrics/{name}/series",
+        params={"bucketSeconds": bucket},
+        timeout=30,
+    )
 
 
 def table_ids(svc, schema, table):
@@ -81,9 +87,16 @@ def table_ids(svc, schema, table):
 # ---------------------------------------------------------------- 1: names that differ in case
 def test_log_names_differing_only_in_case_get_their_own_tables(svc):
     sink(svc)
-    entries = [{"logName": f"projects/{PROJECT}/logs/{log}", "insertId": f"{log}-{i}",
-                "timestamp": DAY, "jsonPayload": {"n": i}}
-               for log in ("app", "App", "other") for i in range(2)]
+    entries = [
+        {
+            "logName": f"projects/{PROJECT}/logs/{log}",
+            "insertId": f"{log}-{i}",
+            "timestamp": DAY,
+            "jsonPayload": {"n": i},
+        }
+        for log in ("app", "App", "other")
+        for i in range(2)
+    ]
     write(svc, entries)
     svc.drain()
     schema = f"{PROJECT}.ds"
@@ -94,7 +107,7 @@ def test_log_names_differing_only_in_case_get_their_own_tables(svc):
     # the names, and the scheme is one-to-one
     assert sinks_mod.table_name("My-App", 0) == "^My_^App_19700101"
     assert sinks_mod.table_name("my_app", 0) == "my_app_19700101"
-    assert sinks_mod.duck_name("^App") == "^App"        # an escaped name stays as it is
+    assert sinks_mod.duck_name("^App") == "^App"  # an escaped name stays as it is
 
 
 def test_projects_differing_only_in_case_do_not_share_a_dataset(svc):
@@ -117,8 +130,9 @@ def test_a_table_that_cannot_be_written_drops_no_other_tables_rows():
     con.execute('CREATE VIEW "p.ds".bad_20240501 AS SELECT 1 AS x')
     rows = []
     for k, log in enumerate(["bad", "good", "bad", "good2"]):
-        row = normalize_entry({"logName": f"projects/p/logs/{log}", "insertId": f"{log}{k}",
-                               "timestamp": DAY}, {}, now_us())
+        row = normalize_entry(
+            {"logName": f"projects/p/logs/{log}", "insertId": f"{log}{k}", "timestamp": DAY}, {}, now_us()
+        )
         row.seq = k + 1
         rows.append(row)
     exporter = sinks_mod.BigQueryExporter()
@@ -131,8 +145,7 @@ def test_a_table_that_cannot_be_written_drops_no_other_tables_rows():
 
 # ---------------------------------------------------------------- 2: HTTP framing and slowloris
 def http_exchange(svc, data: bytes, source="127.0.0.1", timeout=10) -> bytes:
-    with socket.create_connection(("127.0.0.1", svc.port), timeout=timeout,
-                                  source_address=(source, 0)) as s:
+    with socket.create_connection(("127.0.0.1", svc.port), timeout=timeout, source_address=(source, 0)) as s:
         s.sendall(data)
         buf = b""
         while True:
@@ -159,28 +172,33 @@ SMUGGLED = b"GET /v2/projects/p/logs HTTP/1.1\r\nHost: x\r\nConnection: close\r\
 LIST_BODY = json.dumps({"resourceNames": [f"projects/{PROJECT}"]}).encode()
 
 
-@pytest.mark.parametrize("headers,text", [
-    (b"Transfer-Encoding: identity, chunked\r\n", "Transfer-Encoding"),
-    (b"Transfer-Encoding: chunked\r\nContent-Length: 0\r\n", "Transfer-Encoding"),
-    (b"Content-Length: +{n}\r\n", "Content-Length"),
-    (b"Content-Length: {n_}\r\n", "Content-Length"),
-    (b"Content-Length: 0\r\nContent-Length: {n}\r\n", "Content-Length"),
-    (b"Content-Length : {n}\r\n", "header"),
-], ids=["te-list", "te-and-cl", "plus", "underscore", "two-cl", "space-before-colon"])
+@pytest.mark.parametrize(
+    "headers,text",
+    [
+        (b"Transfer-Encoding: identity, chunked\r\n", "Transfer-Encoding"),
+        (b"Transfer-Encoding: chunked\r\nContent-Length: 0\r\n", "Transfer-Encoding"),
+        (b"Content-Length: +{n}\r\n", "Content-Length"),
+        (b"Content-Length: {n_}\r\n", "Content-Length"),
+        (b"Content-Length: 0\r\nContent-Length: {n}\r\n", "Content-Length"),
+        (b"Content-Length : {n}\r\n", "header"),
+    ],
+    ids=["te-list", "te-and-cl", "plus", "underscore", "two-cl", "space-before-colon"],
+)
 def test_ambiguous_framing_is_400_and_nothing_is_smuggled(svc, headers, text):
     """The body is a whole second request: a server that misreads where the body ends
     answers it too. Exactly one response - a 400 - and the connection is closed."""
     body = SMUGGLED
     n = str(len(body)).encode()
-    headers = headers.replace(b"{n}", n).replace(b"{n_}", n[:1] + b"_" + n[1:])   # 6_4
-    request = (b"POST /v2/entries:list HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n" + body)
+    headers = headers.replace(b"{n}", n).replace(b"{n_}", n[:1] + b"_" + n[1:])  # 6_4
+    request = b"POST /v2/entries:list HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n" + body
     got = responses(http_exchange(svc, request))
     assert [code for code, _ in got] == [400], got
     assert text in got[0][1]["error"]["message"]
     assert got[0][1]["error"]["status"] == "INVALID_ARGUMENT"
     # a well-framed request still works
-    ok = (b"POST /v2/entries:list HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-          b"Content-Length: %d\r\n\r\n" % len(LIST_BODY)) + LIST_BODY
+    ok = (
+        b"POST /v2/entries:list HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(LIST_BODY)
+    ) + LIST_BODY
     assert [c for c, _ in responses(http_exchange(svc, ok))] == [200]
 
 
@@ -212,7 +230,7 @@ def trickle(sock, data: bytes, interval: float, stop_after: float) -> tuple[bool
             got += chunk
         except socket.timeout:
             pass
-        except OSError:          # reset: the server closed with our bytes unread
+        except OSError:  # reset: the server closed with our bytes unread
             return True, got
     return False, got
 
@@ -257,9 +275,8 @@ def test_slow_connections_from_one_address_do_not_lock_out_others(tmp_path, monk
     slow = []
     try:
         for _ in range(100):
-            s = socket.create_connection(("127.0.0.1", svc.port), timeout=5,
-                                         source_address=("127.0.0.2", 0))
-            s.sendall(b"GET /v2/projects/p/logs HTTP/1.1\r\nHost: x\r\n")   # never finished
+            s = socket.create_connection(("127.0.0.1", svc.port), timeout=5, source_address=("127.0.0.2", 0))
+            s.sendall(b"GET /v2/projects/p/logs HTTP/1.1\r\nHost: x\r\n")  # never finished
             slow.append(s)
         time.sleep(0.3)
         t0 = time.monotonic()
@@ -286,9 +303,9 @@ def test_slow_connections_from_one_address_do_not_lock_out_others(tmp_path, monk
 def test_retry_after_is_sent_for_errors_that_carry_it(svc, monkeypatch):
     def busy(*a, **kw):
         raise cloudlog.ApiError(503, "busy", retry_after=7)
+
     monkeypatch.setattr(svc.store, "write", busy)
-    r = post(svc, "/v2/entries:write", {"logName": f"projects/{PROJECT}/logs/l",
-                                        "entries": [{"textPayload": "x"}]})
+    r = post(svc, "/v2/entries:write", {"logName": f"projects/{PROJECT}/logs/l", "entries": [{"textPayload": "x"}]})
     assert_error(r, 503, "busy")
     assert r.headers["Retry-After"] == "7"
     r = post(svc, "/v2/entries:list", {"resourceNames": [f"projects/{PROJECT}"]})
@@ -297,20 +314,33 @@ def test_retry_after_is_sent_for_errors_that_carry_it(svc, monkeypatch):
 
 # ---------------------------------------------------------------- 3: small ones
 def test_labels_are_limited_after_merging_the_request_labels(svc):
-    r = post(svc, "/v2/entries:write", {
-        "logName": f"projects/{PROJECT}/logs/l", "labels": {f"r{i}": "x" for i in range(64)},
-        "entries": [{"labels": {f"e{i}": "y" for i in range(64)}}]})
+    r = post(
+        svc,
+        "/v2/entries:write",
+        {
+            "logName": f"projects/{PROJECT}/logs/l",
+            "labels": {f"r{i}": "x" for i in range(64)},
+            "entries": [{"labels": {f"e{i}": "y" for i in range(64)}}],
+        },
+    )
     assert_error(r, 400, "labels has 128 labels")
     write(svc, [{"insertId": "ok", "labels": {"r0": "y"}}], labels={f"r{i}": "x" for i in range(64)})
     assert ids(svc) == ["ok"]
 
 
-@pytest.mark.parametrize("path,raw", [
-    (f"/v2/projects/{PROJECT}/sinks",
-     b'{"name": "s", "destination": "storage.googleapis.com/bkt", "bigqueryOptions": {"x": 1e999}}'),
-    (f"/v2/projects/{PROJECT}/metrics",
-     b'{"name": "m", "filter": "severity>=ERROR", "bucketOptions": {"x": -1e999}}'),
-])
+@pytest.mark.parametrize(
+    "path,raw",
+    [
+        (
+            f"/v2/projects/{PROJECT}/sinks",
+            b'{"name": "s", "destination": "storage.googleapis.com/bkt", "bigqueryOptions": {"x": 1e999}}',
+        ),
+        (
+            f"/v2/projects/{PROJECT}/metrics",
+            b'{"name": "m", "filter": "severity>=ERROR", "bucketOptions": {"x": -1e999}}',
+        ),
+    ],
+)
 def test_non_finite_numbers_in_sinks_and_metrics_are_400(svc, path, raw):
     assert_error(post(svc, path, raw=raw), 400, "out of range")
     assert requests.get(svc.endpoint + path, timeout=30).json() == {}
@@ -319,34 +349,43 @@ def test_non_finite_numbers_in_sinks_and_metrics_are_400(svc, path, raw):
 @pytest.mark.parametrize("name", ["s\n", "s\r\n", "s\x00"])
 def test_names_with_a_trailing_newline_are_400(svc, name):
     dest = "storage.googleapis.com/bkt"
-    assert_error(post(svc, f"/v2/projects/{PROJECT}/sinks", {"name": name, "destination": dest}),
-                 400, "invalid sink name")
-    assert_error(post(svc, f"/v2/projects/{PROJECT}/metrics", {"name": name, "filter": "x"}),
-                 400, "invalid metric name")
-    assert_error(post(svc, f"/v2/projects/{PROJECT}/sinks", {"name": "s", "destination": dest + "\n"}),
-                 400, "destination")
-    assert_error(post(svc, "/v2/entries:write", {"logName": f"projects/{PROJECT}/logs/l\n",
-                                                 "entries": [{}]}), 400, "logName")
+    assert_error(
+        post(svc, f"/v2/projects/{PROJECT}/sinks", {"name": name, "destination": dest}), 400, "invalid sink name"
+    )
+    assert_error(
+        post(svc, f"/v2/projects/{PROJECT}/metrics", {"name": name, "filter": "x"}), 400, "invalid metric name"
+    )
+    assert_error(
+        post(svc, f"/v2/projects/{PROJECT}/sinks", {"name": "s", "destination": dest + "\n"}), 400, "destination"
+    )
+    assert_error(
+        post(svc, "/v2/entries:write", {"logName": f"projects/{PROJECT}/logs/l\n", "entries": [{}]}), 400, "logName"
+    )
 
 
 def test_filters_that_cannot_be_evaluated_are_refused_when_given(svc, monkeypatch):
-    huge = "1" + "0" * 400        # parses as a number, but is no finite double
-    for path, body in [(f"/v2/projects/{PROJECT}/metrics", {"name": "m",
-                                                            "filter": f"jsonPayload.x > {huge}"}),
-                       (f"/v2/projects/{PROJECT}/sinks", {"name": "s", "filter": f"jsonPayload.x < {huge}",
-                                                          "destination": "storage.googleapis.com/bkt"}),
-                       ("/v2/entries:list", {"resourceNames": [f"projects/{PROJECT}"],
-                                             "filter": f"jsonPayload.x = {huge}"})]:
+    huge = "1" + "0" * 400  # parses as a number, but is no finite double
+    for path, body in [
+        (f"/v2/projects/{PROJECT}/metrics", {"name": "m", "filter": f"jsonPayload.x > {huge}"}),
+        (
+            f"/v2/projects/{PROJECT}/sinks",
+            {"name": "s", "filter": f"jsonPayload.x < {huge}", "destination": "storage.googleapis.com/bkt"},
+        ),
+        ("/v2/entries:list", {"resourceNames": [f"projects/{PROJECT}"], "filter": f"jsonPayload.x = {huge}"}),
+    ]:
         assert_error(post(svc, path, body), 400, "out of range")
     # whatever else DuckDB cannot evaluate is found by evaluating the filter on a sample entry
     real = query_mod.to_sql
-    monkeypatch.setattr(query_mod, "to_sql",
-                        lambda node, fields=None: "no_such_column = 1" if node == ("global", "zzz")
-                        else real(node, fields))
-    err = assert_error(post(svc, f"/v2/projects/{PROJECT}/metrics", {"name": "m", "filter": "zzz"}),
-                       400, "cannot be evaluated")
+    monkeypatch.setattr(
+        query_mod,
+        "to_sql",
+        lambda node, fields=None: "no_such_column = 1" if node == ("global", "zzz") else real(node, fields),
+    )
+    err = assert_error(
+        post(svc, f"/v2/projects/{PROJECT}/metrics", {"name": "m", "filter": "zzz"}), 400, "cannot be evaluated"
+    )
     assert "no_such_column" in err["message"]
-    metric(svc)        # a good filter still works, and the batch after it has no errors
+    metric(svc)  # a good filter still works, and the batch after it has no errors
     write(svc, [{"textPayload": "x"}])
     svc.drain()
     assert service_stats(svc)["processing_errors"] == 0
@@ -357,8 +396,10 @@ def test_series_buckets_before_1970_start_at_or_before_their_entry(svc):
     write(svc, [{"timestamp": "1969-12-31T23:59:30Z"}, {"timestamp": "1969-12-31T23:58:59Z"}])
     r = series(svc, bucket=60)
     assert r.status_code == 200, r.text
-    assert r.json()["points"] == [{"start": "1969-12-31T23:58:00Z", "count": 1},
-                                  {"start": "1969-12-31T23:59:00Z", "count": 1}]
+    assert r.json()["points"] == [
+        {"start": "1969-12-31T23:58:00Z", "count": 1},
+        {"start": "1969-12-31T23:59:00Z", "count": 1},
+    ]
     pts = svc.metric_series("m", 3600, project=PROJECT)
     assert [(t.isoformat(), n) for t, n in pts] == [("1969-12-31T23:00:00+00:00", 2)]
     metric(svc, "old", filt='timestamp<"1000-01-01"')
@@ -366,7 +407,7 @@ def test_series_buckets_before_1970_start_at_or_before_their_entry(svc):
     r = series(svc, "old", bucket=60)
     assert r.json()["points"] == [{"start": "0001-01-01T00:00:00Z", "count": 1}]
     # a bucket aligned before year 1 is dated 0001-01-01 instead of failing
-    r = series(svc, "old", bucket=10 ** 9)
+    r = series(svc, "old", bucket=10**9)
     assert r.status_code == 200, r.text
     assert r.json()["points"] == [{"start": "0001-01-01T00:00:00Z", "count": 1}]
 
@@ -377,25 +418,24 @@ def test_a_url_encoded_log_name_can_be_deleted(svc, client):
     write(svc, [{"insertId": "b"}], log="keep")
     r = requests.get(f"{svc.endpoint}/v2/projects/{PROJECT}/logs", timeout=30)
     assert f"projects/{PROJECT}/logs/{log}" in r.json()["logNames"]
-    client.logger(log).delete()                  # DELETE .../logs/my-app%2Frequests
+    client.logger(log).delete()  # DELETE .../logs/my-app%2Frequests
     assert ids(svc) == ["b"]
-    write(svc, [{"insertId": "c"}], log="x/y")   # written unencoded: the same log as x%2Fy
+    write(svc, [{"insertId": "c"}], log="x/y")  # written unencoded: the same log as x%2Fy
     r = requests.delete(f"{svc.endpoint}/v2/projects/{PROJECT}/logs/x%2Fy", timeout=30)
     assert r.status_code == 200, r.text
     assert ids(svc) == ["b"]
-    assert_error(requests.delete(f"{svc.endpoint}/v2/projects/{PROJECT}/logs/x%2Fy", timeout=30),
-                 404, "does not exist")
+    assert_error(requests.delete(f"{svc.endpoint}/v2/projects/{PROJECT}/logs/x%2Fy", timeout=30), 404, "does not exist")
 
 
 # ---------------------------------------------------------------- 4: memory and limits
 def test_name_caches_are_bounded_in_bytes():
-    long_keys = [f"{i:05d}" + "k" * 64_000 for i in range(100)]     # 6.4 MB of keys
+    long_keys = [f"{i:05d}" + "k" * 64_000 for i in range(100)]  # 6.4 MB of keys
     for k in long_keys:
         sinks_mod.field_name(k)
         sinks_mod.sanitize(k + "x")
     for cache in (sinks_mod._SANE, sinks_mod._FIELD):
         assert sum(len(k) + len(v) for k, v in cache.items()) <= 4 * 1024 * 1024
-    assert sinks_mod.field_name(long_keys[0]) == long_keys[0]   # still right, just recomputed
+    assert sinks_mod.field_name(long_keys[0]) == long_keys[0]  # still right, just recomputed
 
 
 def test_series_with_too_many_buckets_is_400_naming_the_limit(svc):
@@ -410,8 +450,13 @@ def test_series_with_too_many_buckets_is_400_naming_the_limit(svc):
 
 def test_list_pages_stop_early_at_the_byte_limit(svc, monkeypatch):
     monkeypatch.setattr(server_mod, "MAX_LIST_RESPONSE_BYTES", 1_000_000, raising=False)
-    write(svc, [{"insertId": f"e{i:02d}", "timestamp": f"2024-05-01T12:00:{i:02d}Z",
-                 "textPayload": "x" * 100_000} for i in range(25)])
+    write(
+        svc,
+        [
+            {"insertId": f"e{i:02d}", "timestamp": f"2024-05-01T12:00:{i:02d}Z", "textPayload": "x" * 100_000}
+            for i in range(25)
+        ],
+    )
     seen, token, pages = [], None, 0
     while True:
         r = listed(svc, page_size=1000, token=token)
@@ -435,13 +480,15 @@ def test_projects_and_sinks_in_all_projects_are_limited(svc, monkeypatch):
         write(svc, [{"textPayload": "x"}], project=p)
     r = post(svc, "/v2/entries:write", {"logName": "projects/p4/logs/l", "entries": [{}]})
     assert_error(r, 400, "at most 3 are allowed")
-    write(svc, [{"textPayload": "again"}], project="p1")          # known projects go on
+    write(svc, [{"textPayload": "again"}], project="p1")  # known projects go on
     sink(svc, "a", project="p1")
     sink(svc, "b", project="p2")
-    assert_error(post(svc, "/v2/projects/p3/sinks", {
-        "name": "c", "destination": "storage.googleapis.com/bkt"}), 400, "2 sinks in all projects")
-    assert_error(post(svc, "/v2/projects/p9/metrics", {"name": "m", "filter": "x"}), 400,
-                 "at most 3 are allowed")
+    assert_error(
+        post(svc, "/v2/projects/p3/sinks", {"name": "c", "destination": "storage.googleapis.com/bkt"}),
+        400,
+        "2 sinks in all projects",
+    )
+    assert_error(post(svc, "/v2/projects/p9/metrics", {"name": "m", "filter": "x"}), 400, "at most 3 are allowed")
     assert config_mod.MAX_PROJECTS >= 100 and config_mod.MAX_SINKS_TOTAL >= config_mod.MAX_SINKS
 
 
@@ -451,8 +498,7 @@ class _OomCursor:
 
     def execute(self, sql, *a):
         if "FROM cloudlog.entries WHERE" in sql:
-            raise duckdb.OutOfMemoryException(
-                "Out of Memory Error: could not allocate block of size 256.0 KiB")
+            raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 256.0 KiB")
         return self._cur.execute(sql, *a)
 
     def __getattr__(self, name):
@@ -473,8 +519,7 @@ class _OomDb:
 def test_an_internal_failure_during_a_list_is_5xx_not_a_filter_error(svc, monkeypatch):
     write(svc, [{"textPayload": "x"}])
     monkeypatch.setattr(svc.store, "db", _OomDb(svc.store.db))
-    r = post(svc, "/v2/entries:list", {"resourceNames": [f"projects/{PROJECT}"],
-                                       "filter": "textPayload:x"})
+    r = post(svc, "/v2/entries:list", {"resourceNames": [f"projects/{PROJECT}"], "filter": "textPayload:x"})
     assert r.status_code >= 500, r.text
     assert "Unparseable filter" not in r.json()["error"]["message"]
     assert "Out of Memory" in r.json()["error"]["message"]
@@ -486,11 +531,16 @@ def test_an_internal_failure_during_a_list_is_5xx_not_a_filter_error(svc, monkey
 def test_one_request_may_create_a_bounded_number_of_tables(svc):
     sink(svc)
     many = [{"timestamp": "2024-01-01T00:00:00Z"}] + [
-        {"timestamp": f"{2000 + i // 12:04d}-{i % 12 + 1:02d}-01T00:00:00Z"} for i in range(101)]
-    err = assert_error(post(svc, "/v2/entries:write", {
-        "logName": f"projects/{PROJECT}/logs/l", "entries": many, "partialSuccess": True}), 400,
-        "at most 100 are accepted")
+        {"timestamp": f"{2000 + i // 12:04d}-{i % 12 + 1:02d}-01T00:00:00Z"} for i in range(101)
+    ]
+    err = assert_error(
+        post(
+            svc, "/v2/entries:write", {"logName": f"projects/{PROJECT}/logs/l", "entries": many, "partialSuccess": True}
+        ),
+        400,
+        "at most 100 are accepted",
+    )
     assert "split the batch" in err["message"]
     assert ids(svc) == []
-    write(svc, many[:100], log="l")         # 100 (log, day) tables is fine
+    write(svc, many[:100], log="l")  # 100 (log, day) tables is fine
     assert len(ids(svc)) == 100

@@ -1,4 +1,5 @@
 """The real google-cloud-logging client (HTTP transport) against the local service."""
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,12 @@ def test_text_and_struct_round_trip(client):
     struct_log = client.logger("struct_log")
     flask_log.log_text("GET /hello 200", severity="INFO", resource=GLOBAL)
     for i, text in enumerate(["-a one", "plain", "x -a y"]):
-        struct_log.log_struct({"name": f"n{i}", "text": text, "key": f"k{i}"},
-                              severity="WARNING" if i else "ERROR", resource=GLOBAL,
-                              labels={"i": str(i)})
+        struct_log.log_struct(
+            {"name": f"n{i}", "text": text, "key": f"k{i}"},
+            severity="WARNING" if i else "ERROR",
+            resource=GLOBAL,
+            labels={"i": str(i)},
+        )
     texts = [e for e in client.list_entries(filter_=f'logName="projects/{PROJECT}/logs/my-flask-log"')]
     assert [e.payload for e in texts] == ["GET /hello 200"]
     assert texts[0].severity == "INFO"
@@ -40,8 +44,7 @@ def test_text_and_struct_round_trip(client):
     assert sorted(p["name"] for p in hits) == ["n0", "n2"]
     assert _payloads(client, "severity>=ERROR AND logName:struct_log")[0]["key"] == "k0"
     assert _payloads(client, 'labels.i="1"') == [{"name": "n1", "text": "plain", "key": "k1"}]
-    newest = next(iter(client.list_entries(filter_="logName:struct_log",
-                                           order_by="timestamp desc")))
+    newest = next(iter(client.list_entries(filter_="logName:struct_log", order_by="timestamp desc")))
     assert newest.payload["name"] == "n2"
 
 
@@ -59,8 +62,7 @@ def test_paging_through_client_and_raw(client, svc):
         r = requests.post(f"{svc.endpoint}/v2/entries:list", json=body, timeout=10).json()
         pages += 1
         seen += [e["jsonPayload"]["i"] for e in r["entries"]]
-        assert all(e["timestamp"].endswith("Z") and e["receiveTimestamp"].endswith("Z")
-                   for e in r["entries"])
+        assert all(e["timestamp"].endswith("Z") and e["receiveTimestamp"].endswith("Z") for e in r["entries"])
         if "nextPageToken" not in r:
             break
         body["pageToken"] = r["nextPageToken"]
@@ -79,8 +81,7 @@ def test_batch_of_500(client, svc):
 
 
 def test_cloud_logging_handler_numeric_severities(client, svc):
-    handler = CloudLoggingHandler(client, name="pyhandler", resource=GLOBAL,
-                                  transport=BackgroundThreadTransport)
+    handler = CloudLoggingHandler(client, name="pyhandler", resource=GLOBAL, transport=BackgroundThreadTransport)
     pylog = logging.getLogger("cloudlog.test.handler")
     pylog.propagate = False
     pylog.setLevel(logging.DEBUG)
@@ -94,8 +95,7 @@ def test_cloud_logging_handler_numeric_severities(client, svc):
         pylog.removeHandler(handler)
         handler.close()
     entries = list(client.list_entries(filter_="logName:pyhandler"))
-    by_text = {e.payload if isinstance(e.payload, str) else e.payload.get("message"): e.severity
-               for e in entries}
+    by_text = {e.payload if isinstance(e.payload, str) else e.payload.get("message"): e.severity for e in entries}
     assert by_text == {"starting up": "INFO", "disk at 91%": "WARNING", "it broke": "ERROR"}
 
 
@@ -133,26 +133,39 @@ def test_bigquery_sink_tables_and_type_clash(client, svc):
     day1 = datetime(2024, 5, 1, 23, 59, 59, tzinfo=timezone.utc)
     day2 = day1 + timedelta(seconds=2)
     lg.log_struct({"Name": "a", "Text": "-a x", "key": 1}, timestamp=day1, resource=GLOBAL)
-    lg.log_struct({"name": "b", "text": "y", "key": "oops", "extra": {"Deep": True}},
-                  timestamp=day2, resource=GLOBAL, severity="ERROR")
+    lg.log_struct(
+        {"name": "b", "text": "y", "key": "oops", "extra": {"Deep": True}},
+        timestamp=day2,
+        resource=GLOBAL,
+        severity="ERROR",
+    )
     client.logger("other").log_text("not exported", resource=GLOBAL)
-    tables = sorted(r[0] for r in svc.query(   # the project is part of the schema's name
-        f"SELECT table_name FROM duckdb_tables() WHERE schema_name = '{PROJECT}.structlog'"))
+    tables = sorted(
+        r[0]
+        for r in svc.query(  # the project is part of the schema's name
+            f"SELECT table_name FROM duckdb_tables() WHERE schema_name = '{PROJECT}.structlog'"
+        )
+    )
     assert tables == ["_sink_errors", "struct_log_20240501", "struct_log_20240502"]
-    r1 = svc.query("SELECT jsonPayload, severity, logName, timestamp FROM "
-                   "structlog.struct_log_20240501")
-    assert r1 == [({"name": "a", "text": "-a x", "key": 1.0}, "DEFAULT",
-                   f"projects/{PROJECT}/logs/struct_log", datetime(2024, 5, 1, 23, 59, 59))]
+    r1 = svc.query("SELECT jsonPayload, severity, logName, timestamp FROM structlog.struct_log_20240501")
+    assert r1 == [
+        (
+            {"name": "a", "text": "-a x", "key": 1.0},
+            "DEFAULT",
+            f"projects/{PROJECT}/logs/struct_log",
+            datetime(2024, 5, 1, 23, 59, 59),
+        )
+    ]
     # day 2 is a new table: "key" is a string there (first type seen in that table wins)
     r2 = svc.query("SELECT jsonPayload.key, jsonPayload.extra.deep FROM structlog.struct_log_20240502")
     assert r2 == [("oops", True)]
     lg.log_struct({"name": "c", "key": 5}, timestamp=day2, resource=GLOBAL)
-    r3 = svc.query("SELECT jsonPayload.name, jsonPayload.key FROM structlog.struct_log_20240502 "
-                   "ORDER BY timestamp, insertId")
+    r3 = svc.query(
+        "SELECT jsonPayload.name, jsonPayload.key FROM structlog.struct_log_20240502 ORDER BY timestamp, insertId"
+    )
     assert sorted(r3, key=str) == sorted([("b", "oops"), ("c", None)], key=str)
     errs = svc.query("SELECT sink, table_name, field, expected, got, entry FROM structlog._sink_errors")
-    assert [e[:5] for e in errs] == [("s", "struct_log_20240502", "jsonPayload.key", "VARCHAR",
-                                      "DOUBLE")]
+    assert [e[:5] for e in errs] == [("s", "struct_log_20240502", "jsonPayload.key", "VARCHAR", "DOUBLE")]
     assert json.loads(errs[0][5])["jsonPayload"] == {"name": "c", "key": 5}
 
 
@@ -160,8 +173,9 @@ def test_file_and_pubsub_sinks(client, svc, tmp_path):
     got = []
     svc.subscribe(f"projects/{PROJECT}/topics/errors", got.append)
     client.sink("to-files", filter_="logName:app", destination="storage.googleapis.com/my-bucket").create()
-    client.sink("to-topic", filter_="severity>=ERROR",
-                destination=f"pubsub.googleapis.com/projects/{PROJECT}/topics/errors").create()
+    client.sink(
+        "to-topic", filter_="severity>=ERROR", destination=f"pubsub.googleapis.com/projects/{PROJECT}/topics/errors"
+    ).create()
     lg = client.logger("app")
     lg.log_text("fine", resource=GLOBAL)
     lg.log_text("bad thing", severity="ERROR", resource=GLOBAL)
@@ -183,14 +197,15 @@ def test_metrics_through_client_api(client, svc):
     base = datetime(2024, 5, 1, 12, 0, 10, tzinfo=timezone.utc)
     for minute, n in ((0, 3), (2, 1)):
         for k in range(n):
-            lg.log_text("boom", severity="ERROR", resource=GLOBAL,
-                        timestamp=base + timedelta(minutes=minute, seconds=k))
+            lg.log_text(
+                "boom", severity="ERROR", resource=GLOBAL, timestamp=base + timedelta(minutes=minute, seconds=k)
+            )
     lg.log_text("fine", severity="INFO", resource=GLOBAL, timestamp=base)
     series = svc.metric_series("errors", bucket_seconds=60)
-    assert [(t.strftime("%H:%M"), n) for t, n in series] == [("12:00", 3), ("12:01", 0),
-                                                               ("12:02", 1)]
-    raw = requests.get(f"{svc.endpoint}/local/v1/projects/{PROJECT}/metrics/errors/series",
-                       params={"bucketSeconds": 180}, timeout=10).json()
+    assert [(t.strftime("%H:%M"), n) for t, n in series] == [("12:00", 3), ("12:01", 0), ("12:02", 1)]
+    raw = requests.get(
+        f"{svc.endpoint}/local/v1/projects/{PROJECT}/metrics/errors/series", params={"bucketSeconds": 180}, timeout=10
+    ).json()
     assert raw == {"points": [{"start": "2024-05-01T12:00:00Z", "count": 4}]}
     m2 = client.metric("errors")
     m2.reload()

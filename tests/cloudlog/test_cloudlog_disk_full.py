@@ -6,6 +6,7 @@ journal but not DuckDB's write-ahead log. The failed batch must stay pending: re
 writes say the store is behind (503 + Retry-After) instead of moving past it, and once the
 limit is lifted (on the running process, or by a restart) every acknowledged entry is stored.
 """
+
 from __future__ import annotations
 
 import resource
@@ -20,19 +21,23 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "diskfull"
-LIMIT = 6 * 1024 * 1024          # bytes any one file of the server may reach
-BIG = "x" * 200_000              # one entry: ~200 KB (the entry limit is 256 KB)
+LIMIT = 6 * 1024 * 1024  # bytes any one file of the server may reach
+BIG = "x" * 200_000  # one entry: ~200 KB (the entry limit is 256 KB)
 
 
 def _limit_file_size():
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # EFBIG instead of a signal
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a signal
     resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, resource.RLIM_INFINITY))
 
 
 def start(db: Path, limited: bool) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "cloudlog", "serve", "--db", str(db),
-                             "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                            preexec_fn=_limit_file_size if limited else None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloudlog", "serve", "--db", str(db), "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_limit_file_size if limited else None,
+    )
     line = proc.stdout.readline()
     assert "listening on" in line, line
     return proc, line.split()[3]
@@ -48,14 +53,19 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def write(endpoint: str, ids: list[str], payload: str = "small") -> requests.Response:
-    body = {"logName": f"projects/{PROJECT}/logs/big",
-            "entries": [{"insertId": x, "textPayload": payload} for x in ids]}
+    body = {
+        "logName": f"projects/{PROJECT}/logs/big",
+        "entries": [{"insertId": x, "textPayload": payload} for x in ids],
+    }
     return requests.post(f"{endpoint}/v2/entries:write", json=body, timeout=60)
 
 
 def listed(endpoint: str) -> requests.Response:
-    body = {"resourceNames": [f"projects/{PROJECT}"], "pageSize": 1000,
-            "filter": 'logName="projects/diskfull/logs/big"'}
+    body = {
+        "resourceNames": [f"projects/{PROJECT}"],
+        "pageSize": 1000,
+        "filter": 'logName="projects/diskfull/logs/big"',
+    }
     return requests.post(f"{endpoint}/v2/entries:list", json=body, timeout=60)
 
 
@@ -102,8 +112,7 @@ def test_a_failed_commit_blocks_instead_of_losing_entries(tmp_path):
         assert int(r.headers["Retry-After"]) > 0
         assert "behind" in r.json()["error"]["message"]
         # the disk frees space: the same process applies the pending batch by itself
-        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE,
-                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         deadline = time.monotonic() + 60
         while listed(endpoint).status_code != 200:
             assert time.monotonic() < deadline, "the pending batch was never applied"
@@ -112,7 +121,7 @@ def test_a_failed_commit_blocks_instead_of_losing_entries(tmp_path):
         assert stored_ids(endpoint) == set(acked) | {"small-after"}
     finally:
         stop(proc)
-    proc, endpoint = start(db, limited=False)       # and it is all still there after a restart
+    proc, endpoint = start(db, limited=False)  # and it is all still there after a restart
     try:
         assert stored_ids(endpoint) == set(acked) | {"small-after"}
     finally:
@@ -126,12 +135,12 @@ def test_a_clean_stop_while_stalled_keeps_every_acknowledged_entry(tmp_path):
         acked = fill_until_stalled(endpoint)
         t0 = time.monotonic()
     finally:
-        stop(proc)                 # SIGTERM while the batch keeps failing: exit 0, promptly
+        stop(proc)  # SIGTERM while the batch keeps failing: exit 0, promptly
     assert time.monotonic() - t0 < 15
     proc, endpoint = start(db, limited=False)
     try:
         deadline = time.monotonic() + 60
-        while (r := listed(endpoint)).status_code == 503:     # replaying the journal
+        while (r := listed(endpoint)).status_code == 503:  # replaying the journal
             assert time.monotonic() < deadline
             time.sleep(0.3)
         assert r.status_code == 200, r.text
@@ -148,7 +157,7 @@ def test_nothing_is_pending_in_a_healthy_store(tmp_path, limited):
     try:
         ids = [f"ok-{i}" for i in range(20)]
         for i in range(0, 20, 2):
-            assert write(endpoint, ids[i:i + 2], BIG).status_code == 200
+            assert write(endpoint, ids[i : i + 2], BIG).status_code == 200
         assert stored_ids(endpoint) == set(ids)
     finally:
         stop(proc)

@@ -1,4 +1,5 @@
 """kill -9 of the server process under load loses no acknowledged entry."""
+
 from __future__ import annotations
 
 import os
@@ -16,9 +17,13 @@ PROJECT = "durable"
 
 
 def start(db: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "cloudlog", "serve", "--db", str(db),
-                             "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()      # "cloudlog listening on http://127.0.0.1:PORT (db=...)"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloudlog", "serve", "--db", str(db), "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline()  # "cloudlog listening on http://127.0.0.1:PORT (db=...)"
     assert "listening on" in line, line
     return proc, line.split()[3]
 
@@ -57,8 +62,10 @@ def test_kill_9_loses_no_acknowledged_entry(tmp_path):
                 return
             n = 1 + i % 5
             ids = [f"t{t}-{i}-{k}" for k in range(n)]
-            body = {"logName": f"projects/{PROJECT}/logs/load",
-                    "entries": [{"insertId": x, "jsonPayload": {"t": t, "i": i}} for x in ids]}
+            body = {
+                "logName": f"projects/{PROJECT}/logs/load",
+                "entries": [{"insertId": x, "jsonPayload": {"t": t, "i": i}} for x in ids],
+            }
             try:
                 r = s.post(f"{endpoint}/v2/entries:write", json=body, timeout=10)
             except requests.RequestException:
@@ -101,6 +108,7 @@ def test_kill_9_loses_no_acknowledged_entry(tmp_path):
 def exported_ids(bucket_root: Path) -> list[str]:
     """insertIds in every JSON-lines file a storage sink wrote (a torn line is skipped)."""
     import json
+
     out = []
     for path in bucket_root.rglob("*.json"):
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -131,10 +139,17 @@ def test_kill_9_during_file_exports_loses_no_exported_entry(tmp_path):
             if stop.is_set():
                 return
             ids = [f"f{t}-{i}-{k}" for k in range(50)]
-            body = {"logName": f"projects/{PROJECT}/logs/files", "entries": [
-                {"insertId": x, "textPayload": "x",
-                 "timestamp": f"2026-01-{1 + (i + k) % 25:02d}T{(t + k) % 24:02d}:00:00Z"}
-                for k, x in enumerate(ids)]}
+            body = {
+                "logName": f"projects/{PROJECT}/logs/files",
+                "entries": [
+                    {
+                        "insertId": x,
+                        "textPayload": "x",
+                        "timestamp": f"2026-01-{1 + (i + k) % 25:02d}T{(t + k) % 24:02d}:00:00Z",
+                    }
+                    for k, x in enumerate(ids)
+                ],
+            }
             try:
                 r = s.post(f"{endpoint}/v2/entries:write", json=body, timeout=10)
             except requests.RequestException:
@@ -164,11 +179,13 @@ def test_kill_9_during_file_exports_loses_no_exported_entry(tmp_path):
 
     proc2, endpoint2 = start(db)
     try:
-        stored = all_insert_ids(endpoint2)       # waits for the replay; the files come first
+        stored = all_insert_ids(endpoint2)  # waits for the replay; the files come first
     finally:
         proc2.send_signal(signal.SIGTERM)
         proc2.wait(timeout=30)
     assert acknowledged <= set(stored)
     missing = acknowledged - set(exported_ids(tmp_path / "gcs" / "bucket"))
-    assert not missing, (f"{len(missing)} of {len(acknowledged)} acknowledged entries are "
-                         f"missing from the sink's files, e.g. {sorted(missing)[:5]}")
+    assert not missing, (
+        f"{len(missing)} of {len(acknowledged)} acknowledged entries are "
+        f"missing from the sink's files, e.g. {sorted(missing)[:5]}"
+    )

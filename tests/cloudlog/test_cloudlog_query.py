@@ -1,5 +1,6 @@
 """The Logging query language: documented examples, errors, and a property test comparing the
 SQL evaluator behind entries:list with a brute-force Python reference."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,24 +13,29 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cloudlog.model import (SEVERITIES, format_timestamp, normalize_entry, now_us,
-                                   parse_timestamp)
+from cloudlog.model import SEVERITIES, format_timestamp, normalize_entry, now_us, parse_timestamp
 from cloudlog.query import FilterError, parse
 from cloudlog.store import Store
 
 P = "proj"
-LOGS = [f"projects/{P}/logs/struct_log", f"projects/{P}/logs/my-flask-log",
-        f"projects/{P}/logs/cloudaudit.googleapis.com%2Factivity"]
-WORDS = ["-a", "foo", "Bar", "baz qux", "10", "2.5", "-a foo", "Ünï", "x\"y", "a.b", ""]
+LOGS = [
+    f"projects/{P}/logs/struct_log",
+    f"projects/{P}/logs/my-flask-log",
+    f"projects/{P}/logs/cloudaudit.googleapis.com%2Factivity",
+]
+WORDS = ["-a", "foo", "Bar", "baz qux", "10", "2.5", "-a foo", "Ünï", 'x"y', "a.b", ""]
 BASE_US = parse_timestamp("2024-05-01T12:00:00Z")
 
 
 # ---------------------------------------------------------------- a corpus of entries
 def make_entry(rnd: random.Random, i: int) -> dict:
-    e = {"logName": rnd.choice(LOGS), "severity": rnd.choice(list(SEVERITIES)),
-         "timestamp": format_timestamp(BASE_US + rnd.randrange(0, 3600) * 1_000_000),
-         "insertId": f"id{i:04d}", "resource": {"type": rnd.choice(["global", "gce_instance"]),
-                                                 "labels": {"zone": rnd.choice(["a", "b"])}}}
+    e = {
+        "logName": rnd.choice(LOGS),
+        "severity": rnd.choice(list(SEVERITIES)),
+        "timestamp": format_timestamp(BASE_US + rnd.randrange(0, 3600) * 1_000_000),
+        "insertId": f"id{i:04d}",
+        "resource": {"type": rnd.choice(["global", "gce_instance"]), "labels": {"zone": rnd.choice(["a", "b"])}},
+    }
     if rnd.random() < 0.5:
         e["labels"] = {"env": rnd.choice(["prod", "dev", "Prod"])}
     if rnd.random() < 0.3:
@@ -38,10 +44,16 @@ def make_entry(rnd: random.Random, i: int) -> dict:
         p = {}
         for k in ("name", "text", "key", "n", "flag", "nested"):
             if rnd.random() < 0.6:
-                p[k] = rnd.choice([
-                    lambda: rnd.choice(WORDS), lambda: rnd.randint(-5, 20),
-                    lambda: rnd.randint(-10, 10) / 2, lambda: rnd.random() < 0.5,
-                    lambda: {"x": rnd.choice(WORDS + [3, 7.5])}, lambda: None])()
+                p[k] = rnd.choice(
+                    [
+                        lambda: rnd.choice(WORDS),
+                        lambda: rnd.randint(-5, 20),
+                        lambda: rnd.randint(-10, 10) / 2,
+                        lambda: rnd.random() < 0.5,
+                        lambda: {"x": rnd.choice(WORDS + [3, 7.5])},
+                        lambda: None,
+                    ]
+                )()
         e["jsonPayload"] = p
     return e
 
@@ -105,8 +117,14 @@ def sev_num(v: str) -> int:
     return int(v) if v.isdigit() else SEVERITIES[v.upper()]
 
 
-OPS = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-       "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+OPS = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
 
 
 def ref_cmp(entry, segs, op, v):
@@ -123,7 +141,7 @@ def ref_cmp(entry, segs, op, v):
         return re.search(v, s) is not None
     if op == "!~":
         return re.search(v, s) is None
-    if NUM.fullmatch(v):   # a number: compared numerically; a non-number value only "!="
+    if NUM.fullmatch(v):  # a number: compared numerically; a non-number value only "!="
         return OPS[op](float(s), float(v)) if NUM.fullmatch(s) else op == "!="
     return OPS[op](s.lower(), v.lower())
 
@@ -146,7 +164,7 @@ def ref_eval(node, entry) -> bool:
         return not ref_eval(node[1], entry)
     if kind == "cmp":
         return ref_cmp(entry, *node[1:])
-    if kind == "vlist":          # field OP (v1 OR v2 ...)
+    if kind == "vlist":  # field OP (v1 OR v2 ...)
         return any(ref_cmp(entry, node[1], node[2], v) for v in node[3])
     if kind == "present":
         v = ref_get(entry, node[1])
@@ -157,7 +175,7 @@ def ref_eval(node, entry) -> bool:
         return unquote(entry["logName"].split("/logs/", 1)[1]) == node[1]
     if kind == "sample":
         s = ref_str(ref_get(entry, node[1]))
-        return s is not None and int(hashlib.md5(s.encode()).hexdigest()[:8], 16) < node[2] * 2 ** 32
+        return s is not None and int(hashlib.md5(s.encode()).hexdigest()[:8], 16) < node[2] * 2**32
     if kind == "search":
         text = "\n".join(ref_values(entry, [])) if node[1] is None else (ref_str(ref_get(entry, node[1])) or "")
         if node[1] is not None and ref_str(ref_get(entry, node[1])) is None:
@@ -165,8 +183,7 @@ def ref_eval(node, entry) -> bool:
         toks, exact = ref_tokens(node[2])
         if exact is not None:
             return exact in text.lower()
-        return all(re.search(r"(^|[^a-z0-9])" + re.escape(t) + r"([^a-z0-9]|$)", text.lower())
-                   for t in toks)
+        return all(re.search(r"(^|[^a-z0-9])" + re.escape(t) + r"([^a-z0-9]|$)", text.lower()) for t in toks)
     raise AssertionError(kind)
 
 
@@ -175,12 +192,36 @@ def q(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-FIELDS = [("jsonPayload", "name"), ("jsonPayload", "text"), ("jsonPayload", "n"),
-          ("jsonPayload", "key"), ("jsonPayload", "flag"), ("jsonPayload", "nested", "x"),
-          ("labels", "env"), ("resource", "type"), ("resource", "labels", "zone"),
-          ("textPayload",), ("logName",), ("insertId",), ("severity",), ("timestamp",)]
-VALUES = WORDS + ["prod", "PROD", "global", "true", "False", "3", "7.5", "-2", "0", "id0100",
-                  "struct_log", "projects/proj/logs/struct_log"]
+FIELDS = [
+    ("jsonPayload", "name"),
+    ("jsonPayload", "text"),
+    ("jsonPayload", "n"),
+    ("jsonPayload", "key"),
+    ("jsonPayload", "flag"),
+    ("jsonPayload", "nested", "x"),
+    ("labels", "env"),
+    ("resource", "type"),
+    ("resource", "labels", "zone"),
+    ("textPayload",),
+    ("logName",),
+    ("insertId",),
+    ("severity",),
+    ("timestamp",),
+]
+VALUES = WORDS + [
+    "prod",
+    "PROD",
+    "global",
+    "true",
+    "False",
+    "3",
+    "7.5",
+    "-2",
+    "0",
+    "id0100",
+    "struct_log",
+    "projects/proj/logs/struct_log",
+]
 REGEXES = ["^a", "o+", "[0-9]", "Ba", "^-", "z$"]
 
 
@@ -198,15 +239,22 @@ def cmp_node(draw):
         m = draw(st.integers(0, 3600))
         us = BASE_US + m * 1_000_000
         style = draw(st.integers(0, 2))
-        v = format_timestamp(us) if style == 0 else (
-            format_timestamp(us)[:19] + "+0000" if style == 1 else
-            format_timestamp(us + 3_600_000_000)[:19] + "+01:00")
+        v = (
+            format_timestamp(us)
+            if style == 0
+            else (
+                format_timestamp(us)[:19] + "+0000"
+                if style == 1
+                else format_timestamp(us + 3_600_000_000)[:19] + "+01:00"
+            )
+        )
     else:
         v = draw(st.sampled_from(VALUES))
     field = ".".join(segs)
     if draw(st.booleans()) and op in ("=", ":") and segs != ("timestamp",):
-        vs = draw(st.lists(st.sampled_from(VALUES if segs != ("severity",) else list(SEVERITIES)),
-                           min_size=2, max_size=3))
+        vs = draw(
+            st.lists(st.sampled_from(VALUES if segs != ("severity",) else list(SEVERITIES)), min_size=2, max_size=3)
+        )
         return ("vlist", segs, op, vs), f"{field}{op}({' OR '.join(q(x) for x in vs)})"
     rendered = v if re.fullmatch(r"[A-Za-z0-9_.]+", v) and draw(st.booleans()) else q(v)
     sp = draw(st.sampled_from(["", " "]))
@@ -222,8 +270,7 @@ def leaf(draw):
         w = draw(st.sampled_from(["foo", "bar", "prod", "qux", "-a", "10", "2.5"]))
         return ("global", w), q(w)
     if k == 7:
-        lid = draw(st.sampled_from(["struct_log", "my-flask-log",
-                                    "cloudaudit.googleapis.com/activity"]))
+        lid = draw(st.sampled_from(["struct_log", "my-flask-log", "cloudaudit.googleapis.com/activity"]))
         return ("log_id", lid), f"log_id({q(lid)})"
     if k == 8:
         f = draw(st.sampled_from([0.0, 0.3, 0.5, 1.0]))
@@ -237,12 +284,13 @@ def leaf(draw):
 def combine(children):
     return st.one_of(
         st.tuples(st.sampled_from(["and", "or"]), st.lists(children, min_size=2, max_size=3)).map(
-            lambda t: ((t[0], [c[0] for c in t[1]]),
-                       f" {t[0].upper()} ".join(f"({c[1]})" for c in t[1]))),
+            lambda t: ((t[0], [c[0] for c in t[1]]), f" {t[0].upper()} ".join(f"({c[1]})" for c in t[1]))
+        ),
         children.map(lambda c: (("not", c[0]), f"NOT ({c[1]})")),
         children.map(lambda c: (("not", c[0]), f"-({c[1]})")),
-        st.lists(children, min_size=2, max_size=3).map(   # implicit AND
-            lambda cs: (("and", [c[0] for c in cs]), " ".join(f"({c[1]})" for c in cs))),
+        st.lists(children, min_size=2, max_size=3).map(  # implicit AND
+            lambda cs: (("and", [c[0] for c in cs]), " ".join(f"({c[1]})" for c in cs))
+        ),
     )
 
 
@@ -266,8 +314,7 @@ def test_reference_on_generated_entries(tmp_path_factory, seed, fs):
     try:
         entries = store_entries(store, [make_entry(rnd, i) for i in range(rnd.randint(1, 40))])
         for tree, text in fs:
-            assert ids(store, text) == sorted(e["insertId"] for e in entries
-                                               if ref_eval(tree, e)), text
+            assert ids(store, text) == sorted(e["insertId"] for e in entries if ref_eval(tree, e)), text
     finally:
         store.close()
 
@@ -281,24 +328,37 @@ def test_documented_examples(corpus):
     assert n("severity >= ERROR") == by(lambda e: SEVERITIES[e["severity"]] >= 500) > 0
     assert n("severity>=500") == n("severity >= error")
     assert n("severity=(ERROR OR WARNING)") == by(lambda e: e["severity"] in ("ERROR", "WARNING"))
-    assert n('logName = "projects/proj/logs/struct_log"') == by(
-        lambda e: e["logName"].endswith("struct_log")) > 0
-    assert n('log_id("cloudaudit.googleapis.com/activity")') == by(
-        lambda e: "cloudaudit" in e["logName"]) > 0
-    assert n('jsonPayload.text:"-a"') == by(
-        lambda e: isinstance(e.get("jsonPayload", {}).get("text"), str)
-        and "-a" in e["jsonPayload"]["text"]) > 0
+    assert n('logName = "projects/proj/logs/struct_log"') == by(lambda e: e["logName"].endswith("struct_log")) > 0
+    assert n('log_id("cloudaudit.googleapis.com/activity")') == by(lambda e: "cloudaudit" in e["logName"]) > 0
+    assert (
+        n('jsonPayload.text:"-a"')
+        == by(lambda e: isinstance(e.get("jsonPayload", {}).get("text"), str) and "-a" in e["jsonPayload"]["text"])
+        > 0
+    )
     assert n("labels.env = prod") == by(lambda e: e.get("labels", {}).get("env", "").lower() == "prod")
     assert n("labels.env:*") == by(lambda e: "labels" in e)
     assert n("NOT labels.env:*") == n("-labels.env:*") == 400 - n("labels.env:*")
     # numbers (and numeric strings such as "10") compare numerically; other values never match
-    assert n("jsonPayload.n > 5") == by(
-        lambda e: (type(e.get("jsonPayload", {}).get("n")) in (int, float)
-                   or NUM.fullmatch(str(e.get("jsonPayload", {}).get("n"))))
-        and float(e["jsonPayload"]["n"]) > 5) > 0
-    assert n('timestamp >= "2024-05-01T12:30:00Z"') == n('timestamp>="2024-05-01T12:30:00+0000"') \
-        == n('timestamp >= "2024-05-01T13:30:00+01:00"') == by(
-            lambda e: e["timestamp"] >= "2024-05-01T12:30:00") > 0
+    assert (
+        n("jsonPayload.n > 5")
+        == by(
+            lambda e: (
+                (
+                    type(e.get("jsonPayload", {}).get("n")) in (int, float)
+                    or NUM.fullmatch(str(e.get("jsonPayload", {}).get("n")))
+                )
+                and float(e["jsonPayload"]["n"]) > 5
+            )
+        )
+        > 0
+    )
+    assert (
+        n('timestamp >= "2024-05-01T12:30:00Z"')
+        == n('timestamp>="2024-05-01T12:30:00+0000"')
+        == n('timestamp >= "2024-05-01T13:30:00+01:00"')
+        == by(lambda e: e["timestamp"] >= "2024-05-01T12:30:00")
+        > 0
+    )
     assert n("resource.type = gce_instance AND resource.labels.zone = a") > 0
     assert n("sample(insertId, 0)") == 0 and n("sample(insertId, 1)") == 400
     assert 100 < n("sample(insertId, 0.5)") < 300
@@ -307,16 +367,28 @@ def test_documented_examples(corpus):
     assert n(f"{a} OR {b} {c}") == n(f"({a} OR {b}) AND {c}")
     assert n(f"{a} OR {b} AND {c}") == n(f"({a} OR {b}) AND {c}")
     assert n(f"{a} OR {b} AND {c}") != n(f"{a} OR ({b} AND {c})")
-    assert n('"-a foo"') == n("SEARCH(\"`-a foo`\")") > 0
+    assert n('"-a foo"') == n('SEARCH("`-a foo`")') > 0
     assert n("foo") >= n('SEARCH("foo")') > 0
 
 
-@pytest.mark.parametrize("bad,pos", [
-    ("severity >= (ERROR", 19), ("jsonPayload.text = ", 20), ('"unterminated', 1),
-    ("severity = LOUD", 12), ("a AND", 6), ("(severity=ERROR", 16), ("x) y", 2),
-    ("AND x", 1), ("nosuchfield.x = 1", 1), ("timestamp > yesterday", 13),
-    ("jsonPayload.x =~ \"(\"", 18), ("FOO(1)", 1), ("sample(insertId, 2)", 1),
-])
+@pytest.mark.parametrize(
+    "bad,pos",
+    [
+        ("severity >= (ERROR", 19),
+        ("jsonPayload.text = ", 20),
+        ('"unterminated', 1),
+        ("severity = LOUD", 12),
+        ("a AND", 6),
+        ("(severity=ERROR", 16),
+        ("x) y", 2),
+        ("AND x", 1),
+        ("nosuchfield.x = 1", 1),
+        ("timestamp > yesterday", 13),
+        ('jsonPayload.x =~ "("', 18),
+        ("FOO(1)", 1),
+        ("sample(insertId, 2)", 1),
+    ],
+)
 def test_malformed_filters_name_position(bad, pos):
     with pytest.raises(FilterError) as e:
         parse(bad)
@@ -329,13 +401,16 @@ def test_parse_tree_shape():
     assert parse("NOT a -b") == ("and", [("not", ("global", "a")), ("not", ("global", "b"))])
     assert parse('labels."k8s-pod/app" = web') == ("cmp", ("labels", "k8s-pod/app"), "=", "web")
     assert parse("severity=(ERROR OR WARNING)") == (
-        "or", [("cmp", ("severity",), "=", "ERROR"), ("cmp", ("severity",), "=", "WARNING")])
+        "or",
+        [("cmp", ("severity",), "=", "ERROR"), ("cmp", ("severity",), "=", "WARNING")],
+    )
     assert parse("and or") == ("and", [("global", "and"), ("global", "or")])
 
 
 def test_numeric_severity_between_levels(corpus):
     # found by the property test: a filter may compare with any number, not only a level's
     from cloudlog.model import SEVERITIES as LEVELS
+
     store, entries = corpus
     expected = sorted(e["insertId"] for e in entries if LEVELS[e["severity"]] >= 450)
     assert expected and ids(store, "severity >= 450") == expected

@@ -1,6 +1,7 @@
 """Start-up and shutdown with a long journal: the port opens at once, a read during the
 replay waits or says how far it is, SIGTERM stops within seconds at any point and keeps the
 progress made, and every journalled entry is stored in the end."""
+
 from __future__ import annotations
 
 import json
@@ -23,27 +24,39 @@ def write_journal(db: Path, n: int) -> None:
     with open(str(db) + ".journal", "wb") as f:
         for seq in range(1, n + 1):
             ts = 1_780_000_000_000_000 + seq
-            entry = {"logName": f"projects/{PROJECT}/logs/r", "insertId": f"r{seq}",
-                     "textPayload": f"entry {seq}", "severity": "INFO",
-                     "timestamp": "2026-05-28T20:26:40.000000Z",
-                     "receiveTimestamp": "2026-05-28T20:26:40.000000Z",
-                     "resource": {"type": "global", "labels": {}}}
+            entry = {
+                "logName": f"projects/{PROJECT}/logs/r",
+                "insertId": f"r{seq}",
+                "textPayload": f"entry {seq}",
+                "severity": "INFO",
+                "timestamp": "2026-05-28T20:26:40.000000Z",
+                "receiveTimestamp": "2026-05-28T20:26:40.000000Z",
+                "resource": {"type": "global", "labels": {}},
+            }
             f.write(f"{seq}\t{ts}\t{ts}\t200\t{json.dumps(entry)}\n".encode())
-        f.write(b"999999999\t1\t1\t200\t{\"torn")          # a torn last line: never acked
+        f.write(b'999999999\t1\t1\t200\t{"torn')  # a torn last line: never acked
 
 
 def start(db: Path) -> tuple[subprocess.Popen, str, float]:
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "cloudlog", "serve", "--db", str(db),
-                             "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloudlog", "serve", "--db", str(db), "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     assert "listening on" in line, line
     return proc, line.split()[3], time.monotonic() - t0
 
 
 def count(endpoint: str, wait_s: float = 120) -> int:
-    body = {"resourceNames": [f"projects/{PROJECT}"], "pageSize": 1, "orderBy": "timestamp desc",
-            "filter": f'logName="projects/{PROJECT}/logs/r"'}
+    body = {
+        "resourceNames": [f"projects/{PROJECT}"],
+        "pageSize": 1,
+        "orderBy": "timestamp desc",
+        "filter": f'logName="projects/{PROJECT}/logs/r"',
+    }
     deadline = time.monotonic() + wait_s
     while True:
         r = requests.post(f"{endpoint}/v2/entries:list", json=body, timeout=60)
@@ -69,6 +82,7 @@ def term(proc: subprocess.Popen) -> float:
 
 def applied_position(db: Path) -> int:
     import duckdb
+
     con = duckdb.connect(str(db), read_only=True)
     try:
         return con.execute("SELECT v FROM cloudlog.state WHERE k = 'applied_seq'").fetchone()[0]
@@ -83,12 +97,15 @@ def test_replay_in_the_background_and_sigterm_during_it(tmp_path):
     proc, endpoint, _ = start(db)
     try:
         # writes are taken (journalled) while the old journal is replayed
-        r = requests.post(f"{endpoint}/v2/entries:write", timeout=30, json={
-            "logName": f"projects/{PROJECT}/logs/new", "entries": [{"textPayload": "new"}]})
+        r = requests.post(
+            f"{endpoint}/v2/entries:write",
+            timeout=30,
+            json={"logName": f"projects/{PROJECT}/logs/new", "entries": [{"textPayload": "new"}]},
+        )
         assert r.status_code == 200, r.text
         time.sleep(1.0)
     finally:
-        took = term(proc)            # SIGTERM in the middle of the replay
+        took = term(proc)  # SIGTERM in the middle of the replay
     assert took < 10, f"SIGTERM during the replay took {took:.1f} s"
     progress = applied_position(db)
     assert 0 < progress < N_ENTRIES, f"applied {progress} of {N_ENTRIES}: not mid-replay"
@@ -96,18 +113,16 @@ def test_replay_in_the_background_and_sigterm_during_it(tmp_path):
     proc, endpoint, opened = start(db)
     try:
         t0 = time.monotonic()
-        assert count(endpoint) == N_ENTRIES        # the newest replayed entry: all are there
+        assert count(endpoint) == N_ENTRIES  # the newest replayed entry: all are there
         replay_s = time.monotonic() - t0
         # the port opened before the replay finished, not after it
         assert opened < replay_s, f"port after {opened:.1f} s, replay {replay_s:.1f} s more"
-        body = {"resourceNames": [f"projects/{PROJECT}"],
-                "filter": f'logName="projects/{PROJECT}/logs/new"'}
+        body = {"resourceNames": [f"projects/{PROJECT}"], "filter": f'logName="projects/{PROJECT}/logs/new"'}
         r = requests.post(f"{endpoint}/v2/entries:list", json=body, timeout=60)
         assert [e["textPayload"] for e in r.json()["entries"]] == ["new"]
         # nothing was applied twice
         for seq in (1, progress, progress + 1, N_ENTRIES):
-            body = {"resourceNames": [f"projects/{PROJECT}"], "pageSize": 1000,
-                    "filter": f'textPayload="entry {seq}"'}
+            body = {"resourceNames": [f"projects/{PROJECT}"], "pageSize": 1000, "filter": f'textPayload="entry {seq}"'}
             r = requests.post(f"{endpoint}/v2/entries:list", json=body, timeout=60)
             assert len(r.json()["entries"]) == 1, (seq, r.text)
     finally:
@@ -120,21 +135,20 @@ def test_sigterm_with_a_backlog_stops_within_seconds(tmp_path):
     proc, endpoint, _ = start(db)
     try:
         s = requests.Session()
-        for i in range(20):                      # 100,000 entries acknowledged quickly
-            body = {"logName": f"projects/{PROJECT}/logs/r", "entries": [
-                {"insertId": f"r{i * 5000 + k + 1}", "textPayload": "backlog"}
-                for k in range(5000)]}
+        for i in range(20):  # 100,000 entries acknowledged quickly
+            body = {
+                "logName": f"projects/{PROJECT}/logs/r",
+                "entries": [{"insertId": f"r{i * 5000 + k + 1}", "textPayload": "backlog"} for k in range(5000)],
+            }
             assert s.post(f"{endpoint}/v2/entries:write", json=body, timeout=60).ok
     finally:
         took = term(proc)
     assert took < 10, f"SIGTERM with a backlog took {took:.1f} s"
     proc, endpoint, _ = start(db)
     try:
-        body = {"resourceNames": [f"projects/{PROJECT}"], "pageSize": 1,
-                "filter": 'insertId="r100000"'}
+        body = {"resourceNames": [f"projects/{PROJECT}"], "pageSize": 1, "filter": 'insertId="r100000"'}
         deadline = time.monotonic() + 120
-        while (r := requests.post(f"{endpoint}/v2/entries:list", json=body,
-                                  timeout=60)).status_code == 503:
+        while (r := requests.post(f"{endpoint}/v2/entries:list", json=body, timeout=60)).status_code == 503:
             assert time.monotonic() < deadline
             time.sleep(0.5)
         assert len(r.json()["entries"]) == 1, r.text

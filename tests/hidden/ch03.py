@@ -4,13 +4,18 @@ Class grading loads it with ``tfbook grade 03 FOLDER --hidden tests/hidden`` (or
 ``TFBOOK_HIDDEN_CHECKS=tests/hidden``); the learner's ``check(...)`` never does. In a real
 course, keep this folder outside the repository learners clone.
 """
+
 import numpy as np
 
 from booktools.hidden import hidden_check
 from checks.engine import expect_close, expect_shape, tensor
 
 
-@hidden_check("accuracy", points=1, description="accuracy_fn on one row, and on a tie-free batch of 100 rows with a large logit range")
+@hidden_check(
+    "accuracy",
+    points=1,
+    description="accuracy_fn on one row, and on a tie-free batch of 100 rows with a large logit range",
+)
 def accuracy_edge_batches(learner):
     eye = np.eye(10, dtype=np.float32)
     one = learner.call("accuracy_fn", tensor(eye[[7]] * 4), tensor(eye[[7]]))
