@@ -125,7 +125,7 @@ def build_bundle(
 ) -> list[str]:
     """Write the zip; return the names it holds."""
     from booktools.build import REFERENCE_RUNS
-    from booktools.grading import DEFAULT_MEMORY_MB
+    from booktools.workers import DEFAULT_MEMORY_MB
 
     book = load_book()
     chapter = book.chapter(chapter_id)
@@ -304,8 +304,9 @@ def setup() -> None:
 
 def grade_for_gradescope(root: Path) -> dict:
     from booktools.gradescope import results_json
-    from booktools.grading import Job, Limits, failed_payload, prepare_one, run_worker
     from booktools.hidden import add_hidden_checks
+    from booktools.jobs import Job, failed_payload, prepare_one
+    from booktools.workers import Limits, run_worker
     from checks.engine import results_json as grade_json
     from checks.kernel_user import give
     from checks.registry import load_chapter_checks

@@ -189,12 +189,13 @@ def find_grades(submission: Path, grades: Path | None) -> tuple[dict, dict] | No
 
 
 def grade_both(chapter, submission: Path, preset, timeout, hidden) -> tuple[dict, dict]:
-    from booktools.grading import Job, Limits, failed_payload, grade_jobs, prepare_one, scratch_dir
+    from booktools.jobs import SOLUTION, Job, failed_payload, prepare_one
+    from booktools.workers import Limits, grade_jobs, scratch_dir
 
     tmp = scratch_dir("compare")
     try:
         jobs = [
-            prepare_one(Job("(solution)", chapter.notebook("solution"), "_solution"), tmp, 0),
+            prepare_one(Job(SOLUTION, chapter.notebook("solution"), "_solution"), tmp, 0),
             prepare_one(Job(submission.name, submission, submission.stem), tmp, 1),
         ]
         grade_jobs(jobs, chapter.id, preset, Limits(cell_timeout=timeout), hidden, 2, tmp, progress=True)
@@ -343,7 +344,17 @@ def render_text(
 
 
 def render_html(chapter, submission: str, matched, reference, ref_grade, grade) -> str:
-    from booktools.grading import STYLE, result_html
+    """The page; each check result (its status, message, expected/got and hint) in the language
+    of the learner's notebook (the grade's ``language``), as on the feedback pages."""
+    from tfbook.i18n import language
+
+    with language((grade or {}).get("language")):
+        return _render_html(chapter, submission, matched, reference, ref_grade, grade)
+
+
+def _render_html(chapter, submission: str, matched, reference, ref_grade, grade) -> str:
+    from booktools.class_report import STYLE, result_html
+    from checks.report import status_text
 
     e = html.escape
     differ = difflib.HtmlDiff(tabsize=4, wrapcolumn=70)
@@ -392,11 +403,11 @@ def render_html(chapter, submission: str, matched, reference, ref_grade, grade) 
             ref_by_check = {r["check"]: r for r in ref_grade.get("results", [])}
             rows = []
             for r in (x for x in grade.get("results", []) if x["exercise"] == name):
-                other = ref_by_check.get(r["check"], {})
+                other = ref_by_check.get(r["check"])
                 cls = "full" if r["status"] in ("passed", "not checked") else "zero"
                 rows.append(
-                    f"<tr><td class='{cls}'>{e(r['status'])} {r['earned']}/{r['points']}</td>"
-                    f"<td>{e(other.get('status', '-'))}</td><td>{result_html(r)}</td></tr>"
+                    f"<tr><td class='{cls}'>{e(status_text(r['status']))} {r['earned']}/{r['points']}</td>"
+                    f"<td>{e(status_text(other['status']) if other else '-')}</td><td>{result_html(r)}</td></tr>"
                 )
             parts.append(
                 "<table><tr><th>submission</th><th>solution</th><th>check</th></tr>" + "".join(rows) + "</table>"

@@ -131,3 +131,44 @@ def test_the_older_file_of_a_pair_is_compared_as_graded_and_notes_are_said_once(
     assert "EDITED_IN_THE_PY_FILE" in text and "EDITED_IN_THE_PY_FILE" in page
     assert "note: note:" not in text and "note: note:" not in page
     assert " ".join(text.split()).count("is newer") == 1 and "comparing ada.py" in " ".join(text.split())
+
+
+def test_a_korean_learners_compare_page_says_each_status_in_korean(tmp_path, monkeypatch):
+    """The results on the compare page speak the learner's language, as the feedback pages do
+    (checks.report.status_text), whatever the instructor's: the grade of a Korean notebook."""
+    import json
+    import os
+    from booktools.compare import compare
+    from tfbook.i18n import of_file
+
+    monkeypatch.setenv("TFBOOK_LANG", "en")  # an English-speaking instructor
+    korean = ROOT / "solutions" / "ko" / "03_cnn_training.ipynb"
+    assert of_file(korean) == "ko"
+    nbformat.write(nbformat.read(korean, 4), tmp_path / "ada.ipynb")
+    os.utime(tmp_path / "ada.ipynb", (1, 1))  # the grades below are newer: they are used
+
+    def grade(status, earned, **extra):
+        result = {
+            "check": "03.reshape_shape",
+            "exercise": "reshape_input",
+            "number": "3.1",
+            "points": 1,
+            "earned": earned,
+            "status": status,
+            "description": "reshape_input: shape",
+            "message": "",
+            "expected": "",
+            "got": "",
+            "hint": "",
+        }
+        by_exercise = {"reshape_input": {"number": "3.1", "earned": earned, "points": 1}}
+        return {"earned": earned, "points": 1, "by_exercise": by_exercise, "results": [result], **extra}
+
+    grades = tmp_path / "grades"
+    grades.mkdir()
+    (grades / "_solution.json").write_text(json.dumps(grade("passed", 1)))
+    (grades / "ada.json").write_text(json.dumps(grade("failed", 0, submission="ada.ipynb", language="ko")))
+    _, page = compare("03", tmp_path / "ada.ipynb")
+    # the submission's status, then the solution's
+    assert "<td class='zero'>실패 0/1</td><td>통과</td>" in page
+    assert ">failed " not in page and "<td>passed</td>" not in page

@@ -7,8 +7,10 @@ The real runs are in tests/test_instructor.py (slow)."""
 from __future__ import annotations
 
 import csv
+import html
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +21,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import booktools.class_report as class_report
 import booktools.grading as grading
+import booktools.jobs as jobs
+import booktools.workers as workers
 from checks.engine import Result, results_json
 
 CHAPTER = "02"  # no needs (no MNIST, no other chapter): nothing to fetch in these tests
@@ -90,7 +95,7 @@ class FakeWorker:
 
     def __call__(self, job, chapter_id, preset, limits, hidden, workdir, needs_from, pool=None, control=None):
         source = nbformat.read(job.notebook, 4).cells[0].source
-        if job.name == grading.SOLUTION:
+        if job.name == jobs.SOLUTION:
             job.payload, job.seconds = payload_for(self.solution), 30.0
             return job
         with self.lock:
@@ -105,10 +110,10 @@ class FakeWorker:
 
 @pytest.fixture
 def fake(monkeypatch):
-    monkeypatch.setattr(grading, "WarmWorkers", FakeWorkers)
+    monkeypatch.setattr(workers, "WarmWorkers", FakeWorkers)
 
     def install(worker: FakeWorker) -> FakeWorker:
-        monkeypatch.setattr(grading, "run_worker", worker)
+        monkeypatch.setattr(workers, "run_worker", worker)
         return worker
 
     return install
@@ -163,8 +168,8 @@ def test_needs_are_followed_through_the_chapters_that_make_them():
     from tfbook.manifest import load_book
 
     book = load_book()
-    assert grading.needs_of(book.chapter("04")) == {"runs/ch03/checkpoint", "mnist"}
-    assert grading.needs_of(book.chapter("02")) == set()
+    assert jobs.needs_of(book.chapter("04")) == {"runs/ch03/checkpoint", "mnist"}
+    assert jobs.needs_of(book.chapter("02")) == set()
 
 
 def test_a_solution_below_full_marks_is_said_before_grading_and_on_every_report(tmp_path, fake, capsys):
@@ -175,7 +180,7 @@ def test_a_solution_below_full_marks_is_said_before_grading_and_on_every_report(
     warning = f"the solution itself scores 3/{FULL}"
     assert warning in out.split("  ada.ipynb:")[0]  # before the first row
     assert "gamma" in out.split("  ada.ipynb:")[0]
-    assert warning in rows(tmp_path)[grading.SOLUTION]["problem"]
+    assert warning in rows(tmp_path)[jobs.SOLUTION]["problem"]
     assert warning in (tmp_path / f"report-ch{CHAPTER}.html").read_text().split("<table")[0]
     assert warning in (tmp_path / "grades" / "ada.html").read_text()
     assert warning in json.loads((tmp_path / "grades" / "ada.json").read_text())["warning"]
@@ -195,7 +200,7 @@ def test_the_time_estimate_is_printed_before_grading(tmp_path, fake, capsys):
 # --- 1: grader-side failures ------------------------------------------------------------
 
 
-def test_grader_side_failures_are_labelled_and_never_the_learners(tmp_path, fake):
+def test_grader_side_failures_are_labelled_and_never_the_learners(tmp_path, fake, capsys):
     def during(job, control):
         if job.name == "data.ipynb":  # MNIST could not be loaded in the kernel
             job.payload = payload_for(
@@ -219,17 +224,30 @@ def test_grader_side_failures_are_labelled_and_never_the_learners(tmp_path, fake
         submission(tmp_path, name, {"alpha": 1})
     assert grade(tmp_path) == 0
     graded = rows(tmp_path)
-    assert graded["data.ipynb"]["problem"].startswith("grader problem: MNIST could not be loaded")
-    assert graded["needs.ipynb"]["problem"].startswith("grader problem: what the chapter needs was missing")
-    assert graded["crash.ipynb"]["problem"].startswith("grader problem: the grader failed")
     assert graded["fine.ipynb"]["problem"] == ""
-    page = (tmp_path / "grades" / "crash.html").read_text()
-    assert "grader problem" in page
+    # each said once, in every output (it was said twice, three times for a crash: the labelled
+    # text stored in the payload was read again as the learner's problem)
+    problems = {
+        "data.ipynb": "grader problem: MNIST could not be loaded in the grading kernel "
+        "(cell 3 (`mnist = load_mnist()`): MnistUnavailable: Could not load MNIST)",
+        "needs.ipynb": "grader problem: what the chapter needs was missing: chapter 02 needs runs/ch01/x",
+        "crash.ipynb": "grader problem: the grader failed on this notebook: OSError: disk full",
+    }
+    console = " ".join(capsys.readouterr().out.split())
+    class_page = (tmp_path / f"report-ch{CHAPTER}.html").read_text()
+    for name, problem in problems.items():
+        stem = name.removesuffix(".ipynb")
+        assert graded[name]["problem"] == problem
+        assert f"<td class='problem'>{html.escape(problem)}</td>" in class_page
+        assert f"{name}: {graded[name]['earned']}/{FULL} ({problem})" in console
+        assert json.loads((tmp_path / "grades" / f"{stem}.json").read_text())["problem"] == problem
+        page = (tmp_path / "grades" / f"{stem}.html").read_text()
+        assert re.findall(r"<p class='problem'>(.*?)</p>", page) == [html.escape(problem)]
 
 
 def test_a_worker_error_reaches_the_row_as_a_grader_problem(tmp_path):
     """The real run_worker, with a process that has already written the worker's error."""
-    job = grading.Job("ada.ipynb", None, "ada", notebook=tmp_path / "ada.ipynb")
+    job = jobs.Job("ada.ipynb", None, "ada", notebook=tmp_path / "ada.ipynb")
     work = tmp_path / "work"
     work.mkdir()
     (work / "result.json").write_text(json.dumps({"error": "RuntimeError: the kernel could not start"}))
@@ -240,13 +258,30 @@ def test_a_worker_error_reaches_the_row_as_a_grader_problem(tmp_path):
                 [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE, start_new_session=True
             ), work / "log"
 
-    grading.run_worker(job, CHAPTER, "smoke", grading.Limits(), None, work, None, OnePool())
-    assert grading.row_problem(job).startswith("grader problem: the grader failed on this notebook: RuntimeError")
+    workers.run_worker(job, CHAPTER, "smoke", workers.Limits(), None, work, None, OnePool())
+    assert class_report.row_problem(job).startswith("grader problem: the grader failed on this notebook: RuntimeError")
+
+
+def test_the_row_problem_is_the_same_when_the_payload_already_holds_it():
+    """ClassReport.add stores the row's problem in the payload; asked again (the CSV, the class
+    page, the console line, the CSV rewritten at the end), the row says each problem once."""
+    payload = {
+        **payload_for({}, cell_errors=["cell 3: MnistUnavailable: offline"]),
+        "stopped": "the kernel died in cell 4",
+    }
+    job = jobs.Job("ada.ipynb", None, "ada", payload=payload, problem="killed by SIGKILL")
+    first = class_report.row_problem(job)
+    assert first == (
+        "grader problem: MNIST could not be loaded in the grading kernel (cell 3: MnistUnavailable: offline); "
+        "killed by SIGKILL; the kernel died in cell 4"
+    )
+    job.payload = {**payload, "problem": first}
+    assert class_report.row_problem(job) == class_report.row_problem(job) == first
 
 
 def test_credit_scored_before_the_worker_was_killed_is_kept(tmp_path):
     """A notebook that kills its grading process after the first check: that check keeps its point."""
-    job = grading.Job("ada.ipynb", None, "ada", notebook=tmp_path / "ada.ipynb")
+    job = jobs.Job("ada.ipynb", None, "ada", notebook=tmp_path / "ada.ipynb")
     work = tmp_path / "work"
     work.mkdir()
     scored = payload_for({"alpha": 2})["results"][:1]
@@ -260,9 +295,9 @@ def test_credit_scored_before_the_worker_was_killed_is_kept(tmp_path):
                 start_new_session=True,
             ), work / "log"
 
-    grading.run_worker(job, CHAPTER, "smoke", grading.Limits(), None, work, None, OnePool())
+    workers.run_worker(job, CHAPTER, "smoke", workers.Limits(), None, work, None, OnePool())
     assert "killed by SIGKILL" in job.problem
-    payload = grading.failed_payload(CHAPTER, job.problem, payload_for({}), job.scored)
+    payload = jobs.failed_payload(CHAPTER, job.problem, payload_for({}), job.scored)
     assert payload["earned"] == 2 and payload["by_exercise"]["alpha"]["earned"] == 2
     assert payload["results"][1]["message"] == job.problem
 
@@ -301,7 +336,7 @@ def test_ctrl_c_stops_the_queue_writes_a_partial_report_and_resume_grades_the_re
     assert grade(tmp_path) == grading.INTERRUPTED
     assert worker.graded == ["s1.ipynb", "s2.ipynb", "s3.ipynb"]  # the queue stopped
     assert seen_rows == [3]  # the solution, s1, s2
-    assert set(rows(tmp_path)) == {grading.SOLUTION, "s1.ipynb", "s2.ipynb"}
+    assert set(rows(tmp_path)) == {jobs.SOLUTION, "s1.ipynb", "s2.ipynb"}
     report = (tmp_path / f"report-ch{CHAPTER}.html").read_text()
     assert "s2.ipynb" in report and "s3.ipynb" not in report
     assert "--resume" in capsys.readouterr().err
@@ -310,12 +345,12 @@ def test_ctrl_c_stops_the_queue_writes_a_partial_report_and_resume_grades_the_re
     assert grade(tmp_path, resume=True) == 0
     assert sorted(worker.graded) == ["s3.ipynb", "s4.ipynb", "s5.ipynb"]
     final = rows(tmp_path)
-    assert list(final) == [grading.SOLUTION, *names]
+    assert list(final) == [jobs.SOLUTION, *names]
     assert final["s2.ipynb"]["beta"] == "1/1" and final["s3.ipynb"]["beta"] == "0/1*"
 
 
 def test_the_running_workers_are_killed_on_interrupt():
-    control = grading.Control()
+    control = workers.Control()
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
     control.started(proc)
     control.stop_all()
@@ -373,7 +408,7 @@ def test_a_class_of_folders_is_graded(tmp_path, fake):
     submission(tmp_path, "bob/02_log_collector.ipynb", {"beta": 1})
     assert grade(tmp_path) == 0
     graded = rows(tmp_path)
-    assert set(graded) == {grading.SOLUTION, "ada", "bob"}
+    assert set(graded) == {jobs.SOLUTION, "ada", "bob"}
     assert graded["ada"]["earned"] == "2" and (tmp_path / "grades" / "bob.html").exists()
 
 
@@ -388,7 +423,7 @@ def test_folders_left_by_a_killed_grading_are_removed_at_the_next_start(tmp_path
     (stale / "work-001" / "tmp" / "__autograph_generated_file1.py").write_text("")
     mine = tmp_path / f"class-{os.getpid()}-xyz"
     mine.mkdir()
-    assert grading.remove_stale_scratch(tmp_path) == [stale]
+    assert workers.remove_stale_scratch(tmp_path) == [stale]
     assert not stale.exists() and mine.exists()
 
 
@@ -433,7 +468,7 @@ def test_the_console_line_keeps_the_whole_problem(tmp_path):
         "the notebook stopped: cell 14 ran longer than 300 s (an endless loop, or a preset too "
         "large for the time limit?); the kernel used more than 4,096 MB of memory and was stopped"
     )
-    job = grading.Job("a-rather-long-submission-name.ipynb", None, "x", payload=payload_for({}), problem=problem)
-    line = grading.row_line(job)
+    job = jobs.Job("a-rather-long-submission-name.ipynb", None, "x", payload=payload_for({}), problem=problem)
+    line = class_report.row_line(job)
     assert " ".join(line.split()).endswith(problem + ")")
     assert max(len(x) for x in line.splitlines()) <= 100

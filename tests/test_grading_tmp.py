@@ -12,7 +12,8 @@ import pytest
 
 @pytest.mark.slow  # starts a real worker (imports TensorFlow) and a kernel: about 20 s
 def test_a_submission_that_kills_its_grading_process_leaves_nothing_in_the_temp_dir(tmp_path, monkeypatch):
-    from booktools.grading import Job, Limits, run_worker
+    from booktools.jobs import Job
+    from booktools.workers import Limits, run_worker
 
     system_tmp = tmp_path / "system-tmp"
     system_tmp.mkdir()

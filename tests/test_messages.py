@@ -264,7 +264,8 @@ def test_tfbook_lang_gives_the_clis_korean_help_and_errors():
 
 @pytest.mark.slow  # a kernel and TensorFlow: about 30 s on 2 cores
 def test_a_korean_notebook_is_graded_in_korean_while_the_csv_stays_english(tmp_path, monkeypatch):
-    from booktools.grading import ClassReport, Job
+    from booktools.class_report import ClassReport
+    from booktools.jobs import Job
     from checks.grader import grade_notebook
     from tfbook.manifest import load_book
 

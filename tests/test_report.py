@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from dataclasses import asdict
 
+from booktools.class_report import result_html
 from booktools.compare import _result_lines
 from booktools.gradescope import result_output
-from booktools.grading import result_html
 from checks.engine import Result
 from checks.report import format_results, result_detail
 from tfbook.manifest import ROOT
