@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PRESET ?= quick
 STAMP  := $(VENV)/.installed
 
-.PHONY: book site test test-fast lint lab tensorboard release i18n check-editions browser bench matrix clean
+.PHONY: book site test test-fast lint lab tensorboard release i18n check-editions browser bench benchmarks-doc matrix clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -96,6 +96,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_ch02
 	$(BIN)/python -m bench.bench_cnn
 	$(BIN)/python -m bench.bench_cnn --part limits
+
+## make benchmarks-doc: docs/benchmarks.md from the benches' records (each bench writes bench/results/<name>.json
+## when it runs: command, date, machine, load, transcript, figures) and the prose of bench/benchmarks.md.in
+benchmarks-doc: $(STAMP)
+	$(BIN)/python -m bench.report
 
 ## make matrix [CELLS=3.11:2.18,3.13:2.21] [STEPS=import,ch03]: the supported range (docs/compatibility.md).
 ## For each cell in turn (Python:TensorFlow; default both ends and a middle), a fresh venv in build/matrix/

@@ -47,6 +47,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
+from bench.record import Recording  # noqa: E402
 from tfbook.chapter_code import load_chapter  # noqa: E402
 
 TARGET = 1.05
@@ -113,7 +114,14 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", default="quick")
     parser.add_argument("--save", action="store_true", help=f"write the figures to {SAVED.name} for chapter 01")
     args = parser.parse_args(argv)
+    # the record goes to bench/results/ of the tree SAVED is in (a test that moves SAVED moves both)
+    with Recording("bench_ch01", "bench.bench_ch01", argv, folder=SAVED.parents[2] / "bench" / "results") as run:
+        run.figures.update(measure(args))
+    return 0
 
+
+def measure(args) -> dict:
+    """Time every variant, print the table (and write SAVED with --save); returns the figures."""
     ns = load_chapter("01", preset=args.preset).namespace  # the lesson's code, without its training
     settings = ns["settings"]
     noop = tf.summary.create_noop_writer()
@@ -194,7 +202,8 @@ def main(argv=None) -> int:
         SAVED.parent.mkdir(parents=True, exist_ok=True)
         SAVED.write_text(json.dumps(record, indent=2) + "\n")
         print(f'written {SAVED.relative_to(SAVED.parent.parent.parent)} (chapter 01\'s "What summaries cost" shows it)')
-    return 0
+    meta = ("command", "date", "machine", "load_average_at_start")
+    return {key: value for key, value in record.items() if key not in meta}
 
 
 def histogram_cost(ns: dict, book_histogram, repeats: int = 20) -> dict:

@@ -61,6 +61,7 @@ from urllib.parse import urlencode
 import google.cloud.logging_v2 as gcl_v2
 
 import cloudlog
+from bench.record import Recording
 
 ROOT = Path(__file__).resolve().parent.parent
 gcl_v2._instrumentation_emitted = True  # no extra diagnostic entry
@@ -384,6 +385,12 @@ def main(argv=None):
     ap.add_argument("--batched", type=int, default=20000, help="entries for the batched comparison")
     ap.add_argument("--crash-after", type=float, default=CRASH_AFTER, help="seconds of load before the SIGKILL")
     args = ap.parse_args(argv)
+    with Recording("bench_ch02", "bench.bench_ch02", argv) as record:
+        measure(args, record.figures)
+
+
+def measure(args, figures: dict) -> None:
+    """Run the rows and the batched comparison, print the table; ``figures`` gets its numbers."""
     rows = [r for r in ROWS if r[0] in args.rows]
     if not have_gunicorn():
         skipped = [r[0] for r in rows if r[2] is not None]
@@ -429,9 +436,20 @@ def main(argv=None):
         f"{'row':72} {'acked/s':>8} {'stored/s':>9} {'vs 1,000':>8}  {'CPU ms/entry: Flask + service + load gen = total':58}"
         f"  {'SIGKILL under load: lost of acked':>34}"
     )
+    figures.update(requests=args.requests, target=TARGET, clients=THREADS, rows={})
     for row, what, r, c in results:
         cpu = r["cpu"]
         total = sum(cpu.values())
+        figures["rows"][row] = {
+            "what": what,
+            "acked_per_s": round(r["acked_rate"], 1),
+            "stored_per_s": round(r["stored_rate"], 1),
+            "vs_target": round(r["stored_rate"] / TARGET, 3),
+            "cpu_ms_per_entry": {k: round(v, 3) for k, v in cpu.items()} | {"total": round(total, 3)},
+            "failed_requests": len(r["errors"]),
+            "acked_never_stored": r["missing"],
+            "sigkill": {"acked": c["acked"], "lost": c["lost"]},
+        }
         ceiling = os.cpu_count() * 1000 / total
         split = f"{cpu['Flask']:.2f} + {cpu['service']:.2f} + {cpu['load gen']:.2f} = {total:.2f} (<={ceiling:,.0f}/s)"
         note = ""
@@ -450,6 +468,11 @@ def main(argv=None):
         f"\n{'chapter load test, batches of 500 (in-process service, ' + format(args.batched, ',') + ')':72} "
         f"{chapter_rate:,.0f} entries/s, vs service benchmark (subprocess) {service_rate:,.0f}/s: "
         f"{chapter_rate / service_rate:.2f}x (should lie in 0.80x-1.20x)"
+    )
+    figures.update(
+        chapter_batched_per_s=round(chapter_rate, 1),
+        service_batched_per_s=round(service_rate, 1),
+        chapter_vs_service=round(chapter_rate / service_rate, 3),
     )
     print("load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + " at the end")
 

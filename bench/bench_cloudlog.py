@@ -36,6 +36,7 @@ from cloudlog.applier import COLUMNS, rows_to_arrow
 from cloudlog.model import format_timestamp, normalize_entry, now_us
 from cloudlog.sinks import BigQueryExporter
 from cloudlog.store import Store
+from bench.record import Recording
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "bench"
@@ -363,6 +364,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--entries", type=int, default=1_000_000, help="entries for the query bench")
     args = ap.parse_args(argv)
+    with Recording("bench_cloudlog", "bench.bench_cloudlog", argv) as record:
+        record.figures["rows"] = measure(args)
+
+
+def measure(args) -> list[dict]:
+    """Run every benchmark and print the table; returns its rows as figures."""
     random.seed(0)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-cloudlog-") as d:
@@ -438,12 +445,24 @@ def main(argv=None):
         )
     print()
     print(f"{'benchmark':<62} {'measured':>14} {'target':>12} {'ratio':>7}  baseline")
+    rows = []
     for name, value, unit, target, higher, base in results:
         ratio = value / target if higher else target / value
         tgt = f"{'>=' if higher else '<='}{target:,}"
         val = f"{value:,.0f} {unit}" if unit != "s" else f"{value:.3f} s"
         print(f"{name:<62} {val:>14} {tgt:>12} {ratio:>6.2f}x  {base}")
+        rows.append(
+            {
+                "benchmark": name,
+                "measured": round(value, 4),
+                "unit": unit,
+                "target": f"{'>=' if higher else '<='} {target}",
+                "ratio": round(ratio, 3),
+                "baseline": base,
+            }
+        )
     print("\nratio >= 1.00x meets the target.")
+    return rows
 
 
 if __name__ == "__main__":

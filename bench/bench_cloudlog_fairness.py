@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.record import Recording
+
 CHILD = r"""
 import json, tempfile, time
 import requests
@@ -65,13 +67,19 @@ def run(pythonpath: str) -> dict:
     return json.loads(out.splitlines()[-1])
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--old", help="a directory holding another cloudlog package to compare")
     ap.add_argument("--reps", type=int, default=2)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    with Recording("bench_cloudlog_fairness", "bench.bench_cloudlog_fairness", argv) as record:
+        measure(args, record.figures)
+
+
+def measure(args, figures: dict) -> None:
     here = str(Path(__file__).resolve().parents[1])
     variants = {"this checkout": here} | ({"--old": args.old} if args.old else {})
+    figures["runs"] = []
     for _ in range(args.reps):
         for name, path in variants.items():
             r = run(path)
@@ -79,6 +87,9 @@ def main() -> None:
                 f"{name:>14}: the quiet project's write listed after {r['quiet']:.2f} s; "
                 f"the busy backlog (1,200 new tables) applied after {r['busy']:.2f} s",
                 flush=True,
+            )
+            figures["runs"].append(
+                {"variant": name, "quiet_seconds": round(r["quiet"], 3), "busy_seconds": round(r["busy"], 3)}
             )
 
 

@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.record import Recording
+
 LIMIT = 10 * 1024 * 1024
 
 
@@ -95,6 +97,18 @@ CASES = {
 
 
 def run_case(pythonpath: str, case: str) -> str:
+    """The case's printed line (measure_case gives its figures)."""
+    return case_line(measure_case(pythonpath, case))
+
+
+def case_line(m: dict) -> str:
+    return (
+        f"{m['title']}: {m['answer']} in {m['seconds']:.1f} s; peak RSS {m['peak_mb']} MB "
+        f"({m['before_mb']} MB before the request)"
+    )
+
+
+def measure_case(pythonpath: str, case: str) -> dict:
     title, setup, path, body = CASES[case]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -129,19 +143,31 @@ def run_case(pythonpath: str, case: str) -> str:
         if "error" in answer
         else f"{status} ({len(answer.get('entries', []))} entries)"
     )
-    return f"{title}: {what} in {seconds:.1f} s; peak RSS {peak} MB ({before} MB before the request)"
+    return {
+        "case": case,
+        "title": title,
+        "status": status,
+        "answer": what,
+        "seconds": seconds,
+        "peak_mb": peak,
+        "before_mb": before,
+    }
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--old", help="a directory holding another cloudlog package to compare")
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     here = str(Path(__file__).resolve().parents[1])
     variants = {"this checkout": here} | ({"--old": args.old} if args.old else {})
-    for case in args.cases:
-        for name, path in variants.items():
-            print(f"{name:>14}: {run_case(path, case)}", flush=True)
+    with Recording("bench_cloudlog_memory", "bench.bench_cloudlog_memory", argv) as record:
+        record.figures["cases"] = []
+        for case in args.cases:
+            for name, path in variants.items():
+                measured = measure_case(path, case)
+                print(f"{name:>14}: {case_line(measured)}", flush=True)
+                record.figures["cases"].append({"variant": name, **measured})
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.record import Recording
+
 CHILD = r"""
 import json, sys, tempfile, time
 from cloudlog.model import normalize_entry, now_us, format_timestamp
@@ -74,7 +76,7 @@ def run(pythonpath: str, existing: int) -> dict:
     return json.loads(out.splitlines()[-1])
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--old", help="a directory holding another cloudlog package to compare")
     ap.add_argument(
@@ -85,7 +87,12 @@ def main() -> None:
         help="tables in the store before the timed writes (the first: baseline)",
     )
     ap.add_argument("--reps", type=int, default=3)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    with Recording("bench_cloudlog_tables", "bench.bench_cloudlog_tables", argv) as record:
+        measure(args, record.figures)
+
+
+def measure(args, figures: dict) -> None:
     here = str(Path(__file__).resolve().parents[1])
     variants = {"this checkout": here} | ({"--old": args.old} if args.old else {})
     results = {(v, n): [] for v in variants for n in args.existing}
@@ -94,6 +101,7 @@ def main() -> None:
             for name, path in variants.items():
                 results[name, n].append(run(path, n))
     base = args.existing[0]
+    figures.update(existing=args.existing, reps=args.reps, ms_per_table={}, ratio_to_baseline={})
     for name in variants:
         for where in ("same", "new"):
             label = "the same dataset" if where == "same" else "a new dataset"
@@ -104,6 +112,9 @@ def main() -> None:
                 f"{name:>14}, new tables in {label}: {cells} of CPU (median of {args.reps}); "
                 f"ratio to {base} tables: {ratios}"
             )
+            key = f"{name}, {label}"
+            figures["ms_per_table"][key] = {str(n): round(ms[n], 3) for n in args.existing}
+            figures["ratio_to_baseline"][key] = {str(n): round(ms[n] / ms[base], 3) for n in args.existing[1:]}
 
 
 if __name__ == "__main__":

@@ -82,6 +82,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from bench.record import Recording  # noqa: E402
 from tfbook.chapter_code import load_chapter, notebook_path  # noqa: E402
 from tfbook.hardware import bf16_units  # noqa: E402
 from tfbook.manifest import preset  # noqa: E402
@@ -410,6 +411,14 @@ def throughput(rounds, steps, block):
             f"{max(rates[name]):8,.0f} {ratio(name, a):6.2f}"
         )
     print(f"\na/b = {ratio(a, names[1]):.2f} (target >= 0.9)    a/c = {ratio(a, keras_name):.2f} (target >= 1.3)")
+    return {
+        "rounds": rounds,
+        "steps_per_round": steps,
+        "median_images_per_s": {name.split()[0]: round(statistics.median(rates[name])) for name in names},
+        "vs_a": {name.split()[0]: round(ratio(name, a), 3) for name in names},
+        "a_over_b": round(ratio(a, names[1]), 3),
+        "a_over_c": round(ratio(a, keras_name), 3),
+    }
 
 
 def full(total_steps):
@@ -440,6 +449,14 @@ def full(total_steps):
     )
     print(f"final test accuracy: a {a:.2f}%, b {b:.2f}%, c {c:.2f}%")
     print(f"a - b = {a - b:+.2f} points (target |a - b| <= 0.3);  c - a = {c - a:+.2f} points")
+    return {
+        "steps": total_steps,
+        "test_accuracy_by_chunk": {name.split()[0]: [round(x * 100, 2) for x in curves[name]] for name in trainers},
+        "train_seconds": {name.split()[0]: round(s, 1) for name, s in seconds.items()},
+        "final_test_accuracy": {"a": round(a, 2), "b": round(b, 2), "c": round(c, 2)},
+        "a_minus_b": round(a - b, 2),
+        "c_minus_a": round(c - a, 2),
+    }
 
 
 def quick():
@@ -473,6 +490,12 @@ def quick():
         f"the post's recipe in the same {post_seconds:.1f} s: {post_accuracy:.2%}  "
         f"(quick - post = {100 * (accuracy - post_accuracy):+.2f} points)"
     )
+    return {
+        "test_accuracy": round(100 * accuracy, 2),
+        "train_seconds": round(quick_seconds, 1),
+        "post_train_seconds": round(post_seconds, 1),
+        "post_test_accuracy": round(100 * post_accuracy, 2),
+    }
 
 
 LIMITS_JSON = Path(__file__).resolve().parent.parent / "assets" / "bench" / "ch03_limits.json"
@@ -676,6 +699,7 @@ def limits(rounds, steps, block, run_best=True, run_grading=True):
         f"\nwritten {LIMITS_JSON.relative_to(LIMITS_JSON.parent.parent.parent)} (chapter 03's table "
         '"How far can this network go?" reads it)'
     )
+    return {key: value for key, value in record.items() if key not in ("command", "date", "machine")}
 
 
 def machine():
@@ -719,15 +743,18 @@ def main():
     args = parser.parse_args()
     if args.round_steps % args.block:
         parser.error("--round-steps must be a multiple of --block")
-    header()
-    if args.part in ("quick", "all"):
-        quick()
-    if args.part in ("throughput", "all"):
-        throughput(args.rounds, args.round_steps, args.block)
-    if args.part in ("full", "all"):
-        full(args.steps)
-    if args.part == "limits":
-        limits(args.rounds, args.round_steps, args.block, not args.no_best, not args.no_grading)
+    # one record per part (bench/results/bench_cnn_all.json, bench_cnn_limits.json, ...)
+    with Recording(f"bench_cnn_{args.part}", "bench.bench_cnn") as run:
+        header()
+        figures = run.figures
+        if args.part in ("quick", "all"):
+            figures["quick"] = quick()
+        if args.part in ("throughput", "all"):
+            figures["throughput"] = throughput(args.rounds, args.round_steps, args.block)
+        if args.part in ("full", "all"):
+            figures["full"] = full(args.steps)
+        if args.part == "limits":
+            figures.update(limits(args.rounds, args.round_steps, args.block, not args.no_best, not args.no_grading))
 
 
 if __name__ == "__main__":

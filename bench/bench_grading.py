@@ -30,7 +30,9 @@ from pathlib import Path
 
 import nbformat
 
-from booktools.grading import Job, Limits, grade_jobs, prepare_one
+from bench.record import Recording
+from booktools.jobs import Job, prepare_one
+from booktools.workers import Limits, grade_jobs
 from tfbook.manifest import ROOT
 
 SOLVED = ["reshape_input", "output_size", "parameter_count"]
@@ -61,13 +63,18 @@ def run(n: int, jobs: int, source: Path, preset: str, tmp: Path) -> tuple[float,
     return time.monotonic() - started, batch
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=3)
     parser.add_argument("--kind", choices=["solution", "partial"], default="solution")
     parser.add_argument("--preset", default="smoke")
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    with Recording("bench_grading", "bench.bench_grading", argv) as record:
+        measure(args, record.figures)
+
+
+def measure(args, figures: dict) -> None:
     os.environ.setdefault("TFBOOK_MNIST_DIR", str(ROOT / "data" / "mnist"))
     tmp = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     print(
@@ -75,6 +82,7 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f} at the start"
     )
     walls = {}
+    figures.update(n=args.n, kind=args.kind, preset=args.preset, jobs={})
     try:
         source = notebook(args.kind, tmp)
         for jobs in args.jobs:
@@ -86,6 +94,21 @@ def main() -> None:
                 f"--jobs {jobs}: {wall:6.1f} s for {args.n} submissions = {wall / args.n:5.1f} s per submission"
                 f" (scores {', '.join(scores)})"
             )
+            figures["jobs"][str(jobs)] = {
+                "wall_seconds": round(wall, 2),
+                "seconds_per_submission": round(wall / args.n, 2),
+                "scores": scores,
+                "overhead_seconds": [round(x, 2) for x in overheads],
+                "submissions": [
+                    {
+                        "total_seconds": round(j.seconds, 2),
+                        "notebook_seconds": round(j.payload["seconds"], 2),
+                        "kernel_peak_mb": j.payload.get("peak_memory_mb", 0),
+                    }
+                    for j in batch
+                    if j.payload
+                ],
+            }
             for j in batch:
                 if j.payload:
                     print(
@@ -102,6 +125,7 @@ def main() -> None:
                     + " (target <= 3 s)"
                 )
         if 1 in walls and 2 in walls:
+            figures["speed_up_2_over_1"] = round(walls[1] / walls[2], 3)
             print(
                 f"speed-up of --jobs 2 over --jobs 1: {walls[1] / walls[2]:.2f}x; "
                 f"load average {os.getloadavg()[0]:.1f} at the end"

@@ -26,6 +26,7 @@ import tensorflow as tf  # noqa: E402
 from checks.reference import CheckpointProblem, forward, load_params, random_params  # noqa: E402
 from tfbook.drawing import load_sample_drawings, mnist_preprocess, rasterise  # noqa: E402
 from booktools.build import REFERENCE_RUNS  # noqa: E402
+from bench.record import Recording  # noqa: E402
 
 WARMUP, REPEATS = 5, 50
 
@@ -62,7 +63,13 @@ def keras_model(params) -> tf.keras.Model:
     return model
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    with Recording("bench_predict", "bench.bench_predict", argv) as run:
+        measure(run.figures)
+
+
+def measure(figures: dict) -> None:
+    """Print the timings and accuracies; ``figures`` gets the key figures as numbers."""
     try:
         # `make book`'s reference checkpoint, or the one under $TFBOOK_RUNS when that is set
         runs = Path(os.environ["TFBOOK_RUNS"]) if "TFBOOK_RUNS" in os.environ else REFERENCE_RUNS
@@ -111,6 +118,15 @@ def main() -> None:
         f"  keras predict / pipeline     = {times['keras model.predict (same weights, no preprocessing)'] / pipe:.2f}x"
     )
     print(f"  pipeline target <= 20 ms: {'met' if pipe <= 20 else 'NOT met'}")
+    figures.update(
+        trained_weights=trained,
+        keras_gap=gap,
+        ms={name.split(" (")[0]: round(ms, 3) for name, ms in times.items()},
+        pipeline_over_model=round(pipe / base, 3),
+        keras_over_pipeline=round(times["keras model.predict (same weights, no preprocessing)"] / pipe, 3),
+        target_ms=20,
+        target_met=pipe <= 20,
+    )
 
     if not trained:
         return
@@ -127,6 +143,7 @@ def main() -> None:
     for name, images in variants.items():
         predicted = np.argmax(forward(images.reshape(-1, 784), params)["logits"].numpy(), axis=1)
         wrong = [f"{d.name}->{p}" for d, p in zip(drawings, predicted) if p != d.label]
+        figures.setdefault("accuracy", {})[name] = round(float(np.mean(predicted == labels)), 4)
         print(f"  {name:<55} {np.mean(predicted == labels):6.1%}" + (f"  wrong: {', '.join(wrong)}" if wrong else ""))
 
 
