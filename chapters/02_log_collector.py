@@ -194,7 +194,7 @@ def connect(project):
 
 os.environ["LOGGING_ENDPOINT"] = svc.endpoint
 logging_client = connect(PROJECT)
-print(type(logging_client), "project:", logging_client.project)
+print(type(logging_client), "talks to", os.environ["LOGGING_ENDPOINT"])
 
 # %% [markdown] i18n="api-server"
 # ## The API server
@@ -334,15 +334,25 @@ _ = show(STRUCT)
 # `AND`, `OR`, `NOT` (upper case) combine conditions; writing two conditions side by side
 # means `AND`. In lower case, `and`, `or` and `not` are words to search for, so a filter that
 # uses them as operators quietly selects (almost) nothing, here as on Google Cloud. Let us add
-# a few entries with severities, then try the operators:
+# a few entries with severities, then try the operators. From here on the notebook writes its
+# own entries without a logger: `send_entries` makes the `entries:write` request itself with
+# the client's `logging_api`, and each entry is a dict in the REST API's shape, whose
+# `jsonPayload` and `severity` are the very fields the filters name:
 
 # %% tags=["train"]
-struct_logger = logging_client.logger("struct_log")
-for name, text, key, severity in [("gil", "disk -a almost full", "batch", "WARNING"),
-                                  ("hal", "timeout calling payments", "web", "ERROR"),
-                                  ("ivy", "retrying -a", "web", "INFO"),
-                                  ("jon", "crash in worker 3", "web2", "CRITICAL")]:
-    struct_logger.log_struct({"name": name, "text": text, "key": key}, severity=severity)
+def send_entries(client, project, log_id, entries):
+    """One entries:write request through client: entries (dicts in the REST API's shape) into
+    the log log_id of project."""
+    client.logging_api.write_entries(entries, logger_name=f"projects/{project}/logs/{log_id}",
+                                     resource={"type": "global"})
+
+
+send_entries(logging_client, PROJECT, "struct_log",
+             [{"jsonPayload": {"name": name, "text": text, "key": key}, "severity": severity}
+              for name, text, key, severity in [("gil", "disk -a almost full", "batch", "WARNING"),
+                                                ("hal", "timeout calling payments", "web", "ERROR"),
+                                                ("ivy", "retrying -a", "web", "INFO"),
+                                                ("jon", "crash in worker 3", "web2", "CRITICAL")]])
 written["struct_log"] += 4
 
 _ = show(f'{STRUCT} jsonPayload.key="web"')          # equality: the whole value
@@ -373,10 +383,11 @@ check("predict_not")
 # %% tags=["train"]
 # extra code: the experiment, in a separate project so that nothing else interferes
 demo = connect("predict-demo")
-for text in ("ls -a", "GET /", "GET /about", "POST /login"):
-    demo.logger("my-flask-log").log_text(text)
-for text in ("ls -a", "git commit -a", "ls -l", "cd /tmp", "make"):
-    demo.logger("struct_log").log_struct({"name": "demo", "text": text, "key": "k"})
+send_entries(demo, "predict-demo", "my-flask-log",
+             [{"textPayload": text} for text in ("ls -a", "GET /", "GET /about", "POST /login")])
+send_entries(demo, "predict-demo", "struct_log",
+             [{"jsonPayload": {"name": "demo", "text": text, "key": "k"}}
+              for text in ("ls -a", "git commit -a", "ls -l", "cd /tmp", "make")])
 selected = list(demo.list_entries(resource_names=["projects/predict-demo"],
                                   filter_='NOT jsonPayload.text:"-a"'))
 print(f"selected {len(selected)}:", [e.payload if isinstance(e.payload, str) else e.payload.get("text")
@@ -570,31 +581,32 @@ def create_minus_a_metric(logging_client):
 check("minus_a_metric")
 
 # %% [markdown] i18n="replay-traffic"
-# Create both metrics, then replay a stretch of traffic: each minute of the last
-# `dashboard_minutes` minutes gets a random number of entries with timestamps inside that
-# minute, with a burst of `-a` entries in the middle. (A metric buckets by the entry's own
-# timestamp, so the chart shows the simulated minutes even though we write them in a second.)
-# The entries go through the client in batches: one request carries many entries.
+# Create both metrics (the notebook makes the one that counts every `struct_log` entry with the
+# client's `metrics_api`, which sends the REST request itself, as it does for its entries), then
+# replay a stretch of traffic: each minute of the last `dashboard_minutes` minutes gets a random
+# number of entries with timestamps inside that minute, with a burst of `-a` entries in the
+# middle. (A metric buckets by the entry's own timestamp, so the chart shows the simulated
+# minutes even though we write them in a second.) All of them go to the service in one
+# `entries:write` request: one request can carry many entries.
 
 # %% tags=["train"]
 metric_created = dt.datetime.now(dt.timezone.utc)  # a metric counts what arrives from now on
-all_metric = logging_client.metric("struct_log_all", filter_=STRUCT, description="every struct_log entry")
-all_metric.create()
+logging_client.metrics_api.metric_create(PROJECT, "struct_log_all", STRUCT, "every struct_log entry")
 minus_a_metric = create_minus_a_metric(logging_client)
 
 rng = random.Random(settings["seed"])
 minutes = settings["dashboard_minutes"]
 start_minute = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=minutes)).replace(second=0, microsecond=0)
-batch = struct_logger.batch()
+replay = []
 for m in range(minutes):
     burst = minutes // 3 <= m < minutes // 2
     for _ in range(rng.randint(settings["dashboard_rate"] // 2, settings["dashboard_rate"])):
         minus_a = rng.random() < (0.6 if burst else 0.15)
         when = start_minute + dt.timedelta(minutes=m, seconds=rng.uniform(0, 59.9))
-        batch.log_struct({"name": f"user{rng.randrange(20)}", "text": "ls -a" if minus_a else "ls -l",
-                          "key": rng.choice(keys)}, timestamp=when)
+        replay.append({"jsonPayload": {"name": f"user{rng.randrange(20)}", "text": "ls -a" if minus_a else "ls -l",
+                                       "key": rng.choice(keys)}, "timestamp": rfc3339(when)})
         written["struct_log"] += 1
-batch.commit()
+send_entries(logging_client, PROJECT, "struct_log", replay)
 svc.drain()
 
 end_minute = start_minute + dt.timedelta(minutes=minutes)  # the minute now under way: not simulated
@@ -649,12 +661,14 @@ print(f"{len(per_minute)} minutes with rows; -a entries in the window by SQL: {s
 # Dataflow job) handles entries one by one as they arrive, with no table in between: the
 # queue-and-consumer half of the classic architecture, run by someone else. Locally,
 # `svc.subscribe(topic, callback)` calls `callback(entry)` for every entry the sink publishes,
-# with the entry as a dict in the REST API's shape.
+# with the entry as a dict in the REST API's shape. The cell creates this sink with the
+# client's `sinks_api`, the REST request itself: the parent project, a name, a filter and a
+# destination.
 
 # %% tags=["train"]
 TOPIC = f"projects/{PROJECT}/topics/struct-log-events"
-events = logging_client.sink("struct-log-events", filter_=STRUCT, destination=f"pubsub.googleapis.com/{TOPIC}")
-events.create()
+logging_client.sinks_api.sink_create(f"projects/{PROJECT}", "struct-log-events", STRUCT,
+                                     f"pubsub.googleapis.com/{TOPIC}")
 minus_a_per_key, lock = Counter(), threading.Lock()
 
 
@@ -682,8 +696,9 @@ print("-a entries per key, counted as they arrived:", dict(minus_a_per_key))
 #
 # * **through the API server**: HTTP request -> Flask -> `log_struct` -> acknowledged, four
 #   client threads, as clients in the field would send;
-# * **one entry per request, directly**: `log_struct` from the notebook, one write each;
-# * **batched**: one write request carries `batch_size` entries (`logger.batch()`).
+# * **one entry per request, directly**: one `entries:write` per entry from the notebook
+#   (`send_entries`, the request a logger's `log_struct` makes), with no Flask in between;
+# * **batched**: one `entries:write` carries `batch_size` entries (as a logger's `batch()` does).
 #
 # Everything (clients, Flask, the logging service, DuckDB) shares this machine's cores, so
 # the numbers are a floor for a real deployment, where each part has its own machines.
@@ -711,18 +726,17 @@ def load_through_flask(n, threads, url=None, name="load", desc="through Flask"):
 
 
 def load_direct(n, batch_size):
+    """n entries written from the notebook, batch_size per entries:write request: (entries, seconds)."""
     t0 = time.perf_counter()
     with tqdm(total=n, desc=f"direct, {batch_size} per request", unit="entry") as bar:
         for first in range(0, n, batch_size):
             size = min(batch_size, n - first)
             if batch_size == 1:
-                struct_logger.log_struct({"name": "direct", "text": "direct", "key": "web"})
+                entries = [{"jsonPayload": {"name": "direct", "text": "direct", "key": "web"}}]
             else:
-                batch = struct_logger.batch()
-                for i in range(size):
-                    batch.log_struct({"name": "direct", "text": "direct -a" if i % 5 == 0 else "direct",
-                                      "key": keys[i % 3]})
-                batch.commit()
+                entries = [{"jsonPayload": {"name": "direct", "text": "direct -a" if i % 5 == 0 else "direct",
+                                            "key": keys[i % 3]}} for i in range(size)]
+            send_entries(logging_client, PROJECT, "struct_log", entries)
             bar.update(size)
     return n, time.perf_counter() - t0
 

@@ -152,8 +152,8 @@ chapter = Chapter(
             next_hints=(
                 N_(
                     "logging_client.sink builds a sink (filter_ and destination as keywords), its create() "
-                    "sends it and returns nothing; logging_client.project is the project, and the chapter "
-                    "shows the form of a BigQuery destination."
+                    "sends it and returns nothing; the client knows the project it belongs to (one of its "
+                    "attributes), and the chapter shows the form of a BigQuery destination."
                 ),
             ),
         ),
@@ -1040,7 +1040,7 @@ def _the_sink(client, project):
     elif m.group(1) != project:
         hint = _(
             "The destination names project '{named}', but the client you were given belongs to "
-            "'{project}': use logging_client.project."
+            "'{project}': take the project from the client instead of writing it."
         ).format(named=m.group(1), project=project)
     else:
         hint = _("The post exported to the dataset '{dataset}', not '{named}'.").format(

@@ -1,4 +1,4 @@
-"""Chapter 01 gives no answer away before the learner solves it, and its tooling says where to look.
+"""Chapters 01 and 02 give no answer away before the learner solves them, and the tooling says where to look.
 
 tools/answers_in_text.py looks for each solution line (and an answer's value, and key figures
 filled from answers) in the chapter's prose, its helper cells, the check module's hints and the
@@ -25,6 +25,18 @@ def answers_in_text(*args: str) -> str:
 
 def test_chapter_01_gives_no_answer_away():
     out = answers_in_text("01")
+    last = out.strip().splitlines()[-1]
+    found = re.fullmatch(r"(\d+) of (\d+) solution lines appear in the chapter's text", last)
+    assert found and int(found.group(2)) > 20, out
+    assert found.group(1) == "0", out
+
+
+def test_chapter_02_gives_no_answer_away():
+    """Chapter 02's demo cells once made the very calls exercises ask for: a struct_log logger
+    (2.2), a sink and a metric with their create() (2.7, 2.9), and the client cell printed
+    logging_client.project above 2.7. The notebook now writes its own entries and makes its own
+    sink and metric with the client's logging_api, sinks_api and metrics_api."""
+    out = answers_in_text("02")
     last = out.strip().splitlines()[-1]
     found = re.fullmatch(r"(\d+) of (\d+) solution lines appear in the chapter's text", last)
     assert found and int(found.group(2)) > 20, out
@@ -94,3 +106,23 @@ def test_make_tensorboard_takes_a_port_and_defaults_to_a_free_one():
     # TensorBoard's "default": 6006 when free, else the next free port (it prints the address)
     assert re.search(r"tensorboard --logdir runs --port default$", dry(), re.M), dry()
     assert re.search(r"tensorboard --logdir runs --port 8123$", dry("PORT=8123"), re.M), dry("PORT=8123")
+
+
+def test_the_tool_reads_hints_marked_for_translation(tmp_path):
+    """The check modules mark their hints for gettext (N_("..."), _("...").format(...)): the
+    tool once read only bare strings, so it missed every hint of chapter 02, one of which named
+    2.7's solution line."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("answers_in_text", TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    module = tmp_path / "ch99.py"
+    module.write_text(
+        'chapter = Chapter("99", {"x": Exercise("9.1", N_("first: project = client.project"))})\n'
+        "def check():\n"
+        '    raise CheckFailed("wrong", hint=_("second: {n} = client.name").format(n="name"))\n'
+    )
+    hints = tool.hint_strings(module)
+    assert "first: project = client.project" in hints, hints
+    assert "second: {n} = client.name" in hints, hints

@@ -90,6 +90,10 @@ def hint_strings(module_path):
             return "\n".join(text(e) for e in node.elts)
         if isinstance(node, ast.BinOp):
             return text(node.left) + text(node.right)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("_", "N_") and node.args:
+            return text(node.args[0])  # a message marked for translation: its English text
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "format":
+            return text(node.func.value)  # "...{name}...".format(...): the literal parts
         return ""
 
     out = []

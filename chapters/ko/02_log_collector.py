@@ -178,7 +178,7 @@ def connect(project):
 
 os.environ["LOGGING_ENDPOINT"] = svc.endpoint
 logging_client = connect(PROJECT)
-print(type(logging_client), "project:", logging_client.project)
+print(type(logging_client), "talks to", os.environ["LOGGING_ENDPOINT"])
 
 # %% [markdown] i18n="api-server"
 # ## API 서버
@@ -310,14 +310,22 @@ _ = show(STRUCT)
 # 구조화된 필드는 점으로 이어서 가리키고, `AND`, `OR`, `NOT`(대문자)으로 조건을 조합합니다. 두 조건을 나란히 쓰면 `AND`라는 뜻입니다.
 # 소문자로 쓴 `and`, `or`, `not`은 검색할 단어로 취급됩니다. 그래서 이들을 연산자로 쓴 필터는 아무 경고 없이 (거의) 아무것도 선택하지 않습니다. Google Cloud에서도 여기서와 마찬가지입니다.
 # 심각도가 있는 항목을 몇 개 추가한 다음 연산자를 사용해 봅시다.
+# 이제부터 노트북은 자기 항목을 로거 없이 씁니다. `send_entries`가 클라이언트의 `logging_api`로 `entries:write` 요청을 직접 보내고, 각 항목은 REST API의 형태를 따르는 딕셔너리입니다. 그 `jsonPayload`와 `severity`가 바로 필터가 가리키는 필드입니다.
 
 # %% tags=["train"]
-struct_logger = logging_client.logger("struct_log")
-for name, text, key, severity in [("gil", "disk -a almost full", "batch", "WARNING"),
-                                  ("hal", "timeout calling payments", "web", "ERROR"),
-                                  ("ivy", "retrying -a", "web", "INFO"),
-                                  ("jon", "crash in worker 3", "web2", "CRITICAL")]:
-    struct_logger.log_struct({"name": name, "text": text, "key": key}, severity=severity)
+def send_entries(client, project, log_id, entries):
+    """One entries:write request through client: entries (dicts in the REST API's shape) into
+    the log log_id of project."""
+    client.logging_api.write_entries(entries, logger_name=f"projects/{project}/logs/{log_id}",
+                                     resource={"type": "global"})
+
+
+send_entries(logging_client, PROJECT, "struct_log",
+             [{"jsonPayload": {"name": name, "text": text, "key": key}, "severity": severity}
+              for name, text, key, severity in [("gil", "disk -a almost full", "batch", "WARNING"),
+                                                ("hal", "timeout calling payments", "web", "ERROR"),
+                                                ("ivy", "retrying -a", "web", "INFO"),
+                                                ("jon", "crash in worker 3", "web2", "CRITICAL")]])
 written["struct_log"] += 4
 
 _ = show(f'{STRUCT} jsonPayload.key="web"')          # equality: the whole value
@@ -347,10 +355,11 @@ check("predict_not")
 # %% tags=["train"]
 # extra code: the experiment, in a separate project so that nothing else interferes
 demo = connect("predict-demo")
-for text in ("ls -a", "GET /", "GET /about", "POST /login"):
-    demo.logger("my-flask-log").log_text(text)
-for text in ("ls -a", "git commit -a", "ls -l", "cd /tmp", "make"):
-    demo.logger("struct_log").log_struct({"name": "demo", "text": text, "key": "k"})
+send_entries(demo, "predict-demo", "my-flask-log",
+             [{"textPayload": text} for text in ("ls -a", "GET /", "GET /about", "POST /login")])
+send_entries(demo, "predict-demo", "struct_log",
+             [{"jsonPayload": {"name": "demo", "text": text, "key": "k"}}
+              for text in ("ls -a", "git commit -a", "ls -l", "cd /tmp", "make")])
 selected = list(demo.list_entries(resource_names=["projects/predict-demo"],
                                   filter_='NOT jsonPayload.text:"-a"'))
 print(f"selected {len(selected)}:", [e.payload if isinstance(e.payload, str) else e.payload.get("text")
@@ -526,29 +535,29 @@ check("minus_a_metric")
 
 # %% [markdown] i18n="replay-traffic"
 # 두 측정항목을 만든 다음, 일정 시간 동안의 트래픽을 재현합니다.
+# 모든 `struct_log` 항목을 세는 측정항목은 노트북이 클라이언트의 `metrics_api`로 만드는데, 항목을 쓸 때처럼 REST 요청을 직접 보냅니다.
 # 최근 `dashboard_minutes`분 동안 1분마다 무작위 개수의 항목이 그 1분 안의 타임스탬프로 기록되며, 중간에는 `-a` 항목이 한꺼번에 몰립니다.
 # (측정항목은 항목 자신의 타임스탬프를 기준으로 버킷을 나누므로, 실제로는 1초 만에 쓰더라도 차트에는 시뮬레이션한 시간대가 나타납니다.)
-# 항목은 클라이언트를 거쳐 배치로 전송됩니다. 요청 하나에 항목 여러 개가 담깁니다.
+# 항목은 모두 `entries:write` 요청 하나로 서비스에 전달됩니다. 요청 하나에 항목을 여러 개 담을 수 있습니다.
 
 # %% tags=["train"]
 metric_created = dt.datetime.now(dt.timezone.utc)  # a metric counts what arrives from now on
-all_metric = logging_client.metric("struct_log_all", filter_=STRUCT, description="every struct_log entry")
-all_metric.create()
+logging_client.metrics_api.metric_create(PROJECT, "struct_log_all", STRUCT, "every struct_log entry")
 minus_a_metric = create_minus_a_metric(logging_client)
 
 rng = random.Random(settings["seed"])
 minutes = settings["dashboard_minutes"]
 start_minute = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=minutes)).replace(second=0, microsecond=0)
-batch = struct_logger.batch()
+replay = []
 for m in range(minutes):
     burst = minutes // 3 <= m < minutes // 2
     for _ in range(rng.randint(settings["dashboard_rate"] // 2, settings["dashboard_rate"])):
         minus_a = rng.random() < (0.6 if burst else 0.15)
         when = start_minute + dt.timedelta(minutes=m, seconds=rng.uniform(0, 59.9))
-        batch.log_struct({"name": f"user{rng.randrange(20)}", "text": "ls -a" if minus_a else "ls -l",
-                          "key": rng.choice(keys)}, timestamp=when)
+        replay.append({"jsonPayload": {"name": f"user{rng.randrange(20)}", "text": "ls -a" if minus_a else "ls -l",
+                                       "key": rng.choice(keys)}, "timestamp": rfc3339(when)})
         written["struct_log"] += 1
-batch.commit()
+send_entries(logging_client, PROJECT, "struct_log", replay)
 svc.drain()
 
 end_minute = start_minute + dt.timedelta(minutes=minutes)  # the minute now under way: not simulated
@@ -599,11 +608,12 @@ print(f"{len(per_minute)} minutes with rows; -a entries in the window by SQL: {s
 # 싱크는 각 항목을 Pub/Sub 주제로 보낼 수도 있습니다. 그러면 구독자(Cloud Function, Dataflow 작업)가 중간에 테이블 없이, 항목이 도착하는 대로 하나씩 처리합니다.
 # 전형적인 아키텍처에서 큐와 컨슈머가 맡던 절반을 다른 누군가가 운영해 주는 셈입니다.
 # 로컬에서는 `svc.subscribe(topic, callback)`이 싱크가 게시하는 모든 항목에 대해 `callback(entry)`를 호출하며, 항목은 REST API의 형태를 따르는 딕셔너리로 전달됩니다.
+# 아래 셀은 클라이언트의 `sinks_api`로 이 싱크를 만듭니다. REST 요청을 직접 보내는 방법으로, 상위 프로젝트, 이름, 필터, 대상을 넘깁니다.
 
 # %% tags=["train"]
 TOPIC = f"projects/{PROJECT}/topics/struct-log-events"
-events = logging_client.sink("struct-log-events", filter_=STRUCT, destination=f"pubsub.googleapis.com/{TOPIC}")
-events.create()
+logging_client.sinks_api.sink_create(f"projects/{PROJECT}", "struct-log-events", STRUCT,
+                                     f"pubsub.googleapis.com/{TOPIC}")
 minus_a_per_key, lock = Counter(), threading.Lock()
 
 
@@ -629,8 +639,8 @@ print("-a entries per key, counted as they arrived:", dict(minus_a_per_key))
 # 이 컴퓨터에서 세 가지 경로를 측정해 봅시다(크기는 프리셋에서 정합니다).
 #
 # * **API 서버를 거쳐서**: HTTP 요청 -> Flask -> `log_struct` -> 확인 응답. 실제 현장의 클라이언트처럼 클라이언트 스레드 네 개로 보냅니다.
-# * **요청 하나에 항목 하나, 직접**: 노트북에서 `log_struct`를 호출하며, 항목마다 한 번씩 씁니다.
-# * **배치**: 쓰기 요청 하나에 항목 `batch_size`개를 담습니다(`logger.batch()`).
+# * **요청 하나에 항목 하나, 직접**: 노트북에서 항목마다 `entries:write`를 한 번씩 보냅니다(`send_entries`, 로거의 `log_struct`가 보내는 바로 그 요청). 중간에 Flask는 없습니다.
+# * **배치**: `entries:write` 하나에 항목 `batch_size`개를 담습니다(로거의 `batch()`가 하는 것처럼).
 #
 # 모든 것(클라이언트, Flask, 로깅 서비스, DuckDB)이 이 컴퓨터의 코어를 나누어 쓰므로, 이 숫자는 각 부분이 자기 컴퓨터를 따로 갖는 실제 배포 환경에서 기대할 수 있는 최저치입니다.
 
@@ -657,18 +667,17 @@ def load_through_flask(n, threads, url=None, name="load", desc="through Flask"):
 
 
 def load_direct(n, batch_size):
+    """n entries written from the notebook, batch_size per entries:write request: (entries, seconds)."""
     t0 = time.perf_counter()
     with tqdm(total=n, desc=f"direct, {batch_size} per request", unit="entry") as bar:
         for first in range(0, n, batch_size):
             size = min(batch_size, n - first)
             if batch_size == 1:
-                struct_logger.log_struct({"name": "direct", "text": "direct", "key": "web"})
+                entries = [{"jsonPayload": {"name": "direct", "text": "direct", "key": "web"}}]
             else:
-                batch = struct_logger.batch()
-                for i in range(size):
-                    batch.log_struct({"name": "direct", "text": "direct -a" if i % 5 == 0 else "direct",
-                                      "key": keys[i % 3]})
-                batch.commit()
+                entries = [{"jsonPayload": {"name": "direct", "text": "direct -a" if i % 5 == 0 else "direct",
+                                            "key": keys[i % 3]}} for i in range(size)]
+            send_entries(logging_client, PROJECT, "struct_log", entries)
             bar.update(size)
     return n, time.perf_counter() - t0
 
