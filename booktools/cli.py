@@ -64,15 +64,16 @@ def cmd_list(args) -> int:
     from tfbook.paths import runs_root
 
     book = load_book()
-    print(f"{book.title}\n")
+    print(f"{book.title_in()}\n")  # the titles in the learner's language (tfbook/manifest.py)
     for chapter in book.chapters:
+        title = chapter.title_in()
         if not chapter.ready:
-            print(f"  {chapter.id} {chapter.title}  " + _("(planned)"))
+            print(f"  {chapter.id} {title}  " + _("(planned)"))
             continue
         try:
             checks = chapter_outline(chapter.id)
         except ManifestError as e:  # one broken chapter must not hide the others
-            print(f"  {chapter.id} {chapter.title}  " + _("(cannot list its exercises: {error})").format(error=e))
+            print(f"  {chapter.id} {title}  " + _("(cannot list its exercises: {error})").format(error=e))
             continue
         progress_file = runs_root() / "progress" / f"ch{chapter.id}.json"
         done = {}
@@ -86,7 +87,7 @@ def cmd_list(args) -> int:
             else _("not checked yet")
         )
         print(
-            f"  {chapter.id} {chapter.title}  ("
+            f"  {chapter.id} {title}  ("
             + _("{status}; check with: tfbook check {chapter}").format(status=status, chapter=chapter.id)
             + ")"
         )

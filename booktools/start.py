@@ -163,7 +163,7 @@ def run_start(args) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     done = write_edition(folder, source)
     book = load_book(folder / MANIFEST)
-    title = book.title
+    title = book.title_in()  # in the learner's language
     needing = _("chapters {chapters} need it").format(
         chapters=", ".join(c.id for c in book.ready_chapters() if "mnist" in c.needs)
     )

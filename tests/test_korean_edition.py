@@ -249,3 +249,74 @@ def test_tfbook_release_reports_a_stale_translation_without_a_traceback(monkeypa
     assert cli.main(["release", "--check"]) == 2
     err = capsys.readouterr().err
     assert "[cells.restore] stale" in err and "Traceback" not in err
+
+
+# --- the titles a learner reads (tfbook list, tfbook start) -------------------------------------
+
+
+def catalogue_heading(chapter, catalogue: Path | None = None) -> str:
+    """The '# ' heading of the translation of the chapter's first markdown cell (its title)."""
+    first = next(iter(english_cells(BOOK.chapter(chapter.id))))
+    text = load_catalogue(catalogue or catalogue_path(ROOT, LANGUAGE, chapter.solution))[first].text
+    return next(line[2:].strip() for line in text.splitlines() if line.startswith("# "))
+
+
+@pytest.mark.parametrize("chapter_id", [c.id for c in korean_chapters()])
+def test_a_chapters_korean_title_is_the_heading_of_its_translated_first_cell(chapter_id):
+    """One place holds a chapter's Korean title: the heading of its catalogue's first cell, as the
+    English solution's heading is book.toml's title; the released editions carry it."""
+    chapter = BOOK.chapter(chapter_id)
+    first = next(iter(english_cells(chapter).values()))
+    assert first.splitlines()[0] == f"# {chapter.title}"
+    title = catalogue_heading(chapter)
+    assert HANGUL.search(title) and title != chapter.title
+    assert chapter.title_in(LANGUAGE) == title
+    assert chapter.title_in("en") == chapter.title and chapter.title_in() == chapter.title  # conftest.py: en
+
+
+def test_the_book_title_is_the_message_the_catalogue_translates():
+    """book.toml's title is the msgid that tfbook/manifest.py marks (BOOK_TITLE): renamed in one
+    place only, the Korean learner would silently read the English title."""
+    from tfbook.manifest import BOOK_TITLE
+
+    assert BOOK.title == BOOK_TITLE
+    assert HANGUL.search(BOOK.title_in(LANGUAGE)) and BOOK.title_in("en") == BOOK.title == BOOK.title_in()
+
+
+def test_a_chapter_without_a_korean_edition_keeps_its_english_title_until_released(tmp_path):
+    book, _, catalogue = copy_book(tmp_path)
+    chapter = book.chapter("04")
+    assert chapter.title_in(LANGUAGE) == chapter.title  # no chapters/ko/ yet: English, never empty
+    text = catalogue.read_text(encoding="utf-8")
+    heading = catalogue_heading(chapter, catalogue)
+    catalogue.write_text(text.replace(f"# {heading}\n", "# 새 제목\n", 1), encoding="utf-8")
+    release(book=book)
+    assert chapter.title_in(LANGUAGE) == "새 제목"  # what the catalogue says, through the release
+
+
+def test_tfbook_list_and_start_show_the_titles_in_the_learners_language(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from booktools import cli
+    from booktools.start import run_start
+
+    def listed() -> str:
+        assert cli.main(["list"]) == 0
+        return capsys.readouterr().out
+
+    english = listed()
+    assert english.startswith(f"{BOOK.title}\n") and not HANGUL.search(english.split("\n", 1)[0])
+    monkeypatch.setenv("TFBOOK_LANG", LANGUAGE)
+    korean = listed()
+    for chapter in korean_chapters():
+        assert f"  {chapter.id} {catalogue_heading(chapter)}  (" in korean, korean
+        assert chapter.title not in korean
+    book_title = korean.split("\n", 1)[0]
+    assert HANGUL.search(book_title) and book_title == BOOK.title_in(LANGUAGE), korean
+
+    # a learner's folder: the edition it was given carries the titles
+    folder = tmp_path / "mine"
+    assert run_start(argparse.Namespace(folder=str(folder), no_mnist=True)) == 0
+    assert capsys.readouterr().out.startswith(f"{book_title}: ")
+    monkeypatch.chdir(folder)
+    assert listed() == korean

@@ -6,13 +6,15 @@ A wrong manifest fails with ``ManifestError`` naming the key and what was expect
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from tfbook.i18n import _
+from tfbook import i18n
+from tfbook.i18n import N_, _
 from tfbook.paths import MANIFEST, book_root
 
 # The book's folder when tfbook was imported (see tfbook/paths.py for the rule): a clone, a folder
@@ -25,6 +27,12 @@ PRESET_ENV = "TFBOOK_PRESET"
 GRADING_ENV = "TFBOOK_GRADING"
 WHEN_GRADED = "when_graded"
 STATUSES = ("ready", "planned")
+# book.toml's [book] title, marked here so that `make i18n` extracts it: a learner reads the
+# book's title in their language through the message catalogue (Book.title_in). Each chapter's
+# title needs no message: its translated edition's heading holds it (Chapter.title_in).
+# tests/test_korean_edition.py fails when book.toml's title is no longer this message.
+# TRANSLATORS: the book's title (book.toml), shown by `tfbook list` and `tfbook start`
+BOOK_TITLE = N_("TensorFlow, run and checked")
 
 
 class ManifestError(ValueError):
@@ -59,6 +67,43 @@ class Chapter:
             )
         return py.with_suffix(".ipynb")
 
+    def title_in(self, language: str | None = None) -> str:
+        """The chapter's title in ``language`` (default: the learner's, tfbook/i18n.py): the
+        heading of its edition in that language (chapters/LANG/NN_slug.ipynb, which `tfbook
+        release` makes from the heading cell of i18n/LANG/NN_slug.toml; it is in a learner's
+        folder and in the wheel too); book.toml's English title where there is no such edition."""
+        code = i18n.supported(language) if language else i18n.current()
+        if code != i18n.ENGLISH:
+            for english in (self.student, self.solution):
+                if english is not None:
+                    heading = notebook_heading(english.parent / code / english.with_suffix(".ipynb").name)
+                    if heading:
+                        return heading
+        return self.title
+
+
+def notebook_heading(path: Path) -> str | None:
+    """The first ``# `` heading of a notebook's first markdown cell (its title), or None."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _notebook_heading(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _notebook_heading(path: Path, _mtime_ns: int, _size: int) -> str | None:
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        return None
+    for cell in cells:
+        if isinstance(cell, dict) and cell.get("cell_type") == "markdown":
+            source = cell.get("source", "")
+            lines = "".join(source).splitlines() if isinstance(source, list) else str(source).splitlines()
+            return next((line[2:].strip() for line in lines if line.startswith("# ")), None)
+    return None
+
 
 @dataclass(frozen=True)
 class Book:
@@ -82,6 +127,12 @@ class Book:
 
     def ready_chapters(self) -> list[Chapter]:
         return [c for c in self.chapters if c.ready]
+
+    def title_in(self, language: str | None = None) -> str:
+        """The book's title in ``language`` (default: the learner's): its translation in the
+        message catalogue (BOOK_TITLE), else book.toml's title."""
+        with i18n.language(language):
+            return _(self.title)
 
 
 def _get(table: dict, key: str, kind: type, where: str, required: bool = True, default=None):
